@@ -1,0 +1,61 @@
+"""Server-side web sessions for ASGI apps, in SQLite or PostgreSQL, revocable by user.
+
+Lifecycle in one place:
+
+* A request without a session cookie that does not write the session costs nothing: no
+  database round trip, no ``Set-Cookie``.
+* The first write creates a row (a fresh 256-bit id, never one the client sent) and sends a
+  signed, ``HttpOnly``, ``SameSite=Strict`` cookie. Later writes update the row once, after the
+  handler, and only if the row still exists: a session revoked meanwhile stays revoked.
+* Reads extend the inactivity expiry at most once per tenth of the TTL, so busy sessions stay
+  alive and idle ones expire.
+* Login calls ``request.session.cycle_id()`` (new id, old one dead); logout calls
+  ``request.session.flush()``; "sign out everywhere" is
+  ``service.clear_sessions_for_user(user_id)``, one indexed delete, also from the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .backend import SessionStoreBackend
+from .errors import SessionConfigError, SessionDataError, SessionServiceError, SessionStoreUnavailable
+from .pg_store import PgSessionStore
+from .records import SessionRecord
+from .settings import SessionSettings
+from .sqlite_store import SqliteSessionStore
+
+if TYPE_CHECKING:
+    from .middleware import SessionMiddleware
+    from .service import DefaultSessionService
+    from .session import Session
+
+__all__ = [
+    "DefaultSessionService",
+    "PgSessionStore",
+    "Session",
+    "SessionConfigError",
+    "SessionDataError",
+    "SessionMiddleware",
+    "SessionRecord",
+    "SessionServiceError",
+    "SessionSettings",
+    "SessionStoreBackend",
+    "SessionStoreUnavailable",
+    "SqliteSessionStore",
+]
+
+_LAZY = {
+    "DefaultSessionService": ".service",
+    "SessionMiddleware": ".middleware",
+    "Session": ".session",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The web layer imports Starlette; the CLI and the stores should not pay for it.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

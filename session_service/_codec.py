@@ -1,0 +1,73 @@
+"""Session data <-> JSON text, with the checks that keep bad data out of the database.
+
+Encoding happens once, before any statement runs, so a value that is not JSON or a session
+that is too large fails with a :class:`SessionDataError` naming the key and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import SessionDataError
+
+
+class EncodedJson(str):
+    """JSON text that is already encoded: the engine's serializer passes it through as is."""
+
+    __slots__ = ()
+
+
+def _first_bad_key(data: dict[str, Any]) -> str | None:
+    for key, value in data.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            return str(key)
+    return None
+
+
+def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJson:
+    """Encode ``data`` as compact JSON, refusing what would not round-trip.
+
+    NaN and infinities are refused (they are not JSON; PostgreSQL's jsonb rejects them), and
+    so are non-string keys, which JSON would silently turn into strings.
+    """
+    if not isinstance(data, dict):
+        raise SessionDataError(f"session data must be a dict, not {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise SessionDataError(f"session keys must be strings, not {key!r}")
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        key = _first_bad_key(data)
+        where = f"session[{key!r}]" if key is not None else "the session"
+        raise SessionDataError(f"{where} cannot be stored as JSON: {exc}") from None
+    if "\\u0000" in text:
+        # PostgreSQL text and jsonb cannot hold NUL; refuse it on every backend alike.
+        raise SessionDataError("session data cannot contain the NUL character (\\u0000)")
+    if max_bytes is not None and len(text.encode()) > max_bytes:
+        raise SessionDataError(
+            f"the session is {len(text.encode())} bytes as JSON, over the limit of {max_bytes} "
+            "(SESSION_MAX_BYTES); keep large data elsewhere and store a reference"
+        )
+    return EncodedJson(text)
+
+
+def json_serializer(obj: Any) -> str:
+    """The engines' JSON serializer: pre-encoded text passes through, the rest is encoded."""
+    if isinstance(obj, EncodedJson):
+        return str(obj)
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def decode_data(value: Any) -> dict[str, Any]:
+    """A stored value back to a dict (drivers hand back either text or an already-parsed dict)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str | bytes):
+        decoded = json.loads(value)
+        if isinstance(decoded, dict):
+            return decoded
+    return {}

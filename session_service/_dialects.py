@@ -1,0 +1,86 @@
+"""Everything that differs between SQLite and PostgreSQL, in one place.
+
+The stores share all their SQL (SQLAlchemy Core over :data:`schema.sessions_table`); what is
+left is how an engine is opened and which ``INSERT … ON CONFLICT`` construct to use. Both
+SQLAlchemy dialects spell ``on_conflict_do_update``/``on_conflict_do_nothing`` the same way, so
+the store only asks this module for the right ``insert``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from .settings import StoreKind
+
+#: Execution option a store sets on connections that will write. On SQLite it makes the
+#: transaction ``BEGIN IMMEDIATE``, so a multi-statement write takes the write lock up front
+#: and waits on ``busy_timeout`` instead of failing with "database is locked" half-way.
+WRITE_OPTION = "session_service_write"
+
+#: How long a SQLite connection waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: PostgreSQL advisory lock keys (arbitrary constants, unique to this library).
+MIGRATION_LOCK_KEY = 0x5E55_0001
+CLEANUP_LOCK_KEY = 0x5E55_0002
+
+
+def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
+    """An async engine tuned for session traffic on ``kind``. Opens no connection yet."""
+    if kind == "postgres":
+        options: dict[str, Any] = {
+            "pool_size": 10,
+            "max_overflow": 10,
+            "pool_pre_ping": False,
+            "pool_recycle": 1800,
+            # Fail fast when the server is down so the middleware can answer 503 promptly.
+            "connect_args": {"timeout": 5, "command_timeout": 30},
+        }
+        options.update(overrides)
+        return create_async_engine(url, **options)
+    return _sqlite_engine(url, overrides)
+
+
+def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
+    database = make_url(url).database
+    assert database
+    from pathlib import Path
+
+    Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"poolclass": NullPool} if overrides.pop("nullpool", False) else {}
+    options.update(overrides)
+    engine = create_async_engine(url, **options)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver (see SQLAlchemy's "Serializable
+        # isolation / Savepoints / Transactional DDL" recipe for pysqlite/aiosqlite).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL: readers never block the writer nor each other, across processes.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL is durable against application crashes and far cheaper than FULL.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        writes = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+def insert_for(kind: StoreKind, table: Table) -> PgInsert | SqliteInsert:
+    """The dialect's ``INSERT`` that supports ``ON CONFLICT``."""
+    return pg_insert(table) if kind == "postgres" else sqlite_insert(table)

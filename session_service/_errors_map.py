@@ -1,0 +1,90 @@
+"""Turn driver failures into :class:`SessionStoreUnavailable` with one readable line.
+
+The line says which database (password masked) and why, in words an operator can act on
+("connection refused", "the sessions table does not exist: run `session-service migrate`");
+the driver's exception stays chained for logs and ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError, StatementError
+
+from .errors import SessionDataError, SessionServiceError, SessionStoreUnavailable
+
+try:  # asyncpg is a hard dependency, but keep the SQLite path importable without it.
+    import asyncpg
+
+    _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        sqlite3.Error,
+    )
+except ImportError:  # pragma: no cover
+    _DRIVER_ERRORS = (sqlite3.Error,)
+
+_STORE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, *_DRIVER_ERRORS)
+
+
+def _root(exc: BaseException) -> BaseException:
+    seen = exc
+    while True:
+        nxt = getattr(seen, "orig", None) or seen.__cause__
+        if nxt is None or nxt is seen:
+            return seen
+        seen = nxt
+
+
+def describe(exc: BaseException) -> str:
+    """A short, secret-free reason for a store failure."""
+    root = _root(exc)
+    text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
+    lowered = text.lower()
+    if isinstance(root, ConnectionRefusedError) or "connect call failed" in lowered:
+        return "connection refused"
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return "the sessions table does not exist: run `session-service migrate`"
+    if isinstance(root, TimeoutError) or "timeout" in lowered:
+        return "timed out"
+    if "readonly database" in lowered or "read-only" in lowered:
+        return "the database file is read-only"
+    if "unable to open database" in lowered:
+        return "cannot open the database file (does its directory exist and is it writable?)"
+    if "database is locked" in lowered:
+        return "the database is locked by another process (busy timeout exceeded)"
+    if "password authentication failed" in lowered:
+        return "password authentication failed"
+    if "does not exist" in lowered and "database" in lowered:
+        return text
+    return f"{type(root).__name__}: {text}"
+
+
+def unavailable(display_url: str, action: str, exc: BaseException) -> SessionStoreUnavailable:
+    """The error to raise for ``exc``; the caller chains ``exc`` as its cause."""
+    reason = describe(exc)
+    root = _root(exc)
+    if isinstance(root, OSError | TimeoutError) or reason in ("connection refused", "timed out"):
+        return SessionStoreUnavailable(
+            f"cannot reach the session database at {display_url}: {reason}"
+        )
+    return SessionStoreUnavailable(
+        f"the session database at {display_url} failed to {action}: {reason}"
+    )
+
+
+@contextmanager
+def translate_errors(display_url: str, action: str) -> Iterator[None]:
+    """Re-raise store failures inside the block as :class:`SessionStoreUnavailable`."""
+    try:
+        yield
+    except SessionServiceError:
+        raise
+    except StatementError as exc:
+        if isinstance(exc.orig, SessionDataError):
+            raise exc.orig from None
+        raise unavailable(display_url, action, exc) from exc
+    except _STORE_ERRORS as exc:
+        raise unavailable(display_url, action, exc) from exc

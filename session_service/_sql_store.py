@@ -1,0 +1,393 @@
+"""The SQL session store: every method of the store contract, written once for both dialects.
+
+:class:`SqliteSessionStore` and :class:`PgSessionStore` are this class with a different
+:data:`kind`; the few lines where the dialects differ live in :mod:`._dialects`.
+
+Guarantees the middleware and the CLI build on:
+
+* ``save`` writes data, expiry and the ``user_id`` column in one statement, so the column can
+  never disagree with ``data["user_id"]``.
+* ``update`` and ``touch`` change a row only if it still exists and has not expired: a session
+  deleted elsewhere (logout, ``clear_sessions_for_user``) is never brought back by a request
+  that loaded it earlier.
+* ``create`` never overwrites: on an id collision it picks a fresh id.
+* reads never return expired rows; ``delete_expired`` and ``clear_all_sessions`` work in
+  bounded batches, each its own short transaction, so they never hold a long lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Self
+
+from sqlalchemy import ColumnElement, Row, and_, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from . import migrate as _migrate
+from ._codec import decode_data, encode_data, json_serializer
+from ._dialects import CLEANUP_LOCK_KEY, WRITE_OPTION, insert_for, make_engine
+from ._errors_map import translate_errors
+from .records import SessionRecord, new_session_id, user_id_of, utcnow
+from .schema import sessions_table as T
+from .settings import StoreKind, mask_url, normalize_db_url
+
+#: Rows deleted per transaction by the batched deletes.
+DEFAULT_BATCH_SIZE = 5000
+_CREATE_ATTEMPTS = 5
+_ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
+_LISTING_COLUMNS = (*_ROW_COLUMNS, T.c.created_at, T.c.updated_at)
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What ``session-service stats`` shows: counts over the whole table."""
+
+    total: int
+    live: int
+    expired: int
+    distinct_users: int
+    per_tenant: dict[str | None, int] = field(default_factory=dict)
+
+
+def _principal(value: str | int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _record(row: Row[Any]) -> SessionRecord:
+    mapping = row._mapping
+    return SessionRecord(
+        id=mapping["id"],
+        data=decode_data(mapping["data"]),
+        expiry_date=mapping["expiry_date"],
+        user_id=mapping["user_id"],
+        tenant_id=mapping["tenant_id"],
+        created_at=mapping.get("created_at"),
+        updated_at=mapping.get("updated_at"),
+    )
+
+
+class SqlSessionStore:
+    """Sessions in one SQL table, through SQLAlchemy 2 async Core."""
+
+    kind: ClassVar[StoreKind]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        engine: AsyncEngine | None = None,
+        max_bytes: int | None = None,
+        **engine_options: Any,
+    ) -> None:
+        kind, normalized = normalize_db_url(url)
+        if kind != self.kind:
+            raise ValueError(f"{type(self).__name__} cannot open a {kind} URL")
+        self.display_url = mask_url(normalized)
+        self.max_bytes = max_bytes
+        engine_options.setdefault("json_serializer", json_serializer)
+        self._engine = engine or make_engine(kind, normalized, **engine_options)
+        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_url!r})"
+
+    @classmethod
+    async def connect(cls, url: str, **options: Any) -> Self:
+        """Open the store and check that the database answers."""
+        store = cls(url, **options)
+        await store.ping()
+        return store
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine (for advanced use and tests)."""
+        return self._engine
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise :class:`SessionStoreUnavailable` unless the database answers a query."""
+        with translate_errors(self.display_url, "answer"):
+            async with self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision; idempotent and safe to run concurrently."""
+        with translate_errors(self.display_url, "migrate"):
+            await _migrate.run_on_engine(self._engine, _migrate.upgrade_on)
+
+    async def close(self) -> None:
+        """Release every pooled connection. The store can still be used afterwards."""
+        await self._engine.dispose()
+
+    # -- one session ---------------------------------------------------------------------
+
+    def _values(self, record: SessionRecord, now: datetime) -> dict[str, Any]:
+        record.user_id = user_id_of(record.data)
+        return {
+            "data": encode_data(record.data, self.max_bytes),
+            "expiry_date": record.expiry_date,
+            "user_id": record.user_id,
+            "updated_at": now,
+        }
+
+    async def load(self, session_id: str) -> SessionRecord | None:
+        """The live session with this id, or ``None`` when missing or expired."""
+        stmt = select(*_ROW_COLUMNS).where(T.c.id == session_id, T.c.expiry_date > utcnow())
+        with translate_errors(self.display_url, "load a session"):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(stmt)).first()
+        return None if row is None else _record(row)
+
+    async def create(self, record: SessionRecord) -> SessionRecord:
+        """Insert a new session; if its id is taken, store it under a fresh id (set on ``record``)."""
+        now = utcnow()
+        values = self._values(record, now)
+        with translate_errors(self.display_url, "create a session"):
+            async with self._writer.begin() as conn:
+                for _ in range(_CREATE_ATTEMPTS):
+                    stmt = (
+                        insert_for(self.kind, T)
+                        .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
+                        .on_conflict_do_nothing(index_elements=[T.c.id])
+                    )
+                    if (await conn.execute(stmt)).rowcount == 1:
+                        return record
+                    record.id = new_session_id()
+        raise RuntimeError("could not find a free session id; the random source is broken")
+
+    async def save(self, record: SessionRecord) -> None:
+        """Insert or update ``record`` in one statement (``user_id`` follows ``data``)."""
+        now = utcnow()
+        values = self._values(record, now)
+        stmt = (
+            insert_for(self.kind, T)
+            .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
+            .on_conflict_do_update(
+                index_elements=[T.c.id], set_={**values, "tenant_id": record.tenant_id}
+            )
+        )
+        with translate_errors(self.display_url, "save a session"):
+            async with self._writer.begin() as conn:
+                await conn.execute(stmt)
+
+    async def update(self, record: SessionRecord) -> bool:
+        """Write ``record`` only if its row still exists and is live; ``False`` if it does not.
+
+        This is what the middleware uses, so a session revoked while a request held it stays
+        revoked instead of being re-inserted by that request's save.
+        """
+        now = utcnow()
+        stmt = (
+            update(T)
+            .where(T.c.id == record.id, T.c.expiry_date > now)
+            .values(**self._values(record, now))
+        )
+        with translate_errors(self.display_url, "save a session"):
+            async with self._writer.begin() as conn:
+                return bool((await conn.execute(stmt)).rowcount)
+
+    async def touch(self, session_id: str, expiry_date: datetime) -> bool:
+        """Extend a live session's expiry without rewriting its data; ``False`` if it is gone."""
+        now = utcnow()
+        stmt = (
+            update(T)
+            .where(T.c.id == session_id, T.c.expiry_date > now)
+            .values(expiry_date=expiry_date, updated_at=now)
+        )
+        with translate_errors(self.display_url, "extend a session"):
+            async with self._writer.begin() as conn:
+                return bool((await conn.execute(stmt)).rowcount)
+
+    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
+        """Move a live session to ``record.id`` (login: ``cycle_id``) in one transaction.
+
+        The old row is deleted and the new one created only if the old one was still live;
+        returns ``False`` (and writes nothing) if it had been revoked meanwhile.
+        """
+        now = utcnow()
+        values = self._values(record, now)
+        with translate_errors(self.display_url, "rotate a session id"):
+            async with self._writer.begin() as conn:
+                gone = delete(T).where(T.c.id == old_id, T.c.expiry_date > now)
+                if not (await conn.execute(gone)).rowcount:
+                    return False
+                for _ in range(_CREATE_ATTEMPTS):
+                    stmt = (
+                        insert_for(self.kind, T)
+                        .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
+                        .on_conflict_do_nothing(index_elements=[T.c.id])
+                    )
+                    if (await conn.execute(stmt)).rowcount == 1:
+                        return True
+                    record.id = new_session_id()
+        raise RuntimeError("could not find a free session id; the random source is broken")
+
+    async def delete(self, session_id: str) -> None:
+        """Remove the session; no error when it is already gone."""
+        with translate_errors(self.display_url, "delete a session"):
+            async with self._writer.begin() as conn:
+                await conn.execute(delete(T).where(T.c.id == session_id))
+
+    # -- by user, by tenant, everything ----------------------------------------------------
+
+    @staticmethod
+    def _owned_by(user_id: str | int, tenant_id: str | None) -> ColumnElement[bool]:
+        cond = T.c.user_id == _principal(user_id)
+        return cond if tenant_id is None else and_(cond, T.c.tenant_id == tenant_id)
+
+    async def clear_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        """Delete every session of ``user_id`` (in one tenant, or all); returns how many."""
+        stmt = delete(T).where(self._owned_by(user_id, tenant_id))
+        with translate_errors(self.display_url, "clear a user's sessions"):
+            async with self._writer.begin() as conn:
+                return int((await conn.execute(stmt)).rowcount)
+
+    async def count_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        """How many live sessions ``user_id`` has."""
+        stmt = select(func.count()).where(self._owned_by(user_id, tenant_id), self._live())
+        return int(await self._scalar(stmt, "count a user's sessions"))
+
+    async def get_session_ids_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[str]:
+        """The ids of ``user_id``'s live sessions, oldest first."""
+        stmt = (
+            select(T.c.id)
+            .where(self._owned_by(user_id, tenant_id), self._live())
+            .order_by(T.c.created_at, T.c.id)
+        )
+        rows = await self._rows(stmt, "list a user's sessions")
+        return [row[0] for row in rows]
+
+    async def list_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[SessionRecord]:
+        """``user_id``'s live sessions with their timestamps, oldest first (for listings)."""
+        stmt = (
+            select(*_LISTING_COLUMNS)
+            .where(self._owned_by(user_id, tenant_id), self._live())
+            .order_by(T.c.created_at, T.c.id)
+        )
+        return [_record(r) for r in await self._rows(stmt, "list a user's sessions")]
+
+    async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
+        """Every live session (of one tenant), for debugging; not for large tables."""
+        stmt = select(*_LISTING_COLUMNS).where(self._live()).order_by(T.c.created_at, T.c.id)
+        if tenant_id is not None:
+            stmt = stmt.where(T.c.tenant_id == tenant_id)
+        return [_record(r) for r in await self._rows(stmt, "dump sessions")]
+
+    async def clear_all_sessions(
+        self,
+        *,
+        tenant_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete every session (of one tenant) in batches; returns how many."""
+        cond = None if tenant_id is None else T.c.tenant_id == tenant_id
+        return await self._delete_batched(cond, batch_size, on_progress, "clear sessions")
+
+    async def delete_expired(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
+    ) -> int:
+        """Delete expired sessions in batches of ``batch_size``; returns how many."""
+        cond = T.c.expiry_date <= utcnow()
+        return await self._delete_batched(cond, batch_size, on_progress, "delete expired sessions")
+
+    async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
+        """:meth:`delete_expired` on one instance at a time; ``None`` if another is cleaning.
+
+        PostgreSQL: a session-level advisory lock held for the run. SQLite lives on one
+        machine and its batches already serialize on the file lock, so it always cleans.
+        """
+        if self.kind != "postgres":
+            return await self.delete_expired(batch_size=batch_size)
+        with translate_errors(self.display_url, "take the cleanup lock"):
+            async with self._engine.connect() as lock_conn:
+                locked = await lock_conn.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": CLEANUP_LOCK_KEY}
+                )
+                await lock_conn.commit()
+                if not locked:
+                    return None
+                try:
+                    return await self.delete_expired(batch_size=batch_size)
+                finally:
+                    await lock_conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": CLEANUP_LOCK_KEY}
+                    )
+                    await lock_conn.commit()
+
+    async def stats(self) -> StoreStats:
+        """Totals for the operator: all rows, live, expired, distinct users, per tenant."""
+        now = utcnow()
+        live = T.c.expiry_date > now
+        totals = select(
+            func.count(),
+            func.count().filter(live),
+            func.count(func.distinct(T.c.user_id)).filter(live),
+        )
+        per_tenant = (
+            select(T.c.tenant_id, func.count()).where(live).group_by(T.c.tenant_id)
+        )
+        with translate_errors(self.display_url, "compute statistics"):
+            async with self._engine.connect() as conn:
+                total, n_live, users = (await conn.execute(totals)).one()
+                tenants = {row[0]: int(row[1]) for row in await conn.execute(per_tenant)}
+        return StoreStats(
+            total=int(total),
+            live=int(n_live),
+            expired=int(total) - int(n_live),
+            distinct_users=int(users),
+            per_tenant=tenants,
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _live() -> ColumnElement[bool]:
+        return T.c.expiry_date > utcnow()
+
+    async def _scalar(self, stmt: Any, action: str) -> Any:
+        with translate_errors(self.display_url, action):
+            async with self._engine.connect() as conn:
+                return await conn.scalar(stmt)
+
+    async def _rows(self, stmt: Any, action: str) -> Sequence[Row[Any]]:
+        with translate_errors(self.display_url, action):
+            async with self._engine.connect() as conn:
+                return (await conn.execute(stmt)).all()
+
+    async def _delete_batched(
+        self,
+        cond: ColumnElement[bool] | None,
+        batch_size: int,
+        on_progress: ProgressCallback | None,
+        action: str,
+    ) -> int:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        ids = select(T.c.id).limit(batch_size)
+        if cond is not None:
+            ids = ids.where(cond)
+        stmt = delete(T).where(T.c.id.in_(ids.scalar_subquery()))
+        total = 0
+        with translate_errors(self.display_url, action):
+            while True:
+                async with self._writer.begin() as conn:
+                    deleted = int((await conn.execute(stmt)).rowcount)
+                total += deleted
+                if on_progress is not None and deleted:
+                    on_progress(total)
+                if deleted < batch_size:
+                    return total

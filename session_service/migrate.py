@@ -1,0 +1,58 @@
+"""Run the Alembic revisions from code, safely when several processes start at once.
+
+``alembic upgrade head`` and :meth:`SessionStoreBackend.migrate` both end up in
+:func:`run_locked`: one connection, one transaction, and a lock held for its whole length
+(PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE``, the file's write
+lock). The second process waits, then finds the schema at head and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ._dialects import MIGRATION_LOCK_KEY, WRITE_OPTION, make_engine
+from .settings import normalize_db_url
+
+
+def script_location() -> str:
+    """Where the revisions live: ``migrations/`` in a checkout, or the installed copy."""
+    from . import migrations  # mapped onto the top-level migrations/ directory
+
+    return str(Path(migrations.__file__).parent)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location())
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade_on(connection: Connection) -> None:
+    """Bring the schema on ``connection`` (already locked, in a transaction) to head."""
+    command.upgrade(_alembic_config(connection), "head")
+
+
+async def run_on_engine(engine: AsyncEngine, fn: Callable[[Connection], None]) -> None:
+    """Run ``fn`` in one transaction on ``engine`` while holding the migration lock."""
+    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await conn.run_sync(fn)
+
+
+async def run_locked(url: str, fn: Callable[[Connection], None]) -> None:
+    """:func:`run_on_engine` with a short-lived engine for ``url`` (the alembic command's way)."""
+    kind, normalized = normalize_db_url(url)
+    engine = make_engine(kind, normalized)
+    try:
+        await run_on_engine(engine, fn)
+    finally:
+        await engine.dispose()

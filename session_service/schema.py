@@ -1,0 +1,72 @@
+"""The one table both stores use, defined once.
+
+Column types are chosen per dialect where it pays:
+
+* ``data`` is ``JSONB`` on PostgreSQL, so operators can query sessions by content
+  (``data->>'cart'``) and the server rejects malformed JSON; on SQLite it is JSON text, since
+  SQLite's JSON functions read text anyway.
+* ``expiry_date``/``created_at``/``updated_at`` are ``timestamptz`` on PostgreSQL. SQLite has no
+  timestamp type, so :class:`UtcDateTime` stores UTC as fixed-width ISO text, which sorts (and
+  so compares and indexes) in time order, and hands back timezone-aware datetimes.
+
+Indexes: ``(user_id, tenant_id)`` makes "sign this user out everywhere" and the per-user
+listings an index scan with or without a tenant; ``expiry_date`` bounds the expiry cleanup;
+``tenant_id`` serves per-tenant ``clear_all_sessions``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, MetaData, String, Table
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+TABLE_NAME = "sessions"
+#: Long enough for any id this library makes (43 chars) and for ids of older versions.
+ID_LENGTH = 128
+#: User and tenant ids are opaque text chosen by the app.
+PRINCIPAL_LENGTH = 255
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on every dialect."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        # SQLite keeps text; dropping the offset keeps every stored value the same width.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # a SQLite value written by something else
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+sessions_table = Table(
+    TABLE_NAME,
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("data", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("expiry_date", UtcDateTime(), nullable=False),
+    Column("user_id", String(PRINCIPAL_LENGTH), nullable=True),
+    Column("tenant_id", String(PRINCIPAL_LENGTH), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_sessions_user_tenant", "user_id", "tenant_id"),
+    Index("ix_sessions_expiry_date", "expiry_date"),
+    Index("ix_sessions_tenant", "tenant_id"),
+)

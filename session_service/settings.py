@@ -1,0 +1,260 @@
+"""Configuration from the environment: :class:`SessionSettings`.
+
+Everything the library and the CLI need comes from here, through one function, so the app and
+the admin tool always agree on the database and the deployment mode. Validation happens once,
+at start-up, and fails with a :class:`SessionConfigError` that names the variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from .errors import SessionConfigError
+
+Deployment = Literal["standalone", "cluster"]
+SameSite = Literal["strict", "lax", "none"]
+StoreKind = Literal["sqlite", "postgres"]
+
+DEFAULT_TTL_SECONDS = 14 * 24 * 3600
+DEFAULT_MAX_BYTES = 64 * 1024
+DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
+#: A key shorter than this is refused in cluster mode: it must be a real, generated secret.
+CLUSTER_MIN_SECRET_LENGTH = 32
+_SECRET_FILE = "secret_key"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[StoreKind, str]:
+    """Map a user-facing database URL onto the async driver the store uses.
+
+    ``sqlite:///`` becomes aiosqlite, ``postgres://`` and ``postgresql://`` become asyncpg, so
+    users can paste the URL their hosting platform gives them. Returns the store kind and the
+    normalized URL (with its password, which callers must not print: see :func:`mask_url`).
+    """
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError as exc:
+        raise SessionConfigError(
+            f"{variable} is not a database URL; expected sqlite:///PATH or postgresql://…"
+        ) from exc
+    driver = url.drivername
+    if driver in ("sqlite", "sqlite+aiosqlite"):
+        if not url.database or url.database == ":memory:":
+            raise SessionConfigError(
+                f"{variable} must name a SQLite file (sqlite:///PATH); an in-memory database "
+                "would not be shared between connections"
+            )
+        return "sqlite", url.set(drivername="sqlite+aiosqlite").render_as_string(False)
+    if driver in ("postgres", "postgresql", "postgresql+asyncpg"):
+        if not url.host and not url.query.get("host"):
+            url = url.set(host="127.0.0.1")
+        return "postgres", url.set(drivername="postgresql+asyncpg").render_as_string(False)
+    raise SessionConfigError(
+        f"{variable} has an unsupported scheme {driver!r}; use sqlite:///PATH, "
+        "postgres://…, postgresql://… or postgresql+asyncpg://…"
+    )
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL as it may appear in logs, errors and CLI output: password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+def _parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SessionConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SessionConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SessionConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    """The standalone key: generated once with :mod:`secrets`, kept at mode 0600, reused.
+
+    Written to a temporary file and hard-linked into place, so two processes starting at once
+    agree on one key and neither can read a half-written file.
+    """
+    path = data_dir / _SECRET_FILE
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    except OSError as exc:
+        raise SessionConfigError(
+            f"SESSION_SECRET_KEY is unset and the generated key at {path} cannot be read "
+            f"({exc.strerror}); set SESSION_SECRET_KEY or fix the file's permissions"
+        ) from None
+    if existing:
+        return existing
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race; use its key
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return path.read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise SessionConfigError(
+            f"SESSION_DATA_DIR {str(data_dir)!r} is not writable ({exc.strerror}); "
+            "set SESSION_DATA_DIR to a writable directory or set SESSION_SECRET_KEY"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Validated configuration. Secrets are kept out of ``repr`` and the URL is shown masked."""
+
+    db_url: str = field(repr=False)
+    store_kind: StoreKind
+    data_dir: Path
+    deployment: Deployment
+    secret_key: str = field(repr=False)
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    cookie_name: str = "session_id"
+    cookie_secure: bool = False
+    cookie_samesite: SameSite = "strict"
+    cookie_domain: str | None = None
+    cookie_path: str = "/"
+    cleanup_interval_seconds: int = DEFAULT_CLEANUP_INTERVAL_SECONDS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    display_url: str = field(default="", compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionSettings:
+        """Read and validate every ``SESSION_*`` variable and ``DEPLOYMENT``.
+
+        ``environ=None`` reads :data:`os.environ`. In standalone mode without
+        ``SESSION_SECRET_KEY`` this creates (once) ``SESSION_DATA_DIR/secret_key``.
+        """
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        deployment_raw = env.get("DEPLOYMENT", "").strip().lower() or "standalone"
+        if deployment_raw not in ("standalone", "cluster"):
+            raise SessionConfigError(
+                f"DEPLOYMENT must be 'standalone' or 'cluster', not {deployment_raw!r}"
+            )
+        deployment: Deployment = "cluster" if deployment_raw == "cluster" else "standalone"
+        cluster = deployment == "cluster"
+        data_dir = Path(env.get("SESSION_DATA_DIR", "").strip() or ".session-data").absolute()
+
+        raw_url = env.get("SESSION_DB_URL", "").strip()
+        if not raw_url:
+            if cluster:
+                raise SessionConfigError(
+                    "SESSION_DB_URL must be set to a PostgreSQL URL when DEPLOYMENT=cluster"
+                )
+            raw_url = f"sqlite+aiosqlite:///{data_dir / 'sessions.sqlite'}"
+        kind, db_url = normalize_db_url(raw_url)
+        if cluster and kind != "postgres":
+            raise SessionConfigError(
+                "SESSION_DB_URL must be a PostgreSQL URL when DEPLOYMENT=cluster: a SQLite "
+                "file cannot be shared by several machines"
+            )
+
+        secret = env.get("SESSION_SECRET_KEY", "").strip()
+        if cluster:
+            if not secret:
+                raise SessionConfigError(
+                    "SESSION_SECRET_KEY must be set when DEPLOYMENT=cluster, the same on every "
+                    "instance (generate one with: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))')"
+                )
+            if len(secret) < CLUSTER_MIN_SECRET_LENGTH:
+                raise SessionConfigError(
+                    f"SESSION_SECRET_KEY is too short for DEPLOYMENT=cluster: use at least "
+                    f"{CLUSTER_MIN_SECRET_LENGTH} random characters"
+                )
+        elif not secret:
+            secret = _load_or_create_secret(data_dir)
+        fallbacks = tuple(
+            k.strip() for k in env.get("SESSION_SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
+        )
+
+        samesite = env.get("SESSION_COOKIE_SAMESITE", "").strip().lower() or "strict"
+        if samesite not in ("strict", "lax", "none"):
+            raise SessionConfigError(
+                f"SESSION_COOKIE_SAMESITE must be strict, lax or none, not {samesite!r}"
+            )
+        secure = _parse_bool(env, "SESSION_COOKIE_SECURE", cluster)
+        if samesite == "none" and not secure:
+            raise SessionConfigError(
+                "SESSION_COOKIE_SAMESITE=none requires SESSION_COOKIE_SECURE=true "
+                "(browsers drop SameSite=None cookies that are not Secure)"
+            )
+        cookie_name = env.get("SESSION_COOKIE_NAME", "").strip() or "session_id"
+        if not cookie_name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+            raise SessionConfigError(
+                f"SESSION_COOKIE_NAME must be letters, digits, '_', '-' or '.', "
+                f"not {cookie_name!r}"
+            )
+        cookie_path = env.get("SESSION_COOKIE_PATH", "").strip() or "/"
+        if not cookie_path.startswith("/") or any(c in cookie_path for c in ";, \t"):
+            raise SessionConfigError(
+                f"SESSION_COOKIE_PATH must start with '/' and hold no ';', ',' or spaces, "
+                f"not {cookie_path!r}"
+            )
+        cookie_domain = env.get("SESSION_COOKIE_DOMAIN", "").strip() or None
+        if cookie_domain is not None and any(c in cookie_domain for c in ";, \t/"):
+            raise SessionConfigError(
+                f"SESSION_COOKIE_DOMAIN must be a host name, not {cookie_domain!r}"
+            )
+
+        return cls(
+            db_url=db_url,
+            store_kind=kind,
+            data_dir=data_dir,
+            deployment=deployment,
+            secret_key=secret,
+            secret_key_fallbacks=fallbacks,
+            ttl_seconds=_parse_int(env, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, minimum=1),
+            cookie_name=cookie_name,
+            cookie_secure=secure,
+            cookie_samesite="strict" if samesite == "strict" else samesite,  # type: ignore[arg-type]
+            cookie_domain=cookie_domain,
+            cookie_path=cookie_path,
+            cleanup_interval_seconds=_parse_int(
+                env,
+                "SESSION_CLEANUP_INTERVAL_SECONDS",
+                DEFAULT_CLEANUP_INTERVAL_SECONDS,
+                minimum=0,
+            ),
+            max_bytes=_parse_int(env, "SESSION_MAX_BYTES", DEFAULT_MAX_BYTES, minimum=256),
+            display_url=mask_url(db_url),
+        )
