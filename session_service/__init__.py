@@ -19,7 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .backend import SessionStoreBackend
-from .errors import SessionConfigError, SessionDataError, SessionServiceError, SessionStoreUnavailable
+from .errors import (
+    SessionConfigError,
+    SessionDataError,
+    SessionServiceError,
+    SessionStoreUnavailable,
+)
 from .pg_store import PgSessionStore
 from .records import SessionRecord
 from .settings import SessionSettings

@@ -41,8 +41,8 @@ def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJs
     try:
         text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError) as exc:
-        key = _first_bad_key(data)
-        where = f"session[{key!r}]" if key is not None else "the session"
+        bad = _first_bad_key(data)
+        where = f"session[{bad!r}]" if bad is not None else "the session"
         raise SessionDataError(f"{where} cannot be stored as JSON: {exc}") from None
     if "\\u0000" in text:
         # PostgreSQL text and jsonb cannot hold NUL; refuse it on every backend alike.

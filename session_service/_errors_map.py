@@ -26,7 +26,12 @@ try:  # asyncpg is a hard dependency, but keep the SQLite path importable withou
 except ImportError:  # pragma: no cover
     _DRIVER_ERRORS = (sqlite3.Error,)
 
-_STORE_ERRORS = (SQLAlchemyError, OSError, TimeoutError, *_DRIVER_ERRORS)
+_STORE_ERRORS: tuple[type[BaseException], ...] = (
+    SQLAlchemyError,
+    OSError,
+    TimeoutError,
+    *_DRIVER_ERRORS,
+)
 
 
 def _root(exc: BaseException) -> BaseException:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import ColumnElement, Row, and_, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Row, RowMapping, and_, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import migrate as _migrate
@@ -57,8 +57,7 @@ def _principal(value: str | int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _record(row: Row[Any]) -> SessionRecord:
-    mapping = row._mapping
+def _record(mapping: RowMapping) -> SessionRecord:
     return SessionRecord(
         id=mapping["id"],
         data=decode_data(mapping["data"]),
@@ -141,10 +140,10 @@ class SqlSessionStore:
         with translate_errors(self.display_url, "load a session"):
             async with self._engine.connect() as conn:
                 row = (await conn.execute(stmt)).first()
-        return None if row is None else _record(row)
+        return None if row is None else _record(row._mapping)
 
     async def create(self, record: SessionRecord) -> SessionRecord:
-        """Insert a new session; if its id is taken, store it under a fresh id (set on ``record``)."""
+        """Insert a new session; if its id is taken, use a fresh id (set on ``record``)."""
         now = utcnow()
         values = self._values(record, now)
         with translate_errors(self.display_url, "create a session"):
@@ -277,14 +276,14 @@ class SqlSessionStore:
             .where(self._owned_by(user_id, tenant_id), self._live())
             .order_by(T.c.created_at, T.c.id)
         )
-        return [_record(r) for r in await self._rows(stmt, "list a user's sessions")]
+        return [_record(r._mapping) for r in await self._rows(stmt, "list a user's sessions")]
 
     async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
         """Every live session (of one tenant), for debugging; not for large tables."""
         stmt = select(*_LISTING_COLUMNS).where(self._live()).order_by(T.c.created_at, T.c.id)
         if tenant_id is not None:
             stmt = stmt.where(T.c.tenant_id == tenant_id)
-        return [_record(r) for r in await self._rows(stmt, "dump sessions")]
+        return [_record(r._mapping) for r in await self._rows(stmt, "dump sessions")]
 
     async def clear_all_sessions(
         self,
@@ -337,9 +336,7 @@ class SqlSessionStore:
             func.count().filter(live),
             func.count(func.distinct(T.c.user_id)).filter(live),
         )
-        per_tenant = (
-            select(T.c.tenant_id, func.count()).where(live).group_by(T.c.tenant_id)
-        )
+        per_tenant = select(T.c.tenant_id, func.count()).where(live).group_by(T.c.tenant_id)
         with translate_errors(self.display_url, "compute statistics"):
             async with self._engine.connect() as conn:
                 total, n_live, users = (await conn.execute(totals)).one()

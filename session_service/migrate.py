@@ -8,6 +8,7 @@ lock). The second process waits, then finds the schema at head and does nothing.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from .settings import normalize_db_url
 
 def script_location() -> str:
     """Where the revisions live: ``migrations/`` in a checkout, or the installed copy."""
-    from . import migrations  # mapped onto the top-level migrations/ directory
-
-    return str(Path(migrations.__file__).parent)
+    # session_service.migrations is mapped onto the top-level migrations/ directory.
+    spec = importlib.util.find_spec(f"{__package__}.migrations")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("session_service is installed without its migrations")
+    return str(Path(spec.origin).parent)
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -44,7 +47,8 @@ async def run_on_engine(engine: AsyncEngine, fn: Callable[[Connection], None]) -
     """Run ``fn`` in one transaction on ``engine`` while holding the migration lock."""
     async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            await conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
         await conn.run_sync(fn)
 
 

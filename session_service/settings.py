@@ -29,7 +29,7 @@ DEFAULT_MAX_BYTES = 64 * 1024
 DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
 #: A key shorter than this is refused in cluster mode: it must be a real, generated secret.
 CLUSTER_MIN_SECRET_LENGTH = 32
-_SECRET_FILE = "secret_key"
+_SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -221,8 +221,7 @@ class SessionSettings:
         cookie_name = env.get("SESSION_COOKIE_NAME", "").strip() or "session_id"
         if not cookie_name.replace("_", "").replace("-", "").replace(".", "").isalnum():
             raise SessionConfigError(
-                f"SESSION_COOKIE_NAME must be letters, digits, '_', '-' or '.', "
-                f"not {cookie_name!r}"
+                f"SESSION_COOKIE_NAME must be letters, digits, '_', '-' or '.', not {cookie_name!r}"
             )
         cookie_path = env.get("SESSION_COOKIE_PATH", "").strip() or "/"
         if not cookie_path.startswith("/") or any(c in cookie_path for c in ";, \t"):

@@ -1,0 +1,82 @@
+"""The session cookie: signing, verifying and the ``Set-Cookie`` header, precomputed once.
+
+The cookie holds only the session id, signed (HMAC-SHA256 via itsdangerous) so a client cannot
+forge or guess one; the data never leaves the server. Only the current key signs; fallback keys
+(``SESSION_SECRET_KEY_FALLBACKS``) still verify, so keys rotate without logging anyone out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from itsdangerous import BadSignature, Signer
+
+from .settings import SessionSettings
+
+#: A signed id is ~87 characters; anything far longer is junk and is not even verified.
+MAX_COOKIE_LENGTH = 256
+_SALT = b"session_service.cookie"
+
+
+class CookieCodec:
+    """Everything about the cookie that does not depend on the request."""
+
+    __slots__ = ("_clear_header", "_name", "_set_suffix", "_signer", "max_age")
+
+    def __init__(self, settings: SessionSettings) -> None:
+        # itsdangerous signs with the last key and verifies with every key in the list.
+        keys = [*settings.secret_key_fallbacks, settings.secret_key]
+        self._signer = Signer(keys, salt=_SALT, digest_method=hashlib.sha256)
+        self._name = settings.cookie_name.encode("latin-1")
+        self.max_age = settings.ttl_seconds
+        attrs = [f"Path={settings.cookie_path}"]
+        if settings.cookie_domain:
+            attrs.append(f"Domain={settings.cookie_domain}")
+        attrs.append("HttpOnly")
+        attrs.append(f"SameSite={settings.cookie_samesite.capitalize()}")
+        if settings.cookie_secure:
+            attrs.append("Secure")
+        tail = "; ".join(attrs)
+        self._set_suffix = f"; Max-Age={self.max_age}; {tail}".encode("latin-1")
+        self._clear_header = (
+            self._name
+            + b"=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+            + tail.encode("latin-1")
+        )
+
+    def __repr__(self) -> str:
+        return f"CookieCodec(name={self._name.decode()!r})"
+
+    def session_ids(self, headers: list[tuple[bytes, bytes]]) -> tuple[list[str], bool]:
+        """Verified session ids from the request's cookies, and whether our cookie was sent.
+
+        Several cookies of the same name can arrive (different paths or domains); each is
+        tried. Tampered, malformed, oversized or foreign-key values are simply not ids.
+        """
+        name = self._name
+        found: list[str] = []
+        sent = False
+        for key, value in headers:
+            if key != b"cookie" or name not in value:
+                continue
+            for part in value.split(b";"):
+                k, sep, v = part.partition(b"=")
+                if not sep or k.strip() != name:
+                    continue
+                sent = True
+                v = v.strip().strip(b'"')
+                if not v or len(v) > MAX_COOKIE_LENGTH:
+                    continue
+                try:
+                    found.append(self._signer.unsign(v).decode("ascii"))
+                except (BadSignature, UnicodeDecodeError):
+                    continue
+        return found, sent
+
+    def set_header(self, session_id: str) -> bytes:
+        """The ``Set-Cookie`` value carrying the signed id."""
+        return self._name + b"=" + self._signer.sign(session_id) + self._set_suffix
+
+    def clear_header(self) -> bytes:
+        """The ``Set-Cookie`` value that makes the browser drop the cookie."""
+        return self._clear_header

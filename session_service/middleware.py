@@ -1,0 +1,186 @@
+"""``SessionMiddleware``: a pure ASGI middleware that gives each request a server-side session.
+
+The hot path, per request:
+
+1. No session cookie: ``scope["session"]`` is an empty :class:`Session`; no database work.
+2. A cookie that verifies: one primary-key ``SELECT`` (live rows only, of this tenant).
+   Anything else (tampered, foreign key, unknown, expired, other tenant) is an empty new
+   session; the client's id is never adopted.
+3. When the response starts, and only if the status is below 500: the session is saved
+   once (``UPDATE`` of a row that must still exist, so a session revoked meanwhile stays
+   revoked), created (``INSERT`` under a fresh id), rotated (``cycle_id``) or deleted
+   (``flush`` or emptied); a read-only request at most extends the expiry, once per tenth of
+   the TTL. A store outage at any point answers 503 and loses nothing already stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._cookie import CookieCodec
+from .errors import SessionStoreUnavailable
+from .records import SessionRecord, new_session_id, utcnow
+from .session import Session
+
+if TYPE_CHECKING:
+    from .service import DefaultSessionService
+
+logger = logging.getLogger("session_service")
+
+TenantResolver = Callable[[Scope], "str | None"]
+
+#: Reads extend the expiry only when more than this fraction of the TTL has passed since the
+#: last extension: a busy user writes at most ten times per TTL, an idle one expires on time.
+TOUCH_FRACTION = 0.1
+
+_UNAVAILABLE_BODY = b"Service temporarily unavailable: the session store cannot be reached.\n"
+
+
+async def _send_unavailable(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(_UNAVAILABLE_BODY)).encode()),
+                (b"retry-after", b"5"),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+
+
+class SessionMiddleware:
+    """Mount with ``Starlette(middleware=[service.session_layer()])`` or
+    ``app.add_middleware(SessionMiddleware, service=service)``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: DefaultSessionService,
+        tenant_resolver: TenantResolver | None = None,
+    ) -> None:
+        self.app = app
+        self.service = service
+        self.tenant_resolver = tenant_resolver
+        self.store = service.get_session_store()
+        self.cookie = CookieCodec(service.settings)
+        self.ttl = timedelta(seconds=service.settings.ttl_seconds)
+        self.touch_after = self.ttl * TOUCH_FRACTION
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            session, cookie_sent = await self._load(scope, readonly=kind == "websocket")
+        except SessionStoreUnavailable as exc:
+            logger.error("session store unavailable while loading a session: %s", exc)
+            if kind == "http":
+                await _send_unavailable(send)
+            else:
+                await send({"type": "websocket.close", "code": 1011})
+            return
+        scope["session"] = session
+        if kind == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        started = False
+        swallow = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started, swallow
+            if swallow:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+                try:
+                    header = await self._commit(session, cookie_sent, message["status"])
+                except SessionStoreUnavailable as exc:
+                    logger.error("session store unavailable while saving a session: %s", exc)
+                    swallow = True
+                    await _send_unavailable(send)
+                    return
+                if header is not None or session.accessed:
+                    headers = list(message.get("headers", []))
+                    if header is not None:
+                        headers.append((b"set-cookie", header))
+                    headers.append((b"vary", b"Cookie"))
+                    message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except SessionStoreUnavailable as exc:
+            # The handler itself used the store (e.g. an admin call) during an outage.
+            if started:
+                raise
+            logger.error("session store unavailable in a request handler: %s", exc)
+            await _send_unavailable(send)
+
+    async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
+        tenant = self.tenant_resolver(scope) if self.tenant_resolver is not None else None
+        ids, cookie_sent = self.cookie.session_ids(scope["headers"])
+        for session_id in ids:
+            record = await self.store.load(session_id)
+            if record is not None and record.tenant_id == tenant:
+                session = Session(
+                    record.data,
+                    session_id=record.id,
+                    tenant_id=tenant,
+                    expiry_date=record.expiry_date,
+                    readonly=readonly,
+                )
+                return session, cookie_sent
+        return Session(tenant_id=tenant, readonly=readonly), cookie_sent
+
+    async def _commit(self, session: Session, cookie_sent: bool, status: int) -> bytes | None:
+        """Persist what the handler did; returns the ``Set-Cookie`` value to send, if any."""
+        if status >= 500:
+            return None  # a failed request must not leave half its changes behind
+        old_id = session.id
+        if session.modified:
+            data = session.to_dict()
+            if session.flushed or not data:
+                if old_id is not None:
+                    await self.store.delete(old_id)
+                return self.cookie.clear_header() if cookie_sent or old_id else None
+            now = utcnow()
+            record = SessionRecord(
+                id=old_id or new_session_id(),
+                data=data,
+                expiry_date=now + self.ttl,
+                tenant_id=session.tenant_id,
+            )
+            if old_id is None:
+                await self.store.create(record)
+            elif session.cycle_requested:
+                record.id = new_session_id()
+                if not await self.store.rotate(old_id, record):
+                    return self.cookie.clear_header()  # revoked meanwhile: stay revoked
+            elif not await self.store.update(record):
+                return self.cookie.clear_header()  # revoked meanwhile: stay revoked
+            return self.cookie.set_header(record.id)
+        if old_id is None:
+            # A cookie was sent but named no live session: tell the browser to drop it.
+            return self.cookie.clear_header() if cookie_sent else None
+        expiry = session.expiry_date
+        if expiry is not None and expiry - utcnow() < self.ttl - self.touch_after:
+            new_expiry = utcnow() + self.ttl
+            if await self.store.touch(old_id, new_expiry):
+                # The browser's copy must live as long as the server's: re-send it, rarely.
+                return self.cookie.set_header(old_id)
+            return self.cookie.clear_header()
+        return None
+
+    def __repr__(self) -> str:
+        return f"SessionMiddleware(store={self.store!r})"

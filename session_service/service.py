@@ -1,0 +1,162 @@
+"""``DefaultSessionService``: one object an app holds for sessions.
+
+It owns the backend and the settings, builds the middleware, runs the periodic cleanup of
+expired rows, and offers the admin operations ("sign this user out everywhere") to app code.
+Construction does no I/O: engines connect on first use, so an app starts even while its
+database is still coming up, and answers 503 until it is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from starlette.middleware import Middleware
+
+from .backend import SessionStoreBackend
+from .errors import SessionServiceError
+from .middleware import SessionMiddleware, TenantResolver
+from .settings import SessionSettings
+
+logger = logging.getLogger("session_service")
+
+
+class DefaultSessionService:
+    """Sessions for an ASGI app, stored in the backend named by the settings.
+
+    ``backend_or_url`` may be a :class:`SessionStoreBackend`, a database URL, or ``None`` for
+    the settings' ``SESSION_DB_URL``. ``settings`` default to :meth:`SessionSettings.from_env`.
+    With ``auto_migrate=True``, ``async with service`` and :meth:`lifespan` migrate on entry.
+    """
+
+    def __init__(
+        self,
+        backend_or_url: SessionStoreBackend | str | None = None,
+        settings: SessionSettings | None = None,
+        *,
+        auto_migrate: bool = False,
+    ) -> None:
+        self.settings = settings if settings is not None else SessionSettings.from_env()
+        if isinstance(backend_or_url, SessionStoreBackend):
+            self._backend = backend_or_url
+        else:
+            url = backend_or_url or self.settings.db_url
+            self._backend = SessionStoreBackend.from_url(url, max_bytes=self.settings.max_bytes)
+        self.auto_migrate = auto_migrate
+        self._cleanup_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, auto_migrate: bool = False
+    ) -> Self:
+        """The service configured by the environment (see :class:`SessionSettings`). No I/O."""
+        return cls(None, SessionSettings.from_env(environ), auto_migrate=auto_migrate)
+
+    def __repr__(self) -> str:
+        return f"DefaultSessionService({self._backend.display_url!r})"
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def session_layer(self, tenant_resolver: TenantResolver | None = None) -> Middleware:
+        """The middleware entry for ``Starlette(middleware=[...])``.
+
+        ``tenant_resolver(scope)`` returns the tenant of a request (or ``None``); a session is
+        created under that tenant and its cookie is honoured only under the same tenant.
+        """
+        return Middleware(SessionMiddleware, service=self, tenant_resolver=tenant_resolver)
+
+    def get_session_store(self) -> SessionStoreBackend:
+        return self._backend
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent, safe across processes)."""
+        await self._backend.migrate()
+
+    async def close(self) -> None:
+        """Stop the cleanup task and release database connections."""
+        await self.stop_cleanup()
+        await self._backend.close()
+
+    async def __aenter__(self) -> Self:
+        if self.auto_migrate:
+            await self.migrate()
+        self.start_cleanup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any = None) -> AsyncIterator[None]:
+        """A Starlette/FastAPI lifespan: ``Starlette(lifespan=service.lifespan)``."""
+        async with self:
+            yield
+
+    # -- expired-session cleanup -----------------------------------------------------------
+
+    def start_cleanup(self) -> None:
+        """Start deleting expired sessions every ``SESSION_CLEANUP_INTERVAL_SECONDS`` (0: off).
+
+        In cluster mode only one instance at a time cleans (a PostgreSQL advisory lock); a
+        failed run is logged and retried at the next interval, never raised into the app.
+        """
+        interval = self.settings.cleanup_interval_seconds
+        if interval <= 0 or self._cleanup_task is not None:
+            return
+        self._cleanup_task = asyncio.get_running_loop().create_task(
+            self._cleanup_loop(interval), name="session_service.cleanup"
+        )
+
+    async def stop_cleanup(self) -> None:
+        task, self._cleanup_task = self._cleanup_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def cleanup_once(self) -> int | None:
+        """One cleanup run; ``None`` when another instance holds the cleanup lock."""
+        return await self._backend.delete_expired_if_leader()
+
+    async def _cleanup_loop(self, interval: int) -> None:
+        while True:
+            try:
+                deleted = await self.cleanup_once()
+                if deleted:
+                    logger.info("deleted %d expired sessions", deleted)
+            except SessionServiceError as exc:
+                logger.warning("expired-session cleanup failed, will retry: %s", exc)
+            except Exception:
+                logger.exception("expired-session cleanup failed, will retry")
+            await asyncio.sleep(interval)
+
+    # -- admin operations ----------------------------------------------------------------
+
+    async def clear_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        """Sign ``user_id`` out everywhere (in one tenant, or all); returns how many sessions."""
+        return await self._backend.clear_sessions_for_user(user_id, tenant_id=tenant_id)
+
+    async def clear_all_sessions(self, *, tenant_id: str | None = None) -> int:
+        """Sign everybody out (of one tenant, or all); returns how many sessions."""
+        return await self._backend.clear_all_sessions(tenant_id=tenant_id)
+
+    async def count_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        return await self._backend.count_sessions_for_user(user_id, tenant_id=tenant_id)
+
+    async def get_session_ids_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[str]:
+        return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
