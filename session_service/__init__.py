@@ -33,7 +33,7 @@ from .sqlite_store import SqliteSessionStore
 if TYPE_CHECKING:
     from .middleware import SessionMiddleware
     from .service import DefaultSessionService
-    from .session import Session
+    from .session import Session, get_session
 
 __all__ = [
     "DefaultSessionService",
@@ -48,12 +48,14 @@ __all__ = [
     "SessionStoreBackend",
     "SessionStoreUnavailable",
     "SqliteSessionStore",
+    "get_session",
 ]
 
 _LAZY = {
     "DefaultSessionService": ".service",
     "SessionMiddleware": ".middleware",
     "Session": ".session",
+    "get_session": ".session",
 }
 
 

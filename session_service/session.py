@@ -16,6 +16,8 @@ from collections.abc import Iterator, MutableMapping
 from datetime import datetime
 from typing import Any
 
+from starlette.requests import HTTPConnection
+
 
 class Session(MutableMapping[str, Any]):
     """The session of one request. Values must be JSON: str, int, float, bool, None, list, dict."""
@@ -128,3 +130,17 @@ class Session(MutableMapping[str, Any]):
         # Values may be sensitive (tokens, personal data): show only the keys and an id prefix.
         shown = f"{self._id[:6]}…" if self._id else None
         return f"Session(id={shown!r}, keys={sorted(self._data)!r})"
+
+
+def get_session(conn: HTTPConnection) -> Session:
+    """``request.session`` typed as :class:`Session` (Starlette annotates it as a plain dict).
+
+    Use it where you call :meth:`Session.cycle_id`, :meth:`Session.flush` or ``.id`` under mypy.
+    """
+    session = conn.scope.get("session")
+    if not isinstance(session, Session):
+        raise RuntimeError(
+            "no session_service session on this request: add service.session_layer() to the "
+            "app's middleware"
+        )
+    return session
