@@ -48,6 +48,8 @@ class DefaultSessionService:
             self._backend = SessionStoreBackend.from_url(url, max_bytes=self.settings.max_bytes)
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
+        # Set after every cleanup run, successful or not (lets tests wait without sleeping).
+        self._cleanup_ran = asyncio.Event()
 
     @classmethod
     def from_env(
@@ -137,6 +139,7 @@ class DefaultSessionService:
                 logger.warning("expired-session cleanup failed, will retry: %s", exc)
             except Exception:
                 logger.exception("expired-session cleanup failed, will retry")
+            self._cleanup_ran.set()
             await asyncio.sleep(interval)
 
     # -- admin operations ----------------------------------------------------------------

@@ -113,6 +113,16 @@ def db_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
 
 
 @pytest.fixture
+def pg_db_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database (for the tests that are about PostgreSQL alone)."""
+    url = create_pg_database(pg_server_url)
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
 async def backend(db_url: str) -> AsyncIterator[SessionStoreBackend]:
     """A migrated backend on an empty database of each kind."""
     b = await SessionStoreBackend.connect(db_url)

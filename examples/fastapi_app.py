@@ -1,0 +1,52 @@
+"""The same library under FastAPI: ``add_middleware`` and a lifespan.
+
+uvicorn examples.fastapi_app:app --port 8001
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from session_service import DefaultSessionService, SessionMiddleware, get_session
+
+service = DefaultSessionService.from_env()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await service.migrate()
+    async with service:  # starts the expired-session cleanup, closes connections at exit
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+app.add_middleware(SessionMiddleware, service=service)
+
+
+@app.post("/login/{user}")
+async def login(user: str, request: Request) -> dict[str, str]:
+    session = get_session(request)
+    session["user_id"] = user
+    session.cycle_id()
+    return {"signed_in": user}
+
+
+@app.get("/me")
+async def me(request: Request) -> dict[str, object]:
+    return {"session": dict(request.session)}
+
+
+@app.post("/logout")
+async def logout(request: Request) -> dict[str, bool]:
+    get_session(request).flush()
+    return {"signed_out": True}
+
+
+@app.post("/sign-out-everywhere")
+async def sign_out_everywhere(request: Request) -> dict[str, int]:
+    user = request.session.get("user_id")
+    cleared = await service.clear_sessions_for_user(user) if user is not None else 0
+    return {"cleared": cleared}

@@ -1,0 +1,165 @@
+"""DefaultSessionService: construction, lifecycle, cleanup, websockets and scope handling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
+from starlette.types import Message
+
+from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend
+from session_service._dialects import CLEANUP_LOCK_KEY
+from session_service.records import new_session_id, utcnow
+
+from .webapp import SECRET, build_app, settings_for
+
+
+def expired(user: str = "old") -> SessionRecord:
+    return SessionRecord(
+        id=new_session_id(), data={"user_id": user}, expiry_date=utcnow() - timedelta(1)
+    )
+
+
+def live(user: str = "now") -> SessionRecord:
+    return SessionRecord(
+        id=new_session_id(), data={"user_id": user}, expiry_date=utcnow() + timedelta(1)
+    )
+
+
+def test_from_env_does_no_database_io(tmp_path: Path) -> None:
+    # An unreachable database does not stop the app from being built.
+    service = DefaultSessionService.from_env(
+        {
+            "SESSION_DB_URL": "postgresql://u:pw@127.0.0.1:1/none",
+            "SESSION_DATA_DIR": str(tmp_path),
+            "SESSION_SECRET_KEY": SECRET,
+        }
+    )
+    assert service.get_session_store().kind == "postgres"
+    assert "pw" not in repr(service)
+
+
+async def test_async_with_migrates_when_asked_and_closes(db_url: str, tmp_path: Path) -> None:
+    settings = settings_for(db_url, str(tmp_path))
+    async with DefaultSessionService(db_url, settings, auto_migrate=True) as service:
+        await service.get_session_store().save(live("alice"))
+        assert await service.count_sessions_for_user("alice") == 1
+        assert await service.get_session_ids_for_user("alice")
+        assert await service.clear_all_sessions() == 1
+
+
+async def test_lifespan_helper_migrates_and_serves(db_url: str, tmp_path: Path) -> None:
+    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)), auto_migrate=True)
+    app = build_app(service)
+    async with service.lifespan(app):
+        assert (await service.get_session_store().stats()).total == 0
+
+
+async def test_cleanup_task_deletes_expired_sessions(db_url: str, tmp_path: Path) -> None:
+    settings = settings_for(db_url, str(tmp_path), SESSION_CLEANUP_INTERVAL_SECONDS="3600")
+    service = DefaultSessionService(db_url, settings)
+    await service.migrate()
+    store = service.get_session_store()
+    await store.save(expired())
+    await store.save(live())
+    async with service:
+        await asyncio.wait_for(service._cleanup_ran.wait(), timeout=30)
+        stats = await store.stats()
+    assert (stats.total, stats.live) == (1, 1)
+
+
+async def test_cleanup_interval_zero_turns_it_off(db_url: str, tmp_path: Path) -> None:
+    settings = settings_for(db_url, str(tmp_path), SESSION_CLEANUP_INTERVAL_SECONDS="0")
+    service = DefaultSessionService(db_url, settings)
+    await service.migrate()
+    await service.get_session_store().save(expired())
+    async with service:
+        assert service._cleanup_task is None
+    assert (await service.get_session_store().stats()).total == 1
+    await service.close()
+
+
+async def test_cleanup_failure_is_logged_and_the_app_keeps_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = "postgresql://u:topsecretpw@127.0.0.1:1/none"
+    service = DefaultSessionService(url, settings_for(url, str(tmp_path)))
+    with caplog.at_level(logging.WARNING, logger="session_service"):
+        async with service:
+            await asyncio.wait_for(service._cleanup_ran.wait(), timeout=30)
+            task = service._cleanup_task
+            assert task is not None and not task.done()
+    assert "cleanup failed, will retry" in caplog.text
+    assert "topsecretpw" not in caplog.text
+
+
+async def test_only_one_cluster_instance_cleans_at_a_time(pg_db_url: str, tmp_path: Path) -> None:
+    url = pg_db_url
+    env = {
+        "SESSION_DB_URL": url,
+        "DEPLOYMENT": "cluster",
+        "SESSION_SECRET_KEY": SECRET,
+        "SESSION_DATA_DIR": str(tmp_path),
+    }
+    service = DefaultSessionService.from_env(env)
+    await service.migrate()
+    await service.get_session_store().save(expired())
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    other_instance = await asyncpg.connect(dsn)
+    try:
+        await other_instance.execute("SELECT pg_advisory_lock($1)", CLEANUP_LOCK_KEY)
+        assert await service.cleanup_once() is None
+        await other_instance.execute("SELECT pg_advisory_unlock($1)", CLEANUP_LOCK_KEY)
+        assert await service.cleanup_once() == 1
+    finally:
+        await other_instance.close()
+        await service.close()
+
+
+def test_websocket_sees_the_session_read_only(db_url: str, tmp_path: Path) -> None:
+    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)), auto_migrate=True)
+    app = build_app(service)
+    app.router.lifespan_context = lambda _app: service.lifespan(_app)
+    with TestClient(app) as client:
+        client.post("/login", params={"user": "alice"})
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json() == {"user": "alice"}
+            assert ws.receive_json() == {"write": "refused"}
+        assert client.get("/read").json()["data"] == {"user_id": "alice"}
+
+
+async def test_lifespan_scope_passes_through_the_middleware(db_url: str, tmp_path: Path) -> None:
+    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))
+    app = build_app(service)
+    sent: list[Message] = []
+    incoming: Iterator[Message] = iter(
+        [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    )
+
+    async def receive() -> Message:
+        return next(incoming)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    await app(scope, receive, send)
+    assert [m["type"] for m in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
+    await service.close()
+
+
+async def test_backend_connect_reports_an_unreachable_database() -> None:
+    from session_service import SessionStoreUnavailable
+
+    with pytest.raises(SessionStoreUnavailable, match="cannot reach"):
+        await SessionStoreBackend.connect("postgresql://u:pw@127.0.0.1:1/none")
