@@ -1,0 +1,111 @@
+# session-service: every target installs what it needs, so any of them works as the very first
+# command on a fresh clone. The virtualenv lives in .venv/ and is reinstalled when
+# pyproject.toml changes (the stamp files below are older than it then).
+#
+#   make run               the demo app on http://127.0.0.1:8000 (embedded SQLite)
+#   make test              the whole test suite (PostgreSQL tests: see test.session.all)
+#   make lint              ruff check, ruff format --check, mypy (strict)
+#   make test.deps.up      PostgreSQL for tests on 127.0.0.1:54320 (Docker, else a local cluster)
+#   make test.deps.down    stop it and delete its data
+#   make test.session.all  up, the whole suite against it (PostgreSQL required), down
+#   make bench / bench-quick / soak   the benchmarks (installs the `bench` extra)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k clear -x"`.
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+TEST_PG_URL := postgresql://session_test:session_test@127.0.0.1:54320/sessions
+
+DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
+# Two makes installing into one .venv at once break each other; flock (util-linux) serializes
+# them where it exists.
+FLOCK := $(shell command -v flock 2>/dev/null)
+LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install install-bench run test lint test.deps.up test.deps.down test.session.all \
+	bench bench-quick soak clean
+
+help:
+	@echo "make run               demo app on http://$(HOST):$(PORT) (embedded SQLite)"
+	@echo "make test              the whole test suite"
+	@echo "make lint              ruff check, ruff format --check, mypy --strict"
+	@echo "make test.deps.up      PostgreSQL for tests at $(TEST_PG_URL)"
+	@echo "make test.deps.down    stop it and delete its data"
+	@echo "make test.session.all  up, the whole suite with PostgreSQL required, down"
+	@echo "make bench | bench-quick | soak   benchmarks (installs the bench extra)"
+	@echo "make install           just create .venv and install the package with the dev extra"
+	@echo "make clean             remove .venv and caches"
+
+# -- the virtualenv ------------------------------------------------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[dev]'
+	@touch $@
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[dev,bench]'
+	@touch $@ $(DEV_STAMP)
+
+install: $(DEV_STAMP)
+
+install-bench: $(BENCH_STAMP)
+
+# -- run, test, lint ---------------------------------------------------------------------------
+
+run: $(DEV_STAMP)
+	@test -f examples/demo.py || { echo "examples/demo.py is not written yet: nothing to run" >&2; exit 1; }
+	$(BIN)/uvicorn examples.demo:app --host $(HOST) --port $(PORT)
+
+test: $(DEV_STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# All three checks run even when one fails; the target fails if any did.
+lint: $(DEV_STAMP)
+	@status=0; \
+	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
+	echo "$(BIN)/mypy"; $(BIN)/mypy || status=1; \
+	exit $$status
+
+# -- PostgreSQL for the tests (scripts/test-pg.sh says how it is chosen) -------------------------
+
+test.deps.up:
+	@bash scripts/test-pg.sh up
+
+test.deps.down:
+	@bash scripts/test-pg.sh down
+
+# Down runs even when the tests fail (or are interrupted); the target exits with pytest's status.
+test.session.all: $(DEV_STAMP)
+	@bash scripts/test-pg.sh with-db $(BIN)/pytest tests $(PYTEST_ARGS)
+
+# -- benchmarks (benchmarks/ is built separately; these say so until it exists) ----------------
+
+bench: $(BENCH_STAMP)
+	@if [ -f benchmarks/__main__.py ]; then \
+		$(BIN)/python -m benchmarks $(BENCH_ARGS); \
+	else echo "benchmarks are not built yet (no benchmarks/__main__.py)"; fi
+
+bench-quick: $(BENCH_STAMP)
+	@if [ -f benchmarks/__main__.py ]; then \
+		$(BIN)/python -m benchmarks --quick $(BENCH_ARGS); \
+	else echo "benchmarks are not built yet (no benchmarks/__main__.py)"; fi
+
+soak: $(BENCH_STAMP)
+	@if [ -f benchmarks/soak.py ] || [ -f benchmarks/soak/__main__.py ]; then \
+		$(BIN)/python -m benchmarks.soak $(BENCH_ARGS); \
+	else echo "the soak test is not built yet (no benchmarks/soak.py)"; fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
