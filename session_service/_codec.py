@@ -7,6 +7,7 @@ that is too large fails with a :class:`SessionDataError` naming the key and noth
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import SessionDataError
@@ -16,6 +17,10 @@ class EncodedJson(str):
     """JSON text that is already encoded: the engine's serializer passes it through as is."""
 
     __slots__ = ()
+
+
+#: A JSON ``\u0000`` escape (a NUL character), not an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _first_bad_key(data: dict[str, Any]) -> str | None:
@@ -44,7 +49,7 @@ def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJs
         bad = _first_bad_key(data)
         where = f"session[{bad!r}]" if bad is not None else "the session"
         raise SessionDataError(f"{where} cannot be stored as JSON: {exc}") from None
-    if "\\u0000" in text:
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL text and jsonb cannot hold NUL; refuse it on every backend alike.
         raise SessionDataError("session data cannot contain the NUL character (\\u0000)")
     if max_bytes is not None and len(text.encode()) > max_bytes:
