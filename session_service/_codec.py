@@ -32,6 +32,15 @@ def _first_bad_key(data: dict[str, Any]) -> str | None:
     return None
 
 
+def _first_unencodable_key(data: dict[str, Any]) -> str | None:
+    for key, value in data.items():
+        try:
+            json.dumps([key, value], ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return key.encode(errors="backslashreplace").decode()
+    return None
+
+
 def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJson:
     """Encode ``data`` as compact JSON, refusing what would not round-trip.
 
@@ -52,9 +61,16 @@ def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJs
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL text and jsonb cannot hold NUL; refuse it on every backend alike.
         raise SessionDataError("session data cannot contain the NUL character (\\u0000)")
-    if max_bytes is not None and len(text.encode()) > max_bytes:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        # An unpaired surrogate (e.g. from os.fsdecode) is not UTF-8; no database can hold it.
+        bad = _first_unencodable_key(data)
+        where = f"session[{bad!r}]" if bad is not None else "the session"
+        raise SessionDataError(f"{where} holds text that is not valid Unicode") from None
+    if max_bytes is not None and size > max_bytes:
         raise SessionDataError(
-            f"the session is {len(text.encode())} bytes as JSON, over the limit of {max_bytes} "
+            f"the session is {size} bytes as JSON, over the limit of {max_bytes} "
             "(SESSION_MAX_BYTES); keep large data elsewhere and store a reference"
         )
     return EncodedJson(text)
