@@ -22,14 +22,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import ColumnElement, Row, RowMapping, and_, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    RowMapping,
+    and_,
+    delete,
+    false,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import migrate as _migrate
 from ._codec import decode_data, encode_data, json_serializer
 from ._dialects import CLEANUP_LOCK_KEY, WRITE_OPTION, insert_for, make_engine
 from ._errors_map import translate_errors
+from .errors import SessionDataError
 from .records import SessionRecord, new_session_id, user_id_of, utcnow
+from .schema import ID_LENGTH, PRINCIPAL_LENGTH
 from .schema import sessions_table as T
 from .settings import StoreKind, mask_url, normalize_db_url
 
@@ -53,8 +66,31 @@ class StoreStats:
     per_tenant: dict[str | None, int] = field(default_factory=dict)
 
 
-def _principal(value: str | int | None) -> str | None:
-    return None if value is None else str(value)
+def _storable(value: str) -> bool:
+    """Whether both databases can hold ``value``: PostgreSQL text cannot hold NUL, and an
+    unpaired surrogate is not UTF-8. Checked here so both backends refuse (on write) or miss
+    (on read) the same strings instead of PostgreSQL failing as if the database were down."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(what: str, value: str | None, limit: int) -> None:
+    if value is None:
+        return
+    if len(value) > limit:
+        raise SessionDataError(f"{what} is {len(value)} characters long, over the limit of {limit}")
+    if not _storable(value):
+        raise SessionDataError(f"{what} cannot contain NUL characters or unpaired surrogates")
+
+
+def _matches(column: Any, value: str) -> ColumnElement[bool]:
+    """``column = value``, or a condition no row meets when no row can hold ``value``."""
+    return column == value if _storable(value) else false()
 
 
 def _record(mapping: RowMapping) -> SessionRecord:
@@ -126,7 +162,11 @@ class SqlSessionStore:
     # -- one session ---------------------------------------------------------------------
 
     def _values(self, record: SessionRecord, now: datetime) -> dict[str, Any]:
-        record.user_id = user_id_of(record.data)
+        _check_text("the session id", record.id, ID_LENGTH)
+        _check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
+        user_id = user_id_of(record.data)
+        _check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+        record.user_id = user_id
         return {
             "data": encode_data(record.data, self.max_bytes),
             "expiry_date": record.expiry_date,
@@ -136,6 +176,8 @@ class SqlSessionStore:
 
     async def load(self, session_id: str) -> SessionRecord | None:
         """The live session with this id, or ``None`` when missing or expired."""
+        if not _storable(session_id):
+            return None
         stmt = select(*_ROW_COLUMNS).where(T.c.id == session_id, T.c.expiry_date > utcnow())
         with translate_errors(self.display_url, "load a session"):
             async with self._engine.connect() as conn:
@@ -192,6 +234,8 @@ class SqlSessionStore:
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:
         """Extend a live session's expiry without rewriting its data; ``False`` if it is gone."""
+        if not _storable(session_id):
+            return False
         now = utcnow()
         stmt = (
             update(T)
@@ -210,6 +254,8 @@ class SqlSessionStore:
         """
         now = utcnow()
         values = self._values(record, now)
+        if not _storable(old_id):
+            return False
         with translate_errors(self.display_url, "rotate a session id"):
             async with self._writer.begin() as conn:
                 gone = delete(T).where(T.c.id == old_id, T.c.expiry_date > now)
@@ -228,6 +274,8 @@ class SqlSessionStore:
 
     async def delete(self, session_id: str) -> None:
         """Remove the session; no error when it is already gone."""
+        if not _storable(session_id):
+            return
         with translate_errors(self.display_url, "delete a session"):
             async with self._writer.begin() as conn:
                 await conn.execute(delete(T).where(T.c.id == session_id))
@@ -236,8 +284,8 @@ class SqlSessionStore:
 
     @staticmethod
     def _owned_by(user_id: str | int, tenant_id: str | None) -> ColumnElement[bool]:
-        cond = T.c.user_id == _principal(user_id)
-        return cond if tenant_id is None else and_(cond, T.c.tenant_id == tenant_id)
+        cond = _matches(T.c.user_id, str(user_id))
+        return cond if tenant_id is None else and_(cond, _matches(T.c.tenant_id, tenant_id))
 
     async def clear_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
@@ -282,7 +330,7 @@ class SqlSessionStore:
         """Every live session (of one tenant), for debugging; not for large tables."""
         stmt = select(*_LISTING_COLUMNS).where(self._live()).order_by(T.c.created_at, T.c.id)
         if tenant_id is not None:
-            stmt = stmt.where(T.c.tenant_id == tenant_id)
+            stmt = stmt.where(_matches(T.c.tenant_id, tenant_id))
         return [_record(r._mapping) for r in await self._rows(stmt, "dump sessions")]
 
     async def clear_all_sessions(
@@ -293,7 +341,7 @@ class SqlSessionStore:
         on_progress: ProgressCallback | None = None,
     ) -> int:
         """Delete every session (of one tenant) in batches; returns how many."""
-        cond = None if tenant_id is None else T.c.tenant_id == tenant_id
+        cond = None if tenant_id is None else _matches(T.c.tenant_id, tenant_id)
         return await self._delete_batched(cond, batch_size, on_progress, "clear sessions")
 
     async def delete_expired(
