@@ -34,6 +34,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import migrate as _migrate
@@ -124,7 +125,9 @@ class SqlSessionStore:
         self.display_url = mask_url(normalized)
         self.max_bytes = max_bytes
         engine_options.setdefault("json_serializer", json_serializer)
-        self._engine = engine or make_engine(kind, normalized, **engine_options)
+        # A SQLite engine creates the file's directory; failing to is an unusable store.
+        with translate_errors(self.display_url, "open the database"):
+            self._engine = engine or make_engine(kind, normalized, **engine_options)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
 
     def __repr__(self) -> str:
@@ -247,29 +250,29 @@ class SqlSessionStore:
                 return bool((await conn.execute(stmt)).rowcount)
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
-        """Move a live session to ``record.id`` (login: ``cycle_id``) in one transaction.
+        """Move a live session to ``record.id`` (login: ``cycle_id``) in one statement.
 
-        The old row is deleted and the new one created only if the old one was still live;
-        returns ``False`` (and writes nothing) if it had been revoked meanwhile.
+        An ``UPDATE`` of the row's id, not a delete plus an insert: a concurrent
+        ``clear_sessions_for_user`` that is waiting on the row then re-checks the moved row
+        and deletes it too, instead of missing a freshly inserted one. Returns ``False`` (and
+        writes nothing) if the old session had been revoked meanwhile.
         """
         now = utcnow()
         values = self._values(record, now)
         if not _storable(old_id):
             return False
         with translate_errors(self.display_url, "rotate a session id"):
-            async with self._writer.begin() as conn:
-                gone = delete(T).where(T.c.id == old_id, T.c.expiry_date > now)
-                if not (await conn.execute(gone)).rowcount:
-                    return False
-                for _ in range(_CREATE_ATTEMPTS):
-                    stmt = (
-                        insert_for(self.kind, T)
-                        .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
-                        .on_conflict_do_nothing(index_elements=[T.c.id])
-                    )
-                    if (await conn.execute(stmt)).rowcount == 1:
-                        return True
-                    record.id = new_session_id()
+            for _ in range(_CREATE_ATTEMPTS):
+                stmt = (
+                    update(T)
+                    .where(T.c.id == old_id, T.c.expiry_date > now)
+                    .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
+                )
+                try:
+                    async with self._writer.begin() as conn:
+                        return bool((await conn.execute(stmt)).rowcount)
+                except IntegrityError:
+                    record.id = new_session_id()  # the new id is taken: draw another
         raise RuntimeError("could not find a free session id; the random source is broken")
 
     async def delete(self, session_id: str) -> None:
