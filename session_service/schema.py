@@ -23,6 +23,8 @@ from sqlalchemy import JSON, Column, DateTime, Dialect, Index, MetaData, String,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from .errors import SessionDataError
+
 TABLE_NAME = "sessions"
 #: Long enough for any id this library makes (43 chars) and for ids of older versions.
 ID_LENGTH = 128
@@ -40,7 +42,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetimes are ambiguous; pass a timezone-aware datetime")
+            # SessionDataError (a ValueError) so stores report a caller's mistake as such,
+            # not as the database being unavailable.
+            raise SessionDataError(
+                "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
+            )
         value = value.astimezone(UTC)
         # SQLite keeps text; dropping the offset keeps every stored value the same width.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
