@@ -127,8 +127,6 @@ class SqlSessionStore:
         engine_options.setdefault("json_serializer", json_serializer)
         # A SQLite engine creates the file's directory; failing to is an unusable store.
         with translate_errors(self.display_url, "open the database"):
-            # A SQLite engine creates the file's directory; failing to is an unusable store.
-        with translate_errors(self.display_url, "open the database"):
             self._engine = engine or make_engine(kind, normalized, **engine_options)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
 
