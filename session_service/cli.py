@@ -1,0 +1,414 @@
+"""``session-service``: the operator's command line for the session database.
+
+The database comes from the environment exactly as the app reads it
+(:meth:`SessionSettings.from_env`), so the CLI and the app always agree on where sessions
+live; ``--db-url`` only overrides ``SESSION_DB_URL`` in the mapping handed to ``from_env``, so
+the URL is validated in one place.
+
+Contract for scripts and cron:
+
+* exit 0 on success; 1 on a runtime failure (database down, bad configuration), with one line
+  on stderr, the password masked and no traceback (``--debug`` adds it); 2 on a usage error,
+  including ``clear-all`` without ``--yes``; 130 on Ctrl-C.
+* ``--json`` writes one JSON document to stdout; without it, stdout is for people.
+* the batched deletes (``cleanup-expired``, ``clear-all``) show a running count on stderr only
+  when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from . import _cli_output as out
+from ._sql_store import DEFAULT_BATCH_SIZE
+from .backend import SessionStoreBackend
+from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from .settings import SessionSettings
+
+PROG = "session-service"
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """What a command found or did: a sentence or table for people, a document for ``--json``."""
+
+    text: str
+    document: Any
+
+
+_Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[_Result]]
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def _load_settings(db_url: str | None, environ: Mapping[str, str] | None = None) -> SessionSettings:
+    """The app's settings, with ``db_url`` (from ``--db-url``) in place of ``SESSION_DB_URL``.
+
+    The CLI never signs a cookie, so when ``SESSION_SECRET_KEY`` is unset it hands
+    ``from_env`` a throwaway random key: in standalone mode that keeps an admin command from
+    creating ``SESSION_DATA_DIR/secret_key`` as a side effect (possibly in the wrong
+    directory), and in cluster mode it lets an operator run admin commands with only the
+    database URL. A key that *is* set is still validated, so a broken app configuration is
+    reported here too.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if db_url is not None:
+        env["SESSION_DB_URL"] = db_url
+    if not env.get("SESSION_SECRET_KEY", "").strip():
+        env["SESSION_SECRET_KEY"] = secrets.token_urlsafe(48)
+    try:
+        return SessionSettings.from_env(env)
+    except SessionConfigError as exc:
+        if db_url is None:
+            raise
+        # The message names the variable it validated; the user typed the flag.
+        raise SessionConfigError(str(exc).replace("SESSION_DB_URL", "--db-url")) from exc
+
+
+def _missing_sqlite_file(settings: SessionSettings) -> Path | None:
+    """The SQLite file the URL names, if it does not exist yet (``None`` otherwise).
+
+    Opening a missing SQLite file creates it (and its directory); an admin command run from
+    the wrong directory would then leave an empty database behind and fail on the missing
+    table. Only ``migrate`` may create the database.
+    """
+    if settings.store_kind != "sqlite":
+        return None
+    database = make_url(settings.db_url).database
+    if not database:
+        return None
+    path = Path(database).expanduser().absolute()
+    return None if path.exists() else path
+
+
+async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBackend:
+    missing = None if create else _missing_sqlite_file(settings)
+    if missing is not None:
+        default = missing == settings.data_dir / "sessions.sqlite"
+        hint = " (the default in SESSION_DATA_DIR, as SESSION_DB_URL is unset)" if default else ""
+        raise SessionStoreUnavailable(
+            f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
+            "or point SESSION_DB_URL or --db-url at the existing one"
+        )
+    return await SessionStoreBackend.connect(settings.db_url)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+async def _migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    await b.migrate()
+    return _Result(
+        f"the session database at {b.display_url} is at the newest schema",
+        {"migrated": True, "database": b.display_url},
+    )
+
+
+async def _clear_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    n = await b.clear_sessions_for_user(a.user_id, tenant_id=a.tenant)
+    return _Result(
+        f"cleared {out.plural(n, 'session')} {out.for_user(a.user_id, a.tenant)}",
+        {"cleared": n, "user_id": a.user_id, "tenant_id": a.tenant},
+    )
+
+
+async def _clear_all(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    n = await b.clear_all_sessions(tenant_id=a.tenant, batch_size=a.batch_size, on_progress=p)
+    where = "" if a.tenant is None else f" in tenant {out.printable(a.tenant)}"
+    return _Result(
+        f"cleared {out.plural(n, 'session')}{where}", {"cleared": n, "tenant_id": a.tenant}
+    )
+
+
+async def _count_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    n = await b.count_sessions_for_user(a.user_id, tenant_id=a.tenant)
+    return _Result(
+        f"{out.plural(n, 'live session')} {out.for_user(a.user_id, a.tenant)}",
+        {"live_sessions": n, "user_id": a.user_id, "tenant_id": a.tenant},
+    )
+
+
+async def _list_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    records = await b.list_sessions_for_user(a.user_id, tenant_id=a.tenant)
+    document = [out.session_document(r, with_data=False) for r in records]
+    title = f"{out.plural(len(records), 'live session')} {out.for_user(a.user_id, a.tenant)}"
+    if not records:
+        return _Result(title, document)
+    return _Result(f"{title}\n\n{out.sessions_table(records, dump=False)}", document)
+
+
+async def _cleanup(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    n = await b.delete_expired(batch_size=a.batch_size, on_progress=p)
+    return _Result(f"deleted {out.plural(n, 'expired session')}", {"deleted": n})
+
+
+async def _stats(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    s = await b.stats()
+    return _Result(out.stats_text(s), out.stats_document(s))
+
+
+async def _dump(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    records = await b.dump_all_sessions(tenant_id=a.tenant)
+    document = [out.session_document(r, with_data=True) for r in records]
+    if not records:
+        return _Result("0 live sessions", document)
+    return _Result(out.sessions_table(records, dump=True), document)
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+def _text(what: str) -> Callable[[str], str]:
+    """An argparse type that refuses an empty value (usually an unset shell variable)."""
+
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"{what} must not be empty")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+def _batch_size(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    name: str
+    handler: _Handler
+    summary: str
+    example: str
+    user: bool = False  # takes USER_ID
+    tenant: bool = False  # takes --tenant
+    batched: bool = False  # takes --batch-size
+    creates_database: bool = False
+
+
+_COMMANDS = (
+    _Command(
+        "migrate",
+        _migrate,
+        "create or upgrade the sessions table (idempotent)",
+        "session-service migrate\n  session-service --db-url postgresql://app@db/app migrate",
+        creates_database=True,
+    ),
+    _Command(
+        "clear-user",
+        _clear_user,
+        "sign a user out everywhere (delete their sessions)",
+        "session-service clear-user alice\n  session-service clear-user alice --tenant acme",
+        user=True,
+        tenant=True,
+    ),
+    _Command(
+        "clear-all",
+        _clear_all,
+        "delete every session (of one tenant); needs --yes",
+        "session-service clear-all --yes --tenant acme\n  session-service clear-all --yes",
+        tenant=True,
+        batched=True,
+    ),
+    _Command(
+        "count-user",
+        _count_user,
+        "count a user's live sessions",
+        "session-service count-user alice\n  session-service count-user 42 --json",
+        user=True,
+        tenant=True,
+    ),
+    _Command(
+        "list-user",
+        _list_user,
+        "list a user's live sessions (ids, created, expiry)",
+        "session-service list-user alice\n  session-service list-user alice --json",
+        user=True,
+        tenant=True,
+    ),
+    _Command(
+        "cleanup-expired",
+        _cleanup,
+        "delete expired sessions in batches (for cron)",
+        "session-service cleanup-expired\n  session-service cleanup-expired --batch-size 1000",
+        batched=True,
+    ),
+    _Command(
+        "stats",
+        _stats,
+        "totals: all, live, expired, distinct users, per tenant",
+        "session-service stats\n  session-service stats --json",
+    ),
+    _Command(
+        "dump",
+        _dump,
+        "show every live session, for debugging (--json adds the data)",
+        "session-service dump --tenant acme\n  session-service dump --json | jq '.[].data'",
+        tenant=True,
+    ),
+)
+
+_MAIN_EPILOG = f"""\
+The database is the app's: SESSION_DB_URL, else the SQLite file in SESSION_DATA_DIR
+(default ./.session-data). --db-url overrides SESSION_DB_URL; prefer the variable for URLs
+with a password, since command lines are visible to other users of the machine.
+
+exit codes: {EXIT_OK} success, {EXIT_FAILURE} runtime failure (one line on stderr), \
+{EXIT_USAGE} usage error, {EXIT_INTERRUPTED} interrupted
+
+examples:
+  session-service clear-user alice
+  SESSION_DB_URL=postgresql://app@db/app session-service stats --json
+"""
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--db-url",
+        metavar="URL",
+        type=_text("--db-url"),
+        default=default,
+        help="database URL (overrides SESSION_DB_URL)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="on failure, also print the traceback"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (public so tests and docs can inspect every command's help)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Administer the session database: sign users out, clean up, inspect.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, None)
+    # The global options are accepted after the command too; SUPPRESS keeps the subcommand
+    # from overwriting a value given before it.
+    shared = argparse.ArgumentParser(add_help=False)
+    _global_options(shared, argparse.SUPPRESS)
+    shared.add_argument("--json", action="store_true", help="print one JSON document")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for spec in _COMMANDS:
+        sub = commands.add_parser(
+            spec.name,
+            parents=[shared],
+            help=spec.summary,
+            description=spec.summary[:1].upper() + spec.summary[1:] + ".",
+            epilog=f"examples:\n  {spec.example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if spec.user:
+            sub.add_argument(
+                "user_id",
+                metavar="USER_ID",
+                type=_text("USER_ID"),
+                help="as in session['user_id'] (write -- before an id that starts with -)",
+            )
+        if spec.tenant:
+            sub.add_argument(
+                "--tenant",
+                metavar="T",
+                type=_text("--tenant"),
+                help="only this tenant (default: every tenant)",
+            )
+        if spec.batched:
+            sub.add_argument(
+                "--batch-size",
+                metavar="N",
+                type=_batch_size,
+                default=DEFAULT_BATCH_SIZE,
+                help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
+            )
+        if spec.name == "clear-all":
+            sub.add_argument(
+                "--yes",
+                action="store_true",
+                help="confirm: this signs everyone (in the tenant) out",
+            )
+        sub.set_defaults(spec=spec, subparser=sub)
+    return parser
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+async def _run(
+    args: argparse.Namespace, settings: SessionSettings, progress: out.Progress
+) -> _Result:
+    spec: _Command = args.spec
+    backend = await _open(settings, create=spec.creates_database)
+    try:
+        return await spec.handler(backend, args, progress)
+    finally:
+        await backend.close()
+
+
+def _fail(message: str) -> None:
+    one_line = " ".join(message.split())
+    sys.stderr.write(f"{PROG}: {one_line}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script passes it to ``sys.exit``)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            # A user id in a locale that cannot encode it must not crash the output.
+            stream.reconfigure(errors="backslashreplace")
+    args = build_parser().parse_args(argv)
+    if args.spec.name == "clear-all" and not args.yes:
+        scope = "" if args.tenant is None else f" in tenant {out.printable(args.tenant)}"
+        args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")
+    progress = out.Progress(sys.stderr)
+    try:
+        settings = _load_settings(args.db_url)
+        result = asyncio.run(_run(args, settings, progress))
+    except KeyboardInterrupt:
+        progress.finish()
+        # Each batch is its own transaction: say how much is gone for good.
+        done = f" after deleting {out.plural(progress.count, 'session')}" if progress.count else ""
+        _fail(f"interrupted{done}; what was deleted stays deleted" if done else "interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        progress.finish()
+        if args.debug:
+            traceback.print_exc()
+        if isinstance(exc, SessionServiceError):
+            _fail(str(exc))
+        else:  # a bug, not an operating condition: say so and how to see more
+            hint = "" if args.debug else " (run with --debug for the traceback)"
+            _fail(f"unexpected error: {type(exc).__name__}: {exc}{hint}")
+        return EXIT_FAILURE
+    progress.finish()
+    try:
+        if args.json:
+            out.write_json(sys.stdout, result.document)
+        else:
+            sys.stdout.write(result.text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `session-service dump | head`: the reader left. Silence the interpreter's own
+        # complaint at exit, as the Python docs recommend for SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
