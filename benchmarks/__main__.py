@@ -1,0 +1,178 @@
+"""``python -m benchmarks [--quick] [options]``: run the benchmarks, print them, write RESULTS.md.
+
+The full run (``make bench``) takes many minutes; ``--quick`` (``make bench-quick``) uses small
+sizes and 1 s HTTP runs and finishes in about a minute. Sizes and sections are flags, so a
+test can run the store micro-benchmarks alone at tiny sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from ._common import Kind, Section, asyncpg_dsn, scratch_database
+from .http_bench import HttpConfig, ensure_wrk, run_http_bench
+from .report import environment, markdown, print_report
+from .scale_bench import ScaleConfig, run_scale_bench
+from .store_bench import StoreConfig, run_store_bench
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, ~1 minute")
+    p.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="report path")
+    p.add_argument("--backends", default="sqlite,postgres", help="comma-separated")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL", DEFAULT_PG),
+        help="a PostgreSQL server on which bench_* databases may be created and dropped "
+        "(env BENCH_PG_URL)",
+    )
+    p.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    )
+    p.add_argument("--rounds", type=int, default=3, help="A/B rounds per ratio (≥3)")
+    p.add_argument("--ops", type=int, help="sequential store calls per case per round")
+    p.add_argument("--concurrent-ops", type=int, help="store calls per case per round, 32 tasks")
+    p.add_argument("--preload", type=int, help="sessions stored before the micro-benchmarks")
+    p.add_argument("--no-store", action="store_true", help="skip the store micro-benchmarks")
+    p.add_argument("--no-http", action="store_true", help="skip the HTTP benchmarks (no wrk)")
+    p.add_argument("--http-seconds", type=float, help="duration of one wrk run")
+    p.add_argument("--scale", action=argparse.BooleanOptionalAction, help="default: full run only")
+    p.add_argument("--scale-small", type=int, help="default 10,000")
+    p.add_argument("--scale-large", type=int, help="default 1,000,000")
+    p.add_argument("--cleanup-rows", type=int, help="expired rows for delete_expired (500,000)")
+    p.add_argument("--rss-small", type=int, help="requests before the first RSS (10,000)")
+    p.add_argument("--rss-large", type=int, help="requests before the second RSS (100,000)")
+    p.add_argument("--workdir", type=Path, help="where SQLite files go (default: a temp dir)")
+    return p
+
+
+def _pick(
+    value: int | float | None, quick: bool, quick_value: int | float, full: int | float
+) -> float:
+    if value is not None:
+        return value
+    return quick_value if quick else full
+
+
+async def _pg_answers(url: str) -> str | None:
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(asyncpg_dsn(url)), 5)
+        await conn.close()
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[str, str]]:
+    q = args.quick
+    kinds: list[Kind] = []
+    for name in args.backends.split(","):
+        if name.strip() in ("sqlite", "postgres"):
+            kinds.append("sqlite" if name.strip() == "sqlite" else "postgres")
+    section = Section()
+    extra: dict[str, str] = {}
+    if "postgres" in kinds:
+        why = await _pg_answers(args.pg_url)
+        if why is not None:
+            kinds.remove("postgres")
+            section.notes.append(f"PostgreSQL at {args.pg_url} did not answer ({why}): skipped.")
+        else:
+            conn = await asyncpg.connect(asyncpg_dsn(args.pg_url))
+            extra["postgresql"] = str(await conn.fetchval("SHOW server_version"))
+            await conn.close()
+    rounds = max(1, args.rounds)
+    if not args.no_store:
+        cfg = StoreConfig(
+            ops=int(_pick(args.ops, q, 300, 2000)),
+            concurrent_ops=int(_pick(args.concurrent_ops, q, 640, 4000)),
+            rounds=rounds,
+            preload=int(_pick(args.preload, q, 2000, 10_000)),
+        )
+        for kind in kinds:
+            async with scratch_database(kind, args.pg_url, workdir) as url:
+                section.extend(await run_store_bench(kind, url, cfg))
+    wrk: str | None = None
+    if not args.no_http:
+        wrk = ensure_wrk()
+        extra["wrk"] = "wrk -t1 -c32 on 127.0.0.1; uvicorn with --factory, one process"
+        http_cfg = HttpConfig(seconds=_pick(args.http_seconds, q, 1, 10), rounds=rounds)
+        async with (
+            scratch_database("sqlite", args.pg_url, workdir) as lite_url,
+            scratch_database("postgres", args.pg_url, workdir)
+            if "postgres" in kinds
+            else _nothing() as pg_url,
+        ):
+            await _migrate(lite_url)
+            if pg_url:
+                await _migrate(pg_url)
+            section.extend(
+                await asyncio.to_thread(run_http_bench, http_cfg, pg_url, lite_url, args.redis_url)
+            )
+    if args.scale if args.scale is not None else not q:
+        scale = ScaleConfig(
+            small=int(_pick(args.scale_small, q, 1000, 10_000)),
+            large=int(_pick(args.scale_large, q, 20_000, 1_000_000)),
+            cleanup_rows=int(_pick(args.cleanup_rows, q, 20_000, 500_000)),
+            rss_small=int(_pick(args.rss_small, q, 1000, 10_000)),
+            rss_large=int(_pick(args.rss_large, q, 5000, 100_000)),
+            ops=300 if q else 1000,
+            rounds=rounds,
+            idle_seconds=1.0 if q else 3.0,
+        )
+        section.extend(await run_scale_bench(kinds, args.pg_url, workdir, scale, wrk))
+    return section, extra
+
+
+class _nothing:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def _migrate(url: str) -> None:
+    from session_service import SessionStoreBackend
+
+    b = await SessionStoreBackend.connect(url)
+    try:
+        await b.migrate()
+    finally:
+        await b.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.rounds < 3:
+        print("note: fewer than 3 rounds; ratios are not trustworthy", file=sys.stderr)
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="session-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        section, extra = asyncio.run(_run(args, workdir))
+    extra["run time"] = f"{time.perf_counter() - t0:.0f} s"
+    print_report(section)
+    analysis_path = HERE / "ANALYSIS.md"
+    analysis = analysis_path.read_text() if analysis_path.exists() else None
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(markdown(section, command, environment(extra), analysis))
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

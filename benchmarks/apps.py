@@ -1,0 +1,238 @@
+"""The Starlette app every HTTP row serves, built for one variant (``uvicorn --factory``).
+
+Every variant serves the same two routes: ``GET /read`` reads the session, ``GET /write``
+changes it (a counter; a request without a session creates one, which is how the harness
+gets its cookie). ``GET /ping`` touches no session (readiness probe). The variant comes from
+the environment, so uvicorn can build the app in its own process:
+
+``BENCH_VARIANT``  one of :data:`VARIANTS`
+``BENCH_DB_URL``   the database of ``ours-*`` and ``floor``
+``BENCH_SECRET``   the signing key
+``BENCH_REDIS_URL`` for ``starsessions-redis``
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsdangerous import BadSignature, Signer
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+VARIANTS = (
+    "none",
+    "cookie",
+    "floor",
+    "starsessions-memory",
+    "starsessions-redis",
+    "ours-sqlite",
+    "ours-pg",
+)
+TTL_SECONDS = 14 * 24 * 3600
+_FLOOR_SALT = b"benchmarks.floor"
+_FLOOR_COOKIE = "floor_sid"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _initial() -> dict[str, Any]:
+    return {"user_id": "bench-user", "theme": "dark", "cart": [1, 2, 3], "n": 0}
+
+
+async def read(request: Request) -> Response:
+    return PlainTextResponse(str(request.session.get("n", "-")))
+
+
+async def write(request: Request) -> Response:
+    session = request.session
+    if "user_id" not in session:
+        session.update(_initial())
+    session["n"] = int(session.get("n", 0)) + 1
+    return PlainTextResponse("ok")
+
+
+async def ping(request: Request) -> Response:
+    return PlainTextResponse("pong")
+
+
+def _routes(read_h: Handler, write_h: Handler) -> list[Route]:
+    return [Route("/read", read_h), Route("/write", write_h), Route("/ping", ping)]
+
+
+def _no_session_app() -> Starlette:
+    async def read_plain(request: Request) -> Response:
+        return PlainTextResponse("-")
+
+    async def write_plain(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=_routes(read_plain, write_plain))
+
+
+def _floor_app(db_url: str, secret: str) -> Starlette:
+    """The least a DB-backed session can do, with no session library at all."""
+    import asyncpg
+
+    from session_service.settings import normalize_db_url
+
+    dsn = normalize_db_url(db_url)[1].replace("postgresql+asyncpg://", "postgresql://", 1)
+    signer = Signer(secret, salt=_FLOOR_SALT, digest_method=hashlib.sha256)
+    pool: Any = None
+    select_sql = "SELECT data FROM sessions WHERE id = $1 AND expiry_date > $2"
+    update_sql = (
+        "UPDATE sessions SET data = $2, expiry_date = $3, updated_at = $4 "
+        "WHERE id = $1 AND expiry_date > $4"
+    )
+    insert_sql = (
+        "INSERT INTO sessions (id, data, expiry_date, user_id, tenant_id, created_at, "
+        "updated_at) VALUES ($1, $2, $3, $4, NULL, $5, $5)"
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal pool
+        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=20)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    def session_id(request: Request) -> str | None:
+        raw = request.cookies.get(_FLOOR_COOKIE)
+        if not raw:
+            return None
+        try:
+            return signer.unsign(raw).decode()
+        except BadSignature:
+            return None
+
+    async def floor_read(request: Request) -> Response:
+        sid = session_id(request)
+        data: dict[str, Any] = {}
+        if sid is not None:
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(select_sql, sid, datetime.now(UTC))
+            data = json.loads(row[0]) if row is not None else {}
+        return PlainTextResponse(str(data.get("n", "-")))
+
+    async def floor_write(request: Request) -> Response:
+        sid = session_id(request)
+        now = datetime.now(UTC)
+        if sid is None:
+            sid = secrets.token_urlsafe(32)
+            data = _initial()
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    insert_sql,
+                    sid,
+                    json.dumps(data),
+                    now + timedelta(seconds=TTL_SECONDS),
+                    "u",
+                    now,
+                )
+            response = PlainTextResponse("ok")
+            response.set_cookie(_FLOOR_COOKIE, signer.sign(sid).decode(), httponly=True)
+            return response
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(select_sql, sid, now)
+            if row is not None:
+                data = json.loads(row[0])
+                data["n"] = int(data.get("n", 0)) + 1
+                await conn.execute(
+                    update_sql, sid, json.dumps(data), now + timedelta(seconds=TTL_SECONDS), now
+                )
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=_routes(floor_read, floor_write), lifespan=lifespan)
+
+
+def _ours_app(db_url: str, secret: str) -> Starlette:
+    from session_service import DefaultSessionService, SessionSettings
+
+    settings = SessionSettings.from_env(
+        {
+            "SESSION_DB_URL": db_url,
+            "SESSION_SECRET_KEY": secret,
+            "SESSION_TTL_SECONDS": str(TTL_SECONDS),
+            "SESSION_DATA_DIR": os.environ.get("BENCH_DATA_DIR", ".session-data"),
+        }
+    )
+    service = DefaultSessionService(None, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await service.close()
+
+    return Starlette(
+        routes=_routes(read, write), middleware=[service.session_layer()], lifespan=lifespan
+    )
+
+
+def _starsessions_app(store: Any) -> Starlette:
+    from starsessions import SessionAutoloadMiddleware
+    from starsessions import SessionMiddleware as StarSessionMiddleware
+
+    return Starlette(
+        routes=_routes(read, write),
+        middleware=[
+            Middleware(
+                StarSessionMiddleware,
+                store=store,
+                lifetime=TTL_SECONDS,
+                cookie_https_only=False,
+            ),
+            Middleware(SessionAutoloadMiddleware),
+        ],
+    )
+
+
+def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str = "") -> Starlette:
+    """The app for ``variant``."""
+    if variant == "none":
+        return _no_session_app()
+    if variant == "cookie":
+        from starlette.middleware.sessions import SessionMiddleware as CookieSessionMiddleware
+
+        return Starlette(
+            routes=_routes(read, write),
+            middleware=[
+                Middleware(CookieSessionMiddleware, secret_key=secret, max_age=TTL_SECONDS)
+            ],
+        )
+    if variant == "floor":
+        return _floor_app(db_url, secret)
+    if variant == "starsessions-memory":
+        from starsessions import InMemoryStore
+
+        return _starsessions_app(InMemoryStore())
+    if variant == "starsessions-redis":
+        from starsessions.stores.redis import RedisStore
+
+        return _starsessions_app(RedisStore(redis_url))
+    if variant in ("ours-sqlite", "ours-pg"):
+        return _ours_app(db_url, secret)
+    raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+
+
+def create_app() -> Starlette:
+    """``uvicorn benchmarks.apps:create_app --factory``: the variant named by the environment."""
+    env = os.environ
+    return build(
+        env["BENCH_VARIANT"],
+        env.get("BENCH_DB_URL", ""),
+        env.get("BENCH_SECRET", "bench"),
+        env.get("BENCH_REDIS_URL", ""),
+    )

@@ -1,0 +1,281 @@
+"""HTTP benchmarks: one uvicorn process per variant on 127.0.0.1, load from ``wrk``.
+
+All servers start first (idle ones cost nothing); then each round runs ``wrk`` against every
+variant in turn, alternating the order, so the per-round ratios compare neighbours in time.
+Each server gets its cookie from one ``GET /write`` before measuring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._common import Section, Table, Target, fmt, fmt_ratio, median, paired_ratio
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "benchmark-secret-key-0123456789-abcdefghijkl"
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def ensure_wrk() -> str:
+    """The path of ``wrk``; installs the Debian package when running as root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: installing it with apt-get", file=sys.stderr)
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise SystemExit(
+        "the HTTP benchmarks need wrk: install it (Debian/Ubuntu: `sudo apt-get install wrk`) "
+        "or run with --no-http"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    variant: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    cookie: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_server(variant: str, db_url: str = "", redis_url: str = "") -> Server:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BENCH_VARIANT": variant,
+        "BENCH_DB_URL": db_url,
+        "BENCH_SECRET": SECRET,
+        "BENCH_REDIS_URL": redis_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app", "--factory"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    cmd += ["--log-level", "warning", "--lifespan", "on"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    server = Server(variant, port, proc)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the {variant} server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{server.base}/ping", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        stop_server(server)
+        raise RuntimeError(f"the {variant} server did not answer within 20 s")
+    with urllib.request.urlopen(f"{server.base}/write", timeout=5) as r:
+        set_cookie = r.headers.get("set-cookie", "")
+    server.cookie = set_cookie.split(";", 1)[0]
+    if variant != "none" and "=" not in server.cookie:
+        stop_server(server)
+        raise RuntimeError(f"the {variant} server set no session cookie")
+    return server
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait()
+
+
+@contextlib.contextmanager
+def servers(specs: dict[str, tuple[str, str]]) -> Iterator[dict[str, Server]]:
+    """Start one server per variant (``{variant: (db_url, redis_url)}``); stop them after."""
+    started: dict[str, Server] = {}
+    try:
+        for variant, (db_url, redis_url) in specs.items():
+            started[variant] = start_server(variant, db_url, redis_url)
+        yield started
+    finally:
+        for server in started.values():
+            stop_server(server)
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    raw: str = field(repr=False, default="")
+
+
+def _latency(text: str, pct: str) -> float:
+    m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+
+
+def run_wrk(
+    wrk: str, url: str, cookie: str, seconds: float, connections: int = 32, threads: int = 1
+) -> WrkResult:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if sock:
+        errors += sum(int(g) for g in sock.groups())
+    return WrkResult(
+        rps=float(rps.group(1)) if rps else 0.0,
+        requests=int(total.group(1)) if total else 0,
+        p50_ms=_latency(out, "50"),
+        p99_ms=_latency(out, "99"),
+        errors=errors,
+        raw=out,
+    )
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    seconds: float = 10.0
+    rounds: int = 3
+    connections: int = 32
+
+
+def _lat(runs: list[WrkResult]) -> str:
+    p50 = fmt(median([x.p50_ms for x in runs]), 2)
+    return f"{p50} / {fmt(median([x.p99_ms for x in runs]), 2)}"
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        ok = bool(client.ping())
+        client.close()
+        return ok
+    except Exception:
+        return False
+
+
+def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_url: str) -> Section:
+    """The HTTP table and its targets; ``pg_url`` ``None`` skips the PostgreSQL rows."""
+    wrk = ensure_wrk()
+    section = Section()
+    specs: dict[str, tuple[str, str]] = {"none": ("", ""), "cookie": ("", "")}
+    if pg_url:
+        specs["floor"] = (pg_url, "")
+    specs["starsessions-memory"] = ("", "")
+    if redis_answers(redis_url):
+        specs["starsessions-redis"] = ("", redis_url)
+    else:
+        section.notes.append(f"Redis did not answer at {redis_url}: no starsessions-redis row.")
+    specs["ours-sqlite"] = (sqlite_url, "")
+    if pg_url:
+        specs["ours-pg"] = (pg_url, "")
+    results: dict[tuple[str, str], list[WrkResult]] = {}
+    with servers(specs) as running:
+        for server in running.values():  # warm-up: imports, pools, caches
+            for path in ("read", "write"):
+                run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, cfg.connections)
+        cases = [(v, p) for v in running for p in ("read", "write")]
+        for r in range(cfg.rounds):
+            for variant, path in cases if r % 2 == 0 else reversed(cases):
+                server = running[variant]
+                res = run_wrk(
+                    wrk, f"{server.base}/{path}", server.cookie, cfg.seconds, cfg.connections
+                )
+                results.setdefault((variant, path), []).append(res)
+    table = Table(
+        f"HTTP: uvicorn (1 process) + Starlette, wrk -c{cfg.connections} for {cfg.seconds:g} s "
+        f"per run, median of {cfg.rounds} rounds",
+        ["variant", "read rps", "read p50/p99 ms", "write rps", "write p50/p99 ms", "errors"],
+    )
+    for variant in specs:
+        rd, wr = results[(variant, "read")], results[(variant, "write")]
+        table.rows.append(
+            [
+                variant,
+                fmt(median([x.rps for x in rd]), 0),
+                _lat(rd),
+                fmt(median([x.rps for x in wr]), 0),
+                _lat(wr),
+                str(sum(x.errors for x in rd + wr)),
+            ]
+        )
+    table.note = (
+        "none: no session middleware; cookie: Starlette's signed-cookie SessionMiddleware; floor: "
+        "itsdangerous + pooled asyncpg, one prepared SELECT (read) or SELECT+UPDATE (write), no "
+        "session library; ours-*: session_service's SessionMiddleware."
+    )
+    section.tables.append(table)
+
+    def rps(variant: str, path: str) -> list[float]:
+        return [x.rps for x in results[(variant, path)]]
+
+    if pg_url:
+        section.targets += [
+            Target(
+                "HTTP read rps: ours-on-PG / floor",
+                paired_ratio(rps("ours-pg", "read"), rps("floor", "read")),
+                0.9,
+                higher_is_better=True,
+            ),
+            Target(
+                "HTTP write rps: ours-on-PG / floor",
+                paired_ratio(rps("ours-pg", "write"), rps("floor", "write")),
+                0.85,
+                higher_is_better=True,
+            ),
+        ]
+    section.targets += [
+        Target(
+            "HTTP read rps: ours-on-SQLite / Starlette cookie",
+            paired_ratio(rps("ours-sqlite", "read"), rps("cookie", "read")),
+            0.85,
+            higher_is_better=True,
+        ),
+        Target(
+            "HTTP write rps: ours-on-SQLite / Starlette cookie",
+            paired_ratio(rps("ours-sqlite", "write"), rps("cookie", "write")),
+            0.6,
+            higher_is_better=True,
+        ),
+    ]
+    return section
+
+
+def fmt_rss(value: float) -> str:
+    return f"{value / 2**20:,.1f} MiB"
+
+
+__all__ = ["HttpConfig", "fmt_ratio", "fmt_rss", "run_http_bench", "run_wrk", "start_server"]

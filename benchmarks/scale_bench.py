@@ -1,0 +1,271 @@
+"""Scale: does a session cost the same in a big table, during cleanup, and after many requests?
+
+* ``load`` and ``clear_sessions_for_user`` latency with a small and a large table (default 10k
+  and 1M sessions of 1,000 users, a tenth expired), the two databases measured alternately.
+  Clear-by-user clears a fresh user holding 5 sessions in both, so only the table size differs.
+* ``delete_expired`` over many expired rows while one reader task loads sessions: the reader's
+  p99 during the cleanup against its p99 just before it, in the same round.
+* RSS of an app process (ours, via uvicorn) after a small and a large number of requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from session_service import SessionRecord, SessionStoreBackend
+from session_service.records import new_session_id
+
+from ._common import (
+    Kind,
+    Section,
+    Table,
+    Target,
+    ab_rounds,
+    bulk_load,
+    fmt,
+    fmt_ratio,
+    median,
+    paired_ratio,
+    percentile,
+    scratch_database,
+    sequential_us,
+    session_data,
+)
+from .http_bench import fmt_rss, run_wrk, start_server, stop_server
+from .store_bench import TTL, _now
+
+Case = Callable[[int], Awaitable[float]]
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    small: int = 10_000
+    large: int = 1_000_000
+    cleanup_rows: int = 500_000
+    rss_small: int = 10_000
+    rss_large: int = 100_000
+    ops: int = 1000
+    rounds: int = 3
+    idle_seconds: float = 3.0
+
+
+async def _sized(kind: Kind, pg: str, workdir: Path, cfg: ScaleConfig, label: str) -> Section:
+    section = Section()
+    async with (
+        scratch_database(kind, pg, workdir) as small_url,
+        scratch_database(kind, pg, workdir) as large_url,
+    ):
+        backends: dict[int, SessionStoreBackend] = {}
+        live: dict[int, list[str]] = {}
+        for size, url in ((cfg.small, small_url), (cfg.large, large_url)):
+            b = await SessionStoreBackend.connect(url)
+            await b.migrate()
+            t0 = time.perf_counter()
+            live[size] = await bulk_load(kind, url, size, users=1000, expired_fraction=0.1)
+            section.notes.append(
+                f"{label}: bulk-loaded {size:,} sessions in {time.perf_counter() - t0:.1f} s."
+            )
+            backends[size] = b
+        try:
+            counter = 0
+
+            def load_case(size: int) -> Case:
+                async def case(r: int) -> float:
+                    ids, b = live[size], backends[size]
+                    rnd = random.Random(r)
+                    return await sequential_us(lambda i: b.load(rnd.choice(ids)), cfg.ops)
+
+                return case
+
+            def clear_case(size: int) -> Case:
+                async def case(r: int) -> float:
+                    nonlocal counter
+                    b, total = backends[size], 0.0
+                    for _ in range(20):
+                        counter += 1
+                        user = f"fresh-{counter}"
+                        for _ in range(5):
+                            await b.create(
+                                SessionRecord(new_session_id(), session_data(user), _now() + TTL)
+                            )
+                        t0 = time.perf_counter()
+                        await b.clear_sessions_for_user(user)
+                        total += time.perf_counter() - t0
+                    return total / 20 * 1e6
+
+                return case
+
+            for b, ids in ((backends[s], live[s]) for s in backends):  # warm-up
+                for sid in ids[:200]:
+                    await b.load(sid)
+            res = await ab_rounds(
+                {
+                    "load small": load_case(cfg.small),
+                    "load large": load_case(cfg.large),
+                    "clear small": clear_case(cfg.small),
+                    "clear large": clear_case(cfg.large),
+                },
+                cfg.rounds,
+            )
+        finally:
+            for b in backends.values():
+                await b.close()
+    section.tables.append(
+        Table(
+            f"Scale, {label}: µs per call at {cfg.small:,} and {cfg.large:,} stored sessions "
+            f"(median of {cfg.rounds} rounds)",
+            ["operation", f"{cfg.small:,}", f"{cfg.large:,}", "large / small"],
+            [
+                [
+                    op,
+                    fmt(median(res[f"{key} small"])),
+                    fmt(median(res[f"{key} large"])),
+                    fmt_ratio(paired_ratio(res[f"{key} large"], res[f"{key} small"])),
+                ]
+                for op, key in (
+                    ("load (random live id)", "load"),
+                    ("clear user (5 sessions)", "clear"),
+                )
+            ],
+        )
+    )
+    section.targets += [
+        Target(
+            f"{label} load latency at {cfg.large:,} / at {cfg.small:,}",
+            paired_ratio(res["load large"], res["load small"]),
+            1.2,
+        ),
+        Target(
+            f"{label} clear-by-user at {cfg.large:,} / at {cfg.small:,}",
+            paired_ratio(res["clear large"], res["clear small"]),
+            1.5,
+        ),
+    ]
+    return section
+
+
+async def _reader(
+    b: SessionStoreBackend, ids: list[str], samples: list[float], stop: asyncio.Event
+) -> None:
+    rnd = random.Random(7)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await b.load(rnd.choice(ids))
+        samples.append((time.perf_counter() - t0) * 1e3)
+
+
+async def _cleanup(kind: Kind, pg: str, workdir: Path, cfg: ScaleConfig, label: str) -> Section:
+    idle_p99: list[float] = []
+    busy_p99: list[float] = []
+    took: list[float] = []
+    deleted: list[int] = []
+    for _ in range(cfg.rounds):
+        async with scratch_database(kind, pg, workdir) as url:
+            b = await SessionStoreBackend.connect(url)
+            await b.migrate()
+            live_n = 10_000
+            ids = await bulk_load(kind, url, live_n)
+            await bulk_load(kind, url, cfg.cleanup_rows, expired_fraction=1.0, user_prefix="old-")
+            try:
+                idle: list[float] = []
+                stop = asyncio.Event()
+                task = asyncio.create_task(_reader(b, ids, idle, stop))
+                await asyncio.sleep(cfg.idle_seconds)
+                stop.set()
+                await task
+                busy: list[float] = []
+                stop = asyncio.Event()
+                task = asyncio.create_task(_reader(b, ids, busy, stop))
+                t0 = time.perf_counter()
+                deleted.append(await b.delete_expired())
+                took.append(time.perf_counter() - t0)
+                stop.set()
+                await task
+            finally:
+                await b.close()
+        idle_p99.append(percentile(idle, 0.99))
+        busy_p99.append(percentile(busy, 0.99))
+    section = Section()
+    section.tables.append(
+        Table(
+            f"Cleanup, {label}: delete_expired over {cfg.cleanup_rows:,} expired rows "
+            f"(10,000 live) with one reader task (median of {cfg.rounds} rounds)",
+            ["figure", "value"],
+            [
+                ["rows deleted", f"{int(median(deleted)):,}"],
+                ["cleanup time", f"{median(took):.2f} s"],
+                ["reader p99 idle", f"{fmt(median(idle_p99), 2)} ms"],
+                ["reader p99 during cleanup", f"{fmt(median(busy_p99), 2)} ms"],
+            ],
+        )
+    )
+    section.targets.append(
+        Target(f"{label} reader p99 during cleanup / idle", paired_ratio(busy_p99, idle_p99), 3.0)
+    )
+    return section
+
+
+def _rss(variant: str, url: str, cfg: ScaleConfig, wrk: str, label: str) -> Section:
+    small: list[float] = []
+    large: list[float] = []
+    for _ in range(cfg.rounds):
+        server = start_server(variant, url)
+        try:
+            proc = psutil.Process(server.proc.pid)
+            done, flip = 0, 0
+            for goal, sink in ((cfg.rss_small, small), (cfg.rss_large, large)):
+                while done < goal:
+                    # Alternate reads of the live session with writes that create new ones.
+                    path, cookie = ("read", server.cookie) if flip % 2 == 0 else ("write", "")
+                    flip += 1
+                    res = run_wrk(wrk, f"{server.base}/{path}", cookie, 1)
+                    done += res.requests
+                sink.append(float(proc.memory_info().rss))
+        finally:
+            stop_server(server)
+    section = Section()
+    section.tables.append(
+        Table(
+            f"RSS, {label} (uvicorn process, median of {cfg.rounds} fresh servers)",
+            ["after", "RSS"],
+            [
+                [f"≥{cfg.rss_small:,} requests", fmt_rss(median(small))],
+                [f"≥{cfg.rss_large:,} requests", fmt_rss(median(large))],
+            ],
+            note="Requests alternate GET /read with the live session and GET /write without "
+            "a cookie (a new session each), in 1 s wrk runs at 32 connections.",
+        )
+    )
+    section.targets.append(
+        Target(
+            f"{label} RSS after {cfg.rss_large:,} / after {cfg.rss_small:,} requests",
+            paired_ratio(large, small),
+            1.1,
+        )
+    )
+    return section
+
+
+async def run_scale_bench(
+    kinds: list[Kind], pg: str, workdir: Path, cfg: ScaleConfig, wrk: str | None
+) -> Section:
+    section = Section()
+    for kind in kinds:
+        label = "PostgreSQL" if kind == "postgres" else "SQLite"
+        section.extend(await _sized(kind, pg, workdir, cfg, label))
+        section.extend(await _cleanup(kind, pg, workdir, cfg, label))
+        if wrk is not None:
+            async with scratch_database(kind, pg, workdir) as url:
+                b = await SessionStoreBackend.connect(url)
+                await b.migrate()
+                await b.close()
+                variant = "ours-pg" if kind == "postgres" else "ours-sqlite"
+                section.extend(await asyncio.to_thread(_rss, variant, url, cfg, wrk, label))
+    return section
