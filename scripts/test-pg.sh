@@ -186,6 +186,21 @@ psql_bin() {
     fi
 }
 
+# The server on our port accepts connections (waiting up to $2 seconds for it).
+server_accepts() {
+    local tries=$(($2 + 1))
+    while [ "$tries" -gt 0 ]; do
+        if [ -x "$1/pg_isready" ]; then
+            "$1/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2 && return 0
+        else
+            (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null && return 0
+        fi
+        tries=$((tries - 1))
+        [ "$tries" -gt 0 ] && sleep 1
+    done
+    return 1
+}
+
 port_answers() {
     # Anything accepting connections on 127.0.0.1:$PG_PORT (pg_isready exit 0 or 1).
     local rc=0
@@ -252,6 +267,13 @@ or point the tests at a server you already have: SESSION_TEST_PG_URL=postgresql:
             rm -rf "$STATE_DIR"
         fi
     fi
+    if cluster_running "$bindir" "$data" && ! server_accepts "$bindir" 10; then
+        # Its postmaster died without cleaning up (killed, or a zombie nobody reaped): the data
+        # is throwaway, so start over rather than fight a stale lock file.
+        log "the local cluster in $data is not answering: recreating it"
+        as_owner "$bindir/pg_ctl" -D "$data" -m immediate -w -t 5 stop >/dev/null 2>&1 || true
+        rm -rf "$STATE_DIR"
+    fi
     if cluster_running "$bindir" "$data"; then
         log "the local cluster in $data is already running"
     else
@@ -285,8 +307,12 @@ local_down_at() {
         bindir=$(find_bindir) || true
         if [ -n "$bindir" ] && cluster_running "$bindir" "$data"; then
             log "stopping the local cluster in $data"
-            as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null ||
-                as_owner "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null || true
+            if server_accepts "$bindir" 0; then
+                as_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null ||
+                    as_owner "$bindir/pg_ctl" -D "$data" -m immediate -w -t 10 stop >/dev/null || true
+            else
+                as_owner "$bindir/pg_ctl" -D "$data" -m immediate -w -t 5 stop >/dev/null 2>&1 || true
+            fi
         elif [ -f "$data/postmaster.pid" ]; then
             # No binaries left to ask: stop the postmaster by the pid it recorded.
             local pid
