@@ -1,6 +1,8 @@
 # session-service: every target installs what it needs, so any of them works as the very first
 # command on a fresh clone. The virtualenv lives in .venv/ and is reinstalled when
-# pyproject.toml changes (the stamp files below are older than it then).
+# pyproject.toml changes (the stamp files below are older than it then). `make run` needs the
+# `dev` extra; the test suite and mypy also cover benchmarks/ (its harness is tested, its code
+# type-checked), so test, lint and bench install `dev` and `bench`.
 #
 #   make run               the demo app on http://127.0.0.1:8000 (embedded SQLite)
 #   make test              the whole test suite (PostgreSQL tests: see test.session.all)
@@ -8,7 +10,7 @@
 #   make test.deps.up      PostgreSQL for tests on 127.0.0.1:54320 (Docker, else a local cluster)
 #   make test.deps.down    stop it and delete its data
 #   make test.session.all  up, the whole suite against it (PostgreSQL required), down
-#   make bench / bench-quick / soak   the benchmarks (installs the `bench` extra)
+#   make bench / bench-quick / soak   the benchmarks
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +23,7 @@ BENCH_ARGS ?=
 TEST_PG_URL := postgresql://session_test:session_test@127.0.0.1:54320/sessions
 
 DEV_STAMP := $(VENV)/.installed-dev
-BENCH_STAMP := $(VENV)/.installed-bench
+ALL_STAMP := $(VENV)/.installed-dev-bench
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
 # Two makes installing into one .venv at once break each other; flock (util-linux) serializes
 # them where it exists.
@@ -30,7 +32,7 @@ LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-bench run test lint test.deps.up test.deps.down test.session.all \
+.PHONY: help install install-dev run test lint test.deps.up test.deps.down test.session.all \
 	bench bench-quick soak clean
 
 help:
@@ -40,8 +42,9 @@ help:
 	@echo "make test.deps.up      PostgreSQL for tests at $(TEST_PG_URL)"
 	@echo "make test.deps.down    stop it and delete its data"
 	@echo "make test.session.all  up, the whole suite with PostgreSQL required, down"
-	@echo "make bench | bench-quick | soak   benchmarks (installs the bench extra)"
-	@echo "make install           just create .venv and install the package with the dev extra"
+	@echo "make bench | bench-quick | soak   the benchmarks"
+	@echo "make install           just create .venv and install the package with the dev and bench extras"
+	@echo "make install-dev       the same with the dev extra only (what make run needs)"
 	@echo "make clean             remove .venv and caches"
 
 # -- the virtualenv ------------------------------------------------------------------------
@@ -53,13 +56,13 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(LOCKED) $(PIP_INSTALL) -e '.[dev]'
 	@touch $@
 
-$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+$(ALL_STAMP): pyproject.toml | $(BIN)/python
 	$(LOCKED) $(PIP_INSTALL) -e '.[dev,bench]'
 	@touch $@ $(DEV_STAMP)
 
-install: $(DEV_STAMP)
+install: $(ALL_STAMP)
 
-install-bench: $(BENCH_STAMP)
+install-dev: $(DEV_STAMP)
 
 # -- run, test, lint ---------------------------------------------------------------------------
 
@@ -67,11 +70,11 @@ run: $(DEV_STAMP)
 	@test -f examples/demo.py || { echo "examples/demo.py is not written yet: nothing to run" >&2; exit 1; }
 	$(BIN)/uvicorn examples.demo:app --host $(HOST) --port $(PORT)
 
-test: $(DEV_STAMP)
+test: $(ALL_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # All three checks run even when one fails; the target fails if any did.
-lint: $(DEV_STAMP)
+lint: $(ALL_STAMP)
 	@status=0; \
 	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || status=1; \
 	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
@@ -87,22 +90,22 @@ test.deps.down:
 	@bash scripts/test-pg.sh down
 
 # Down runs even when the tests fail (or are interrupted); the target exits with pytest's status.
-test.session.all: $(DEV_STAMP)
+test.session.all: $(ALL_STAMP)
 	@bash scripts/test-pg.sh with-db $(BIN)/pytest tests $(PYTEST_ARGS)
 
 # -- benchmarks (benchmarks/ is built separately; these say so until it exists) ----------------
 
-bench: $(BENCH_STAMP)
+bench: $(ALL_STAMP)
 	@if [ -f benchmarks/__main__.py ]; then \
 		$(BIN)/python -m benchmarks $(BENCH_ARGS); \
 	else echo "benchmarks are not built yet (no benchmarks/__main__.py)"; fi
 
-bench-quick: $(BENCH_STAMP)
+bench-quick: $(ALL_STAMP)
 	@if [ -f benchmarks/__main__.py ]; then \
 		$(BIN)/python -m benchmarks --quick $(BENCH_ARGS); \
 	else echo "benchmarks are not built yet (no benchmarks/__main__.py)"; fi
 
-soak: $(BENCH_STAMP)
+soak: $(ALL_STAMP)
 	@if [ -f benchmarks/soak.py ] || [ -f benchmarks/soak/__main__.py ]; then \
 		$(BIN)/python -m benchmarks.soak $(BENCH_ARGS); \
 	else echo "the soak test is not built yet (no benchmarks/soak.py)"; fi
