@@ -43,6 +43,10 @@ class DefaultSessionService:
         self.settings = settings if settings is not None else SessionSettings.from_env()
         if isinstance(backend_or_url, SessionStoreBackend):
             self._backend = backend_or_url
+            if backend_or_url.store.max_bytes is None:
+                # SESSION_MAX_BYTES holds for a backend built by the caller too, unless that
+                # backend was given a limit of its own.
+                backend_or_url.store.max_bytes = self.settings.max_bytes
         else:
             url = backend_or_url or self.settings.db_url
             self._backend = SessionStoreBackend.from_url(url, max_bytes=self.settings.max_bytes)
