@@ -27,7 +27,7 @@ def _first_bad_key(data: dict[str, Any]) -> str | None:
     for key, value in data.items():
         try:
             json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return str(key)
     return None
 
