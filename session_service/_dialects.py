@@ -8,8 +8,14 @@ the store only asks this module for the right ``insert``.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, event
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from .errors import SessionDataError
 from .settings import StoreKind
 
 #: Execution option a store sets on connections that will write. On SQLite it makes the
@@ -53,8 +60,6 @@ def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
 def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
     database = make_url(url).database
     assert database
-    from pathlib import Path
-
     Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {"poolclass": NullPool} if overrides.pop("nullpool", False) else {}
     options.update(overrides)
@@ -84,3 +89,167 @@ def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
 def insert_for(kind: StoreKind, table: Table) -> PgInsert | SqliteInsert:
     """The dialect's ``INSERT`` that supports ``ON CONFLICT``."""
     return pg_insert(table) if kind == "postgres" else sqlite_insert(table)
+
+
+# -- the hot path: one session by id, straight on the driver ----------------------------------
+#
+# ``load``/``create``/``save``/``update``/``touch``/``delete`` run the SQL of ``_sql_store`` on
+# the driver, one autocommit statement each, without SQLAlchemy's pool checkout, implicit
+# BEGIN/COMMIT and statement compilation. Both classes offer ``fetchrow``/``execute`` over the
+# same ``$n`` SQL; what differs is marked ``[dialect]``. Nothing is cached but connections, so
+# a row deleted by another process is gone for the very next statement.
+
+
+async def _no_reset(conn: Any) -> None:
+    """Pool release hook: hot statements leave no session state (asyncpg still rolls back any
+    open transaction first), so skip the reset round trip."""
+
+
+class PgHotPath:
+    """A private asyncpg pool of prepared, autocommit statements (one round trip each)."""
+
+    def __init__(self, url: str, max_size: int = 20) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._max = max_size
+        self._pool: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._creating: asyncio.Task[Any] | None = None
+
+    def ts(self, value: datetime) -> Any:  # [dialect] timestamptz takes aware datetimes
+        return _aware(value)
+
+    def parse_ts(self, value: Any) -> datetime:
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+    async def _get_pool(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a pool belongs to one event loop
+            self._abandon()
+            self._loop = loop
+        if self._creating is None:
+            self._creating = loop.create_task(self._create())
+        try:
+            self._pool = await asyncio.shield(self._creating)
+        except BaseException:
+            self._creating = None
+            raise
+        return self._pool
+
+    async def _create(self) -> Any:
+        return await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=self._max,
+            reset=_no_reset,
+            timeout=5,  # fail fast when the server is down: the middleware answers 503
+            command_timeout=30,
+        )
+
+    def _abandon(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+        self._pool, self._creating = None, None
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        pool = self._pool if self._loop is asyncio.get_running_loop() else None
+        async with (pool or await self._get_pool()).acquire() as conn:
+            row = await conn.fetchrow(sql, *args)
+        return None if row is None else tuple(row)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        pool = self._pool if self._loop is asyncio.get_running_loop() else None
+        async with (pool or await self._get_pool()).acquire() as conn:
+            status: str = await conn.execute(sql, *args)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def close(self) -> None:
+        pool, loop = self._pool, self._loop
+        if pool is not None and loop is asyncio.get_running_loop():
+            self._pool, self._creating = None, None
+            await pool.close()
+        else:
+            self._abandon()
+
+
+class SqliteHotPath:
+    """Reads inline on a stdlib connection (WAL: a reader never waits on a lock); writes, which
+    may wait for another process's lock, on one writer thread, one hop per statement."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    def ts(self, value: datetime) -> Any:  # [dialect] SQLite keeps naive-UTC ISO text
+        return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def parse_ts(self, value: Any) -> datetime:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(parsed, datetime)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    def _connect(self, busy_ms: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        return conn
+
+    def _write_conn(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = self._connect(SQLITE_BUSY_TIMEOUT_MS)
+            self._writer.execute("PRAGMA journal_mode = WAL")
+            self._writer.execute("PRAGMA synchronous = NORMAL")
+        return self._writer
+
+    def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+        cur = self._write_conn().execute(sql.replace("$", "?"), args)  # [dialect] ?NNN params
+        return cur.fetchall() if fetch else cur.rowcount
+
+    async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._in_writer, sql, args, fetch)
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        try:
+            if self._reader is None:
+                self._reader = self._connect(0)  # never wait on the event loop
+            # fetchall() ends the statement, so no read snapshot outlives the call.
+            rows = self._reader.execute(sql.replace("$", "?"), args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            rows = await self._hop(sql, args, True)  # rare (recovery, not yet WAL): may wait
+        return tuple(rows[0]) if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return int(await self._hop(sql, args, False))
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.shutdown(wait=True)
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
+
+
+def hot_path(kind: StoreKind, url: str) -> PgHotPath | SqliteHotPath:
+    """The hot path for ``url`` (a normalized URL: SQLite always names a file)."""
+    if kind == "postgres":
+        return PgHotPath(url)
+    database = make_url(url).database
+    assert database
+    return SqliteHotPath(str(Path(database).expanduser().absolute()))
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise SessionDataError(
+            "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
+        )
+    return value

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import migrate as _migrate
 from ._codec import decode_data, encode_data, json_serializer
-from ._dialects import CLEANUP_LOCK_KEY, WRITE_OPTION, insert_for, make_engine
+from ._dialects import CLEANUP_LOCK_KEY, WRITE_OPTION, hot_path, make_engine
 from ._errors_map import translate_errors
 from .errors import SessionDataError
 from .records import SessionRecord, new_session_id, user_id_of, utcnow
@@ -54,6 +54,30 @@ _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
 _LISTING_COLUMNS = (*_ROW_COLUMNS, T.c.created_at, T.c.updated_at)
 
 ProgressCallback = Callable[[int], None]
+
+# The hot statements: one session by id, each one autocommit statement run straight on the
+# driver by ``._dialects``' hot path (``$n`` parameters; SQLite reads them as ``?n``).
+_LOAD_SQL = (
+    f"SELECT id, data, expiry_date, user_id, tenant_id FROM {T.name} "
+    "WHERE id = $1 AND expiry_date > $2"
+)
+_INSERT_SQL = (
+    f"INSERT INTO {T.name} (id, data, expiry_date, user_id, tenant_id, created_at, updated_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO "
+)
+_CREATE_SQL = _INSERT_SQL + "NOTHING"
+_SAVE_SQL = _INSERT_SQL + (
+    "UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, "
+    "user_id = excluded.user_id, tenant_id = excluded.tenant_id, updated_at = excluded.updated_at"
+)
+_UPDATE_SQL = (
+    f"UPDATE {T.name} SET data = $2, expiry_date = $3, user_id = $4, updated_at = $5 "
+    "WHERE id = $1 AND expiry_date > $5"
+)
+_TOUCH_SQL = (
+    f"UPDATE {T.name} SET expiry_date = $2, updated_at = $3 WHERE id = $1 AND expiry_date > $3"
+)
+_DELETE_SQL = f"DELETE FROM {T.name} WHERE id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +153,7 @@ class SqlSessionStore:
         with translate_errors(self.display_url, "open the database"):
             self._engine = engine or make_engine(kind, normalized, **engine_options)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        self._hot = hot_path(kind, normalized)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.display_url!r})"
@@ -160,6 +185,7 @@ class SqlSessionStore:
 
     async def close(self) -> None:
         """Release every pooled connection. The store can still be used afterwards."""
+        await self._hot.close()
         await self._engine.dispose()
 
     # -- one session ---------------------------------------------------------------------
@@ -181,43 +207,35 @@ class SqlSessionStore:
         """The live session with this id, or ``None`` when missing or expired."""
         if not _storable(session_id):
             return None
-        stmt = select(*_ROW_COLUMNS).where(T.c.id == session_id, T.c.expiry_date > utcnow())
+        hot = self._hot
         with translate_errors(self.display_url, "load a session"):
-            async with self._engine.connect() as conn:
-                row = (await conn.execute(stmt)).first()
-        return None if row is None else _record(row._mapping)
+            row = await hot.fetchrow(_LOAD_SQL, session_id, hot.ts(utcnow()))
+        if row is None:
+            return None
+        sid, data, expiry, user_id, tenant_id = row
+        return SessionRecord(sid, decode_data(data), hot.parse_ts(expiry), user_id, tenant_id)
+
+    def _args(self, record: SessionRecord, now: datetime) -> tuple[Any, ...]:
+        """``$1``-``$6`` of the insert statements: id, data, expiry, user, tenant, now."""
+        values, ts = self._values(record, now), self._hot.ts
+        return (record.id, str(values["data"]), ts(record.expiry_date), record.user_id,
+                record.tenant_id, ts(now))  # fmt: skip
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Insert a new session; if its id is taken, use a fresh id (set on ``record``)."""
-        now = utcnow()
-        values = self._values(record, now)
+        args = self._args(record, utcnow())
         with translate_errors(self.display_url, "create a session"):
-            async with self._writer.begin() as conn:
-                for _ in range(_CREATE_ATTEMPTS):
-                    stmt = (
-                        insert_for(self.kind, T)
-                        .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
-                        .on_conflict_do_nothing(index_elements=[T.c.id])
-                    )
-                    if (await conn.execute(stmt)).rowcount == 1:
-                        return record
-                    record.id = new_session_id()
+            for _ in range(_CREATE_ATTEMPTS):
+                if await self._hot.execute(_CREATE_SQL, record.id, *args[1:]) == 1:
+                    return record
+                record.id = new_session_id()
         raise RuntimeError("could not find a free session id; the random source is broken")
 
     async def save(self, record: SessionRecord) -> None:
         """Insert or update ``record`` in one statement (``user_id`` follows ``data``)."""
-        now = utcnow()
-        values = self._values(record, now)
-        stmt = (
-            insert_for(self.kind, T)
-            .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
-            .on_conflict_do_update(
-                index_elements=[T.c.id], set_={**values, "tenant_id": record.tenant_id}
-            )
-        )
+        args = self._args(record, utcnow())
         with translate_errors(self.display_url, "save a session"):
-            async with self._writer.begin() as conn:
-                await conn.execute(stmt)
+            await self._hot.execute(_SAVE_SQL, *args)
 
     async def update(self, record: SessionRecord) -> bool:
         """Write ``record`` only if its row still exists and is live; ``False`` if it does not.
@@ -225,29 +243,18 @@ class SqlSessionStore:
         This is what the middleware uses, so a session revoked while a request held it stays
         revoked instead of being re-inserted by that request's save.
         """
-        now = utcnow()
-        stmt = (
-            update(T)
-            .where(T.c.id == record.id, T.c.expiry_date > now)
-            .values(**self._values(record, now))
-        )
+        sid, data, expiry, user_id, _tenant, now = self._args(record, utcnow())
         with translate_errors(self.display_url, "save a session"):
-            async with self._writer.begin() as conn:
-                return bool((await conn.execute(stmt)).rowcount)
+            return bool(await self._hot.execute(_UPDATE_SQL, sid, data, expiry, user_id, now))
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:
         """Extend a live session's expiry without rewriting its data; ``False`` if it is gone."""
         if not _storable(session_id):
             return False
-        now = utcnow()
-        stmt = (
-            update(T)
-            .where(T.c.id == session_id, T.c.expiry_date > now)
-            .values(expiry_date=expiry_date, updated_at=now)
-        )
+        hot = self._hot
+        expiry, now = hot.ts(expiry_date), hot.ts(utcnow())
         with translate_errors(self.display_url, "extend a session"):
-            async with self._writer.begin() as conn:
-                return bool((await conn.execute(stmt)).rowcount)
+            return bool(await hot.execute(_TOUCH_SQL, session_id, expiry, now))
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` (login: ``cycle_id``) in one statement.
@@ -280,8 +287,7 @@ class SqlSessionStore:
         if not _storable(session_id):
             return
         with translate_errors(self.display_url, "delete a session"):
-            async with self._writer.begin() as conn:
-                await conn.execute(delete(T).where(T.c.id == session_id))
+            await self._hot.execute(_DELETE_SQL, session_id)
 
     # -- by user, by tenant, everything ----------------------------------------------------
 
