@@ -32,12 +32,19 @@ def _first_bad_key(data: dict[str, Any]) -> str | None:
     return None
 
 
+def _first_key_with_nul(data: dict[str, Any]) -> str | None:
+    for key, value in data.items():
+        if _NUL_ESCAPE.search(json.dumps([key, value], ensure_ascii=False)):
+            return key
+    return None
+
+
 def _first_unencodable_key(data: dict[str, Any]) -> str | None:
     for key, value in data.items():
         try:
             json.dumps([key, value], ensure_ascii=False).encode()
         except UnicodeEncodeError:
-            return key.encode(errors="backslashreplace").decode()
+            return key  # shown with repr(), which escapes the surrogate
     return None
 
 
@@ -60,7 +67,9 @@ def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJs
         raise SessionDataError(f"{where} cannot be stored as JSON: {exc}") from None
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         # PostgreSQL text and jsonb cannot hold NUL; refuse it on every backend alike.
-        raise SessionDataError("session data cannot contain the NUL character (\\u0000)")
+        bad = _first_key_with_nul(data)
+        where = f"session[{bad!r}]" if bad is not None else "session data"
+        raise SessionDataError(f"{where} cannot contain the NUL character (\\u0000)")
     try:
         size = len(text.encode())
     except UnicodeEncodeError:
