@@ -108,7 +108,9 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
     if not args.no_http:
         wrk = ensure_wrk()
         extra["wrk"] = "wrk -t1 -c32 on 127.0.0.1; uvicorn with --factory, one process"
-        http_cfg = HttpConfig(seconds=_pick(args.http_seconds, q, 1, 10), rounds=rounds)
+        http_cfg = HttpConfig(
+            seconds=_pick(args.http_seconds, q, 1, 10), rounds=rounds, warmup=not q
+        )
         async with (
             scratch_database("sqlite", args.pg_url, workdir) as lite_url,
             scratch_database("postgres", args.pg_url, workdir)

@@ -168,6 +168,7 @@ class HttpConfig:
     seconds: float = 10.0
     rounds: int = 3
     connections: int = 32
+    warmup: bool = True  # one 1 s wrk run per route before measuring
 
 
 def _lat(runs: list[WrkResult]) -> str:
@@ -204,7 +205,7 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
         specs["ours-pg"] = (pg_url, "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     with servers(specs) as running:
-        for server in running.values():  # warm-up: imports, pools, caches
+        for server in running.values() if cfg.warmup else ():  # imports, pools, caches
             for path in ("read", "write"):
                 run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, cfg.connections)
         cases = [(v, p) for v in running for p in ("read", "write")]
