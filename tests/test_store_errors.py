@@ -1,0 +1,252 @@
+"""Errors a caller can act on: bad data is refused before anything is written, an unreachable
+or unusable database is ``SessionStoreUnavailable`` with the cause chained and no password, and
+a URL the library does not support is ``SessionConfigError``."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from session_service import (
+    PgSessionStore,
+    SessionConfigError,
+    SessionDataError,
+    SessionRecord,
+    SessionServiceError,
+    SessionStoreBackend,
+    SessionStoreUnavailable,
+    SqliteSessionStore,
+)
+from session_service.records import new_session_id, utcnow
+
+UNREACHABLE_PG = "postgresql://postgres@127.0.0.1:1/none"
+
+
+def _record(data: dict[str, Any], *, sid: str | None = None) -> SessionRecord:
+    return SessionRecord(
+        id=sid or new_session_id(), data=data, expiry_date=utcnow() + timedelta(hours=1)
+    )
+
+
+# -- data that cannot be stored -------------------------------------------------------------
+
+
+NOT_JSON: list[object] = [
+    {1, 2},
+    datetime(2024, 1, 1, tzinfo=UTC),
+    date(2024, 1, 1),
+    Decimal("1.5"),
+    b"bytes",
+    object(),
+    {"nested": [1, {2, 3}]},
+]
+
+
+async def test_non_json_value_is_refused_naming_the_key(backend: SessionStoreBackend) -> None:
+    for value in NOT_JSON:
+        record = _record({"fine": 1, "the_bad_key": value})
+        with pytest.raises(SessionDataError, match="the_bad_key"):
+            await backend.save(record)
+        with pytest.raises(SessionDataError, match="the_bad_key"):
+            await backend.create(_record({"the_bad_key": value}))
+        assert await backend.load(record.id) is None
+    assert (await backend.stats()).total == 0
+
+
+async def test_nan_and_infinity_are_refused(backend: SessionStoreBackend) -> None:
+    for value in (math.nan, math.inf, -math.inf):
+        record = _record({"score": value})
+        with pytest.raises(SessionDataError, match="score"):
+            await backend.save(record)
+        with pytest.raises(SessionDataError, match="deep"):
+            await backend.save(_record({"deep": {"list": [1.0, value]}, "score": 1}))
+    assert (await backend.stats()).total == 0
+
+
+async def test_non_string_keys_are_refused(backend: SessionStoreBackend) -> None:
+    with pytest.raises(SessionDataError, match="keys must be strings"):
+        await backend.save(_record({1: "one"}))  # type: ignore[dict-item]
+    assert (await backend.stats()).total == 0
+
+
+async def test_refused_data_leaves_the_stored_session_unchanged(
+    backend: SessionStoreBackend,
+) -> None:
+    record = _record({"user_id": "alice", "n": 1})
+    await backend.save(record)
+    record.data = {"user_id": "bob", "when": datetime.now(UTC)}
+    with pytest.raises(SessionDataError, match="when"):
+        await backend.save(record)
+    with pytest.raises(SessionDataError, match="when"):
+        await backend.update(record)
+    loaded = await backend.load(record.id)
+    assert loaded is not None
+    assert loaded.data == {"user_id": "alice", "n": 1}
+    assert await backend.count_sessions_for_user("alice") == 1
+    assert await backend.count_sessions_for_user("bob") == 0
+
+
+async def test_naive_expiry_is_a_data_error_not_an_outage(backend: SessionStoreBackend) -> None:
+    record = SessionRecord(id=new_session_id(), data={}, expiry_date=datetime(2099, 1, 1))
+    with pytest.raises(SessionDataError, match="timezone-aware"):
+        await backend.save(record)
+    with pytest.raises(SessionDataError, match="timezone-aware"):
+        await backend.touch(record.id, datetime(2099, 1, 1))
+    assert (await backend.stats()).total == 0
+
+
+async def test_session_over_max_bytes_is_refused_and_nothing_written(db_url: str) -> None:
+    backend = SessionStoreBackend.from_url(db_url, max_bytes=1024)
+    try:
+        await backend.migrate()
+        small = _record({"note": "x" * 100})
+        await backend.save(small)
+        big = _record({"note": "x" * 2000})
+        with pytest.raises(SessionDataError, match="1024"):
+            await backend.save(big)
+        with pytest.raises(SessionDataError, match="1024"):
+            await backend.create(_record({"note": "x" * 2000}))
+        small.data["note"] = "y" * 2000
+        with pytest.raises(SessionDataError, match="1024"):
+            await backend.update(small)
+        assert (await backend.stats()).total == 1
+        loaded = await backend.load(small.id)
+        assert loaded is not None
+        assert loaded.data == {"note": "x" * 100}
+    finally:
+        await backend.close()
+
+
+async def test_max_bytes_counts_utf8_bytes_not_characters(db_url: str) -> None:
+    backend = SessionStoreBackend.from_url(db_url, max_bytes=1024)
+    try:
+        await backend.migrate()
+        with pytest.raises(SessionDataError):
+            await backend.save(_record({"n": "€" * 400}))  # 400 characters, 1200 bytes
+        fits = _record({"n": "e" * 400})
+        await backend.save(fits)
+        assert await backend.load(fits.id) is not None
+    finally:
+        await backend.close()
+
+
+# -- an unreachable or unusable database ---------------------------------------------------
+
+
+async def test_unreachable_postgres_is_unavailable_with_cause() -> None:
+    with pytest.raises(SessionStoreUnavailable, match="cannot reach") as caught:
+        await SessionStoreBackend.connect(UNREACHABLE_PG)
+    assert caught.value.__cause__ is not None
+    assert "127.0.0.1:1" in str(caught.value)
+
+
+async def test_every_operation_on_an_unreachable_postgres_is_unavailable() -> None:
+    backend = SessionStoreBackend.from_url(UNREACHABLE_PG)
+    try:
+        with pytest.raises(SessionStoreUnavailable, match="cannot reach"):
+            await backend.load(new_session_id())
+        with pytest.raises(SessionStoreUnavailable, match="cannot reach"):
+            await backend.save(_record({"k": 1}))
+        with pytest.raises(SessionStoreUnavailable, match="cannot reach"):
+            await backend.clear_sessions_for_user("alice")
+        with pytest.raises(SessionStoreUnavailable, match="cannot reach"):
+            await backend.migrate()
+    finally:
+        await backend.close()
+
+
+async def test_unavailable_error_never_shows_the_password() -> None:
+    backend = SessionStoreBackend.from_url("postgresql://u:s3cretpw@127.0.0.1:1/x")
+    try:
+        assert "s3cretpw" not in repr(backend)
+        assert "s3cretpw" not in backend.display_url
+        with pytest.raises(SessionStoreUnavailable) as caught:
+            await backend.ping()
+        assert "s3cretpw" not in str(caught.value)
+        assert "cannot reach" in str(caught.value)
+        assert caught.value.__cause__ is not None
+    finally:
+        await backend.close()
+
+
+async def test_sqlite_file_under_a_regular_file_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("I am a file")
+    url = f"sqlite:///{blocker}/sub/sessions.sqlite"
+    with pytest.raises((SessionStoreUnavailable, SessionConfigError)) as caught:
+        backend = await SessionStoreBackend.connect(url)
+        await backend.close()
+    message = str(caught.value)
+    assert "not-a-dir" in message
+    assert "directory" in message.lower()
+
+
+async def test_store_used_before_migrate_says_to_migrate(db_url: str) -> None:
+    backend = await SessionStoreBackend.connect(db_url)
+    try:
+        with pytest.raises(SessionStoreUnavailable, match="migrate") as caught:
+            await backend.load(new_session_id())
+        assert caught.value.__cause__ is not None
+    finally:
+        await backend.close()
+
+
+async def test_store_errors_are_session_service_errors() -> None:
+    assert issubclass(SessionStoreUnavailable, SessionServiceError)
+    assert issubclass(SessionDataError, SessionServiceError)
+    assert issubclass(SessionConfigError, SessionServiceError)
+
+
+# -- which store a URL picks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "redis://localhost", "oracle://x", "nope"])
+async def test_unknown_scheme_is_a_config_error(url: str) -> None:
+    with pytest.raises(SessionConfigError):
+        await SessionStoreBackend.connect(url)
+
+
+async def test_sqlite_memory_url_is_refused() -> None:
+    with pytest.raises(SessionConfigError, match="SQLite file"):
+        await SessionStoreBackend.connect("sqlite:///:memory:")
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+aiosqlite"])
+async def test_sqlite_urls_pick_the_sqlite_store(tmp_path: Path, scheme: str) -> None:
+    backend = await SessionStoreBackend.connect(f"{scheme}:///{tmp_path / 's.sqlite'}")
+    try:
+        assert backend.kind == "sqlite"
+        assert isinstance(backend.store, SqliteSessionStore)
+        await backend.migrate()
+        record = _record({"k": scheme})
+        await backend.save(record)
+        assert await backend.load(record.id) is not None
+    finally:
+        await backend.close()
+    assert (tmp_path / "s.sqlite").exists()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+def test_postgres_urls_pick_the_postgres_store(scheme: str) -> None:
+    backend = SessionStoreBackend.from_url(f"{scheme}://u:pw@db.example:5432/app")
+    assert backend.kind == "postgres"
+    assert isinstance(backend.store, PgSessionStore)
+    assert backend.display_url == "postgresql+asyncpg://u:***@db.example:5432/app"
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+asyncpg"])
+async def test_postgres_scheme_variants_reach_the_same_server(
+    pg_server_url: str, scheme: str
+) -> None:
+    rest = pg_server_url.split("://", 1)[1]
+    backend = await SessionStoreBackend.connect(f"{scheme}://{rest}")
+    try:
+        assert backend.kind == "postgres"
+        await backend.ping()
+    finally:
+        await backend.close()
