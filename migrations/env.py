@@ -37,7 +37,7 @@ def _url_from_environment() -> str:
     override = context.get_x_argument(as_dictionary=True).get("db_url")
     if override:
         return normalize_db_url(override)[1]
-    return SessionSettings.from_env().db_url
+    return SessionSettings.from_env(need_secret=False).db_url
 
 
 if context.is_offline_mode():

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -57,20 +56,15 @@ _Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awa
 def _load_settings(db_url: str | None, environ: Mapping[str, str] | None = None) -> SessionSettings:
     """The app's settings, with ``db_url`` (from ``--db-url``) in place of ``SESSION_DB_URL``.
 
-    The CLI never signs a cookie, so when ``SESSION_SECRET_KEY`` is unset it hands
-    ``from_env`` a throwaway random key: in standalone mode that keeps an admin command from
-    creating ``SESSION_DATA_DIR/secret_key`` as a side effect (possibly in the wrong
-    directory), and in cluster mode it lets an operator run admin commands with only the
-    database URL. A key that *is* set is still validated, so a broken app configuration is
-    reported here too.
+    The CLI never signs a cookie, so it reads them with ``need_secret=False``: no key file
+    is created as a side effect, and in cluster mode an operator needs only the database URL.
+    A key that *is* set is still validated, so a broken app configuration is reported here too.
     """
     env = dict(os.environ if environ is None else environ)
     if db_url is not None:
         env["SESSION_DB_URL"] = db_url
-    if not env.get("SESSION_SECRET_KEY", "").strip():
-        env["SESSION_SECRET_KEY"] = secrets.token_urlsafe(48)
     try:
-        return SessionSettings.from_env(env)
+        return SessionSettings.from_env(env, need_secret=False)
     except SessionConfigError as exc:
         if db_url is None:
             raise

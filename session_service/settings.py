@@ -158,11 +158,18 @@ class SessionSettings:
     display_url: str = field(default="", compare=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SessionSettings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, need_secret: bool = True
+    ) -> SessionSettings:
         """Read and validate every ``SESSION_*`` variable and ``DEPLOYMENT``.
 
         ``environ=None`` reads :data:`os.environ`. In standalone mode without
         ``SESSION_SECRET_KEY`` this creates (once) ``SESSION_DATA_DIR/secret_key``.
+
+        ``need_secret=False`` is for tools that never sign a cookie (the CLI, ``alembic``):
+        when no key is set they get a throwaway one, so an admin command neither creates the
+        key file as a side effect (perhaps in the wrong directory) nor needs the cluster's
+        secret. A key that is set is still validated.
         """
         env: Mapping[str, str] = os.environ if environ is None else environ
         deployment_raw = env.get("DEPLOYMENT", "").strip().lower() or "standalone"
@@ -189,6 +196,8 @@ class SessionSettings:
             )
 
         secret = env.get("SESSION_SECRET_KEY", "").strip()
+        if not secret and not need_secret:
+            secret = secrets.token_urlsafe(48)
         if cluster:
             if not secret:
                 raise SessionConfigError(

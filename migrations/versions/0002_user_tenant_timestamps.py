@@ -22,9 +22,9 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SQLITE_CANONICAL = (
-    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]"
-)
+_D = "[0-9]"
+#: GLOB pattern of the one expiry spelling the stores compare against: "YYYY-MM-DD HH:MM:SS.ffffff".
+_SQLITE_CANONICAL = f"{_D * 4}-{_D * 2}-{_D * 2} {_D * 2}:{_D * 2}:{_D * 2}.{_D * 6}"
 
 
 def _columns(bind: sa.engine.Connection) -> dict[str, str]:
