@@ -7,10 +7,13 @@ that is too large fails with a :class:`SessionDataError` naming the key and noth
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from .errors import SessionDataError
+
+_log = logging.getLogger(__name__)
 
 
 class EncodedJson(str):
@@ -93,11 +96,20 @@ def json_serializer(obj: Any) -> str:
 
 
 def decode_data(value: Any) -> dict[str, Any]:
-    """A stored value back to a dict (drivers hand back either text or an already-parsed dict)."""
+    """A stored value back to a dict (drivers hand back either text or an already-parsed dict).
+
+    A row this library did not write (an upgraded SQLite table) may hold anything: what is not a
+    JSON object reads as an empty session, as Django treats corrupted session data, rather than
+    making every reader of that row (and ``dump_all_sessions``) fail.
+    """
     if isinstance(value, dict):
         return value
     if isinstance(value, str | bytes):
-        decoded = json.loads(value)
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            _log.warning("a stored session's data is not valid JSON; reading it as empty")
+            return {}
         if isinstance(decoded, dict):
             return decoded
     return {}

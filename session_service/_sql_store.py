@@ -149,6 +149,7 @@ class SqlSessionStore:
         self.display_url = mask_url(normalized)
         self.max_bytes = max_bytes
         engine_options.setdefault("json_serializer", json_serializer)
+        engine_options.setdefault("json_deserializer", decode_data)  # lenient, like load()
         # A SQLite engine creates the file's directory; failing to is an unusable store.
         with translate_errors(self.display_url, "open the database"):
             self._engine = engine or make_engine(kind, normalized, **engine_options)
