@@ -47,7 +47,11 @@ def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
         options: dict[str, Any] = {
             "pool_size": 10,
             "max_overflow": 10,
-            "pool_pre_ping": False,
+            # The engine serves admin calls, migrations and the cleanup (the per-request
+            # statements use the hot path's own pool): checking a pooled connection first
+            # costs little there and keeps "sign out everywhere" from failing once on a
+            # connection left dead by a database restart.
+            "pool_pre_ping": True,
             "pool_recycle": 1800,
             # Fail fast when the server is down so the middleware can answer 503 promptly.
             "connect_args": {"timeout": 5, "command_timeout": 30},
