@@ -8,6 +8,7 @@ lives only in the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.cookiejar
 import time
 import urllib.request
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 
 COOKIE = "session_id"
+USERS_PER_CLIENT = 25
 
 
 class _NoJar(http.cookiejar.CookieJar):
@@ -161,10 +163,17 @@ async def run_users(
     """``users`` journeys, started evenly over ``ramp_seconds``; (stats, wall seconds)."""
     stats = Stats()
     started = time.perf_counter()
-    async with make_client() as client:
+    async with contextlib.AsyncExitStack() as stack:
+        # httpx's pool slows down with the number of requests queued on it, so a few users
+        # share each client, with a connection for each of them.
+        clients = [
+            await stack.enter_async_context(make_client(USERS_PER_CLIENT))
+            for _ in range(-(-users // USERS_PER_CLIENT))
+        ]
 
         async def one(i: int) -> None:
             await asyncio.sleep(i * ramp_seconds / max(users, 1))
+            client = clients[i // USERS_PER_CLIENT]
             await user_journey(User(f"{prefix}{i}", servers, client, stats), writes)
 
         await asyncio.gather(*(one(i) for i in range(users)))
