@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from session_service import SessionRecord, SessionStoreBackend
+from session_service import SessionRecord, SessionStoreBackend, SessionStoreUnavailable
 from session_service.records import new_session_id, utcnow
 
 HEAD = "0002"
@@ -343,6 +343,30 @@ async def test_two_backends_upgrading_an_old_table_at_once(db_url: str) -> None:
     finally:
         for b in backends:
             await b.close()
+
+
+async def test_old_row_whose_data_is_not_json_never_breaks_readers(
+    unmigrated: SessionStoreBackend,
+) -> None:
+    engine = unmigrated.store.engine
+    await _make_old_table(engine, "text", expired_today=False)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE sessions SET data = '{not json' WHERE id = 'old-anon'"))
+    if engine.dialect.name == "postgresql":
+        # jsonb cannot hold it: the upgrade stops, all or nothing, and says so.
+        with pytest.raises(SessionStoreUnavailable, match="migrate"):
+            await unmigrated.migrate()
+        assert set(await _columns(engine)) == {"id", "data", "expiry_date"}
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM sessions"))).scalar() == 6
+        return
+    # SQLite keeps the text: the row reads as an empty session, the others are unaffected.
+    await unmigrated.migrate()
+    corrupt = await unmigrated.load("old-anon")
+    assert corrupt is not None
+    assert corrupt.data == {}
+    assert len(await unmigrated.dump_all_sessions()) == 5
+    assert await unmigrated.get_session_ids_for_user("alice") == ["old-str"]
 
 
 # -- separate OS processes ------------------------------------------------------------------

@@ -8,7 +8,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+
 from session_service import SessionRecord, SessionStoreBackend
+from session_service._dialects import CLEANUP_LOCK_KEY
 from session_service.records import new_session_id, utcnow
 
 
@@ -143,3 +147,27 @@ async def test_touch_into_the_past_expires_the_session(backend: SessionStoreBack
     assert await backend.load(sid) is None
     assert await backend.count_sessions_for_user("alice") == 0
     assert await backend.delete_expired() == 1
+
+
+async def test_cleanup_by_the_leader_removes_expired_sessions(backend: SessionStoreBackend) -> None:
+    await _save(backend, _record({}, _past(minutes=1)))
+    live = await _save(backend, _record({}, _future(minutes=1)))
+    assert await backend.delete_expired_if_leader(batch_size=1) == 1
+    assert [r.id for r in await backend.dump_all_sessions()] == [live]
+
+
+async def test_cleanup_skips_while_another_instance_is_cleaning(
+    backend: SessionStoreBackend,
+) -> None:
+    if backend.kind != "postgres":
+        pytest.skip("one SQLite file lives on one machine: every instance may clean")
+    await _save(backend, _record({}, _past(minutes=1)))
+    async with backend.store.engine.connect() as other_instance:
+        lock = {"key": CLEANUP_LOCK_KEY}
+        assert await other_instance.scalar(text("SELECT pg_try_advisory_lock(:key)"), lock)
+        assert await backend.delete_expired_if_leader() is None
+        assert (await backend.stats()).expired == 1
+        await other_instance.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
+        await other_instance.commit()
+    assert await backend.delete_expired_if_leader() == 1
+    assert (await backend.stats()).total == 0

@@ -165,6 +165,26 @@ async def test_list_sessions_for_user_shows_data_and_timestamps(
     assert await backend.list_sessions_for_user("alice", tenant_id="globex") == []
 
 
+async def test_user_listing_is_oldest_first(backend: SessionStoreBackend) -> None:
+    await _save_for(backend, "alice", n=6)
+    listed = await backend.list_sessions_for_user("alice")
+    created = [r.created_at for r in listed]
+    assert None not in created
+    assert created == sorted(created)  # type: ignore[type-var]
+    assert [r.id for r in listed] == await backend.get_session_ids_for_user("alice")
+
+
+async def test_closed_backend_reconnects_on_next_use(backend: SessionStoreBackend) -> None:
+    record = _record({"user_id": "alice"})
+    await backend.save(record)
+    await backend.close()
+    assert await backend.load(record.id) is not None
+    assert await backend.count_sessions_for_user("alice") == 1
+    await backend.close()
+    await backend.save(_record({"user_id": "alice"}))
+    assert await backend.clear_sessions_for_user("alice") == 2
+
+
 async def test_tenant_is_kept_on_the_session(backend: SessionStoreBackend) -> None:
     record = _record({"k": 1}, tenant_id="acme")
     await backend.save(record)
