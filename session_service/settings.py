@@ -129,12 +129,19 @@ def _load_or_create_secret(data_dir: Path) -> str:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        return path.read_text(encoding="ascii").strip()
+        key = path.read_text(encoding="ascii").strip()
     except OSError as exc:
         raise SessionConfigError(
             f"SESSION_DATA_DIR {str(data_dir)!r} is not writable ({exc.strerror}); "
             "set SESSION_DATA_DIR to a writable directory or set SESSION_SECRET_KEY"
         ) from None
+    if not key:
+        # Never sign with an empty key: anyone could forge a cookie.
+        raise SessionConfigError(
+            f"SESSION_SECRET_KEY is unset and the key file {path} is empty; delete the file "
+            "to have a new key generated, or set SESSION_SECRET_KEY"
+        )
+    return key
 
 
 @dataclass(frozen=True, slots=True)
