@@ -352,3 +352,22 @@ def test_cleanup_interval_and_max_bytes(env: dict[str, str]) -> None:
     assert (settings.cleanup_interval_seconds, settings.max_bytes) == (0, 4096)
     env["SESSION_MAX_BYTES"] = "10"
     assert "SESSION_MAX_BYTES" in _config_error(env)
+
+
+@pytest.mark.parametrize("content", ["", "  \n"])
+def test_an_empty_key_file_is_never_used_as_the_secret(
+    env: dict[str, str], tmp_path: Path, content: str
+) -> None:
+    key_file = tmp_path / "data" / "secret_key"
+    key_file.parent.mkdir(parents=True)
+    key_file.write_text(content)
+    message = _config_error(env)
+    assert str(key_file) in message
+    assert "empty" in message
+
+
+def test_a_key_file_written_by_the_operator_is_used(env: dict[str, str], tmp_path: Path) -> None:
+    key_file = tmp_path / "data" / "secret_key"
+    key_file.parent.mkdir(parents=True)
+    key_file.write_text("operator-chosen-key-0123456789abcdef\n")
+    assert SessionSettings.from_env(env).secret_key == "operator-chosen-key-0123456789abcdef"
