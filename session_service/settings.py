@@ -74,6 +74,11 @@ def mask_url(url: str | URL) -> str:
         return "<invalid database URL>"
 
 
+def _cookie_attribute_ok(value: str) -> bool:
+    """Printable ASCII without the characters that end a cookie attribute."""
+    return value.isascii() and value.isprintable() and not any(c in value for c in ";, ")
+
+
 def _parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -235,20 +240,26 @@ class SessionSettings:
                 "(browsers drop SameSite=None cookies that are not Secure)"
             )
         cookie_name = env.get("SESSION_COOKIE_NAME", "").strip() or "session_id"
-        if not cookie_name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        # Header values are ASCII: anything else breaks every response (or the start-up).
+        name_chars = cookie_name.replace("_", "").replace("-", "").replace(".", "")
+        if not (cookie_name.isascii() and name_chars.isalnum()):
             raise SessionConfigError(
-                f"SESSION_COOKIE_NAME must be letters, digits, '_', '-' or '.', not {cookie_name!r}"
+                f"SESSION_COOKIE_NAME must be ASCII letters, digits, '_', '-' or '.', "
+                f"not {cookie_name!r}"
             )
         cookie_path = env.get("SESSION_COOKIE_PATH", "").strip() or "/"
-        if not cookie_path.startswith("/") or any(c in cookie_path for c in ";, \t"):
+        if not (cookie_path.startswith("/") and _cookie_attribute_ok(cookie_path)):
             raise SessionConfigError(
-                f"SESSION_COOKIE_PATH must start with '/' and hold no ';', ',' or spaces, "
-                f"not {cookie_path!r}"
+                f"SESSION_COOKIE_PATH must start with '/' and hold only printable ASCII without "
+                f"';', ',' or spaces, not {cookie_path!r}"
             )
         cookie_domain = env.get("SESSION_COOKIE_DOMAIN", "").strip() or None
-        if cookie_domain is not None and any(c in cookie_domain for c in ";, \t/"):
+        if cookie_domain is not None and not (
+            _cookie_attribute_ok(cookie_domain) and "/" not in cookie_domain
+        ):
             raise SessionConfigError(
-                f"SESSION_COOKIE_DOMAIN must be a host name, not {cookie_domain!r}"
+                f"SESSION_COOKIE_DOMAIN must be an ASCII host name (punycode for international "
+                f"names), not {cookie_domain!r}"
             )
 
         return cls(
