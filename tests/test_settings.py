@@ -302,6 +302,12 @@ def test_repr_of_generated_secret_settings_hides_the_key(env: dict[str, str]) ->
         ("SESSION_COOKIE_PATH", "no-leading-slash"),
         ("SESSION_COOKIE_PATH", "/a;b"),
         ("SESSION_COOKIE_DOMAIN", "evil.com; Secure"),
+        ("SESSION_COOKIE_NAME", "セッション"),
+        ("SESSION_COOKIE_NAME", "séssion"),
+        ("SESSION_COOKIE_PATH", "/日本"),
+        ("SESSION_COOKIE_PATH", "/a\r\nX-Injected:1"),
+        ("SESSION_COOKIE_DOMAIN", "bücher.example"),
+        ("SESSION_COOKIE_DOMAIN", "a.example\x00"),
         ("SESSION_DB_URL", "not a url at all"),
     ],
 )
