@@ -160,16 +160,24 @@ async def test_every_operation_on_an_unreachable_postgres_is_unavailable() -> No
         await backend.close()
 
 
-async def test_unavailable_error_never_shows_the_password() -> None:
-    backend = SessionStoreBackend.from_url("postgresql://u:s3cretpw@127.0.0.1:1/x")
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://u:s3cretpw@127.0.0.1:1/x", "s3cretpw"),
+        ("postgres://u:s3cret%40pw%3A@127.0.0.1:1/x", "s3cret"),
+    ],
+)
+async def test_unavailable_error_never_shows_the_password(url: str, password: str) -> None:
+    backend = SessionStoreBackend.from_url(url)
     try:
-        assert "s3cretpw" not in repr(backend)
-        assert "s3cretpw" not in backend.display_url
-        with pytest.raises(SessionStoreUnavailable) as caught:
-            await backend.ping()
-        assert "s3cretpw" not in str(caught.value)
-        assert "cannot reach" in str(caught.value)
-        assert caught.value.__cause__ is not None
+        assert password not in repr(backend)
+        assert password not in backend.display_url
+        for operation in (backend.ping(), backend.load("x"), backend.count_sessions_for_user(1)):
+            with pytest.raises(SessionStoreUnavailable) as caught:
+                await operation
+            assert password not in str(caught.value)
+            assert "cannot reach" in str(caught.value)
+            assert caught.value.__cause__ is not None
     finally:
         await backend.close()
 
