@@ -1,0 +1,52 @@
+"""SQLite only: what the embedded store does when another process holds the write lock.
+
+(The behaviour suite runs on both backends; this file is about SQLite's file lock, which
+PostgreSQL does not have.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from session_service import SessionRecord, SessionStoreBackend
+from session_service.records import new_session_id, utcnow
+
+from .conftest import sqlite_url
+
+
+async def test_locked_write_waits_off_the_event_loop_then_succeeds(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    backend = await SessionStoreBackend.connect(url)
+    await backend.migrate()
+    try:
+        record = SessionRecord(new_session_id(), {"n": 1}, utcnow() + timedelta(hours=1))
+        other = SessionRecord(new_session_id(), {"n": 2}, utcnow() + timedelta(hours=1))
+        await backend.create(record)
+        await backend.create(other)
+
+        path = make_url(url).database
+        assert path
+        another_process = sqlite3.connect(path, isolation_level=None)
+        another_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+        try:
+            record.data["n"] = 10
+            pending = asyncio.create_task(backend.update(record))
+            for _ in range(5):
+                await asyncio.sleep(0)  # let the task run until it waits for the lock
+            assert not pending.done()
+            # The event loop is free while the write waits: reads still work (WAL).
+            loaded = await backend.load(other.id)
+            assert loaded is not None and loaded.data == {"n": 2}
+        finally:
+            another_process.execute("COMMIT")
+            another_process.close()
+        assert await pending is True
+        reloaded = await backend.load(record.id)
+        assert reloaded is not None and reloaded.data == {"n": 10}
+    finally:
+        await backend.close()
