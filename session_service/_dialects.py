@@ -46,12 +46,13 @@ def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
     """An async engine tuned for session traffic on ``kind``. Opens no connection yet."""
     if kind == "postgres":
         options: dict[str, Any] = {
-            "pool_size": 10,
-            "max_overflow": 10,
-            # The engine serves admin calls, migrations and the cleanup (the per-request
-            # statements use the hot path's own pool): checking a pooled connection first
-            # costs little there and keeps "sign out everywhere" from failing once on a
-            # connection left dead by a database restart.
+            # The engine serves admin calls, logins (rotate), migrations and the cleanup; the
+            # per-request statements use the hot path's own pool (up to 20). Keeping this one
+            # small keeps a process within ~30 connections of PostgreSQL's max_connections.
+            "pool_size": 3,
+            "max_overflow": 7,
+            # Checking a pooled connection first costs little there and keeps "sign out
+            # everywhere" from failing once on a connection left dead by a database restart.
             "pool_pre_ping": True,
             "pool_recycle": 1800,
             # Fail fast when the server is down so the middleware can answer 503 promptly.
