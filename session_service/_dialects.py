@@ -9,6 +9,7 @@ the store only asks this module for the right ``insert``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -244,8 +245,23 @@ class SqliteHotPath:
         return self._writer
 
     def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        cur = self._write_conn().execute(sql.replace("$", "?"), args)  # [dialect] ?NNN params
-        return cur.fetchall() if fetch else cur.rowcount
+        try:
+            cur = self._write_conn().execute(sql.replace("$", "?"), args)  # [dialect] ?NNN
+            return cur.fetchall() if fetch else cur.rowcount
+        except sqlite3.Error:
+            conn, self._writer = self._writer, None
+            _close_quietly(conn)
+            raise
+
+    def _forget_inline(self) -> None:
+        """Drop the inline connection after a failure other than a lock.
+
+        SQLite opens a file it cannot write read-only, and the connection stays read-only
+        after the file is writable again (or its directory is back): only a fresh connection
+        sees the file as it is now, so the store recovers without a restart.
+        """
+        conn, self._reader = self._reader, None
+        _close_quietly(conn)
 
     async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
         if self._thread is None:
@@ -259,6 +275,7 @@ class SqliteHotPath:
             rows = self._inline().execute(sql.replace("$", "?"), args).fetchall()
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
+                self._forget_inline()
                 raise
             rows = await self._hop(sql, args, True)  # rare (recovery, not yet WAL): may wait
         return tuple(rows[0]) if rows else None
@@ -269,6 +286,7 @@ class SqliteHotPath:
             changed = self._inline().execute(sql.replace("$", "?"), args).rowcount
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
+                self._forget_inline()
                 raise
             return int(await self._hop(sql, args, False))  # locked: wait, off the loop
         self._since_checkpoint += 1
@@ -284,6 +302,12 @@ class SqliteHotPath:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 def _log_checkpoint_failure(future: Future[None]) -> None:
