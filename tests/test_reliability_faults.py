@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -209,3 +212,67 @@ async def test_sqlite_directory_vanishing_under_a_running_app_corrupts_nothing(
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
     assert not (tmp_path / "db.recreated").exists(), "the vanished directory was re-created"
+
+
+_READ_ONLY_THEN_WRITABLE = """
+import asyncio, os, sys
+from datetime import timedelta
+from session_service import SessionRecord, SessionStoreBackend, SessionStoreUnavailable
+from session_service.records import new_session_id, utcnow
+
+def chmod_all(directory, file_mode, dir_mode):
+    for name in os.listdir(directory):
+        os.chmod(os.path.join(directory, name), file_mode)
+    os.chmod(directory, dir_mode)
+
+async def main(directory):
+    url = f"sqlite+aiosqlite:///{directory}/sessions.sqlite"
+    first = SessionStoreBackend.from_url(url)
+    await first.migrate()
+    record = SessionRecord(new_session_id(), {"k": 1}, utcnow() + timedelta(hours=1))
+    await first.save(record)  # the first instance stays open: its WAL files stay too
+    chmod_all(directory, 0o444, 0o555)
+    store = SessionStoreBackend.from_url(url)  # an instance started while read-only
+    try:
+        print("read while read-only:", (await store.load(record.id)).data)
+    except SessionStoreUnavailable as exc:
+        print("read refused:", exc)
+    record.data = {"k": 2}
+    try:
+        print("write while read-only:", await store.update(record))
+    except SessionStoreUnavailable as exc:
+        print("refused:", exc)
+    chmod_all(directory, 0o644, 0o755)
+    print("write after:", await store.update(record))
+    loaded = await store.load(record.id)
+    print("data after:", loaded.data if loaded else None)
+    await store.close()
+    await first.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def _without_root_override(argv: list[str]) -> list[str]:
+    """Root ignores file modes; without CAP_DAC_OVERRIDE (and kin) it must obey them."""
+    if os.geteuid() != 0:
+        return argv
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: a read-only file would not stop root")
+    drop = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--bounding-set={drop}", "--inh-caps=-all", *argv]
+
+
+def test_sqlite_store_opened_while_the_file_is_read_only_recovers_once_it_is_writable(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "db"
+    directory.mkdir()
+    argv = _without_root_override([sys.executable, "-c", _READ_ONLY_THEN_WRITABLE, str(directory)])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # Reading may or may not work on a read-only WAL file; it must not be anything but clear.
+    assert lines[0] == "read while read-only: {'k': 1}" or lines[0].startswith("read refused: ")
+    assert lines[1].startswith("refused: ") and "read-only" in lines[1], lines
+    assert lines[2:] == ["write after: True", "data after: {'k': 2}"], lines
