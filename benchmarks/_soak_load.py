@@ -34,7 +34,11 @@ class _NoJar(http.cookiejar.CookieJar):
 
 
 def make_client(connections: int = 200, timeout: float = 30.0) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so a
+    # request never races the server closing its connection (a browser would retry it).
+    limits = httpx.Limits(
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0
+    )
     return httpx.AsyncClient(limits=limits, timeout=timeout, cookies=_NoJar())
 
 

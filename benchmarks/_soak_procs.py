@@ -90,7 +90,7 @@ class AppProcess:
         return env
 
     def start(self) -> None:
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restarted instance keeps its address
         argv = [
             sys.executable,
             "-m",
