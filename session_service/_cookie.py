@@ -16,6 +16,9 @@ from .settings import SessionSettings
 
 #: A signed id is ~87 characters; anything far longer is junk and is not even verified.
 MAX_COOKIE_LENGTH = 256
+#: Verified ids tried per request (each costs a lookup). Same-name cookies for a few paths or
+#: domains fit; a client replaying hundreds of its old signed cookies at once gets no more.
+MAX_COOKIE_IDS = 4
 _SALT = b"session_service.cookie"
 
 
@@ -73,8 +76,9 @@ class CookieCodec:
     def session_ids(self, headers: list[tuple[bytes, bytes]]) -> tuple[list[str], bool]:
         """Verified session ids from the request's cookies, and whether our cookie was sent.
 
-        Several cookies of the same name can arrive (different paths or domains); each is
-        tried. Tampered, malformed, oversized or foreign-key values are simply not ids.
+        Several cookies of the same name can arrive (different paths or domains); the first
+        :data:`MAX_COOKIE_IDS` that verify are tried. Tampered, malformed, oversized or
+        foreign-key values are simply not ids.
         """
         name = self._name
         found: list[str] = []
@@ -94,6 +98,8 @@ class CookieCodec:
                     found.append(self._signer.unsign(v).decode("ascii"))
                 except (BadSignature, UnicodeDecodeError):
                     continue
+                if len(found) == MAX_COOKIE_IDS:
+                    return found, sent
         return found, sent
 
     def set_header(self, session_id: str) -> bytes:
