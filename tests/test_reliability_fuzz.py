@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from session_service import DefaultSessionService, SessionDataError
-from session_service._cookie import CookieCodec
+from session_service._cookie import MAX_COOKIE_IDS, CookieCodec
 from session_service.backend import SessionStoreBackend
 from session_service.settings import DEFAULT_MAX_BYTES
 
@@ -405,3 +405,16 @@ def test_the_size_limit_is_exact(harness: _Harness) -> None:
     fits = "x" * (DEFAULT_MAX_BYTES - overhead)
     assert _store(harness, json.dumps(fits).encode(), expect_ok=True) is not None
     assert _store(harness, json.dumps(fits + "x").encode(), expect_ok=False) is None
+
+
+@FUZZ
+@given(count=st.integers(min_value=1, max_value=300))
+def test_many_validly_signed_cookies_cost_a_bounded_number_of_lookups(
+    harness: _Harness, count: int
+) -> None:
+    """A client replaying many of its old (signed, dead) cookies at once is not an amplifier."""
+    cookies = [harness.codec.set_header(f"dead-{i}").split(b";", 1)[0] for i in range(count)]
+    before_loads, before_writes = harness.counted.calls["load"], harness.counted.writes
+    answer = harness.call("GET", "/get", [(b"cookie", b"; ".join(cookies))])
+    _assert_no_trace(harness, answer, before_writes)
+    assert harness.counted.calls["load"] - before_loads <= MAX_COOKIE_IDS
