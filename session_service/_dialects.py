@@ -146,7 +146,7 @@ class PgHotPath:
     async def _create(self) -> Any:
         return await asyncpg.create_pool(
             self._dsn,
-            min_size=1,
+            min_size=0,  # no background reconnect attempts (and tracebacks) while PG is down
             max_size=self._max,
             reset=_no_reset,
             timeout=5,  # fail fast when the server is down: the middleware answers 503
