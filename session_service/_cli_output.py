@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from ._sql_store import StoreStats
+    from ._sql_admin import StoreStats
     from .records import SessionRecord
 
 #: Characters of a session id shown in tables: 72 bits, unique in any real table.

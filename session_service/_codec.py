@@ -113,3 +113,25 @@ def decode_data(value: Any) -> dict[str, Any]:
         if isinstance(decoded, dict):
             return decoded
     return {}
+
+
+def storable(value: str) -> bool:
+    """Whether both databases can hold ``value``: PostgreSQL text cannot hold NUL, and an
+    unpaired surrogate is not UTF-8. Checked here so both backends refuse (on write) or miss
+    (on read) the same strings instead of PostgreSQL failing as if the database were down."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(what: str, value: str | None, limit: int) -> None:
+    if value is None:
+        return
+    if len(value) > limit:
+        raise SessionDataError(f"{what} is {len(value)} characters long, over the limit of {limit}")
+    if not storable(value):
+        raise SessionDataError(f"{what} cannot contain NUL characters or unpaired surrogates")

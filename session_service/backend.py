@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Self
 
-from ._sql_store import DEFAULT_BATCH_SIZE, ProgressCallback, SqlSessionStore, StoreStats
+from ._sql_admin import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from ._sql_store import SqlSessionStore
 from .pg_store import PgSessionStore
 from .records import SessionRecord
 from .settings import StoreKind, normalize_db_url

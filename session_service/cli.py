@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from . import _cli_output as out
-from ._sql_store import DEFAULT_BATCH_SIZE
+from ._sql_admin import DEFAULT_BATCH_SIZE
 from .backend import SessionStoreBackend
 from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
 from .settings import SessionSettings

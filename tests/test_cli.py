@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from session_service import SessionRecord, SessionStoreBackend
-from session_service._sql_store import StoreStats
+from session_service._sql_admin import StoreStats
 from session_service.cli import build_parser, main
 from session_service.records import new_session_id
 

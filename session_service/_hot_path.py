@@ -1,0 +1,280 @@
+"""The per-request hot path: one session by id, straight on the driver.
+
+``load``/``create``/``save``/``update``/``touch``/``delete`` run one autocommit statement each
+on asyncpg or the stdlib ``sqlite3``, without SQLAlchemy's pool checkout, implicit
+``BEGIN``/``COMMIT`` and statement compilation (benchmarks/RESULTS.md has the figures that
+justified it). Both classes offer ``fetchrow``/``execute`` over the same ``$n`` SQL below;
+what differs between the databases is marked ``[dialect]``. Nothing is cached but
+connections, so a row deleted by another process is gone for the very next statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from ._dialects import SQLITE_BUSY_TIMEOUT_MS
+from .errors import SessionDataError
+from .schema import sessions_table as T
+from .settings import StoreKind
+
+# The hot statements, written once for both drivers (``$n`` parameters; SQLite reads them as
+# ``?n``). Public to the package: the store runs them through :func:`hot_path`.
+LOAD_SQL = (
+    f"SELECT id, data, expiry_date, user_id, tenant_id FROM {T.name} "
+    "WHERE id = $1 AND expiry_date > $2"
+)
+INSERT_SQL = (
+    f"INSERT INTO {T.name} (id, data, expiry_date, user_id, tenant_id, created_at, updated_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO "
+)
+CREATE_SQL = INSERT_SQL + "NOTHING"
+SAVE_SQL = INSERT_SQL + (
+    "UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, "
+    "user_id = excluded.user_id, tenant_id = excluded.tenant_id, updated_at = excluded.updated_at"
+)
+UPDATE_SQL = (
+    f"UPDATE {T.name} SET data = $2, expiry_date = $3, user_id = $4, updated_at = $5 "
+    "WHERE id = $1 AND expiry_date > $5"
+)
+TOUCH_SQL = (
+    f"UPDATE {T.name} SET expiry_date = $2, updated_at = $3 WHERE id = $1 AND expiry_date > $3"
+)
+DELETE_SQL = f"DELETE FROM {T.name} WHERE id = $1"
+
+
+async def _no_reset(conn: Any) -> None:
+    """Pool release hook: hot statements leave no session state (asyncpg still rolls back any
+    open transaction first), so skip the reset round trip."""
+
+
+class PgHotPath:
+    """A private asyncpg pool of prepared, autocommit statements (one round trip each)."""
+
+    def __init__(self, url: str, max_size: int = 20) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._max = max_size
+        self._pool: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._creating: asyncio.Task[Any] | None = None
+
+    def ts(self, value: datetime) -> Any:  # [dialect] timestamptz takes aware datetimes
+        return _aware(value)
+
+    def parse_ts(self, value: Any) -> datetime:
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+    async def _get_pool(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a pool belongs to one event loop
+            self._abandon()
+            self._loop = loop
+        if self._creating is None:
+            self._creating = loop.create_task(self._create())
+        try:
+            self._pool = await asyncio.shield(self._creating)
+        except BaseException:
+            self._creating = None
+            raise
+        return self._pool
+
+    async def _create(self) -> Any:
+        return await asyncpg.create_pool(
+            self._dsn,
+            min_size=0,  # no background reconnect attempts (and tracebacks) while PG is down
+            max_size=self._max,
+            reset=_no_reset,
+            timeout=5,  # fail fast when the server is down: the middleware answers 503
+            command_timeout=30,
+        )
+
+    def _abandon(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+        self._pool, self._creating = None, None
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        pool = self._pool if self._loop is asyncio.get_running_loop() else None
+        async with (pool or await self._get_pool()).acquire() as conn:
+            row = await conn.fetchrow(sql, *args)
+        return None if row is None else tuple(row)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        pool = self._pool if self._loop is asyncio.get_running_loop() else None
+        async with (pool or await self._get_pool()).acquire() as conn:
+            status: str = await conn.execute(sql, *args)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def close(self) -> None:
+        pool, loop = self._pool, self._loop
+        if pool is not None and loop is asyncio.get_running_loop():
+            self._pool, self._creating = None, None
+            await pool.close()
+        else:
+            self._abandon()
+
+
+#: Inline SQLite writes between two checkpoints (run on the writer thread, never inline).
+SQLITE_CHECKPOINT_EVERY = 1000
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+class SqliteHotPath:
+    """Every statement is first tried inline, on a stdlib connection whose ``busy_timeout`` is
+    0, so it can never wait on a lock and never blocks the event loop for more than the
+    statement itself (tens of µs: a primary-key lookup or one WAL append, no fsync with
+    ``synchronous=NORMAL``). A statement that finds the file locked (another process or the
+    writer thread is writing, WAL recovery) is retried on one writer thread, which may wait up
+    to the busy timeout. Checkpoints, which fsync, also run on that thread: the inline
+    connection has automatic checkpoints off and asks the thread for one every
+    :data:`SQLITE_CHECKPOINT_EVERY` writes."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._reader: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._since_checkpoint = 0
+
+    def ts(self, value: datetime) -> Any:  # [dialect] SQLite keeps naive-UTC ISO text
+        return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def parse_ts(self, value: Any) -> datetime:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(parsed, datetime)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    def _connect(self, busy_ms: int) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        # Per connection: in WAL mode NORMAL syncs only at checkpoints, FULL on every commit.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _inline(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = self._connect(0)  # never wait on the event loop
+            self._reader.execute("PRAGMA wal_autocheckpoint = 0")
+        return self._reader
+
+    def _checkpoint(self) -> None:
+        self._write_conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _request_checkpoint(self) -> None:
+        self._since_checkpoint = 0
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
+        future = self._thread.submit(self._checkpoint)
+        # A failed checkpoint is harmless (the next one catches up); don't let it go unseen.
+        future.add_done_callback(_log_checkpoint_failure)
+
+    def _write_conn(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = self._connect(SQLITE_BUSY_TIMEOUT_MS)
+            self._writer.execute("PRAGMA journal_mode = WAL")
+        return self._writer
+
+    def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+        try:
+            cur = self._write_conn().execute(sql.replace("$", "?"), args)  # [dialect] ?NNN
+            return cur.fetchall() if fetch else cur.rowcount
+        except sqlite3.Error:
+            conn, self._writer = self._writer, None
+            _close_quietly(conn)
+            raise
+
+    def _forget_inline(self) -> None:
+        """Drop the inline connection after a failure other than a lock.
+
+        SQLite opens a file it cannot write read-only, and the connection stays read-only
+        after the file is writable again (or its directory is back): only a fresh connection
+        sees the file as it is now, so the store recovers without a restart.
+        """
+        conn, self._reader = self._reader, None
+        _close_quietly(conn)
+
+    async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._in_writer, sql, args, fetch)
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        try:
+            # fetchall() ends the statement, so no read snapshot outlives the call.
+            rows = self._inline().execute(sql.replace("$", "?"), args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                self._forget_inline()
+                raise
+            rows = await self._hop(sql, args, True)  # rare (recovery, not yet WAL): may wait
+        return tuple(rows[0]) if rows else None
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one write; returns the number of rows it changed."""
+        try:
+            changed = self._inline().execute(sql.replace("$", "?"), args).rowcount
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                self._forget_inline()
+                raise
+            return int(await self._hop(sql, args, False))  # locked: wait, off the loop
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
+            self._request_checkpoint()
+        return int(changed)
+
+    async def close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.shutdown(wait=True)
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+
+def _log_checkpoint_failure(future: Future[None]) -> None:
+    exc = future.exception()
+    if exc is not None:
+        logging.getLogger("session_service").warning(
+            "SQLite checkpoint failed (the next one will catch up): %s", exc
+        )
+
+
+def hot_path(kind: StoreKind, url: str) -> PgHotPath | SqliteHotPath:
+    """The hot path for ``url`` (a normalized URL: SQLite always names a file)."""
+    if kind == "postgres":
+        return PgHotPath(url)
+    database = make_url(url).database
+    assert database
+    return SqliteHotPath(str(Path(database).expanduser().absolute()))
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise SessionDataError(
+            "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
+        )
+    return value

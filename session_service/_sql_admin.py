@@ -1,0 +1,227 @@
+"""The store's admin side: by user, by tenant, everything, expiry cleanup and statistics.
+
+These run through SQLAlchemy Core (they are rare and set-based, unlike the per-request hot
+path). Every delete is bounded: ``clear_all_sessions`` and ``delete_expired`` work in batches,
+each its own short transaction, so neither holds a long lock on a big table. User and tenant
+ids are always bound parameters, compared with ``=`` (never ``LIKE``), so any string is data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy import ColumnElement, Row, RowMapping, and_, delete, false, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ._codec import decode_data, storable
+from ._dialects import CLEANUP_LOCK_KEY
+from ._errors_map import translate_errors
+from .records import SessionRecord, utcnow
+from .schema import sessions_table as T
+from .settings import StoreKind
+
+#: Rows deleted per transaction by the batched deletes.
+DEFAULT_BATCH_SIZE = 5000
+_ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
+_LISTING_COLUMNS = (*_ROW_COLUMNS, T.c.created_at, T.c.updated_at)
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What ``session-service stats`` shows: counts over the whole table."""
+
+    total: int
+    live: int
+    expired: int
+    distinct_users: int
+    per_tenant: dict[str | None, int] = field(default_factory=dict)
+
+
+def _matches(column: Any, value: str) -> ColumnElement[bool]:
+    """``column = value``, or a condition no row meets when no row can hold ``value``."""
+    return column == value if storable(value) else false()
+
+
+def _record(mapping: RowMapping) -> SessionRecord:
+    return SessionRecord(
+        id=mapping["id"],
+        data=decode_data(mapping["data"]),
+        expiry_date=mapping["expiry_date"],
+        user_id=mapping["user_id"],
+        tenant_id=mapping["tenant_id"],
+        created_at=mapping.get("created_at"),
+        updated_at=mapping.get("updated_at"),
+    )
+
+
+class SqlAdminOps:
+    """The admin operations of :class:`~._sql_store.SqlSessionStore` (a mixin: the store
+    provides the engine, the write-mode engine and the display URL)."""
+
+    kind: ClassVar[StoreKind]
+    display_url: str
+    _engine: AsyncEngine
+    _writer: AsyncEngine
+
+    # -- by user, by tenant, everything ----------------------------------------------------
+
+    @staticmethod
+    def _owned_by(user_id: str | int, tenant_id: str | None) -> ColumnElement[bool]:
+        cond = _matches(T.c.user_id, str(user_id))
+        return cond if tenant_id is None else and_(cond, _matches(T.c.tenant_id, tenant_id))
+
+    async def clear_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        """Delete every session of ``user_id`` (in one tenant, or all); returns how many."""
+        stmt = delete(T).where(self._owned_by(user_id, tenant_id))
+        with translate_errors(self.display_url, "clear a user's sessions"):
+            async with self._writer.begin() as conn:
+                return int((await conn.execute(stmt)).rowcount)
+
+    async def count_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        """How many live sessions ``user_id`` has."""
+        stmt = select(func.count()).where(self._owned_by(user_id, tenant_id), self._live())
+        return int(await self._scalar(stmt, "count a user's sessions"))
+
+    async def get_session_ids_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[str]:
+        """The ids of ``user_id``'s live sessions, oldest first."""
+        stmt = (
+            select(T.c.id)
+            .where(self._owned_by(user_id, tenant_id), self._live())
+            .order_by(T.c.created_at, T.c.id)
+        )
+        rows = await self._rows(stmt, "list a user's sessions")
+        return [row[0] for row in rows]
+
+    async def list_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[SessionRecord]:
+        """``user_id``'s live sessions with their timestamps, oldest first (for listings)."""
+        stmt = (
+            select(*_LISTING_COLUMNS)
+            .where(self._owned_by(user_id, tenant_id), self._live())
+            .order_by(T.c.created_at, T.c.id)
+        )
+        return [_record(r._mapping) for r in await self._rows(stmt, "list a user's sessions")]
+
+    async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
+        """Every live session (of one tenant), for debugging; not for large tables."""
+        stmt = select(*_LISTING_COLUMNS).where(self._live()).order_by(T.c.created_at, T.c.id)
+        if tenant_id is not None:
+            stmt = stmt.where(_matches(T.c.tenant_id, tenant_id))
+        return [_record(r._mapping) for r in await self._rows(stmt, "dump sessions")]
+
+    async def clear_all_sessions(
+        self,
+        *,
+        tenant_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete every session (of one tenant) in batches; returns how many."""
+        cond = None if tenant_id is None else _matches(T.c.tenant_id, tenant_id)
+        return await self._delete_batched(cond, batch_size, on_progress, "clear sessions")
+
+    async def delete_expired(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
+    ) -> int:
+        """Delete expired sessions in batches of ``batch_size``; returns how many."""
+        cond = T.c.expiry_date <= utcnow()
+        return await self._delete_batched(cond, batch_size, on_progress, "delete expired sessions")
+
+    async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
+        """:meth:`delete_expired` on one instance at a time; ``None`` if another is cleaning.
+
+        PostgreSQL: a session-level advisory lock held for the run. SQLite lives on one
+        machine and its batches already serialize on the file lock, so it always cleans.
+        """
+        if self.kind != "postgres":
+            return await self.delete_expired(batch_size=batch_size)
+        with translate_errors(self.display_url, "take the cleanup lock"):
+            async with self._engine.connect() as lock_conn:
+                locked = await lock_conn.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": CLEANUP_LOCK_KEY}
+                )
+                await lock_conn.commit()
+                if not locked:
+                    return None
+                try:
+                    return await self.delete_expired(batch_size=batch_size)
+                finally:
+                    await lock_conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": CLEANUP_LOCK_KEY}
+                    )
+                    await lock_conn.commit()
+
+    async def stats(self) -> StoreStats:
+        """Totals for the operator: all rows, live, expired, distinct users, per tenant."""
+        now = utcnow()
+        live = T.c.expiry_date > now
+        totals = select(
+            func.count(),
+            func.count().filter(live),
+            func.count(func.distinct(T.c.user_id)).filter(live),
+        )
+        per_tenant = select(T.c.tenant_id, func.count()).where(live).group_by(T.c.tenant_id)
+        with translate_errors(self.display_url, "compute statistics"):
+            async with self._engine.connect() as conn:
+                if self.kind == "postgres":  # [dialect] one snapshot for both queries
+                    await conn.execution_options(isolation_level="REPEATABLE READ")
+                total, n_live, users = (await conn.execute(totals)).one()
+                tenants = {row[0]: int(row[1]) for row in await conn.execute(per_tenant)}
+        return StoreStats(
+            total=int(total),
+            live=int(n_live),
+            expired=int(total) - int(n_live),
+            distinct_users=int(users),
+            per_tenant=tenants,
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _live() -> ColumnElement[bool]:
+        return T.c.expiry_date > utcnow()
+
+    async def _scalar(self, stmt: Any, action: str) -> Any:
+        with translate_errors(self.display_url, action):
+            async with self._engine.connect() as conn:
+                return await conn.scalar(stmt)
+
+    async def _rows(self, stmt: Any, action: str) -> Sequence[Row[Any]]:
+        with translate_errors(self.display_url, action):
+            async with self._engine.connect() as conn:
+                return (await conn.execute(stmt)).all()
+
+    async def _delete_batched(
+        self,
+        cond: ColumnElement[bool] | None,
+        batch_size: int,
+        on_progress: ProgressCallback | None,
+        action: str,
+    ) -> int:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        ids = select(T.c.id).limit(batch_size)
+        if cond is not None:
+            ids = ids.where(cond)
+        stmt = delete(T).where(T.c.id.in_(ids.scalar_subquery()))
+        total = 0
+        with translate_errors(self.display_url, action):
+            while True:
+                async with self._writer.begin() as conn:
+                    deleted = int((await conn.execute(stmt)).rowcount)
+                total += deleted
+                if on_progress is not None and deleted:
+                    on_progress(total)
+                if deleted < batch_size:
+                    return total
