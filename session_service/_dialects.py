@@ -10,6 +10,7 @@ the same way), and the advisory lock keys. The hot path's per-driver lines are m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
     return _sqlite_engine(url, overrides)
 
 
+def enable_wal(execute: Callable[[str], Any]) -> None:
+    """Put the SQLite file in WAL mode (readers never block the writer nor each other).
+
+    WAL is a property of the file, kept once set. Switching a brand-new file fails at once
+    with "database is locked" (without waiting on ``busy_timeout``) while another process is
+    switching or migrating it; that process is making the file WAL anyway, so that failure is
+    ignored rather than failing this connection.
+    """
+    try:
+        execute("PRAGMA journal_mode = WAL")
+    except Exception as exc:  # the driver's OperationalError, through SQLAlchemy's adapter
+        if "locked" not in str(exc):
+            raise
+
+
 def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
     database = make_url(url).database
     assert database
@@ -73,8 +89,7 @@ def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        # WAL: readers never block the writer nor each other, across processes.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        enable_wal(cursor.execute)
         # In WAL mode NORMAL is durable against application crashes and far cheaper than FULL.
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()

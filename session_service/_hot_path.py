@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ._dialects import SQLITE_BUSY_TIMEOUT_MS
+from ._dialects import SQLITE_BUSY_TIMEOUT_MS, enable_wal
 from .errors import SessionDataError
 from .schema import sessions_table as T
 from .settings import StoreKind
@@ -186,7 +186,7 @@ class SqliteHotPath:
     def _write_conn(self) -> sqlite3.Connection:
         if self._writer is None:
             self._writer = self._connect(SQLITE_BUSY_TIMEOUT_MS)
-            self._writer.execute("PRAGMA journal_mode = WAL")
+            enable_wal(self._writer.execute)
         return self._writer
 
     def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:

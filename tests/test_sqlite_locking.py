@@ -50,3 +50,26 @@ async def test_locked_write_waits_off_the_event_loop_then_succeeds(tmp_path: Pat
         assert reloaded is not None and reloaded.data == {"n": 10}
     finally:
         await backend.close()
+
+
+async def test_store_opens_a_new_file_while_another_process_writes_to_it(tmp_path: Path) -> None:
+    """Switching a brand-new file to WAL fails at once while another process writes to it; the
+    store must still open (that other process is making the file WAL anyway)."""
+    url = sqlite_url(tmp_path)
+    path = make_url(url).database
+    assert path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    another_process = sqlite3.connect(path, isolation_level=None)
+    another_process.execute("BEGIN IMMEDIATE")  # e.g. migrating it
+    try:
+        backend = await SessionStoreBackend.connect(url)  # pings the database
+    finally:
+        another_process.execute("COMMIT")
+        another_process.close()
+    try:
+        await backend.migrate()
+        record = SessionRecord(new_session_id(), {"user_id": "u"}, utcnow() + timedelta(hours=1))
+        await backend.create(record)
+        assert await backend.count_sessions_for_user("u") == 1
+    finally:
+        await backend.close()
