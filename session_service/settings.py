@@ -117,7 +117,8 @@ def _load_or_create_secret(data_dir: Path) -> str:
     except OSError as exc:
         raise SessionConfigError(
             f"SESSION_SECRET_KEY is unset and the generated key at {path} cannot be read "
-            f"({exc.strerror}); set SESSION_SECRET_KEY or fix the file's permissions"
+            f"({exc.strerror}); set SESSION_SECRET_KEY, or point SESSION_DATA_DIR at a "
+            "readable directory"
         ) from None
     if existing:
         return existing
