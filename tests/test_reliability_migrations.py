@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +20,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from session_service import SessionStoreBackend
+
+from ._processes import run_together
 
 PROCESSES = 2
 HEAD = "0002"
@@ -53,36 +53,9 @@ OLD_ROWS: list[tuple[str, dict[str, Any], str | None]] = [
 ]
 
 
-def _migrate_in_processes(url: str) -> list[subprocess.CompletedProcess[str]]:
-    """Start PROCESSES migrators, open the gate for all once all are ready, collect them."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _MIGRATOR, url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(PROCESSES)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready", proc.stderr
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        results = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-        return results
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+def _migrate_in_processes(url: str) -> list[tuple[int, str, str]]:
+    """PROCESSES migrators, released together once all are ready."""
+    return run_together(_MIGRATOR, [[url]] * PROCESSES)
 
 
 def _create_old_table(url: str) -> None:
@@ -133,10 +106,10 @@ async def _schema(url: str) -> tuple[list[str], set[str], set[str]]:
     return versions, columns, indexes
 
 
-def _assert_all_succeeded(results: list[subprocess.CompletedProcess[str]]) -> None:
-    for result in results:
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "migrated"
+def _assert_all_succeeded(results: list[tuple[int, str, str]]) -> None:
+    for code, out, err in results:
+        assert code == 0, err
+        assert out.strip() == "migrated"
 
 
 async def _assert_one_correct_schema(url: str) -> None:

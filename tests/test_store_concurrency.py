@@ -4,13 +4,13 @@ database, and (SQLite) several OS processes on one file without "database is loc
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from datetime import timedelta
 from typing import Any
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
+
+from ._processes import run_together
 
 N = 200
 
@@ -135,46 +135,11 @@ asyncio.run(main())
 """
 
 
-def _race(code: str, args_per_process: list[list[str]]) -> list[tuple[int, str, str]]:
-    """Start the processes, wait until each says "ready", then release them together."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args in args_per_process
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if line.strip() != "ready":
-                _, err = proc.communicate(timeout=60)
-                raise AssertionError(f"child failed before the race: {line!r} {err}")
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        results = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            results.append((proc.returncode, out, err))
-        return results
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 async def test_two_processes_writing_one_database_lose_nothing(
     backend: SessionStoreBackend, db_url: str
 ) -> None:
     args = [[db_url, "p1", str(N)], [db_url, "p2", str(N)]]
-    results = await asyncio.to_thread(_race, _WRITE_IN_CHILD, args)
+    results = await asyncio.to_thread(run_together, _WRITE_IN_CHILD, args)
     for code, out, err in results:
         assert code == 0, err
         assert "database is locked" not in err
