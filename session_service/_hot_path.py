@@ -127,6 +127,8 @@ class PgHotPath:
 
 #: Inline SQLite writes between two checkpoints (run on the writer thread, never inline).
 SQLITE_CHECKPOINT_EVERY = 1000
+#: Bytes a WAL file is cut back to when it starts over (it is reused, not shrunk, otherwise).
+SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -164,6 +166,7 @@ class SqliteHotPath:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         # Per connection: in WAL mode NORMAL syncs only at checkpoints, FULL on every commit.
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT}")
         return conn
 
     def _inline(self) -> sqlite3.Connection:
@@ -173,7 +176,11 @@ class SqliteHotPath:
         return self._reader
 
     def _checkpoint(self) -> None:
-        self._write_conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        # RESTART, not PASSIVE: it takes the write lock for its few milliseconds (inline writes
+        # meanwhile find the file locked and queue behind it on this thread), so it always
+        # catches up and the next write starts the WAL over. A PASSIVE checkpoint racing a
+        # steady stream of inline writes never catches up, and the WAL grows without bound.
+        self._write_conn().execute("PRAGMA wal_checkpoint(RESTART)")
 
     def _request_checkpoint(self) -> None:
         self._since_checkpoint = 0

@@ -73,3 +73,32 @@ async def test_store_opens_a_new_file_while_another_process_writes_to_it(tmp_pat
         assert await backend.count_sessions_for_user("u") == 1
     finally:
         await backend.close()
+
+
+async def test_wal_file_stays_bounded_under_a_steady_stream_of_writes(tmp_path: Path) -> None:
+    """Checkpoints must keep up with inline writes, or the -wal file grows without bound
+    (a steady write load once left a 1.5 GB WAL behind)."""
+    url = sqlite_url(tmp_path)
+    backend = await SessionStoreBackend.connect(url)
+    await backend.migrate()
+    path = make_url(url).database
+    assert path
+    try:
+        records = [
+            SessionRecord(new_session_id(), {"user_id": f"u{i}", "n": 0}, utcnow())
+            for i in range(50)
+        ]
+        for record in records:
+            record.expiry_date = utcnow() + timedelta(hours=1)
+            await backend.create(record)
+        writes = 6000  # about 70 MB of WAL if it were never started over
+        for i in range(writes):
+            record = records[i % len(records)]
+            record.data["n"] = i
+            record.expiry_date = utcnow() + timedelta(hours=1)
+            assert await backend.update(record)
+        wal_bytes = Path(f"{path}-wal").stat().st_size  # noqa: ASYNC240 - a test, one stat
+        assert wal_bytes < 40 * 1024 * 1024, f"WAL grew to {wal_bytes / 1e6:.0f} MB"
+        assert (await backend.load(records[-1].id)) is not None
+    finally:
+        await backend.close()
