@@ -36,6 +36,7 @@ from ._hot_path import (
     LOAD_SQL,
     SAVE_SQL,
     TOUCH_SQL,
+    UPDATE_DATA_SQL,
     UPDATE_SQL,
     hot_path,
 )
@@ -157,14 +158,20 @@ class SqlSessionStore(SqlAdminOps):
         with translate_errors(self.display_url, "save a session"):
             await self._hot.execute(SAVE_SQL, *args)
 
-    async def update(self, record: SessionRecord) -> bool:
+    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
         """Write ``record`` only if its row still exists and is live; ``False`` if it does not.
 
         This is what the middleware uses, so a session revoked while a request held it stays
-        revoked instead of being re-inserted by that request's save.
+        revoked instead of being re-inserted by that request's save. With
+        ``extend_expiry=False`` the stored expiry is left as it is (``record.expiry_date``
+        should then hold it), which makes the write about half as expensive.
         """
         sid, data, expiry, user_id, _tenant, now = self._args(record, utcnow())
         with translate_errors(self.display_url, "save a session"):
+            if not extend_expiry and await self._hot.execute(
+                UPDATE_DATA_SQL, sid, data, user_id, now
+            ):
+                return True
             return bool(await self._hot.execute(UPDATE_SQL, sid, data, expiry, user_id, now))
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:

@@ -68,8 +68,8 @@ class SessionStoreBackend:
     async def save(self, record: SessionRecord) -> None:
         await self.store.save(record)
 
-    async def update(self, record: SessionRecord) -> bool:
-        return await self.store.update(record)
+    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
+        return await self.store.update(record, extend_expiry=extend_expiry)
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:
         return await self.store.touch(session_id, expiry_date)

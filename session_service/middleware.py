@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -167,20 +167,32 @@ class SessionMiddleware:
                 record.id = new_session_id()
                 if not await self.store.rotate(old_id, record):
                     return self.cookie.clear_header()  # revoked meanwhile: stay revoked
-            elif not await self.store.update(record):
-                return self.cookie.clear_header()  # revoked meanwhile: stay revoked
+            else:
+                extend = self._extension_due(session, now)
+                if not extend and session.expiry_date is not None:
+                    record.expiry_date = session.expiry_date
+                if not await self.store.update(record, extend_expiry=extend):
+                    return self.cookie.clear_header()  # revoked meanwhile: stay revoked
             return self.cookie.set_header(record.id)
         if old_id is None:
             # A cookie was sent but named no live session: tell the browser to drop it.
             return self.cookie.clear_header() if cookie_sent else None
-        expiry = session.expiry_date
-        if expiry is not None and expiry - utcnow() < self.ttl - self.touch_after:
+        if self._extension_due(session, utcnow()):
             new_expiry = utcnow() + self.ttl
             if await self.store.touch(old_id, new_expiry):
                 # The browser's copy must live as long as the server's: re-send it, rarely.
                 return self.cookie.set_header(old_id)
             return self.cookie.clear_header()
         return None
+
+    def _extension_due(self, session: Session, now: datetime) -> bool:
+        """Whether more than a tenth of the TTL has passed since the expiry last moved.
+
+        Reads and writes extend the expiry by the same rule, so the inactivity timeout is the
+        TTL give or take a tenth, and most requests change no index entry.
+        """
+        expiry = session.expiry_date
+        return expiry is None or expiry - now < self.ttl - self.touch_after
 
     def __repr__(self) -> str:
         return f"SessionMiddleware(store={self.store!r})"

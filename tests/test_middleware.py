@@ -139,6 +139,27 @@ async def test_activity_extends_expiry_at_most_once_per_tenth_of_ttl(
     assert counted.calls["touch"] == touches == 1
 
 
+async def test_writes_extend_expiry_by_the_same_rule_as_reads(
+    client: httpx.AsyncClient, counted: CountingBackend
+) -> None:
+    await login(client)
+    (session_id,) = await counted.get_session_ids_for_user("alice")
+    first = await counted.load(session_id)
+    assert first is not None
+    response = await client.post("/set", params={"k": "v"})
+    assert set_cookie(response) is not None
+    written = await counted.load(session_id)
+    assert written is not None and written.data["k"] == "v"
+    assert written.expiry_date == first.expiry_date  # extended less than a tenth ago
+    # Pretend half the TTL has passed since the expiry last moved.
+    written.expiry_date = utcnow() + timedelta(seconds=TTL // 2)
+    await counted.save(written)
+    await client.post("/set", params={"k": "w"})
+    extended = await counted.load(session_id)
+    assert extended is not None and extended.data["k"] == "w"
+    assert extended.expiry_date > utcnow() + timedelta(seconds=TTL * 0.9)
+
+
 @pytest.mark.parametrize(
     "cookie",
     [

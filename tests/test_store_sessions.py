@@ -304,6 +304,53 @@ async def test_update_of_a_never_stored_session_inserts_nothing(
     assert (await backend.stats()).total == 0
 
 
+async def test_update_without_extending_keeps_the_stored_expiry(
+    backend: SessionStoreBackend,
+) -> None:
+    stored_expiry = utcnow() + timedelta(hours=1)
+    record = _record({"user_id": "alice", "n": 1}, expiry_date=stored_expiry)
+    await backend.save(record)
+    record.data["n"] = 2
+    record.expiry_date = utcnow() + timedelta(days=30)  # must be ignored
+    assert await backend.update(record, extend_expiry=False) is True
+    loaded = await backend.load(record.id)
+    assert loaded is not None
+    assert loaded.data == {"user_id": "alice", "n": 2}
+    assert loaded.expiry_date == stored_expiry
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [({"user_id": "alice"}, {"user_id": "bob"}), ({}, {"user_id": 7}), ({"user_id": "a"}, {})],
+    ids=["changed", "bound", "unbound"],
+)
+async def test_update_without_extending_still_moves_the_user_column(
+    backend: SessionStoreBackend, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    record = _record(dict(before))
+    await backend.save(record)
+    record.data = dict(after)
+    assert await backend.update(record, extend_expiry=False) is True
+    for owner in ("alice", "a"):
+        assert await backend.count_sessions_for_user(owner) == 0
+    if "user_id" in after:
+        assert await backend.count_sessions_for_user(after["user_id"]) == 1
+    loaded = await backend.load(record.id)
+    assert loaded is not None and loaded.user_id == (
+        None if "user_id" not in after else str(after["user_id"])
+    )
+
+
+async def test_update_without_extending_does_not_bring_a_deleted_session_back(
+    backend: SessionStoreBackend,
+) -> None:
+    record = _record({"user_id": "alice"})
+    await backend.save(record)
+    await backend.clear_sessions_for_user("alice")
+    assert await backend.update(record, extend_expiry=False) is False
+    assert (await backend.stats()).total == 0
+
+
 # -- touch: extend the expiry without rewriting the data -------------------------------------
 
 

@@ -45,9 +45,9 @@ class CountingBackend(SessionStoreBackend):
         self.calls["create"] += 1
         return await super().create(record)
 
-    async def update(self, record: SessionRecord) -> bool:
+    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
         self.calls["update"] += 1
-        return await super().update(record)
+        return await super().update(record, extend_expiry=extend_expiry)
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:
         self.calls["touch"] += 1
