@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -163,7 +164,9 @@ class SqliteHotPath:
         self._since_checkpoint = 0
 
     def ts(self, value: datetime) -> Any:  # [dialect] SQLite keeps naive-UTC ISO text
-        return _aware(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is not UTC:  # the library's own timestamps are UTC already
+            value = _aware(value).astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def parse_ts(self, value: Any) -> datetime:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -207,7 +210,7 @@ class SqliteHotPath:
 
     def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
         try:
-            cur = self._write_conn().execute(sql.replace("$", "?"), args)  # [dialect] ?NNN
+            cur = self._write_conn().execute(_qmark(sql), args)  # [dialect] ?NNN
             return cur.fetchall() if fetch else cur.rowcount
         except sqlite3.Error:
             conn, self._writer = self._writer, None
@@ -233,7 +236,7 @@ class SqliteHotPath:
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         try:
             # fetchall() ends the statement, so no read snapshot outlives the call.
-            rows = self._inline().execute(sql.replace("$", "?"), args).fetchall()
+            rows = self._inline().execute(_qmark(sql), args).fetchall()
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 self._forget_inline()
@@ -244,7 +247,7 @@ class SqliteHotPath:
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one write; returns the number of rows it changed."""
         try:
-            changed = self._inline().execute(sql.replace("$", "?"), args).rowcount
+            changed = self._inline().execute(_qmark(sql), args).rowcount
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 self._forget_inline()
@@ -286,6 +289,11 @@ def hot_path(kind: StoreKind, url: str) -> PgHotPath | SqliteHotPath:
     database = make_url(url).database
     assert database
     return SqliteHotPath(str(Path(database).expanduser().absolute()))
+
+
+@functools.cache
+def _qmark(sql: str) -> str:  # [dialect] SQLite spells the same numbered parameters ?NNN
+    return sql.replace("$", "?")
 
 
 def _aware(value: datetime) -> datetime:
