@@ -96,19 +96,13 @@ test.session.all: $(ALL_STAMP)
 # -- benchmarks (benchmarks/ is built separately; these say so until it exists) ----------------
 
 bench: $(ALL_STAMP)
-	@if [ -f benchmarks/__main__.py ]; then \
-		$(BIN)/python -m benchmarks $(BENCH_ARGS); \
-	else echo "benchmarks are not built yet (no benchmarks/__main__.py)"; fi
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 bench-quick: $(ALL_STAMP)
-	@if [ -f benchmarks/__main__.py ]; then \
-		$(BIN)/python -m benchmarks --quick $(BENCH_ARGS); \
-	else echo "benchmarks are not built yet (no benchmarks/__main__.py)"; fi
+	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
 soak: $(ALL_STAMP)
-	@if [ -f benchmarks/soak.py ] || [ -f benchmarks/soak/__main__.py ]; then \
-		$(BIN)/python -m benchmarks.soak $(BENCH_ARGS); \
-	else echo "the soak test is not built yet (no benchmarks/soak.py)"; fi
+	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
