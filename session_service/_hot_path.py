@@ -137,6 +137,8 @@ class PgHotPath:
 
 #: Inline SQLite writes between two checkpoints (run on the writer thread, never inline).
 SQLITE_CHECKPOINT_EVERY = 1000
+#: Inline statements in a row before the hot path lets other tasks run (see ``_fair``).
+SQLITE_YIELD_EVERY = 16
 #: Bytes a WAL file is cut back to when it starts over (it is reused, not shrunk, otherwise).
 SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -162,6 +164,7 @@ class SqliteHotPath:
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._since_checkpoint = 0
+        self._inline_run = 0
 
     def ts(self, value: datetime) -> Any:  # [dialect] SQLite keeps naive-UTC ISO text
         if value.tzinfo is not UTC:  # the library's own timestamps are UTC already
@@ -233,7 +236,19 @@ class SqliteHotPath:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._in_writer, sql, args, fetch)
 
+    async def _fair(self) -> None:
+        """Suspend once every :data:`SQLITE_YIELD_EVERY` inline statements.
+
+        An inline statement never suspends, so without this a task that loops over ``load``
+        (a background job, a cache warmer) would hold the event loop for as long as it loops.
+        """
+        self._inline_run += 1
+        if self._inline_run >= SQLITE_YIELD_EVERY:
+            self._inline_run = 0
+            await asyncio.sleep(0)
+
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        await self._fair()
         try:
             # fetchall() ends the statement, so no read snapshot outlives the call.
             rows = self._inline().execute(_qmark(sql), args).fetchall()
@@ -246,6 +261,7 @@ class SqliteHotPath:
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one write; returns the number of rows it changed."""
+        await self._fair()
         try:
             changed = self._inline().execute(_qmark(sql), args).rowcount
         except sqlite3.OperationalError as exc:

@@ -102,3 +102,31 @@ async def test_wal_file_stays_bounded_under_a_steady_stream_of_writes(tmp_path: 
         assert (await backend.load(records[-1].id)) is not None
     finally:
         await backend.close()
+
+
+async def test_a_task_looping_over_loads_does_not_starve_the_event_loop(tmp_path: Path) -> None:
+    """SQLite reads run inline (they never wait on a lock), so the hot path must still let
+    other tasks run: a task that only loads must not hold the loop until it is done."""
+    backend = await SessionStoreBackend.connect(sqlite_url(tmp_path))
+    await backend.migrate()
+    record = SessionRecord(new_session_id(), {"n": 1}, utcnow() + timedelta(hours=1))
+    await backend.create(record)
+    other_ran = asyncio.Event()
+    loads_before_other_ran: list[int] = []
+
+    async def reader() -> None:
+        for i in range(1000):
+            await backend.load(record.id)
+            if other_ran.is_set() and not loads_before_other_ran:
+                loads_before_other_ran.append(i)
+
+    async def other_task() -> None:
+        other_ran.set()
+
+    try:
+        reading = asyncio.create_task(reader())  # scheduled first: it runs first
+        await asyncio.gather(reading, other_task())
+        assert loads_before_other_ran, "the other task only ran after 1,000 loads"
+        assert loads_before_other_ran[0] < 100
+    finally:
+        await backend.close()
