@@ -8,9 +8,11 @@ forge or guess one; the data never leaves the server. Only the current key signs
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from itsdangerous import BadSignature, Signer
 from itsdangerous.encoding import want_bytes
+from itsdangerous.signer import HMACAlgorithm
 
 from .settings import SessionSettings
 
@@ -20,6 +22,23 @@ MAX_COOKIE_LENGTH = 256
 #: domains fit; a client replaying hundreds of its old signed cookies at once gets no more.
 MAX_COOKIE_IDS = 4
 _SALT = b"session_service.cookie"
+
+
+class _KeyedHMAC(HMACAlgorithm):
+    """itsdangerous's HMAC algorithm, keeping one keyed HMAC per key and copying it per
+    message instead of re-keying (the cookie is verified on every request)."""
+
+    def __init__(self) -> None:
+        super().__init__(hashlib.sha256)
+        self._keyed: dict[bytes, hmac.HMAC] = {}
+
+    def get_signature(self, key: bytes, value: bytes) -> bytes:
+        keyed = self._keyed.get(key)
+        if keyed is None:
+            keyed = self._keyed[key] = hmac.new(key, digestmod=self.digest_method)
+        mac = keyed.copy()
+        mac.update(value)
+        return mac.digest()
 
 
 class _KeyCachingSigner(Signer):
@@ -52,7 +71,9 @@ class CookieCodec:
     def __init__(self, settings: SessionSettings) -> None:
         # itsdangerous signs with the last key and verifies with every key in the list.
         keys = [*settings.secret_key_fallbacks, settings.secret_key]
-        self._signer = _KeyCachingSigner(keys, salt=_SALT, digest_method=hashlib.sha256)
+        self._signer = _KeyCachingSigner(
+            keys, salt=_SALT, digest_method=hashlib.sha256, algorithm=_KeyedHMAC()
+        )
         self._name = settings.cookie_name.encode("latin-1")
         self.max_age = settings.ttl_seconds
         attrs = [f"Path={settings.cookie_path}"]
