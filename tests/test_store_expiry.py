@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from session_service import SessionRecord, SessionStoreBackend
@@ -156,18 +155,20 @@ async def test_cleanup_by_the_leader_removes_expired_sessions(backend: SessionSt
     assert [r.id for r in await backend.dump_all_sessions()] == [live]
 
 
-async def test_cleanup_skips_while_another_instance_is_cleaning(
-    backend: SessionStoreBackend,
-) -> None:
-    if backend.kind != "postgres":
-        pytest.skip("one SQLite file lives on one machine: every instance may clean")
-    await _save(backend, _record({}, _past(minutes=1)))
-    async with backend.store.engine.connect() as other_instance:
-        lock = {"key": CLEANUP_LOCK_KEY}
-        assert await other_instance.scalar(text("SELECT pg_try_advisory_lock(:key)"), lock)
-        assert await backend.delete_expired_if_leader() is None
-        assert (await backend.stats()).expired == 1
-        await other_instance.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
-        await other_instance.commit()
-    assert await backend.delete_expired_if_leader() == 1
-    assert (await backend.stats()).total == 0
+async def test_cleanup_skips_while_another_instance_is_cleaning(pg_db_url: str) -> None:
+    """PostgreSQL only: one SQLite file lives on one machine, where every instance may clean."""
+    backend = await SessionStoreBackend.connect(pg_db_url)
+    await backend.migrate()
+    try:
+        await _save(backend, _record({}, _past(minutes=1)))
+        async with backend.store.engine.connect() as other_instance:
+            lock = {"key": CLEANUP_LOCK_KEY}
+            assert await other_instance.scalar(text("SELECT pg_try_advisory_lock(:key)"), lock)
+            assert await backend.delete_expired_if_leader() is None
+            assert (await backend.stats()).expired == 1
+            await other_instance.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
+            await other_instance.commit()
+        assert await backend.delete_expired_if_leader() == 1
+        assert (await backend.stats()).total == 0
+    finally:
+        await backend.close()
