@@ -7,8 +7,8 @@ Lifecycle in one place:
 * The first write creates a row (a fresh 256-bit id, never one the client sent) and sends a
   signed, ``HttpOnly``, ``SameSite=Strict`` cookie. Later writes update the row once, after the
   handler, and only if the row still exists: a session revoked meanwhile stays revoked.
-* Reads extend the inactivity expiry at most once per tenth of the TTL, so busy sessions stay
-  alive and idle ones expire.
+* Activity (reads and writes alike) extends the inactivity expiry at most once per tenth of
+  the TTL, so busy sessions stay alive, idle ones expire, and most requests change no index.
 * Login calls ``request.session.cycle_id()`` (new id, old one dead); logout calls
   ``request.session.flush()``; "sign out everywhere" is
   ``service.clear_sessions_for_user(user_id)``, one indexed delete, also from the CLI.
