@@ -9,8 +9,9 @@ The hot path, per request:
 3. When the response starts, and only if the status is below 500: the session is saved
    once (``UPDATE`` of a row that must still exist, so a session revoked meanwhile stays
    revoked), created (``INSERT`` under a fresh id), rotated (``cycle_id``) or deleted
-   (``flush`` or emptied); a read-only request at most extends the expiry, once per tenth of
-   the TTL. A store outage at any point answers 503 and loses nothing already stored.
+   (``flush`` or emptied). Reads and writes move the expiry at most once per tenth of the
+   TTL (a read-only request then does one ``UPDATE`` of the expiry alone). A store outage at
+   any point answers 503 and loses nothing already stored.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ logger = logging.getLogger("session_service")
 
 TenantResolver = Callable[[Scope], "str | None"]
 
-#: Reads extend the expiry only when more than this fraction of the TTL has passed since the
-#: last extension: a busy user writes at most ten times per TTL, an idle one expires on time.
+#: Activity extends the expiry only when more than this fraction of the TTL has passed since
+#: the last extension: a busy reader writes at most ten times per TTL, most writes change no
+#: index entry, and an idle session expires on time.
 TOUCH_FRACTION = 0.1
 
 _UNAVAILABLE_BODY = b"Service temporarily unavailable: the session store cannot be reached.\n"
