@@ -113,16 +113,18 @@ class PgHotPath:
             self._pool.terminate()
         self._pool, self._creating = None, None
 
+    def _ready_pool(self) -> Any:
+        """The pool, if it exists and belongs to the running loop (else ``None``)."""
+        return self._pool if self._loop is asyncio.get_running_loop() else None
+
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        pool = self._pool if self._loop is asyncio.get_running_loop() else None
-        async with (pool or await self._get_pool()).acquire() as conn:
+        async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
             row = await conn.fetchrow(sql, *args)
         return None if row is None else tuple(row)
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
-        pool = self._pool if self._loop is asyncio.get_running_loop() else None
-        async with (pool or await self._get_pool()).acquire() as conn:
+        async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
             status: str = await conn.execute(sql, *args)
         return int(status.rsplit(" ", 1)[-1])
 
@@ -166,6 +168,7 @@ class SqliteHotPath:
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._since_checkpoint = 0
+        self._checkpoint_pending = False
         self._inline_run = 0
 
     def ts(self, value: datetime) -> Any:  # [dialect] SQLite keeps naive-UTC ISO text
@@ -196,17 +199,26 @@ class SqliteHotPath:
         return self._reader
 
     def _checkpoint(self) -> None:
-        # RESTART, not PASSIVE: it takes the write lock for its few milliseconds (inline writes
-        # meanwhile find the file locked and queue behind it on this thread), so it always
+        # RESTART, not PASSIVE: it takes the write lock for its few milliseconds, so it always
         # catches up and the next write starts the WAL over. A PASSIVE checkpoint racing a
         # steady stream of inline writes never catches up, and the WAL grows without bound.
-        self._write_conn().execute("PRAGMA wal_checkpoint(RESTART)")
+        try:
+            self._write_conn().execute("PRAGMA wal_checkpoint(RESTART)")
+        finally:
+            self._checkpoint_pending = False
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
+        return self._thread
 
     def _request_checkpoint(self) -> None:
         self._since_checkpoint = 0
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
-        future = self._thread.submit(self._checkpoint)
+        # Until it has run, writes queue behind it on the writer thread instead of running
+        # inline: inline writes take the lock between two of its busy retries and could
+        # starve it for thousands of writes (the WAL then grows by ~12 KB a write).
+        self._checkpoint_pending = True
+        future = self._executor().submit(self._checkpoint)
         # A failed checkpoint is harmless (the next one catches up); don't let it go unseen.
         future.add_done_callback(_log_checkpoint_failure)
 
@@ -218,8 +230,7 @@ class SqliteHotPath:
 
     def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
         try:
-            cur = self._write_conn().execute(_qmark(sql), args)  # [dialect] ?NNN
-            return cur.fetchall() if fetch else cur.rowcount
+            return _statement(self._write_conn(), sql, args, fetch)
         except sqlite3.Error:
             conn, self._writer = self._writer, None
             _close_quietly(conn)
@@ -236,10 +247,8 @@ class SqliteHotPath:
         _close_quietly(conn)
 
     async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._in_writer, sql, args, fetch)
+        return await loop.run_in_executor(self._executor(), self._in_writer, sql, args, fetch)
 
     async def _fair(self) -> None:
         """Suspend once every :data:`SQLITE_YIELD_EVERY` inline statements.
@@ -252,32 +261,31 @@ class SqliteHotPath:
             self._inline_run = 0
             await asyncio.sleep(0)
 
-    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+    async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+        """One statement inline, or on the writer thread when it would have to wait."""
         await self._fair()
+        if not fetch and self._checkpoint_pending:
+            return await self._hop(sql, args, fetch)  # queue behind the checkpoint
         try:
-            # fetchall() ends the statement, so no read snapshot outlives the call.
-            rows = self._inline().execute(_qmark(sql), args).fetchall()
+            result = _statement(self._inline(), sql, args, fetch)
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 self._forget_inline()
                 raise
-            rows = await self._hop(sql, args, True)  # rare (recovery, not yet WAL): may wait
+            return await self._hop(sql, args, fetch)  # locked (or recovery): wait, off the loop
+        if not fetch:
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
+                self._request_checkpoint()
+        return result
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        rows = await self._run(sql, args, True)
         return tuple(rows[0]) if rows else None
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one write; returns the number of rows it changed."""
-        await self._fair()
-        try:
-            changed = self._inline().execute(_qmark(sql), args).rowcount
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                self._forget_inline()
-                raise
-            return int(await self._hop(sql, args, False))  # locked: wait, off the loop
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
-            self._request_checkpoint()
-        return int(changed)
+        return int(await self._run(sql, args, False))
 
     async def close(self) -> None:
         thread, self._thread = self._thread, None
@@ -287,6 +295,13 @@ class SqliteHotPath:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+
+
+def _statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+    """Run ``sql`` on ``conn``: its rows (``fetchall()`` ends the statement, so no read
+    snapshot outlives the call) or the number of rows it changed."""
+    cur = conn.execute(_qmark(sql), args)
+    return cur.fetchall() if fetch else cur.rowcount
 
 
 def _close_quietly(conn: sqlite3.Connection | None) -> None:
