@@ -8,7 +8,6 @@ lock). The second process waits, then finds the schema at head and does nothing.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ._dialects import MIGRATION_LOCK_KEY, WRITE_OPTION, make_engine
@@ -45,35 +43,17 @@ def upgrade_on(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-#: How long to keep retrying a SQLite file that reports "database is locked" without waiting.
-_SQLITE_LOCKED_RETRY_SECONDS = 10.0
-
-
 async def run_on_engine(engine: AsyncEngine, fn: Callable[[Connection], None]) -> None:
     """Run ``fn`` in one transaction on ``engine`` while holding the migration lock.
 
-    SQLite: while another process creates a brand-new file, switching a second connection to
-    WAL fails with "database is locked" at once, without waiting on ``busy_timeout``. Several
-    workers migrating a fresh install at start-up would lose that race, so the whole (rolled
-    back) attempt is retried for a bounded time.
+    (Several workers migrating a brand-new SQLite file at once used to lose the race to switch
+    it to WAL; connections now tolerate that, see :func:`._dialects.enable_wal`.)
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _SQLITE_LOCKED_RETRY_SECONDS
-    delay = 0.01
-    while True:
-        try:
-            async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    lock = text("SELECT pg_advisory_xact_lock(:key)")
-                    await conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
-                await conn.run_sync(fn)
-            return
-        except OperationalError as exc:
-            locked = engine.dialect.name == "sqlite" and "database is locked" in str(exc)
-            if not locked or loop.time() >= deadline:
-                raise
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.25)
+    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            await conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
+        await conn.run_sync(fn)
 
 
 async def run_locked(url: str, fn: Callable[[Connection], None]) -> None:
