@@ -179,8 +179,9 @@ class SessionMiddleware:
         if old_id is None:
             # A cookie was sent but named no live session: tell the browser to drop it.
             return self.cookie.clear_header() if cookie_sent else None
-        if self._extension_due(session, utcnow()):
-            new_expiry = utcnow() + self.ttl
+        now = utcnow()
+        if self._extension_due(session, now):
+            new_expiry = now + self.ttl
             if await self.store.touch(old_id, new_expiry):
                 # The browser's copy must live as long as the server's: re-send it, rarely.
                 return self.cookie.set_header(old_id)
