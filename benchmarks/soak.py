@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -39,11 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
 from session_service import SessionStoreBackend
 
+from ._common import scratch_database
 from ._soak_faults import run_pg_fault, run_sqlite_fault
 from ._soak_load import Stats, run_users
 from ._soak_procs import AppProcess
@@ -66,18 +63,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return all(ok for _, ok, _ in self.checks)
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _migrate(url: str) -> None:
@@ -141,13 +126,8 @@ async def run_load(
 
 
 async def load_pg(workdir: Path, args: argparse.Namespace, report: Report) -> None:
-    name = f"soak_{secrets.token_hex(4)}"
-    await _admin(args.pg_url, f'CREATE DATABASE "{name}"')
-    url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    async with scratch_database("postgres", args.pg_url, workdir) as url:
         await run_load("load-pg", url, workdir, args, report)
-    finally:
-        await _admin(args.pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def load_sqlite(workdir: Path, args: argparse.Namespace, report: Report) -> None:
