@@ -21,7 +21,7 @@ from typing import Any
 from session_service import SessionStoreBackend
 
 from ._soak_load import Stats, User, make_client
-from ._soak_procs import AppProcess, CliResult, ThrowawayPostgres, run_cli
+from ._soak_procs import AppProcess, CliResult, ThrowawayPostgres, run_cli, start_all
 
 Check = Callable[[str, bool, str], None]
 
@@ -99,6 +99,17 @@ async def _setup_users(
     return idle, active
 
 
+async def _start_load(
+    servers: list[str], client: Any, count: int, prefix: str, stats: Stats
+) -> tuple[list[User], list[User], PhasedLoad]:
+    """Set up the users, start the active ones' load and let it run 2 s before the fault."""
+    idle, active = await _setup_users(servers, client, count, prefix, stats)
+    load = PhasedLoad(active)
+    load.start()
+    await asyncio.sleep(2.0)
+    return idle, active, load
+
+
 async def _verify_sessions(idle: list[User], active: list[User]) -> dict[str, int]:
     idle_ok = sum(await asyncio.gather(*(_counter_is(u, IDLE_WRITES) for u in idle)))
     stored = await asyncio.gather(*(u.counter() for u in active))
@@ -157,17 +168,10 @@ async def run_pg_fault(workdir: Path, args: argparse.Namespace, check: Check) ->
         await backend.migrate()
         await backend.close()
         apps = [AppProcess(f"pg-fault-{i}", url, workdir) for i in (1, 2)]
-        for app in apps:
-            app.start()
-        for app in apps:
-            await app.wait_ready()
-        servers = [a.base_url for a in apps]
+        servers = await start_all(apps)
         async with make_client() as client:
             stats = Stats()
-            idle, active = await _setup_users(servers, client, args.fault_users, "pg", stats)
-            load = PhasedLoad(active)
-            load.start()
-            await asyncio.sleep(2.0)
+            idle, active, load = await _start_load(servers, client, args.fault_users, "pg", stats)
             load.set_phase("stopping")
             await asyncio.to_thread(pg.stop, "immediate")
             load.set_phase("outage")
@@ -241,17 +245,10 @@ async def run_sqlite_fault(workdir: Path, args: argparse.Namespace, check: Check
     cli: dict[str, CliResult] = {}
     recovery: dict[str, float] = {}
     try:
-        for app in apps:
-            app.start()
-        for app in apps:
-            await app.wait_ready()
-        servers = [a.base_url for a in apps]
+        servers = await start_all(apps)
         async with make_client() as client:
             stats = Stats()
-            idle, active = await _setup_users(servers, client, args.fault_users, "lite", stats)
-            load = PhasedLoad(active)
-            load.start()
-            await asyncio.sleep(2.0)
+            idle, active, load = await _start_load(servers, client, args.fault_users, "lite", stats)
 
             load.set_phase("read-only")
             _set_mode(directory, 0o444, 0o555)

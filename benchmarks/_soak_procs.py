@@ -146,6 +146,15 @@ class AppProcess:
             return ""
 
 
+async def start_all(apps: list[AppProcess]) -> list[str]:
+    """Start every app process, wait until each answers; returns their base URLs."""
+    for app in apps:
+        app.start()
+    for app in apps:
+        await app.wait_ready()
+    return [app.base_url for app in apps]
+
+
 @dataclass
 class ThrowawayPostgres:
     """A private PostgreSQL cluster under /tmp, on a loopback port, run as ``postgres``."""

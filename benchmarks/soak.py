@@ -43,7 +43,7 @@ from session_service import SessionStoreBackend
 from ._common import scratch_database
 from ._soak_faults import run_pg_fault, run_sqlite_fault
 from ._soak_load import Stats, run_users
-from ._soak_procs import AppProcess
+from ._soak_procs import AppProcess, start_all
 
 PHASES = ("load-pg", "load-sqlite", "fault-pg", "fault-sqlite")
 LOCKED = "database is locked"
@@ -103,11 +103,7 @@ async def run_load(
     await _migrate(url)
     apps = [AppProcess(f"{name}-{i}", url, workdir) for i in (1, 2)]
     try:
-        for app in apps:
-            app.start()
-        for app in apps:
-            await app.wait_ready()
-        servers = [app.base_url for app in apps]
+        servers = await start_all(apps)
         stats, wall = await run_users(servers, args.users, args.writes, args.duration, "u")
     finally:
         for app in apps:
