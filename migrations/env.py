@@ -15,7 +15,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from session_service.schema import metadata
+from session_service.stores.sql.schema import metadata
 
 config = context.config
 
@@ -49,6 +49,6 @@ else:
     if given is not None:
         _run_on(given)
     else:
-        from session_service.migrate import run_locked
+        from session_service.stores.sql.migrate import run_locked
 
         asyncio.run(run_locked(_url_from_environment(), _run_on))

@@ -25,15 +25,15 @@ from .errors import (
     SessionServiceError,
     SessionStoreUnavailable,
 )
-from .pg_store import PgSessionStore
 from .records import SessionRecord
 from .settings import SessionSettings
-from .sqlite_store import SqliteSessionStore
+from .stores.sql.postgres import PgSessionStore
+from .stores.sql.sqlite import SqliteSessionStore
 
 if TYPE_CHECKING:
-    from .middleware import SessionMiddleware
     from .service import DefaultSessionService
-    from .session import Session, get_session
+    from .web.middleware import SessionMiddleware
+    from .web.session import Session, get_session
 
 __all__ = [
     "DefaultSessionService",
@@ -53,9 +53,9 @@ __all__ = [
 
 _LAZY = {
     "DefaultSessionService": ".service",
-    "SessionMiddleware": ".middleware",
-    "Session": ".session",
-    "get_session": ".session",
+    "SessionMiddleware": ".web.middleware",
+    "Session": ".web.session",
+    "get_session": ".web.session",
 }
 
 

@@ -19,8 +19,8 @@ from starlette.middleware import Middleware
 
 from .backend import SessionStoreBackend
 from .errors import SessionServiceError
-from .middleware import SessionMiddleware, TenantResolver
 from .settings import SessionSettings
+from .web.middleware import SessionMiddleware, TenantResolver
 
 logger = logging.getLogger("session_service")
 

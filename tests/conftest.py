@@ -17,9 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from session_service import SessionStoreBackend
 from session_service.settings import normalize_db_url
+from session_service.stores.sql import SqlSessionStore
 
 PG_ENV = "SESSION_TEST_PG_URL"
 REQUIRE_ENV = "SESSION_TEST_REQUIRE_PG"
@@ -131,3 +133,10 @@ async def backend(db_url: str) -> AsyncIterator[SessionStoreBackend]:
         yield b
     finally:
         await b.close()
+
+
+def sql_engine(backend: SessionStoreBackend) -> AsyncEngine:
+    """The SQLAlchemy engine of a SQL store (for the tests about SQL alone)."""
+    store = backend.store
+    assert isinstance(store, SqlSessionStore), f"not a SQL store: {store!r}"
+    return store.engine

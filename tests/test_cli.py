@@ -27,9 +27,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from session_service import SessionRecord, SessionStoreBackend
-from session_service._sql_admin import StoreStats
 from session_service.cli import build_parser, main
 from session_service.records import new_session_id
+from session_service.stores.protocol import StoreStats
 
 SCRIPT = shutil.which("session-service", path=os.path.dirname(sys.executable))
 DOWN_URL = "postgresql://u:s3cret@127.0.0.1:1/none"

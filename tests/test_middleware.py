@@ -13,9 +13,9 @@ import pytest
 from itsdangerous import Signer
 
 from session_service import DefaultSessionService, SessionRecord
-from session_service._cookie import CookieCodec
 from session_service.backend import SessionStoreBackend
 from session_service.records import new_session_id, utcnow
+from session_service.web.cookie import CookieCodec
 
 from .webapp import CountingBackend, build_app, settings_for
 

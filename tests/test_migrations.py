@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from session_service import SessionRecord, SessionStoreBackend, SessionStoreUnavailable
 from session_service.records import new_session_id, utcnow
 
+from .conftest import sql_engine
+
 HEAD = "0002"
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
@@ -122,7 +124,7 @@ async def unmigrated(db_url: str) -> AsyncIterator[SessionStoreBackend]:
 
 async def test_migrate_creates_the_schema_at_head(unmigrated: SessionStoreBackend) -> None:
     await unmigrated.migrate()
-    await _assert_schema_at_head(unmigrated.store.engine)
+    await _assert_schema_at_head(sql_engine(unmigrated))
 
 
 async def test_migrate_twice_changes_nothing_and_keeps_rows(
@@ -131,12 +133,12 @@ async def test_migrate_twice_changes_nothing_and_keeps_rows(
     await unmigrated.migrate()
     record = _record({"user_id": "alice", "k": [1, 2]}, tenant_id="acme")
     await unmigrated.save(record)
-    before = (await _columns(unmigrated.store.engine), await _indexes(unmigrated.store.engine))
+    before = (await _columns(sql_engine(unmigrated)), await _indexes(sql_engine(unmigrated)))
     await unmigrated.migrate()
     await unmigrated.migrate()
-    after = (await _columns(unmigrated.store.engine), await _indexes(unmigrated.store.engine))
+    after = (await _columns(sql_engine(unmigrated)), await _indexes(sql_engine(unmigrated)))
     assert after == before
-    await _assert_schema_at_head(unmigrated.store.engine)
+    await _assert_schema_at_head(sql_engine(unmigrated))
     loaded = await unmigrated.load(record.id)
     assert loaded is not None
     assert loaded.data == {"user_id": "alice", "k": [1, 2]}
@@ -152,7 +154,7 @@ async def test_migrate_from_a_second_backend_on_a_migrated_database(db_url: str)
         await first.save(record)
         await second.migrate()
         assert await second.load(record.id) is not None
-        await _assert_schema_at_head(second.store.engine)
+        await _assert_schema_at_head(sql_engine(second))
     finally:
         await first.close()
         await second.close()
@@ -163,7 +165,7 @@ async def test_several_backends_migrating_an_empty_database_at_once(db_url: str)
     backends = [SessionStoreBackend.from_url(db_url) for _ in range(4)]
     try:
         await asyncio.gather(*(b.migrate() for b in backends))
-        await _assert_schema_at_head(backends[0].store.engine)
+        await _assert_schema_at_head(sql_engine(backends[0]))
         record = _record({"user_id": "alice"})
         await backends[0].save(record)
         assert await backends[1].count_sessions_for_user("alice") == 1
@@ -180,9 +182,9 @@ async def test_alembic_command_and_migrate_agree(
         subprocess.run, [*upgrade, "upgrade", "head"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    await _assert_schema_at_head(unmigrated.store.engine)
+    await _assert_schema_at_head(sql_engine(unmigrated))
     await unmigrated.migrate()  # finds the schema at head: nothing to do
-    await _assert_schema_at_head(unmigrated.store.engine)
+    await _assert_schema_at_head(sql_engine(unmigrated))
 
 
 # -- a table made by an older version (no Alembic) -------------------------------------------
@@ -254,7 +256,7 @@ async def _set_database_timezone(db_url: str, engine: AsyncEngine) -> None:
 async def test_upgrade_of_an_old_table_keeps_every_row(
     db_url: str, unmigrated: SessionStoreBackend, data_type: str
 ) -> None:
-    engine = unmigrated.store.engine
+    engine = sql_engine(unmigrated)
     await _make_old_table(engine, data_type, expired_today=True)
     await _set_database_timezone(db_url, engine)
 
@@ -288,7 +290,7 @@ async def test_upgrade_of_an_old_table_keeps_every_row(
 async def test_upgrade_backfills_user_ids_so_clear_user_finds_old_sessions(
     unmigrated: SessionStoreBackend, data_type: str
 ) -> None:
-    await _make_old_table(unmigrated.store.engine, data_type, expired_today=False)
+    await _make_old_table(sql_engine(unmigrated), data_type, expired_today=False)
     await unmigrated.migrate()
     assert await unmigrated.count_sessions_for_user("alice") == 1
     assert await unmigrated.get_session_ids_for_user("alice") == ["old-str"]
@@ -308,7 +310,7 @@ async def test_upgrade_backfills_user_ids_so_clear_user_finds_old_sessions(
 async def test_upgraded_table_takes_new_writes_and_cleanup(
     unmigrated: SessionStoreBackend,
 ) -> None:
-    await _make_old_table(unmigrated.store.engine, "text", expired_today=True)
+    await _make_old_table(sql_engine(unmigrated), "text", expired_today=True)
     await unmigrated.migrate()
     old = await unmigrated.load("old-anon")
     assert old is not None
@@ -333,9 +335,9 @@ async def test_upgraded_table_takes_new_writes_and_cleanup(
 async def test_two_backends_upgrading_an_old_table_at_once(db_url: str) -> None:
     backends = [SessionStoreBackend.from_url(db_url) for _ in range(3)]
     try:
-        await _make_old_table(backends[0].store.engine, "text", expired_today=False)
+        await _make_old_table(sql_engine(backends[0]), "text", expired_today=False)
         await asyncio.gather(*(b.migrate() for b in backends))
-        await _assert_schema_at_head(backends[0].store.engine)
+        await _assert_schema_at_head(sql_engine(backends[0]))
         assert (await backends[1].stats()).total == 6
         assert await backends[2].count_sessions_for_user(42) == 1
         loaded = await backends[2].load("old-str")
@@ -349,7 +351,7 @@ async def test_two_backends_upgrading_an_old_table_at_once(db_url: str) -> None:
 async def test_old_row_whose_data_is_not_json_never_breaks_readers(
     unmigrated: SessionStoreBackend,
 ) -> None:
-    engine = unmigrated.store.engine
+    engine = sql_engine(unmigrated)
     await _make_old_table(engine, "text", expired_today=False)
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE sessions SET data = '{not json' WHERE id = 'old-anon'"))

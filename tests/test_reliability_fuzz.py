@@ -35,9 +35,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from session_service import DefaultSessionService, SessionDataError
-from session_service._cookie import MAX_COOKIE_IDS, CookieCodec
 from session_service.backend import SessionStoreBackend
 from session_service.settings import DEFAULT_MAX_BYTES
+from session_service.web.cookie import MAX_COOKIE_IDS, CookieCodec
 
 from .conftest import BACKENDS, create_pg_database, drop_pg_database, sqlite_url
 from .webapp import CountingBackend, settings_for

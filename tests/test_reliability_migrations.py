@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from session_service import SessionStoreBackend
 
 from ._processes import run_together
+from .conftest import sql_engine
 
 PROCESSES = 2
 HEAD = "0002"
@@ -89,7 +90,7 @@ def _create_old_table(url: str) -> None:
 async def _schema(url: str) -> tuple[list[str], set[str], set[str]]:
     backend = SessionStoreBackend.from_url(url)
     try:
-        async with backend.store.engine.connect() as conn:
+        async with sql_engine(backend).connect() as conn:
             versions = [
                 r[0] for r in await conn.execute(text("SELECT version_num FROM alembic_version"))
             ]

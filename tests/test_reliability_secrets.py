@@ -29,10 +29,11 @@ from session_service import (
     SessionStoreBackend,
     SessionStoreUnavailable,
 )
-from session_service._cookie import CookieCodec
 from session_service.cli import main as cli_main
 from session_service.records import new_session_id, utcnow
+from session_service.web.cookie import CookieCodec
 
+from .conftest import sql_engine
 from .webapp import build_app
 
 HOSTILE = [
@@ -224,7 +225,7 @@ async def test_no_secret_in_logs_or_reprs_during_a_working_session_lifecycle(
             repr(service),
             repr(backend),
             repr(backend.store),
-            repr(backend.store.engine),
+            repr(sql_engine(backend)),
             repr(record),
             repr(await backend.load(record.id)),
             repr(Session({"user_id": "alice"}, session_id=record.id)),

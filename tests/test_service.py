@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 
 from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend
-from session_service._dialects import CLEANUP_LOCK_KEY
 from session_service.records import new_session_id, utcnow
+from session_service.stores.sql.dialects import CLEANUP_LOCK_KEY
 
 from .webapp import SECRET, build_app, settings_for
 

@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import text
 
 from session_service import SessionRecord, SessionStoreBackend
-from session_service._dialects import CLEANUP_LOCK_KEY
 from session_service.records import new_session_id, utcnow
+from session_service.stores.sql.dialects import CLEANUP_LOCK_KEY
+
+from .conftest import sql_engine
 
 
 def _record(
@@ -161,7 +163,7 @@ async def test_cleanup_skips_while_another_instance_is_cleaning(pg_db_url: str) 
     await backend.migrate()
     try:
         await _save(backend, _record({}, _past(minutes=1)))
-        async with backend.store.engine.connect() as other_instance:
+        async with sql_engine(backend).connect() as other_instance:
             lock = {"key": CLEANUP_LOCK_KEY}
             assert await other_instance.scalar(text("SELECT pg_try_advisory_lock(:key)"), lock)
             assert await backend.delete_expired_if_leader() is None

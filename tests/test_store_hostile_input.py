@@ -14,7 +14,7 @@ import pytest
 
 from session_service import SessionDataError, SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
-from session_service.schema import ID_LENGTH, PRINCIPAL_LENGTH
+from session_service.stores.sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 
 HOSTILE = [
     "O'Brien",

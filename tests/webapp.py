@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from session_service import DefaultSessionService, SessionRecord, SessionSettings, get_session
 from session_service.backend import SessionStoreBackend
-from session_service.middleware import TenantResolver
+from session_service.web.middleware import TenantResolver
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 
@@ -39,27 +39,27 @@ class CountingBackend(SessionStoreBackend):
 
     async def load(self, session_id: str) -> SessionRecord | None:
         self.calls["load"] += 1
-        return await super().load(session_id)
+        return await self.store.load(session_id)
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         self.calls["create"] += 1
-        return await super().create(record)
+        return await self.store.create(record)
 
     async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
         self.calls["update"] += 1
-        return await super().update(record, extend_expiry=extend_expiry)
+        return await self.store.update(record, extend_expiry=extend_expiry)
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:
         self.calls["touch"] += 1
-        return await super().touch(session_id, expiry_date)
+        return await self.store.touch(session_id, expiry_date)
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         self.calls["rotate"] += 1
-        return await super().rotate(old_id, record)
+        return await self.store.rotate(old_id, record)
 
     async def delete(self, session_id: str) -> None:
         self.calls["delete"] += 1
-        await super().delete(session_id)
+        await self.store.delete(session_id)
 
     @property
     def writes(self) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ._sql_store import SqlSessionStore
-from .settings import StoreKind
+from ...settings import StoreKind
+from .store import SqlSessionStore
 
 
 class PgSessionStore(SqlSessionStore):

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, Signer
 from itsdangerous.encoding import want_bytes
 from itsdangerous.signer import HMACAlgorithm
 
-from .settings import SessionSettings
+from ..settings import SessionSettings
 
 #: A signed id is ~87 characters; anything far longer is junk and is not even verified.
 MAX_COOKIE_LENGTH = 256

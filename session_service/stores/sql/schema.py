@@ -23,7 +23,7 @@ from sqlalchemy import JSON, Column, DateTime, Dialect, Index, MetaData, String,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-from .errors import SessionDataError
+from ...errors import SessionDataError
 
 TABLE_NAME = "sessions"
 #: Long enough for any id this library makes (43 chars) and for ids of older versions.

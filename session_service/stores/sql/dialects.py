@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from .settings import StoreKind
+from ...settings import StoreKind
 
 #: Execution option a store sets on connections that will write. On SQLite it makes the
 #: transaction ``BEGIN IMMEDIATE``, so a multi-statement write takes the write lock up front

@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from .errors import SessionDataError
+from ..errors import SessionDataError
 
 _log = logging.getLogger(__name__)
 

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._cookie import CookieCodec
-from .errors import SessionStoreUnavailable
-from .records import SessionRecord, new_session_id, utcnow
+from ..errors import SessionStoreUnavailable
+from ..records import SessionRecord, new_session_id, utcnow
+from .cookie import CookieCodec
 from .session import Session
 
 if TYPE_CHECKING:
-    from .service import DefaultSessionService
+    from ..service import DefaultSessionService
 
 logger = logging.getLogger("session_service")
 

@@ -23,10 +23,10 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ._dialects import SQLITE_BUSY_TIMEOUT_MS, enable_wal
-from .errors import SessionDataError
+from ...errors import SessionDataError
+from ...settings import StoreKind
+from .dialects import SQLITE_BUSY_TIMEOUT_MS, enable_wal
 from .schema import sessions_table as T
-from .settings import StoreKind
 
 # The hot statements, written once for both drivers (``$n`` parameters; SQLite reads them as
 # ``?n``). Public to the package: the store runs them through :func:`hot_path`.

@@ -18,14 +18,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ._dialects import MIGRATION_LOCK_KEY, WRITE_OPTION, make_engine
-from .settings import normalize_db_url
+from ...settings import normalize_db_url
+from .dialects import MIGRATION_LOCK_KEY, WRITE_OPTION, make_engine
 
 
 def script_location() -> str:
     """Where the revisions live: ``migrations/`` in a checkout, or the installed copy."""
     # session_service.migrations is mapped onto the top-level migrations/ directory.
-    spec = importlib.util.find_spec(f"{__package__}.migrations")
+    spec = importlib.util.find_spec("session_service.migrations")
     if spec is None or spec.origin is None:
         raise RuntimeError("session_service is installed without its migrations")
     return str(Path(spec.origin).parent)

@@ -26,11 +26,14 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...records import SessionRecord, new_session_id, user_id_of, utcnow
+from ...settings import StoreKind, mask_url, normalize_db_url
+from .._codec import check_text, decode_data, encode_data, json_serializer, storable
+from .._errors import translate_errors
 from . import migrate as _migrate
-from ._codec import check_text, decode_data, encode_data, json_serializer, storable
-from ._dialects import WRITE_OPTION, make_engine
-from ._errors_map import translate_errors
-from ._hot_path import (
+from .admin import SqlAdminOps
+from .dialects import WRITE_OPTION, make_engine
+from .hot_path import (
     CREATE_SQL,
     DELETE_SQL,
     LOAD_SQL,
@@ -40,11 +43,8 @@ from ._hot_path import (
     UPDATE_SQL,
     hot_path,
 )
-from ._sql_admin import SqlAdminOps
-from .records import SessionRecord, new_session_id, user_id_of, utcnow
 from .schema import ID_LENGTH, PRINCIPAL_LENGTH
 from .schema import sessions_table as T
-from .settings import StoreKind, mask_url, normalize_db_url
 
 _CREATE_ATTEMPTS = 5
 _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)

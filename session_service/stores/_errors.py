@@ -12,7 +12,7 @@ from types import TracebackType
 
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
-from .errors import SessionDataError, SessionServiceError, SessionStoreUnavailable
+from ..errors import SessionDataError, SessionServiceError, SessionStoreUnavailable
 
 try:  # asyncpg is a hard dependency, but keep the SQLite path importable without it.
     import asyncpg

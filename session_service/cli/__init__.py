@@ -29,11 +29,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from . import _cli_output as out
-from ._sql_admin import DEFAULT_BATCH_SIZE
-from .backend import SessionStoreBackend
-from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
-from .settings import SessionSettings
+from ..backend import SessionStoreBackend
+from ..errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from ..settings import SessionSettings
+from ..stores.protocol import DEFAULT_BATCH_SIZE
+from . import output as out
 
 PROG = "session-service"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

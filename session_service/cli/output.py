@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from ._sql_admin import StoreStats
-    from .records import SessionRecord
+    from ..records import SessionRecord
+    from ..stores.protocol import StoreStats
 
 #: Characters of a session id shown in tables: 72 bits, unique in any real table.
 SHORT_ID_LENGTH = 12

@@ -8,37 +8,22 @@ ids are always bound parameters, compared with ``=`` (never ``LIKE``), so any st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, Row, RowMapping, and_, delete, false, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ._codec import decode_data, storable
-from ._dialects import CLEANUP_LOCK_KEY
-from ._errors_map import translate_errors
-from .records import SessionRecord, utcnow
+from ...records import SessionRecord, utcnow
+from ...settings import StoreKind
+from .._codec import decode_data, storable
+from .._errors import translate_errors
+from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from .dialects import CLEANUP_LOCK_KEY
 from .schema import sessions_table as T
-from .settings import StoreKind
 
-#: Rows deleted per transaction by the batched deletes.
-DEFAULT_BATCH_SIZE = 5000
 _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
 _LISTING_COLUMNS = (*_ROW_COLUMNS, T.c.created_at, T.c.updated_at)
-
-ProgressCallback = Callable[[int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    """What ``session-service stats`` shows: counts over the whole table."""
-
-    total: int
-    live: int
-    expired: int
-    distinct_users: int
-    per_tenant: dict[str | None, int] = field(default_factory=dict)
 
 
 def _matches(column: Any, value: str) -> ColumnElement[bool]:
