@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import SessionStoreBackend
 from .errors import (
+    RateLimitExceeded,
     SessionConfigError,
     SessionDataError,
     SessionServiceError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DefaultSessionService",
+    "RateLimitExceeded",
     "PgSessionStore",
     "Session",
     "SessionConfigError",

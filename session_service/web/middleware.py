@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import SessionStoreUnavailable
+from ..errors import RateLimitExceeded, SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, utcnow
 from .cookie import CookieCodec
 from .session import Session
@@ -57,6 +57,24 @@ async def _send_unavailable(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+
+
+async def _send_too_many(send: Send, exc: RateLimitExceeded) -> None:
+    body = b"Too many requests: try again later.\n"
+    headers = [(k.lower().encode(), v.encode()) for k, v in exc.result.headers().items()]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class SessionMiddleware:
@@ -128,6 +146,11 @@ class SessionMiddleware:
                 raise
             logger.error("session store unavailable in a request handler: %s", exc)
             await _send_unavailable(send)
+        except RateLimitExceeded as exc:
+            # service.limits.enforce() in the handler: 429 with Retry-After and RateLimit-*.
+            if started:
+                raise
+            await _send_too_many(send, exc)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
         tenant = self.tenant_resolver(scope) if self.tenant_resolver is not None else None

@@ -1,0 +1,146 @@
+"""Rate limits and counters on Redis: one Lua script per decision.
+
+A limit's log is a list of the last ``limit`` allowed times (ms of the app clock, oldest
+first); a counter is an integer string. Scripts run atomically on the server, so concurrent
+hits from any number of processes are decided one after another. Keys expire on Redis's own
+clock (a log ``window`` after its newest hit, a counter ``ttl`` after its creation); the
+logged times, not the key's TTL, decide every hit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import SessionStoreUnavailable
+
+# KEYS[1] log; ARGV limit, now, window (ms). Returns {allowed, log}.
+_HIT = """
+local n = redis.call('LLEN', KEYS[1])
+local limit = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+if n >= limit and tonumber(redis.call('LINDEX', KEYS[1], n - limit)) > now - tonumber(ARGV[3])
+then
+  return {0, redis.call('LRANGE', KEYS[1], 0, -1)}
+end
+local stamp = ARGV[2]
+if n > 0 then
+  local newest = redis.call('LINDEX', KEYS[1], -1)
+  if tonumber(newest) > now then stamp = newest end
+end
+redis.call('RPUSH', KEYS[1], stamp)
+if n + 1 > limit then redis.call('LTRIM', KEYS[1], n + 1 - limit, -1) end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return {1, redis.call('LRANGE', KEYS[1], 0, -1)}
+"""
+
+# KEYS[1] log; ARGV the expected entries. Deletes the list only if it holds exactly those.
+_RESET_IF = """
+local log = redis.call('LRANGE', KEYS[1], 0, -1)
+if #log ~= #ARGV then return 0 end
+for i = 1, #ARGV do if log[i] ~= ARGV[i] then return 0 end end
+return redis.call('DEL', KEYS[1])
+"""
+
+# KEYS[1] counter; ARGV amount, most (the live value may be at most this), ttl ms or ''.
+# Integers above 2**53 compare as doubles in Lua: caps are exact up to 2**53 here.
+_ADD = """
+local v = redis.call('GET', KEYS[1])
+local current = tonumber(v) or 0
+if current > tonumber(ARGV[2]) then return {0, v} end
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+if not v and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {1, tostring(total)}
+"""
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def _as_int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+@contextlib.contextmanager
+def _unavailable(action: str) -> Iterator[None]:
+    """Redis failures as :class:`SessionStoreUnavailable` (the 503 path), cause chained."""
+    import redis.exceptions
+
+    try:
+        yield
+    except (redis.exceptions.RedisError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SessionStoreUnavailable(f"the Redis store failed to {action}: {reason}") from exc
+
+
+class RedisLimitStorage:
+    """Limits and counters under ``key_prefix`` on a ``redis.asyncio.Redis`` client."""
+
+    def __init__(self, client: Any, key_prefix: str) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._hit = client.register_script(_HIT)
+        self._reset_if = client.register_script(_RESET_IF)
+        self._add = client.register_script(_ADD)
+
+    def _log_key(self, key: str) -> str:
+        return f"{self._prefix}limit:{key}"
+
+    def _counter_key(self, key: str) -> str:
+        return f"{self._prefix}counter:{key}"
+
+    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, list[int]]:
+        with _unavailable("count a rate-limited hit"):
+            allowed, log = await self._hit(
+                keys=[self._log_key(key)], args=[limit, now, window_ms]
+            )
+        return bool(allowed), [int(t) for t in log]
+
+    async def log(self, key: str) -> list[int]:
+        with _unavailable("read a rate limit"):
+            log = await self._client.lrange(self._log_key(key), 0, -1)
+        return [int(t) for t in log]
+
+    async def reset(self, key: str) -> None:
+        with _unavailable("reset a rate limit"):
+            await self._client.delete(self._log_key(key))
+
+    async def reset_if(self, key: str, log: list[int]) -> bool:
+        with _unavailable("reset a rate limit"):
+            return bool(await self._reset_if(keys=[self._log_key(key)], args=log))
+
+    async def take_back(self, key: str) -> None:
+        with _unavailable("take back a rate-limited hit"):
+            await self._client.rpop(self._log_key(key))
+
+    async def delete_matching(self, prefix: str, suffix: str) -> int:
+        pattern = _GLOB.sub(r"\\\1", self._log_key(prefix)) + "*" + _GLOB.sub(r"\\\1", suffix)
+        deleted = 0
+        with _unavailable("clear rate limits"):
+            async for found in self._client.scan_iter(match=pattern, count=1000):
+                deleted += int(await self._client.delete(found))
+        return deleted
+
+    async def counter_add(
+        self, key: str, amount: int, most: int, ttl_ms: int | None, now: int
+    ) -> tuple[bool, int]:
+        ttl = "" if ttl_ms is None else str(ttl_ms)
+        with _unavailable("add to a counter"):
+            applied, value = await self._add(
+                keys=[self._counter_key(key)], args=[amount, most, ttl]
+            )
+        return bool(applied), _as_int(value)
+
+    async def counter_get(self, key: str, now: int) -> int:
+        with _unavailable("read a counter"):
+            return _as_int(await self._client.get(self._counter_key(key)))
+
+    async def counter_reset(self, key: str) -> None:
+        with _unavailable("reset a counter"):
+            await self._client.delete(self._counter_key(key))
+
+    async def delete_expired(self, now: int) -> int:
+        return 0  # Redis expires the keys itself
