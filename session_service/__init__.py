@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DefaultSessionService",
-    "RateLimitExceeded",
     "PgSessionStore",
+    "RateLimitExceeded",
     "Session",
     "SessionConfigError",
     "SessionDataError",

@@ -66,7 +66,7 @@ def test_demo_login_my_sessions_and_sign_out_everywhere(demo_url: str, tmp_path:
     with laptop, phone:
         assert "not signed in" in laptop.get("/").text
         for client in (laptop, phone):
-            page = client.post("/login", data={"name": "Zoë <script>"})
+            page = client.post("/login", data={"name": "Zoë <script>", "password": "demo"})
             assert "Signed in as <strong>Zoë &lt;script&gt;</strong>" in page.text
         cookie = laptop.cookies.get("session_id")
         assert cookie is not None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,7 +26,7 @@ from session_service.records import new_session_id, utcnow
 
 from .conftest import sql_engine
 
-HEAD = "0002"
+HEAD = "0003"
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
 
@@ -87,8 +88,28 @@ async def _versions(engine: AsyncEngine) -> list[str]:
         ]
 
 
+async def _limit_tables(engine: AsyncEngine) -> dict[str, set[str]]:
+    """The rate-limit and counter tables (revision 0003) -> their columns and indexes."""
+
+    def read(conn: Any) -> dict[str, set[str]]:
+        found = {}
+        for table in ("session_limits", "session_counters"):
+            inspector = sa_inspect(conn)
+            found[table] = {c["name"] for c in inspector.get_columns(table)} | {
+                str(ix["name"]) for ix in inspector.get_indexes(table)
+            }
+        return found
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
 async def _assert_schema_at_head(engine: AsyncEngine) -> None:
     assert await _versions(engine) == [HEAD]
+    assert await _limit_tables(engine) == {
+        "session_limits": {"key", "hits", "expires_at", "ix_session_limits_expires_at"},
+        "session_counters": {"key", "value", "expires_at", "ix_session_counters_expires_at"},
+    }
     columns = await _columns(engine)
     assert set(columns) == COLUMNS
     if engine.dialect.name == "postgresql":

@@ -51,7 +51,9 @@ def _whole_seconds(seconds: float) -> int:
     return -int(-seconds // 1)
 
 
-def result_of(allowed: bool, log: list[int], limit: int, window_ms: int, now: int) -> RateLimitResult:
+def result_of(
+    allowed: bool, log: list[int], limit: int, window_ms: int, now: int
+) -> RateLimitResult:
     """What a caller sees, computed from the key's log (oldest first) at ``now``."""
     counted = len(log) - bisect.bisect_right(log, now - window_ms)
     retry = 0 if allowed or len(log) < limit else log[-limit] + window_ms - now

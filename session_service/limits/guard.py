@@ -138,7 +138,9 @@ class LoginGuard:
         except SessionStoreUnavailable as exc:
             logger.error("login guard check failed: the store is unavailable: %s", exc)
             return LoginDecision(False, UNAVAILABLE_RETRY_SECONDS)
-        return LoginDecision(True, 0.0) if until <= now else LoginDecision(False, (until - now) / 1000)
+        return (
+            LoginDecision(True, 0.0) if until <= now else LoginDecision(False, (until - now) / 1000)
+        )
 
 
 async def unlock(storage: LimitStorage, *, user: str | None = None, ip: str | None = None) -> int:

@@ -94,9 +94,7 @@ class RedisLimitStorage:
 
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, list[int]]:
         with _unavailable("count a rate-limited hit"):
-            allowed, log = await self._hit(
-                keys=[self._log_key(key)], args=[limit, now, window_ms]
-            )
+            allowed, log = await self._hit(keys=[self._log_key(key)], args=[limit, now, window_ms])
         return bool(allowed), [int(t) for t in log]
 
     async def log(self, key: str) -> list[int]:
