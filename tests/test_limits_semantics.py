@@ -196,7 +196,7 @@ async def test_counter_ttl_is_set_at_creation_and_never_moved(
     counters: Counters, limit_storage: LimitStorage, clock: FakeClock
 ) -> None:
     if type(limit_storage).__name__ == "RedisLimitStorage":
-        pytest.skip("Redis expires keys on its own clock; checked in test_redis_limits")
+        pytest.skip("Redis expires keys on its own clock; checked in test_limits_processes")
     await counters.add("c", 1, ttl=10)
     clock.advance(9)
     assert (await counters.add("c", 1, ttl=10)).value == 2
