@@ -12,12 +12,11 @@ the limit across a window edge. A log of ``limit`` times is exact and costs O(li
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 from ..errors import RateLimitExceeded
 from ._checks import MAX_INT, Clock, check_count, check_key, check_seconds, now_ms, wall_clock
-from .storage import LimitStorage
+from .storage import LimitStorage, Window, window_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,24 +50,21 @@ def _whole_seconds(seconds: float) -> int:
     return -int(-seconds // 1)
 
 
-def result_of(
-    allowed: bool, log: list[int], limit: int, window_ms: int, now: int
-) -> RateLimitResult:
-    """What a caller sees, computed from the key's log (oldest first) at ``now``."""
-    counted = len(log) - bisect.bisect_right(log, now - window_ms)
-    retry = 0 if allowed or len(log) < limit else log[-limit] + window_ms - now
-    reset = log[-1] + window_ms - now if counted else 0
+def result_of(allowed: bool, w: Window, limit: int, window_ms: int, now: int) -> RateLimitResult:
+    """What a caller sees, from the key's :class:`Window` at ``now``."""
+    retry = 0 if allowed or w.oldest is None else w.oldest + window_ms - now
+    reset = w.newest + window_ms - now if w.counted and w.newest is not None else 0
     return RateLimitResult(
         allowed=allowed,
         limit=limit,
-        remaining=max(0, limit - counted),
+        remaining=max(0, limit - w.counted),
         retry_after=max(0, retry) / 1000,
         reset_after=max(0, reset) / 1000,
     )
 
 
-def would_allow(log: list[int], limit: int, window_ms: int, now: int) -> bool:
-    return len(log) < limit or log[-limit] <= now - window_ms
+def would_allow(w: Window, window_ms: int, now: int) -> bool:
+    return w.oldest is None or w.oldest <= now - window_ms
 
 
 class RateLimiter:
@@ -91,15 +87,15 @@ class RateLimiter:
         """Count one hit if it is allowed; a refused hit counts nothing and moves nothing."""
         limit, window_ms = self._args(key, limit, window)
         now = now_ms(self.clock)
-        allowed, log = await self.storage.hit(key, limit, window_ms, now)
-        return result_of(allowed, log, limit, window_ms, now)
+        allowed, window_now = await self.storage.hit(key, limit, window_ms, now)
+        return result_of(allowed, window_now, limit, window_ms, now)
 
     async def peek(self, key: str, *, limit: int, window: float) -> RateLimitResult:
         """What a hit would get now, counting nothing."""
         limit, window_ms = self._args(key, limit, window)
         now = now_ms(self.clock)
-        log = await self.storage.log(key)
-        return result_of(would_allow(log, limit, window_ms, now), log, limit, window_ms, now)
+        w = window_of(await self.storage.log(key), limit, window_ms, now)
+        return result_of(would_allow(w, window_ms, now), w, limit, window_ms, now)
 
     async def reset(self, key: str) -> None:
         """Forget every hit of ``key``."""

@@ -80,11 +80,15 @@ class LoginGuard:
         self.lockout_ms = check_seconds("lockout", lockout)
         self.clock = clock
 
-    def _locked_until(self, log: list[int], limit: int) -> int:
-        """When the lock that ``log`` shows ends (0: no lock)."""
-        if len(log) >= limit and log[-1] - log[-limit] < self.window_ms:
-            return log[-1] + self.lockout_ms
+    def _lock_end(self, oldest: int | None, newest: int | None) -> int:
+        """When the lock ends that a log shows by its ``limit``-th newest and newest times
+        (0: no lock)."""
+        if oldest is not None and newest is not None and newest - oldest < self.window_ms:
+            return newest + self.lockout_ms
         return 0
+
+    def _locked_until(self, log: list[int], limit: int) -> int:
+        return self._lock_end(log[-limit] if len(log) >= limit else None, log[-1] if log else None)
 
     def _keys(self, username: str, ip: str) -> tuple[tuple[str, int], tuple[str, int]]:
         if not isinstance(username, str) or not isinstance(ip, str):
@@ -100,10 +104,10 @@ class LoginGuard:
             return until
         if until:  # a lock that is over: start afresh, unless another attempt already did
             await storage.reset_if(key, log)
-        allowed, log = await storage.hit(key, limit, self.window_ms, now)
+        allowed, w = await storage.hit(key, limit, self.window_ms, now)
         if allowed:
             return 0
-        return max(self._locked_until(log, limit), now + 1)  # lost a race: locked now
+        return max(self._lock_end(w.oldest, w.newest), now + 1)  # lost a race: locked now
 
     async def attempt(self, username: str, ip: str) -> LoginDecision:
         """Book a try before checking the password; refuse without checking when not allowed."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from .storage import Window, window_of
+
 _BY_STORE: weakref.WeakKeyDictionary[Any, MemoryLimitStorage] = weakref.WeakKeyDictionary()
 
 
@@ -25,14 +27,14 @@ class MemoryLimitStorage:
         self._logs: dict[str, tuple[list[int], int]] = {}  # key -> (log, expires_at)
         self._counters: dict[str, tuple[int, int | None]] = {}  # key -> (value, expires_at)
 
-    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, list[int]]:
+    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         log, expires_at = self._logs.get(key, ([], 0))
         if len(log) >= limit and log[-limit] > now - window_ms:
-            return False, list(log)
+            return False, window_of(log, limit, window_ms, now)
         stamp = max(now, log[-1]) if log else now
         log = [*log[len(log) - limit + 1 :], stamp] if len(log) >= limit else [*log, stamp]
         self._logs[key] = (log, max(expires_at, now + window_ms))
-        return True, list(log)
+        return True, window_of(log, limit, window_ms, now)
 
     async def log(self, key: str) -> list[int]:
         return list(self._logs.get(key, ([], 0))[0])

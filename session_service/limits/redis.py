@@ -1,8 +1,9 @@
 """Rate limits and counters on Redis: one Lua script per decision.
 
-A limit's log is a list of the last ``limit`` allowed times (ms of the app clock, oldest
-first); a counter is an integer string. Scripts run atomically on the server, so concurrent
-hits from any number of processes are decided one after another. Keys expire on Redis's own
+A limit's log is a list of the last ``limit`` allowed times (ms of the app clock, newest
+first, so the decision reads fixed positions); a counter is an integer string. Scripts run
+atomically on the server, so concurrent hits from any number of processes are decided one
+after another. Keys expire on Redis's own
 clock (a log ``window`` after its newest hit, a counter ``ttl`` after its creation); the
 logged times, not the key's TTL, decide every hit.
 """
@@ -15,30 +16,32 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import SessionStoreUnavailable
+from .storage import Window
 
-# KEYS[1] log; ARGV limit, now, window (ms). Returns {allowed, log}.
+# KEYS[1] log (newest first); ARGV limit, now, window (ms).
+# Returns {allowed, counted, the limit-th newest or nil, the newest or nil}: the Window.
 _HIT = """
-local n = redis.call('LLEN', KEYS[1])
+local key = KEYS[1]
 local limit = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-if n >= limit and tonumber(redis.call('LINDEX', KEYS[1], n - limit)) > now - tonumber(ARGV[3])
-then
-  return {0, redis.call('LRANGE', KEYS[1], 0, -1)}
+local since = tonumber(ARGV[2]) - tonumber(ARGV[3])
+local oldest = redis.call('LINDEX', key, limit - 1)
+if oldest and tonumber(oldest) > since then
+  return {0, limit, oldest, redis.call('LINDEX', key, 0)}
 end
 local stamp = ARGV[2]
-if n > 0 then
-  local newest = redis.call('LINDEX', KEYS[1], -1)
-  if tonumber(newest) > now then stamp = newest end
-end
-redis.call('RPUSH', KEYS[1], stamp)
-if n + 1 > limit then redis.call('LTRIM', KEYS[1], n + 1 - limit, -1) end
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-return {1, redis.call('LRANGE', KEYS[1], 0, -1)}
+local newest = redis.call('LINDEX', key, 0)
+if newest and tonumber(newest) > tonumber(stamp) then stamp = newest end
+redis.call('LPUSH', key, stamp)
+redis.call('LTRIM', key, 0, limit - 1)
+if redis.call('PTTL', key) < tonumber(ARGV[3]) then redis.call('PEXPIRE', key, ARGV[3]) end
+local log = redis.call('LRANGE', key, 0, limit - 1)
+local counted = 0
+while counted < #log and tonumber(log[counted + 1]) > since do counted = counted + 1 end
+return {1, counted, log[limit] or false, stamp}
 """
 
-# KEYS[1] log; ARGV the expected entries. Deletes the list only if it holds exactly those.
+# KEYS[1] log; ARGV the expected entries, newest first. Deletes the list only if it holds
+# exactly those.
 _RESET_IF = """
 local log = redis.call('LRANGE', KEYS[1], 0, -1)
 if #log ~= #ARGV then return 0 end
@@ -58,6 +61,10 @@ return {1, tostring(total)}
 """
 
 _GLOB = re.compile(r"([*?\[\]\\])")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _as_int(value: Any) -> int:
@@ -92,15 +99,17 @@ class RedisLimitStorage:
     def _counter_key(self, key: str) -> str:
         return f"{self._prefix}counter:{key}"
 
-    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, list[int]]:
+    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         with _unavailable("count a rate-limited hit"):
-            allowed, log = await self._hit(keys=[self._log_key(key)], args=[limit, now, window_ms])
-        return bool(allowed), [int(t) for t in log]
+            allowed, counted, oldest, newest = await self._hit(
+                keys=[self._log_key(key)], args=[limit, now, window_ms]
+            )
+        return bool(allowed), Window(int(counted), _int_or_none(oldest), _int_or_none(newest))
 
     async def log(self, key: str) -> list[int]:
         with _unavailable("read a rate limit"):
             log = await self._client.lrange(self._log_key(key), 0, -1)
-        return [int(t) for t in log]
+        return [int(t) for t in reversed(log)]
 
     async def reset(self, key: str) -> None:
         with _unavailable("reset a rate limit"):
@@ -108,11 +117,11 @@ class RedisLimitStorage:
 
     async def reset_if(self, key: str, log: list[int]) -> bool:
         with _unavailable("reset a rate limit"):
-            return bool(await self._reset_if(keys=[self._log_key(key)], args=log))
+            return bool(await self._reset_if(keys=[self._log_key(key)], args=log[::-1]))
 
     async def take_back(self, key: str) -> None:
         with _unavailable("take back a rate-limited hit"):
-            await self._client.rpop(self._log_key(key))
+            await self._client.lpop(self._log_key(key))
 
     async def delete_matching(self, prefix: str, suffix: str) -> int:
         pattern = _GLOB.sub(r"\\\1", self._log_key(prefix)) + "*" + _GLOB.sub(r"\\\1", suffix)

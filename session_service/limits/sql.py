@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..stores._errors import translate_errors
 from ..stores.sql.hot_path import PgHotPath, SqliteHotPath
 from ..stores.sql.schema import counters_table, limits_table
-from .storage import decode_log, encode_log
+from .storage import Window, decode_log, encode_log, window_of
 
 _L = limits_table.name
 _C = counters_table.name
@@ -87,16 +87,16 @@ class SqlLimitStorage:
         self._hot = hot
         self._url = display_url
 
-    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, list[int]]:
+    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         chars = min(limit, _MAX_ENTRIES) * 13
         stamp = f"{now:013d}"
         with translate_errors(self._url, "count a rate-limited hit"):
             row = await self._hot.fetchrow(
                 HIT_SQL, key, stamp, now + window_ms, chars, now - window_ms
             )
-            if row is not None:
-                return True, decode_log(row[0])
-            return False, await self.log(key)
+            allowed = row is not None
+            log = decode_log(row[0]) if row is not None else await self.log(key)
+        return allowed, window_of(log, limit, window_ms, now)
 
     async def log(self, key: str) -> list[int]:
         with translate_errors(self._url, "read a rate limit"):

@@ -12,17 +12,36 @@ own, except that Redis expires keys on its own clock (entries' times still decid
 
 from __future__ import annotations
 
+import bisect
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import SessionConfigError
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A key's log as a decision sees it at ``now``: how many logged times are after
+    ``now - window``, the ``limit``-th newest time (``None`` with fewer) and the newest."""
+
+    counted: int
+    oldest: int | None
+    newest: int | None
+
+
+def window_of(log: list[int], limit: int, window_ms: int, now: int) -> Window:
+    """The :class:`Window` of a whole log (oldest first)."""
+    counted = len(log) - bisect.bisect_right(log, now - window_ms)
+    return Window(counted, log[-limit] if len(log) >= limit else None, log[-1] if log else None)
+
+
 @runtime_checkable
 class LimitStorage(Protocol):
-    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, list[int]]:
+    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         """Record ``now`` if fewer than ``limit`` logged times are after ``now - window_ms``
         (a time earlier than the newest logged one is logged as the newest, so the log stays
-        sorted). Returns (allowed, the log afterwards); a refused hit writes nothing."""
+        sorted), keeping the newest ``limit``. Returns (allowed, the :class:`Window`
+        afterwards); a refused hit writes nothing."""
         ...
 
     async def log(self, key: str) -> list[int]:
