@@ -13,18 +13,19 @@ the limit across a window edge. A log of ``limit`` times is exact and costs O(li
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import RateLimitExceeded
 from ._checks import MAX_INT, Clock, check_count, check_key, check_seconds, now_ms, wall_clock
 from .storage import LimitStorage, Window, window_of
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimitResult:
+class RateLimitResult(NamedTuple):
     """The state of one key after a hit (or at a peek). Times are seconds.
 
     ``retry_after``: until the next hit would be allowed (0.0 when this one was allowed);
     ``reset_after``: until every counted hit has left the window (``remaining == limit``).
+    (A named tuple: it is made on every hit, and a frozen dataclass costs ten times more.)
     """
 
     allowed: bool
@@ -54,12 +55,9 @@ def result_of(allowed: bool, w: Window, limit: int, window_ms: int, now: int) ->
     """What a caller sees, from the key's :class:`Window` at ``now``."""
     retry = 0 if allowed or w.oldest is None else w.oldest + window_ms - now
     reset = w.newest + window_ms - now if w.counted and w.newest is not None else 0
+    remaining = limit - w.counted
     return RateLimitResult(
-        allowed=allowed,
-        limit=limit,
-        remaining=max(0, limit - w.counted),
-        retry_after=max(0, retry) / 1000,
-        reset_after=max(0, reset) / 1000,
+        allowed, limit, max(remaining, 0), max(retry, 0) / 1000, max(reset, 0) / 1000
     )
 
 

@@ -91,7 +91,7 @@ class SqlLimitStorage:
         chars = min(limit, _MAX_ENTRIES) * 13
         stamp = f"{now:013d}"
         with translate_errors(self._url, "count a rate-limited hit"):
-            row = await self._hot.fetchrow(
+            row = await self._hot.write_fetchrow(
                 HIT_SQL, key, stamp, now + window_ms, chars, now - window_ms
             )
             allowed = row is not None
@@ -125,7 +125,7 @@ class SqlLimitStorage:
     ) -> tuple[bool, int]:
         expiry = None if ttl_ms is None else now + ttl_ms
         with translate_errors(self._url, "add to a counter"):
-            row = await self._hot.fetchrow(ADD_SQL, key, amount, expiry, now, most)
+            row = await self._hot.write_fetchrow(ADD_SQL, key, amount, expiry, now, most)
             if row is not None:
                 return True, int(row[0])
             return False, await self.counter_get(key, now)

@@ -13,14 +13,12 @@ own, except that Redis expires keys on its own clock (entries' times still decid
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import SessionConfigError
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
     """A key's log as a decision sees it at ``now``: how many logged times are after
     ``now - window``, the ``limit``-th newest time (``None`` with fewer) and the newest."""
 
