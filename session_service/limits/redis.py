@@ -11,8 +11,9 @@ logged times, not the key's TTL, decide every hit.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import SessionStoreUnavailable
@@ -83,15 +84,42 @@ def _unavailable(action: str) -> Iterator[None]:
         raise SessionStoreUnavailable(f"the Redis store failed to {action}: {reason}") from exc
 
 
+class _Script:
+    """A Lua script run by its SHA1 on whichever client is current (loaded on first miss)."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
+
+    async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+        import redis.exceptions
+
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+_HIT_SCRIPT, _RESET_IF_SCRIPT, _ADD_SCRIPT = _Script(_HIT), _Script(_RESET_IF), _Script(_ADD)
+
+
 class RedisLimitStorage:
-    """Limits and counters under ``key_prefix`` on a ``redis.asyncio.Redis`` client."""
+    """Limits and counters under ``key_prefix`` (``limit:…`` and ``counter:…`` keys).
+
+    ``client`` is a ``redis.asyncio.Redis``, or a function returning the current one (the
+    Redis session store's client belongs to one event loop and is replaced for another).
+    """
 
     def __init__(self, client: Any, key_prefix: str) -> None:
-        self._client = client
+        self._get_client: Callable[[], Any] = client if callable(client) else lambda: client
         self._prefix = key_prefix
-        self._hit = client.register_script(_HIT)
-        self._reset_if = client.register_script(_RESET_IF)
-        self._add = client.register_script(_ADD)
+
+    @property
+    def _client(self) -> Any:
+        return self._get_client()
 
     def _log_key(self, key: str) -> str:
         return f"{self._prefix}limit:{key}"
@@ -101,8 +129,8 @@ class RedisLimitStorage:
 
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         with _unavailable("count a rate-limited hit"):
-            allowed, counted, oldest, newest = await self._hit(
-                keys=[self._log_key(key)], args=[limit, now, window_ms]
+            allowed, counted, oldest, newest = await _HIT_SCRIPT(
+                self._client, [self._log_key(key)], [limit, now, window_ms]
             )
         return bool(allowed), Window(int(counted), _int_or_none(oldest), _int_or_none(newest))
 
@@ -117,7 +145,7 @@ class RedisLimitStorage:
 
     async def reset_if(self, key: str, log: list[int]) -> bool:
         with _unavailable("reset a rate limit"):
-            return bool(await self._reset_if(keys=[self._log_key(key)], args=log[::-1]))
+            return bool(await _RESET_IF_SCRIPT(self._client, [self._log_key(key)], log[::-1]))
 
     async def take_back(self, key: str) -> None:
         with _unavailable("take back a rate-limited hit"):
@@ -136,8 +164,8 @@ class RedisLimitStorage:
     ) -> tuple[bool, int]:
         ttl = "" if ttl_ms is None else str(ttl_ms)
         with _unavailable("add to a counter"):
-            applied, value = await self._add(
-                keys=[self._counter_key(key)], args=[amount, most, ttl]
+            applied, value = await _ADD_SCRIPT(
+                self._client, [self._counter_key(key)], [amount, most, ttl]
             )
         return bool(applied), _as_int(value)
 

@@ -93,7 +93,7 @@ def storage_for(store: Any) -> LimitStorage:
     if kind == "redis":
         from .redis import RedisLimitStorage
 
-        return RedisLimitStorage(store.client, store.key_prefix)
+        return RedisLimitStorage(lambda: store.client, store.key_prefix)
     if kind == "memory":
         from .memory import memory_storage_of
 
