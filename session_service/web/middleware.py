@@ -181,11 +181,11 @@ class SessionMiddleware:
                 # A cookie was sent but named no live session: tell the browser to drop it.
                 return self.cookie.clear_header() if cookie_sent else None
             now = utcnow()
-            if self.rolling and self._extension_due(session, now):
-                if await self.store.touch(old_id, now + self.ttl):
-                    # The browser's copy must live as long as the server's: re-send it, rarely.
-                    return self.cookie.set_header(old_id)
-            return None
+            due = self.rolling and self._extension_due(session, now)
+            if due and await self.store.touch(old_id, now + self.ttl):
+                # The browser's copy must live as long as the server's: re-send it, rarely.
+                return self.cookie.set_header(old_id)
+            return None  # nothing due, or the row is gone: the next request expires the cookie
         flushed = session.flushed_id
         if flushed is not None:
             await self.store.delete(flushed)

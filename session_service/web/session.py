@@ -180,13 +180,13 @@ class Session(dict[str, Any]):
 
     def __eq__(self, other: object) -> bool:
         self.accessed = True
-        return dict.__eq__(self, other)  # type: ignore[no-any-return]
+        return dict.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         self.accessed = True
-        return dict.__ne__(self, other)  # type: ignore[no-any-return]
+        return dict.__ne__(self, other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __or__(self, other: Any) -> Any:
         self.accessed = True
@@ -242,7 +242,7 @@ class Session(dict[str, Any]):
             self._write(changes.keys())
             dict.update(self, changes)
 
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
         self.update(other)
         return self
 

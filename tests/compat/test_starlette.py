@@ -67,7 +67,9 @@ def test_secure_cookie_is_not_sent_back_over_plain_http(compat: Compat) -> None:
 
 def test_cookie_path_of_a_mounted_app(compat: Compat) -> None:
     inner = compat.app(SESSION_COOKIE_PATH="/second_app")
-    outer = Starlette(routes=[Mount("/second_app", app=inner)], lifespan=inner.router.lifespan_context)
+    outer = Starlette(
+        routes=[Mount("/second_app", app=inner)], lifespan=inner.router.lifespan_context
+    )
     client = compat.client(outer)
     response = client.post("/second_app/update_session", json={"some": "data"})
     assert response.status_code == 200
