@@ -10,8 +10,11 @@ The hot path, per request:
    once (``UPDATE`` of a row that must still exist, so a session revoked meanwhile stays
    revoked), created (``INSERT`` under a fresh id), rotated (``cycle_id``) or deleted
    (``flush`` or emptied). Reads and writes move the expiry at most once per tenth of the
-   TTL (a read-only request then does one ``UPDATE`` of the expiry alone). A store outage at
-   any point answers 503 and loses nothing already stored.
+   TTL (a read-only request then does one ``UPDATE`` of the expiry alone; never with
+   ``SESSION_ROLLING=false``). A save that finds its row gone sends no cookie. A store outage
+   at any point answers 503 and loses nothing already stored.
+
+A tenant the resolver names that no store can hold is a 400 before any database work.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def test_cycle_without_keeping_data_starts_clean(compat: Compat) -> None:
 def test_unknown_key_is_never_adopted(compat: Compat) -> None:
     app = compat.app()
     planted = new_session_id()
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, planted))
+    client = compat.client(app, cookies=cookie_for(app, planted))
     client.post("/update_session", json={"k": "v"})
     assert client.get("/id").json()["id"] != planted
     assert compat.store(lambda b: b.load(planted)) is None
@@ -102,7 +102,7 @@ def test_unknown_key_is_never_adopted(compat: Compat) -> None:
 def test_loading_an_unknown_key_creates_no_record(compat: Compat) -> None:
     app = compat.app()
     planted = new_session_id()
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, planted))
+    client = compat.client(app, cookies=cookie_for(app, planted))
     assert client.get("/view_bare").json() == {}
     assert compat.store(lambda b: b.load(planted)) is None
 
@@ -111,7 +111,7 @@ def test_expired_session_is_empty_and_cleared_by_cleanup(compat: Compat) -> None
     app = compat.app()
     sid = seed(compat, {"foo": "bar"}, expires_in=-10)
     live = seed(compat, {"foo": "baz"})
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, sid))
+    client = compat.client(app, cookies=cookie_for(app, sid))
     assert client.get("/view_bare").json() == {}
 
     async def clear_expired(backend: SessionStoreBackend) -> tuple[SessionRecord | None, int]:

@@ -47,9 +47,9 @@ def test_expired_session_reads_empty(compat: Compat) -> None:
 
 
 def test_secure_cookie_is_not_sent_back_over_plain_http(compat: Compat) -> None:
-    app = compat.app(SESSION_COOKIE_SECURE="true")
-    secure = compat.client(app, base_url="https://testserver")
-    insecure = compat.client(app, base_url="http://testserver")
+    # One app (and service) per client: each entered client runs its own event loop.
+    secure = compat.client(compat.app(SESSION_COOKIE_SECURE="true"), base_url="https://testserver")
+    insecure = compat.client(compat.app(SESSION_COOKIE_SECURE="true"), base_url="http://testserver")
 
     response = insecure.post("/update_session", json={"some": "data"})
     assert response.json() == {"session": {"some": "data"}}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from starlette.applications import Starlette
+
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 from session_service.web.cookie import CookieCodec
@@ -32,8 +34,9 @@ def seed(compat: Compat, data: dict[str, object], *, expires_in: float = TTL) ->
     return record.id
 
 
-def cookie_for(compat: Compat, app_service_settings: object, sid: str) -> dict[str, str]:
-    codec = CookieCodec(app_service_settings)  # type: ignore[arg-type]
+def cookie_for(app: Starlette, sid: str) -> dict[str, str]:
+    """The cookie the app would set for ``sid`` (signed with its key), for a client's jar."""
+    codec = CookieCodec(app.state.service.settings)
     name, _, value = codec.set_header(sid).split(b";")[0].decode().partition("=")
     return {name: value}
 
@@ -50,7 +53,7 @@ def test_loads_empty_session(compat: Compat) -> None:
 
 def test_unknown_session_id_is_an_empty_session(compat: Compat) -> None:
     app = compat.app()
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, "nope"))
+    client = compat.client(app, cookies=cookie_for(app, "nope"))
     assert client.get("/view_bare").json() == {}
 
 
@@ -58,7 +61,7 @@ def test_loads_existing_session_without_an_explicit_load(compat: Compat) -> None
     # starsessions' test_autoloading: here every request with a cookie is loaded.
     app = compat.app()
     sid = seed(compat, {"key": "value"})
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, sid))
+    client = compat.client(app, cookies=cookie_for(app, sid))
     assert client.get("/view_bare").json() == {"key": "value"}
     assert client.get("/view_session").json() == {"session": {"key": "value"}}
 
@@ -67,8 +70,9 @@ def test_sends_cookie_when_session_created_or_updated(compat: Compat) -> None:
     app = compat.app()
     client = compat.client(app)
     assert "session_id=" in set_cookie(client.post("/update_session", json={"key": "value"}))
+    app = compat.app()  # one app per client: each entered client runs its own event loop
     sid = seed(compat, {"key2": "value2"})
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, sid))
+    client = compat.client(app, cookies=cookie_for(app, sid))
     response = client.post("/update_session", json={"key": "value"})
     assert "session_id=" in set_cookie(response)
     assert client.get("/view_bare").json() == {"key2": "value2", "key": "value"}
@@ -77,7 +81,7 @@ def test_sends_cookie_when_session_created_or_updated(compat: Compat) -> None:
 def test_destroyed_session_expires_cookie_and_clears_storage(compat: Compat) -> None:
     app = compat.app()
     sid = seed(compat, {"key2": "value2"})
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, sid))
+    client = compat.client(app, cookies=cookie_for(app, sid))
     header = set_cookie(client.post("/clear_session"))
     assert "session_id=" in header and "01 Jan 1970 00:00:00 GMT" in header
     assert compat.store(lambda b: b.load(sid)) is None
@@ -92,7 +96,7 @@ def test_clearing_with_a_dead_cookie_expires_it(compat: Compat) -> None:
     # Deliberate difference: starsessions sends nothing; a cookie naming no live session
     # is expired (Max-Age=0), so the browser stops sending it.
     app = compat.app()
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, "gone"))
+    client = compat.client(app, cookies=cookie_for(app, "gone"))
     assert "Max-Age=0" in set_cookie(client.post("/clear_session"))
 
 
@@ -129,7 +133,7 @@ def test_regenerating_the_id_removes_the_old_session(compat: Compat) -> None:
 def test_rolling_session_extends_its_expiry(compat: Compat) -> None:
     app = compat.app(SESSION_TTL_SECONDS=str(TTL))
     sid = seed(compat, {"id": 42}, expires_in=TTL / 2)
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, sid))
+    client = compat.client(app, cookies=cookie_for(app, sid))
     response = client.get("/view_bare")
     assert response.json() == {"id": 42}
     assert max_age(response) == TTL  # the browser's copy moves with the server's
@@ -142,7 +146,7 @@ def test_non_rolling_session_keeps_its_expiry_on_reads_and_writes(compat: Compat
     sid = seed(compat, {"id": 42}, expires_in=TTL / 2)
     before = compat.store(lambda b: b.load(sid))
     assert before is not None
-    client = compat.client(app, cookies=cookie_for(compat, app.state.service.settings, sid))
+    client = compat.client(app, cookies=cookie_for(app, sid))
     response = client.get("/view_bare")
     assert response.json() == {"id": 42} and not set_cookie(response)
     response = client.post("/update_session", json={"more": 1})
