@@ -11,9 +11,9 @@ after the handler). Two lifecycle operations, named after Django's, complete it:
 * :meth:`Session.flush` at logout: the stored session is deleted and the cookie expired. Data
   written after ``flush()`` in the same request starts a new session under a new id.
 
-All tracking goes through two hooks, :meth:`Session._read` and :meth:`Session._write`; the
-latter receives the keys a change touches (``None``: possibly every key), so per-key tracking
-needs no change anywhere else. Reads cost one attribute store, never a copy or serialization.
+Every change goes through one hook, :meth:`Session._write`, which receives the keys the change
+touches (``None``: possibly every key), so per-key tracking needs no change anywhere else.
+Reads only set ``accessed`` (one attribute store, never a copy or a serialization).
 """
 
 from __future__ import annotations
@@ -66,10 +66,7 @@ class Session(dict[str, Any]):
         #: True once the handler changed the session (it will be saved after the handler).
         self.modified = False
 
-    # -- tracking hooks --------------------------------------------------------------------
-
-    def _read(self) -> None:
-        self.accessed = True
+    # -- tracking hook --------------------------------------------------------------------
 
     def _write(self, keys: Iterable[str] | None = None) -> None:
         """Called before every change; ``keys`` are the keys it touches (``None``: any key)."""
