@@ -169,6 +169,9 @@ class SessionSettings:
     cleanup_interval_seconds: int = DEFAULT_CLEANUP_INTERVAL_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     display_url: str = field(default="", compare=False)
+    cookie_persistent: bool = True
+    cookie_partitioned: bool = False
+    rolling: bool = True
 
     @classmethod
     def from_env(
@@ -240,6 +243,12 @@ class SessionSettings:
                 "SESSION_COOKIE_SAMESITE=none requires SESSION_COOKIE_SECURE=true "
                 "(browsers drop SameSite=None cookies that are not Secure)"
             )
+        partitioned = _parse_bool(env, "SESSION_COOKIE_PARTITIONED", False)
+        if partitioned and not secure:
+            raise SessionConfigError(
+                "SESSION_COOKIE_PARTITIONED=true requires SESSION_COOKIE_SECURE=true "
+                "(browsers drop Partitioned cookies that are not Secure)"
+            )
         cookie_name = env.get("SESSION_COOKIE_NAME", "").strip() or "session_id"
         # Header values are ASCII: anything else breaks every response (or the start-up).
         name_chars = cookie_name.replace("_", "").replace("-", "").replace(".", "")
@@ -284,4 +293,7 @@ class SessionSettings:
             ),
             max_bytes=_parse_int(env, "SESSION_MAX_BYTES", DEFAULT_MAX_BYTES, minimum=256),
             display_url=mask_url(db_url),
+            cookie_persistent=_parse_bool(env, "SESSION_COOKIE_PERSISTENT", True),
+            cookie_partitioned=partitioned,
+            rolling=_parse_bool(env, "SESSION_ROLLING", True),
         )
