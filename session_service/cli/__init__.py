@@ -97,7 +97,7 @@ async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBacke
             f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
             "or point SESSION_DB_URL or --db-url at the existing one"
         )
-    return await SessionStoreBackend.connect(settings.db_url)
+    return await SessionStoreBackend.connect(settings.db_url, timeout=settings.db_timeout_seconds)
 
 
 # -- commands -------------------------------------------------------------------------------
