@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,7 +90,24 @@ def _missing_sqlite_file(settings: SessionSettings) -> Path | None:
     return None if path.exists() else path
 
 
+def _check_directory(settings: SessionSettings) -> None:
+    """``migrate`` creates the default data directory (private), never another one: a missing
+    directory in an explicit URL is a typo, and creating it would hide the mistake."""
+    missing = _missing_sqlite_file(settings)
+    if missing is None or missing.parent.is_dir():
+        return
+    if missing.parent == settings.data_dir:
+        missing.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return
+    raise SessionStoreUnavailable(
+        f"the directory {missing.parent} of the SQLite database does not exist: create it, "
+        "or fix SESSION_DB_URL or --db-url"
+    )
+
+
 async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBackend:
+    if create:
+        _check_directory(settings)
     missing = None if create else _missing_sqlite_file(settings)
     if missing is not None:
         default = missing == settings.data_dir / "sessions.sqlite"
@@ -104,10 +123,19 @@ async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBacke
 
 
 async def _migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    revision: Callable[[], Awaitable[str | None]] | None = getattr(b.store, "schema_revision", None)
+    before = await revision() if revision is not None else None
     await b.migrate()
+    after = await revision() if revision is not None else None
+    changed = before != after
+    where = f"the session database at {b.display_url}"
+    text = (
+        f"migrated {where} from revision {before or 'none (empty)'} to {after} (the newest schema)"
+        if changed
+        else f"{where} is already at the newest schema (revision {after}); nothing changed"
+    )
     return _Result(
-        f"the session database at {b.display_url} is at the newest schema",
-        {"migrated": True, "database": b.display_url},
+        text, {"from": before, "to": after, "changed": changed, "database": b.display_url}
     )
 
 
@@ -286,6 +314,7 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--debug", action="store_true", default=default, help="on failure, also print the traceback"
     )
+    parser.add_argument("--json", action="store_true", default=default, help="print one JSON document")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,7 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
     # from overwriting a value given before it.
     shared = argparse.ArgumentParser(add_help=False)
     _global_options(shared, argparse.SUPPRESS)
-    shared.add_argument("--json", action="store_true", help="print one JSON document")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for spec in _COMMANDS:
         sub = commands.add_parser(
@@ -369,6 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             # A user id in a locale that cannot encode it must not crash the output.
             stream.reconfigure(errors="backslashreplace")
+    if threading.current_thread() is threading.main_thread():
+        # Started with SIGINT ignored (nohup, some CI runners), Ctrl-C would not stop a
+        # command stuck on a lock: take the default back, so it always exits 130.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     if args.spec.name == "clear-all" and not args.yes:
         scope = "" if args.tenant is None else f" in tenant {out.printable(args.tenant)}"

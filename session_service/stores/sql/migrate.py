@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +37,11 @@ def _alembic_config(connection: Connection) -> Config:
     cfg.set_main_option("script_location", script_location())
     cfg.attributes["connection"] = connection
     return cfg
+
+
+def revision_on(connection: Connection) -> str | None:
+    """The schema's Alembic revision on ``connection`` (``None``: never migrated)."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_on(connection: Connection) -> None:

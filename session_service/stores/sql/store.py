@@ -107,6 +107,12 @@ class SqlSessionStore(SqlAdminOps):
         with translate_errors(self.display_url, "migrate"):
             await _migrate.run_on_engine(self._engine, _migrate.upgrade_on)
 
+    async def schema_revision(self) -> str | None:
+        """The schema's Alembic revision (``None`` before the first migration)."""
+        with translate_errors(self.display_url, "read the schema revision"):
+            async with self._engine.connect() as conn:
+                return await conn.run_sync(_migrate.revision_on)
+
     async def close(self) -> None:
         """Release every pooled connection. The store can still be used afterwards."""
         await self._hot.close()
