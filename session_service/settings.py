@@ -52,7 +52,9 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     """
     try:
         url = make_url(raw.strip())
-        url.port  # noqa: B018 - a port that is not a number fails here, not at the first request
+        # A port that is not a number, or not a port, fails here, not at the first request.
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ValueError("port out of range")
     except (ArgumentError, ValueError, TypeError) as exc:
         raise SessionConfigError(
             f"{variable} is not a valid database URL ({mask_url(raw)}); expected "

@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ...settings import normalize_db_url
+from ...settings import mask_url, normalize_db_url
+from .._errors import translate_errors
 from .dialects import MIGRATION_LOCK_KEY, WRITE_OPTION, make_engine
 
 
@@ -67,6 +68,7 @@ async def run_locked(url: str, fn: Callable[[Connection], None]) -> None:
     kind, normalized = normalize_db_url(url)
     engine = make_engine(kind, normalized)
     try:
-        await run_on_engine(engine, fn)
+        with translate_errors(mask_url(normalized), "migrate"):
+            await run_on_engine(engine, fn)
     finally:
         await engine.dispose()
