@@ -55,7 +55,7 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
         # A port that is not a number, or not a port, fails here, not at the first request.
         if url.port is not None and not 0 < url.port < 65536:
             raise ValueError("port out of range")
-    except (ArgumentError, ValueError, TypeError) as exc:
+    except (ArgumentError, ValueError, TypeError):
         raise SessionConfigError(
             f"{variable} is not a valid database URL ({mask_url(raw)}); expected "
             "sqlite:///PATH or postgresql://user:password@host/db (percent-encode characters "

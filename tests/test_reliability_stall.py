@@ -58,9 +58,9 @@ async def _locked(store_kind: str, db_url: str) -> AsyncIterator[None]:
         conn.close()
 
 
-async def _timed(client: httpx.AsyncClient, method: str, path: str, cookie: str | None) -> tuple[
-    int, float
-]:
+async def _timed(
+    client: httpx.AsyncClient, method: str, path: str, cookie: str | None
+) -> tuple[int, float]:
     headers = {"cookie": cookie} if cookie else {}
     started = time.monotonic()
     response = await client.request(method, path, headers=headers)
@@ -111,7 +111,9 @@ def test_the_cli_says_busy_for_a_lock_wait(store_kind: str, db_url: str, tmp_pat
 
     asyncio.run(migrate())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_")}
-    env.update(SESSION_DB_URL=db_url, SESSION_DATA_DIR=str(tmp_path), SESSION_DB_TIMEOUT_SECONDS="1")
+    env.update(
+        SESSION_DB_URL=db_url, SESSION_DATA_DIR=str(tmp_path), SESSION_DB_TIMEOUT_SECONDS="1"
+    )
     argv = [sys.executable, "-m", "session_service", "clear-user", "alice"]
 
     async def scenario() -> subprocess.CompletedProcess[str]:
@@ -137,11 +139,13 @@ def test_queued_sqlite_writes_share_one_deadline(db_url: str, tmp_path: Path) ->
         await service.migrate()
         transport = httpx.ASGITransport(app=build_app(service))
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                async with _locked("sqlite", db_url):
-                    return await asyncio.gather(
-                        *(_timed(client, "POST", "/set?q=1", None) for _ in range(8))
-                    )
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+                _locked("sqlite", db_url),
+            ):
+                return await asyncio.gather(
+                    *(_timed(client, "POST", "/set?q=1", None) for _ in range(8))
+                )
         finally:
             await service.close()
 

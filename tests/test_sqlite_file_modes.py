@@ -30,6 +30,10 @@ def _mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
 
 
+def _modes(directory: Path, stem: str) -> dict[str, int]:
+    return {p.name: _mode(p) for p in directory.iterdir() if p.name.startswith(stem)}
+
+
 def _modes_in_use(environ: dict[str, str], directory: Path, stem: str) -> dict[str, int]:
     """The modes of the database's files while the app has them open (closing the last
     connection removes ``-wal`` and ``-shm``)."""
@@ -40,7 +44,7 @@ def _modes_in_use(environ: dict[str, str], directory: Path, stem: str) -> dict[s
         store = service.get_session_store()
         await store.save(SessionRecord(new_session_id(), {"k": 1}, utcnow() + timedelta(hours=1)))
         try:
-            return {p.name: _mode(p) for p in directory.iterdir() if p.name.startswith(stem)}
+            return _modes(directory, stem)
         finally:
             await service.close()
 

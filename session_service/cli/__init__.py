@@ -24,20 +24,17 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from ..backend import SessionStoreBackend
-from ..errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
 from . import output as out
+from ._database import PROG, load_settings, open_backend
 
-PROG = "session-service"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -50,73 +47,6 @@ class _Result:
 
 
 _Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[_Result]]
-
-
-# -- configuration -------------------------------------------------------------------------
-
-
-def _load_settings(db_url: str | None, environ: Mapping[str, str] | None = None) -> SessionSettings:
-    """The app's settings, with ``db_url`` (from ``--db-url``) in place of ``SESSION_DB_URL``.
-
-    The CLI never signs a cookie, so it reads them with ``need_secret=False``: no key file
-    is created as a side effect, and in cluster mode an operator needs only the database URL.
-    A key that *is* set is still validated, so a broken app configuration is reported here too.
-    """
-    env = dict(os.environ if environ is None else environ)
-    if db_url is not None:
-        env["SESSION_DB_URL"] = db_url
-    try:
-        return SessionSettings.from_env(env, need_secret=False)
-    except SessionConfigError as exc:
-        if db_url is None:
-            raise
-        # The message names the variable it validated; the user typed the flag.
-        raise SessionConfigError(str(exc).replace("SESSION_DB_URL", "--db-url")) from exc
-
-
-def _missing_sqlite_file(settings: SessionSettings) -> Path | None:
-    """The SQLite file the URL names, if it does not exist yet (``None`` otherwise).
-
-    Opening a missing SQLite file creates it (and its directory); an admin command run from
-    the wrong directory would then leave an empty database behind and fail on the missing
-    table. Only ``migrate`` may create the database.
-    """
-    if settings.store_kind != "sqlite":
-        return None
-    database = make_url(settings.db_url).database
-    if not database:
-        return None
-    path = Path(database).expanduser().absolute()
-    return None if path.exists() else path
-
-
-def _check_directory(settings: SessionSettings) -> None:
-    """``migrate`` creates the default data directory (private), never another one: a missing
-    directory in an explicit URL is a typo, and creating it would hide the mistake."""
-    missing = _missing_sqlite_file(settings)
-    if missing is None or missing.parent.is_dir():
-        return
-    if missing.parent == settings.data_dir:
-        missing.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return
-    raise SessionStoreUnavailable(
-        f"the directory {missing.parent} of the SQLite database does not exist: create it, "
-        "or fix SESSION_DB_URL or --db-url"
-    )
-
-
-async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBackend:
-    if create:
-        _check_directory(settings)
-    missing = None if create else _missing_sqlite_file(settings)
-    if missing is not None:
-        default = missing == settings.data_dir / "sessions.sqlite"
-        hint = " (the default in SESSION_DATA_DIR, as SESSION_DB_URL is unset)" if default else ""
-        raise SessionStoreUnavailable(
-            f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
-            "or point SESSION_DB_URL or --db-url at the existing one"
-        )
-    return await SessionStoreBackend.connect(settings.db_url, timeout=settings.db_timeout_seconds)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -314,7 +244,9 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--debug", action="store_true", default=default, help="on failure, also print the traceback"
     )
-    parser.add_argument("--json", action="store_true", default=default, help="print one JSON document")
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="print one JSON document"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -379,7 +311,7 @@ async def _run(
     args: argparse.Namespace, settings: SessionSettings, progress: out.Progress
 ) -> _Result:
     spec: _Command = args.spec
-    backend = await _open(settings, create=spec.creates_database)
+    backend = await open_backend(settings, create=spec.creates_database)
     try:
         return await spec.handler(backend, args, progress)
     finally:
@@ -407,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")
     progress = out.Progress(sys.stderr)
     try:
-        settings = _load_settings(args.db_url)
+        settings = load_settings(args.db_url)
         result = asyncio.run(_run(args, settings, progress))
     except KeyboardInterrupt:
         progress.finish()

@@ -267,9 +267,9 @@ class SqliteHotPath:
         if left <= 0:
             raise StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")
         try:
-            conn = self._write_conn()
-            conn.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
-            return _statement(conn, sql, args, fetch)
+            writer = self._write_conn()
+            writer.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
+            return _statement(writer, sql, args, fetch)
         except sqlite3.Error:
             conn, self._writer = self._writer, None
             _close_quietly(conn)
