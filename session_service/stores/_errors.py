@@ -40,6 +40,10 @@ class StoreBusy(TimeoutError):
     one. Reported as "busy (locked)", not as "cannot reach": the fix is to find the lock."""
 
 
+class ConnectTimeout(TimeoutError):
+    """No connection could be made within the timeout: the server is not answering at all."""
+
+
 def _busy(root: BaseException, lowered: str) -> bool:
     """A wait on a lock or on the pool ran out of time, as opposed to an unreachable server.
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from ...errors import SessionDataError
 from ...settings import StoreKind
-from .._errors import StoreBusy
+from .._errors import ConnectTimeout, StoreBusy
 from .dialects import DEFAULT_TIMEOUT_SECONDS, create_private_file, enable_wal
 from .schema import sessions_table as T
 
@@ -133,7 +133,7 @@ class PgHotPath:
             conn = await pool.acquire(timeout=self._timeout)
         except TimeoutError:
             if pool.get_size() == 0:  # never connected: the server is not answering at all
-                raise
+                raise ConnectTimeout(f"no connection within {self._timeout:g} s") from None
             raise self._busy() from None
         try:
             left = max(deadline - loop.time(), 0.001)
