@@ -102,7 +102,9 @@ def _sqlite_engine(url: str, timeout: float, overrides: dict[str, Any]) -> Async
     assert database
     path = Path(database).expanduser().absolute()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # new directories are private
-    options: dict[str, Any] = {"poolclass": NullPool} if overrides.pop("nullpool", False) else {}
+    nullpool = overrides.pop("nullpool", False)
+    # A checkout waits no longer than a lock would (NullPool has no checkout to wait for).
+    options: dict[str, Any] = {"poolclass": NullPool} if nullpool else {"pool_timeout": timeout}
     options.update(overrides)
     engine = create_async_engine(url, **options)
 
