@@ -47,20 +47,41 @@ def handle(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
+MAX_NAME = 100
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a user id, or ``None``. Checked on the server: the form's
+    ``maxlength`` is only a hint that any client can ignore."""
+    if not name:
+        return "A name is required."
+    if len(name) > MAX_NAME:
+        return f"A name has at most {MAX_NAME} characters."
+    if not name.isprintable():
+        return "A name cannot contain control characters."
+    return None
+
+
+def sign_in_page(error: str | None = None, status_code: int = 400) -> HTMLResponse:
+    shown = "" if error is None else f'<p role="alert"><strong>{html.escape(error)}</strong></p>'
+    return page(
+        f"<p>You are not signed in.</p>{shown}"
+        '<form method="post" action="/login"><label>Name '
+        f'<input name="name" required maxlength="{MAX_NAME}" autofocus></label> '
+        '<label>Password <input name="password" type="password" required></label> '
+        "<button>Sign in</button></form>"
+        f"<p>Any name works with the password <code>{DEMO_PASSWORD}</code>; three wrong "
+        "passwords lock that name on your address for five minutes. "
+        '<a href="/ping">/ping</a> allows 5 requests per 10 seconds.</p>',
+        status_code=200 if error is None else status_code,
+    )
+
+
 async def home(request: Request) -> Response:
     session = get_session(request)
     user = session.get("user_id")
     if user is None:
-        return page(
-            "<p>You are not signed in.</p>"
-            '<form method="post" action="/login"><label>Name '
-            '<input name="name" required maxlength="100" autofocus></label> '
-            '<label>Password <input name="password" type="password" required></label> '
-            "<button>Sign in</button></form>"
-            f"<p>Any name works with the password <code>{DEMO_PASSWORD}</code>; three wrong "
-            "passwords lock that name on your address for five minutes. "
-            '<a href="/ping">/ping</a> allows 5 requests per 10 seconds.</p>'
-        )
+        return sign_in_page()
     session["visits"] = int(session.get("visits", 0)) + 1
     rows = "".join(
         f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(repr(v))}</td></tr>"
@@ -77,8 +98,9 @@ async def home(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await request.form()
     name = str(form.get("name", "")).strip()
-    if not name:
-        return page("<p>A name is required. <a href='/'>Back</a></p>", status_code=400)
+    problem = name_problem(name)
+    if problem is not None:
+        return sign_in_page(problem)
     ip = request.client.host if request.client else "unknown"
     decision = await guard.attempt(name, ip)  # booked before the password is looked at
     if decision.allowed and form.get("password") == DEMO_PASSWORD:
@@ -88,12 +110,12 @@ async def login(request: Request) -> Response:
             decision = await guard.check(name, ip)
         if not decision.allowed:
             minutes = max(1, math.ceil(decision.retry_after / 60))
-            return page(
-                "<p>Too many failed sign-ins for this name from your address: "
-                f"try again in {minutes} minute{'s' if minutes > 1 else ''}.</p>",
+            return sign_in_page(
+                "Too many failed sign-ins for this name from your address: "
+                f"try again in {minutes} minute{'s' if minutes > 1 else ''}.",
                 status_code=429,
             )
-        return page("<p>Wrong password. <a href='/'>Try again</a></p>", status_code=401)
+        return sign_in_page("Wrong password.", status_code=401)
     session = get_session(request)
     session["user_id"] = name
     session["signed_in_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -157,9 +179,8 @@ async def revoke_one(request: Request) -> Response:
 
 
 async def revoke_all(request: Request) -> Response:
-    user = get_session(request).get("user_id")
-    if user is not None:
-        await service.clear_sessions_for_user(user)
+    # This user's sessions in this request's tenant, never a same-named user of another tenant.
+    await service.sign_out_everywhere(request)
     return RedirectResponse("/", status_code=303)
 
 

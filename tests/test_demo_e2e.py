@@ -78,3 +78,20 @@ def test_demo_login_my_sessions_and_sign_out_everywhere(demo_url: str, tmp_path:
         assert "not signed in" in after.text
         assert "not signed in" in laptop.get("/").text  # the other device is signed out too
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+def test_demo_refuses_a_bad_name_on_the_page(demo_url: str) -> None:
+    with httpx.Client(base_url=demo_url) as client:
+        for name, why in [
+            ("x" * 101, "at most 100 characters"),
+            ("a\x00b", "control characters"),
+            ("tab\there", "control characters"),
+            ("   ", "A name is required"),
+        ]:
+            page = client.post("/login", data={"name": name})
+            assert page.status_code == 400 and why in page.text, (name, page.text)
+            assert "session_id" not in client.cookies
+        assert (
+            client.post("/login", data={"name": "x" * 100, "password": "demo"}).status_code == 303
+        )
