@@ -20,14 +20,15 @@ from ..errors import SessionStoreUnavailable
 from .storage import Window
 
 # KEYS[1] log (newest first); ARGV limit, now, window (ms).
-# Returns {allowed, counted, the limit-th newest or nil, the newest or nil}: the Window.
+# Returns "allowed counted oldest newest" (the Window; '-' for none) as one string: one line
+# of reply to parse instead of five.
 _HIT = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local since = tonumber(ARGV[2]) - tonumber(ARGV[3])
 local oldest = redis.call('LINDEX', key, limit - 1)
 if oldest and tonumber(oldest) > since then
-  return {0, limit, oldest, redis.call('LINDEX', key, 0)}
+  return '0 ' .. limit .. ' ' .. oldest .. ' ' .. redis.call('LINDEX', key, 0)
 end
 local stamp = ARGV[2]
 local newest = redis.call('LINDEX', key, 0)
@@ -38,7 +39,7 @@ if redis.call('PTTL', key) < tonumber(ARGV[3]) then redis.call('PEXPIRE', key, A
 local log = redis.call('LRANGE', key, 0, limit - 1)
 local counted = 0
 while counted < #log and tonumber(log[counted + 1]) > since do counted = counted + 1 end
-return {1, counted, log[limit] or false, stamp}
+return '1 ' .. counted .. ' ' .. (log[limit] or '-') .. ' ' .. stamp
 """
 
 # KEYS[1] log; ARGV the expected entries, newest first. Deletes the list only if it holds
@@ -64,8 +65,8 @@ return {1, tostring(total)}
 _GLOB = re.compile(r"([*?\[\]\\])")
 
 
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _int_or_none(value: bytes) -> int | None:
+    return None if value == b"-" else int(value)
 
 
 def _as_int(value: Any) -> int:
@@ -129,10 +130,11 @@ class RedisLimitStorage:
 
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         with _unavailable("count a rate-limited hit"):
-            allowed, counted, oldest, newest = await _HIT_SCRIPT(
-                self._client, [self._log_key(key)], [limit, now, window_ms]
-            )
-        return bool(allowed), Window(int(counted), _int_or_none(oldest), _int_or_none(newest))
+            reply = await _HIT_SCRIPT(self._client, [self._log_key(key)], [limit, now, window_ms])
+        if isinstance(reply, str):  # a client made with decode_responses=True
+            reply = reply.encode()
+        allowed, counted, oldest, newest = reply.split()
+        return allowed == b"1", Window(int(counted), _int_or_none(oldest), int(newest))
 
     async def log(self, key: str) -> list[int]:
         with _unavailable("read a rate limit"):
