@@ -233,3 +233,17 @@ async def test_bad_counter_numbers_are_data_errors(
     with pytest.raises(SessionDataError):
         await counters.add("c", amount, ttl=ttl, cap=cap)  # type: ignore[arg-type]
     assert await counters.get("c") == 0
+
+
+def test_the_sql_log_text_reads_as_the_log_does() -> None:
+    """SQL stores read the window straight off the stored text; it must agree with the log."""
+    from session_service.limits.sql import _window_of_text
+    from session_service.limits.storage import encode_log, window_of
+
+    rng = random.Random(3)
+    for _ in range(5000):
+        log = sorted(rng.randint(0, 5000) for _ in range(rng.randint(1, 30)))
+        limit, window, now = rng.randint(1, 35), rng.randint(1, 3000), rng.randint(0, 8000)
+        assert _window_of_text(encode_log(log), limit, window, now) == window_of(
+            log, limit, window, now
+        ), (log, limit, window, now)

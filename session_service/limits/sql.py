@@ -76,6 +76,26 @@ _EXPIRED_SQL = (_expired_sql(_L), _expired_sql(_C))
 _BATCH = 5000
 
 
+def _window_of_text(text: str, limit: int, window_ms: int, now: int) -> Window:
+    """:func:`window_of` read straight off the stored text (no list of ints on the hot path):
+    fixed-width digits compare as strings in time order, so a binary search finds the
+    first time inside the window."""
+    n = len(text) // 13
+    oldest = int(text[(n - limit) * 13 : (n - limit + 1) * 13]) if n >= limit else None
+    since = now - window_ms
+    if since < 0:
+        return Window(n, oldest, int(text[-13:]))
+    edge = f"{since:013d}"
+    lo, hi = 0, n
+    while lo < hi:  # the first entry after ``since``
+        mid = (lo + hi) // 2
+        if text[mid * 13 : mid * 13 + 13] > edge:
+            hi = mid
+        else:
+            lo = mid + 1
+    return Window(n - lo, oldest, int(text[-13:]))
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -94,9 +114,9 @@ class SqlLimitStorage:
             row = await self._hot.write_fetchrow(
                 HIT_SQL, key, stamp, now + window_ms, chars, now - window_ms
             )
-            allowed = row is not None
-            log = decode_log(row[0]) if row is not None else await self.log(key)
-        return allowed, window_of(log, limit, window_ms, now)
+            if row is not None:
+                return True, _window_of_text(row[0], limit, window_ms, now)
+            return False, window_of(await self.log(key), limit, window_ms, now)
 
     async def log(self, key: str) -> list[int]:
         with translate_errors(self._url, "read a rate limit"):
