@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 
 from .backend import SessionStoreBackend
 from .errors import SessionServiceError
-from .settings import SessionSettings
+from .settings import SessionSettings, normalize_db_url
 from .web.middleware import SessionMiddleware, TenantResolver
 
 logger = logging.getLogger("session_service")
@@ -49,7 +49,10 @@ class DefaultSessionService:
                 backend_or_url.store.max_bytes = self.settings.max_bytes
         else:
             url = backend_or_url or self.settings.db_url
-            self._backend = SessionStoreBackend.from_url(url, max_bytes=self.settings.max_bytes)
+            options: dict[str, Any] = {"max_bytes": self.settings.max_bytes}
+            if normalize_db_url(url, variable="the database URL")[0] == "postgres":
+                options["pooler"] = self.settings.db_pooler
+            self._backend = SessionStoreBackend.from_url(url, **options)
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
         # Set after every cleanup run, successful or not (lets tests wait without sleeping).

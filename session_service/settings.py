@@ -23,6 +23,8 @@ from .errors import SessionConfigError
 Deployment = Literal["standalone", "cluster"]
 SameSite = Literal["strict", "lax", "none"]
 StoreKind = Literal["sqlite", "postgres"]
+#: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer and the like).
+DbPooler = Literal["none", "transaction"]
 
 DEFAULT_TTL_SECONDS = 14 * 24 * 3600
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -103,6 +105,13 @@ def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int)
     return value
 
 
+def _parse_pooler(env: Mapping[str, str]) -> DbPooler:
+    raw = env.get("SESSION_DB_POOLER", "").strip().lower() or "none"
+    if raw not in ("none", "transaction"):
+        raise SessionConfigError(f"SESSION_DB_POOLER must be none or transaction, not {raw!r}")
+    return "transaction" if raw == "transaction" else "none"
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
     """The standalone key: generated once with :mod:`secrets`, kept at mode 0600, reused.
 
@@ -169,6 +178,7 @@ class SessionSettings:
     cleanup_interval_seconds: int = DEFAULT_CLEANUP_INTERVAL_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     display_url: str = field(default="", compare=False)
+    db_pooler: DbPooler = "none"
 
     @classmethod
     def from_env(
@@ -284,4 +294,5 @@ class SessionSettings:
             ),
             max_bytes=_parse_int(env, "SESSION_MAX_BYTES", DEFAULT_MAX_BYTES, minimum=256),
             display_url=mask_url(db_url),
+            db_pooler=_parse_pooler(env),
         )

@@ -52,7 +52,15 @@ def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
             "pool_pre_ping": True,
             "pool_recycle": 1800,
             # Fail fast when the server is down so the middleware can answer 503 promptly.
-            "connect_args": {"timeout": 5, "command_timeout": 30},
+            # No prepared statement outlives its statement (unnamed ones, parsed again with
+            # every run), so the engine works through any transaction pooler without having
+            # to detect one: it serves rare calls, where that costs one round trip each.
+            "connect_args": {
+                "timeout": 5,
+                "command_timeout": 30,
+                "statement_cache_size": 0,
+                "prepared_statement_cache_size": 0,
+            },
         }
         options.update(overrides)
         return create_async_engine(url, **options)

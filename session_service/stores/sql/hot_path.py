@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from ...errors import SessionDataError
 from ...settings import StoreKind
+from . import pooler
 from .dialects import SQLITE_BUSY_TIMEOUT_MS, enable_wal
 from .schema import sessions_table as T
 
@@ -68,14 +69,24 @@ async def _no_reset(conn: Any) -> None:
 
 
 class PgHotPath:
-    """A private asyncpg pool of prepared, autocommit statements (one round trip each)."""
+    """A private asyncpg pool of prepared, autocommit statements (one round trip each).
 
-    def __init__(self, url: str, max_size: int = 20) -> None:
+    A pool belongs to the event loop that made it, so there is one per loop: a store used from
+    a fresh ``asyncio.run`` (or ``TestClient`` without ``with``) opens a new pool, and the pool
+    of a loop that has been closed is dropped without touching it (its transports need that
+    loop even to close; the garbage collector closes their sockets).
+
+    ``unnamed`` is set behind a transaction pooler: given (``SESSION_DB_POOLER=transaction``)
+    or on the first error that shows one (see :mod:`.pooler`).
+    """
+
+    def __init__(self, url: str, max_size: int = 20, *, unnamed: bool = False) -> None:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         self._max = max_size
-        self._pool: Any = None
+        self.unnamed = unnamed
+        self._pool: Any = None  # the pool of the loop that used the store last (fast path)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._creating: asyncio.Task[Any] | None = None
+        self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = {}
 
     def ts(self, value: datetime) -> Any:  # [dialect] timestamptz takes aware datetimes
         return _aware(value)
@@ -86,17 +97,18 @@ class PgHotPath:
 
     async def _get_pool(self) -> Any:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a pool belongs to one event loop
-            self._abandon()
-            self._loop = loop
-        if self._creating is None:
-            self._creating = loop.create_task(self._create())
+        self._forget_closed_loops()
+        creating = self._pools.get(loop)
+        if creating is None:
+            creating = self._pools[loop] = loop.create_task(self._create())
         try:
-            self._pool = await asyncio.shield(self._creating)
+            pool = await asyncio.shield(creating)
         except BaseException:
-            self._creating = None
+            if creating.done() and self._pools.get(loop) is creating:
+                del self._pools[loop]  # failed (server down): the next call tries again
             raise
-        return self._pool
+        self._pool, self._loop = pool, loop
+        return pool
 
     async def _create(self) -> Any:
         return await asyncpg.create_pool(
@@ -104,37 +116,66 @@ class PgHotPath:
             min_size=0,  # no background reconnect attempts (and tracebacks) while PG is down
             max_size=self._max,
             reset=_no_reset,
+            connect=pooler.connect,
+            connection_class=pooler.PgConnection,
             timeout=5,  # fail fast when the server is down: the middleware answers 503
             command_timeout=30,
         )
 
-    def _abandon(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-        self._pool, self._creating = None, None
+    def _forget_closed_loops(self) -> None:
+        for loop in [loop for loop in self._pools if loop.is_closed()]:
+            del self._pools[loop]
+        if self._loop is not None and self._loop.is_closed():
+            self._pool, self._loop = None, None
 
     def _ready_pool(self) -> Any:
         """The pool, if it exists and belongs to the running loop (else ``None``)."""
         return self._pool if self._loop is asyncio.get_running_loop() else None
 
-    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+    async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
         async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
-            row = await conn.fetchrow(sql, *args)
+            try:
+                return await _run_prepared(conn, sql, args, fetch, self.unnamed)
+            except pooler.POOLER_ERRORS:
+                if self.unnamed:
+                    raise
+                self.unnamed = True  # a transaction pooler: from now on, and retry once
+            return await _run_prepared(conn, sql, args, fetch, True)
+
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        row = await self._run(sql, args, True)
         return None if row is None else tuple(row)
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
-        async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
-            status: str = await conn.execute(sql, *args)
+        status: str = await self._run(sql, args, False)
         return int(status.rsplit(" ", 1)[-1])
 
     async def close(self) -> None:
-        pool, loop = self._pool, self._loop
-        if pool is not None and loop is asyncio.get_running_loop():
-            self._pool, self._creating = None, None
-            await pool.close()
-        else:
-            self._abandon()
+        running = asyncio.get_running_loop()
+        pools, self._pools = self._pools, {}
+        self._pool, self._loop = None, None
+        for loop, creating in pools.items():
+            if loop.is_closed() or not creating.done() or creating.cancelled():
+                continue  # dropped, or still being made (that loop's own business)
+            if creating.exception() is not None:
+                continue
+            pool = creating.result()
+            if loop is running:
+                await pool.close()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(pool.terminate)  # another thread's loop: its own job
+
+
+async def _run_prepared(
+    conn: Any, sql: str, args: tuple[Any, ...], fetch: bool, unnamed: bool
+) -> Any:
+    """``sql`` on ``conn``: its first row, or (``fetch=False``) its status line."""
+    stmt = await conn.session_statement(sql, unnamed)
+    if fetch:
+        return await stmt.fetchrow(*args)
+    await stmt.fetch(*args)
+    return stmt.get_statusmsg()
 
 
 #: Inline SQLite writes between two checkpoints (run on the writer thread, never inline).
@@ -318,10 +359,10 @@ def _log_checkpoint_failure(future: Future[None]) -> None:
         )
 
 
-def hot_path(kind: StoreKind, url: str) -> PgHotPath | SqliteHotPath:
+def hot_path(kind: StoreKind, url: str, *, unnamed: bool = False) -> PgHotPath | SqliteHotPath:
     """The hot path for ``url`` (a normalized URL: SQLite always names a file)."""
     if kind == "postgres":
-        return PgHotPath(url)
+        return PgHotPath(url, unnamed=unnamed)
     database = make_url(url).database
     assert database
     return SqliteHotPath(str(Path(database).expanduser().absolute()))
