@@ -134,10 +134,11 @@ class PgHotPath:
 
     async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
         async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
+            unnamed = self.unnamed
             try:
-                return await _run_prepared(conn, sql, args, fetch, self.unnamed)
+                return await _run_prepared(conn, sql, args, fetch, unnamed)
             except pooler.POOLER_ERRORS:
-                if self.unnamed:
+                if unnamed:
                     raise
                 self.unnamed = True  # a transaction pooler: from now on, and retry once
             return await _run_prepared(conn, sql, args, fetch, True)

@@ -1,0 +1,289 @@
+"""Through a transaction pooler (API.md §10): a real PgBouncer in ``pool_mode = transaction``
+in front of the test PostgreSQL, started by a fixture.
+
+PgBouncer before 1.21 (Debian 12 ships 1.18) keeps no prepared statement across transactions,
+so a named statement prepared by one transaction is missing (or already taken) in the next.
+The store must detect that and carry on (or skip detection with ``SESSION_DB_POOLER``), and
+cleanup leadership must hold without session-level locks. Without the ``pgbouncer`` binary the
+tests skip with the reason; ``SESSION_TEST_REQUIRE_PGBOUNCER=1`` (CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend
+from session_service.errors import SessionConfigError
+from session_service.records import new_session_id, utcnow
+from session_service.settings import SessionSettings
+from session_service.stores.sql.dialects import CLEANUP_LOCK_KEY
+from session_service.stores.sql.hot_path import PgHotPath
+
+from .conftest import create_pg_database, drop_pg_database
+from .test_cli import ok, run, seed, session, stats
+from .webapp import SECRET
+
+REQUIRE_ENV = "SESSION_TEST_REQUIRE_PGBOUNCER"
+WORKERS = 16
+
+
+def _binary() -> str | None:
+    return shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until PgBouncer accepts connections (it gives no other sign of readiness)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pgbouncer exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("pgbouncer did not start listening within 20 s")
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(pg_server_url: str) -> Iterator[tuple[str, int]]:
+    """(host, port) of a PgBouncer in transaction mode in front of the test server."""
+    binary = _binary()
+    if binary is None:
+        reason = (
+            "the pooler tests need PgBouncer (Debian package `pgbouncer`: `make install-dev` "
+            "installs it, or `apt-get install pgbouncer`)"
+        )
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    server = make_url(pg_server_url)
+    user, password = server.username or "postgres", server.password or ""
+    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="session-service-pgbouncer-"))
+    (workdir / "userlist.txt").write_text(f'"{user}" "{password}"\n')
+    (workdir / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host={server.host or '127.0.0.1'} port={server.port or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {workdir / 'userlist.txt'}\n"
+        "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 10\n"
+        f"logfile = {workdir / 'pgbouncer.log'}\npidfile = {workdir / 'pgbouncer.pid'}\n"
+    )
+    command = [binary, str(workdir / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        shutil.chown(workdir, "postgres")
+        for item in workdir.iterdir():
+            shutil.chown(item, "postgres")
+        command = ["runuser", "-u", "postgres", "--", *command]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, proc, workdir / "pgbouncer.log")
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def pooled(pgbouncer: tuple[str, int], pg_server_url: str) -> Iterator[tuple[str, str]]:
+    """(direct URL, URL through PgBouncer) of a fresh database."""
+    direct = create_pg_database(pg_server_url)
+    host, port = pgbouncer
+    try:
+        yield direct, make_url(direct).set(host=host, port=port).render_as_string(False)
+    finally:
+        drop_pg_database(direct)
+
+
+def record(user: str, *, expired: bool = False) -> SessionRecord:
+    expiry = utcnow() + timedelta(hours=-1 if expired else 1)
+    return SessionRecord(id=new_session_id(), data={"user_id": user}, expiry_date=expiry)
+
+
+def hot_path(backend: SessionStoreBackend) -> PgHotPath:
+    hot = backend.store._hot  # type: ignore[attr-defined]
+    assert isinstance(hot, PgHotPath)
+    return hot
+
+
+# -- every operation, many at once --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", ["none", "transaction"])
+async def test_sixteen_workers_through_pgbouncer_have_no_errors(
+    pooled: tuple[str, str], setting: str
+) -> None:
+    _direct, url = pooled
+    backend = SessionStoreBackend.from_url(url, pooler=setting)
+    await backend.migrate()  # Alembic through the pooler
+    errors: list[BaseException] = []
+
+    async def worker(n: int) -> None:
+        user = f"user{n}"
+        try:
+            for _ in range(10):
+                rec = await backend.create(record(user))
+                loaded = await backend.load(rec.id)
+                assert loaded is not None and loaded.user_id == user
+                rec.data["n"] = n
+                assert await backend.update(rec, extend_expiry=False)
+                await backend.save(rec)
+                assert await backend.touch(rec.id, rec.expiry_date + timedelta(minutes=1))
+                assert await backend.count_sessions_for_user(user) >= 1
+            assert await backend.clear_sessions_for_user(user) == 10
+        except BaseException as exc:  # noqa: BLE001 - every failure is counted
+            errors.append(exc)
+
+    try:
+        await asyncio.gather(*(worker(n) for n in range(WORKERS)))
+        assert errors == []
+        assert (await backend.stats()).total == 0
+        # Named statements do not survive the pooler: detected (or set), now unnamed.
+        assert hot_path(backend).unnamed
+    finally:
+        await backend.close()
+
+
+async def test_a_direct_connection_keeps_named_statements(pg_db_url: str) -> None:
+    backend = await SessionStoreBackend.connect(pg_db_url)
+    try:
+        await backend.migrate()
+        rec = await backend.create(record("alice"))
+        for _ in range(3):
+            assert await backend.load(rec.id) is not None
+        assert not hot_path(backend).unnamed  # nothing detected: one Bind per statement
+    finally:
+        await backend.close()
+
+
+def test_the_setting_reaches_the_store_and_is_validated(tmp_path: Path) -> None:
+    env = {
+        "SESSION_DB_URL": "postgresql://u@127.0.0.1:1/none",
+        "SESSION_DATA_DIR": str(tmp_path),
+        "SESSION_SECRET_KEY": SECRET,
+    }
+    assert SessionSettings.from_env(env).db_pooler == "none"
+    service = DefaultSessionService.from_env({**env, "SESSION_DB_POOLER": "Transaction"})
+    assert service.settings.db_pooler == "transaction"
+    assert hot_path(service.get_session_store()).unnamed
+    with pytest.raises(SessionConfigError, match="SESSION_DB_POOLER must be none or transaction"):
+        SessionSettings.from_env({**env, "SESSION_DB_POOLER": "session"})
+
+
+# -- cleanup leadership -------------------------------------------------------------------------
+
+
+async def _advisory_locks(direct: str) -> int:
+    conn = await asyncpg.connect(make_url(direct).set(drivername="postgresql").render_as_string(False))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
+            CLEANUP_LOCK_KEY & 0xFFFFFFFF,
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+async def test_cleanup_from_two_services_alternately_never_finds_the_lock_held(
+    pooled: tuple[str, str],
+) -> None:
+    direct, url = pooled
+    first = SessionStoreBackend.from_url(url)
+    second = SessionStoreBackend.from_url(url)
+    await first.migrate()
+    try:
+        for round_ in range(12):
+            for _ in range(3):
+                await first.save(record(f"old{round_}", expired=True))
+            cleaner = first if round_ % 2 == 0 else second
+            assert await cleaner.delete_expired_if_leader(batch_size=2) == 3, round_
+            assert await _advisory_locks(direct) == 0, round_
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_one_cleaner_at_a_time_and_a_crashed_leader_is_replaced(
+    pooled: tuple[str, str],
+) -> None:
+    direct, url = pooled
+    backend = SessionStoreBackend.from_url(url)
+    await backend.migrate()
+    await backend.save(record("old", expired=True))
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    leader = await asyncpg.connect(dsn, statement_cache_size=0)  # another instance, mid-batch
+    try:
+        tx = leader.transaction()
+        await tx.start()
+        assert await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", CLEANUP_LOCK_KEY)
+        assert await backend.delete_expired_if_leader() is None  # it is cleaning, not us
+        await tx.commit()
+        assert await backend.delete_expired_if_leader() == 1
+
+        # A leader that dies mid-batch: its lock goes with its transaction.
+        await backend.save(record("old", expired=True))
+        tx = leader.transaction()
+        await tx.start()
+        pid = await leader.fetchval("SELECT pg_backend_pid()")
+        assert await leader.fetchval("SELECT pg_try_advisory_xact_lock($1)", CLEANUP_LOCK_KEY)
+        admin = await asyncpg.connect(
+            make_url(direct).set(drivername="postgresql").render_as_string(False)
+        )
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
+        finally:
+            await admin.close()
+        assert await backend.delete_expired_if_leader() == 1
+    finally:
+        leader.terminate()
+        await backend.close()
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_every_cli_command_works_through_pgbouncer(
+    pooled: tuple[str, str], tmp_path: Path
+) -> None:
+    direct, url = pooled
+    env = {"SESSION_DB_URL": url}
+
+    def cli(*args: str) -> str:
+        return ok(run(*args, data_dir=tmp_path, env=env))
+
+    assert "newest schema" in cli("migrate")
+    seed(url, session("alice", "t1"), session("alice"), session("bob"))
+    seed(url, *(session(f"old{i}", expired=True) for i in range(3)))
+    assert json.loads(cli("stats", "--json"))["total"] == 6
+    assert json.loads(cli("count-user", "alice", "--json"))["live_sessions"] == 2
+    assert len(json.loads(cli("list-user", "alice", "--json"))) == 2
+    assert len(json.loads(cli("dump", "--json"))) == 3
+    assert cli("cleanup-expired", "--batch-size", "2").strip() == "deleted 3 expired sessions"
+    assert cli("clear-user", "alice").strip() == "cleared 2 sessions for user alice"
+    assert stats(direct).total == 1
