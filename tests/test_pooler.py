@@ -91,6 +91,10 @@ def pgbouncer(pg_server_url: str) -> Iterator[tuple[str, int]]:
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {workdir / 'userlist.txt'}\n"
         "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 10\n"
+        # Hand out idle server connections in turn (not the last one used): consecutive
+        # transactions of one client then land on different server connections, as they do
+        # under real traffic.
+        "server_round_robin = 1\n"
         f"logfile = {workdir / 'pgbouncer.log'}\npidfile = {workdir / 'pgbouncer.pid'}\n"
     )
     command = [binary, str(workdir / "pgbouncer.ini")]
@@ -210,6 +214,22 @@ async def _advisory_locks(direct: str) -> int:
         await conn.close()
 
 
+async def _open_server_connections(url: str, n: int) -> None:
+    """Make PgBouncer open ``n`` server connections (``n`` transactions at once)."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    conns = [await asyncpg.connect(dsn, statement_cache_size=0) for _ in range(n)]
+    try:
+        txs = [conn.transaction() for conn in conns]
+        for conn, tx in zip(conns, txs, strict=True):
+            await tx.start()
+            await conn.execute("SELECT 1")
+        for tx in txs:
+            await tx.commit()
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
 async def test_cleanup_from_two_services_alternately_never_finds_the_lock_held(
     pooled: tuple[str, str],
 ) -> None:
@@ -217,6 +237,7 @@ async def test_cleanup_from_two_services_alternately_never_finds_the_lock_held(
     first = SessionStoreBackend.from_url(url)
     second = SessionStoreBackend.from_url(url)
     await first.migrate()
+    await _open_server_connections(url, 3)
     try:
         for round_ in range(12):
             for _ in range(3):
