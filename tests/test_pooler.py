@@ -13,11 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +21,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from benchmarks import _pgbouncer
 from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend
 from session_service.errors import SessionConfigError
 from session_service.records import new_session_id, utcnow
@@ -41,85 +37,24 @@ REQUIRE_ENV = "SESSION_TEST_REQUIRE_PGBOUNCER"
 WORKERS = 16
 
 
-def _binary() -> str | None:
-    return shutil.which("pgbouncer") or next(
-        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Until PgBouncer accepts connections (it gives no other sign of readiness)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"pgbouncer exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("pgbouncer did not start listening within 20 s")
-
-
 @pytest.fixture(scope="module")
 def pgbouncer(pg_server_url: str) -> Iterator[tuple[str, int]]:
     """(host, port) of a PgBouncer in transaction mode in front of the test server."""
-    binary = _binary()
-    if binary is None:
-        reason = (
-            "the pooler tests need PgBouncer (Debian package `pgbouncer`: `make install-dev` "
-            "installs it, or `apt-get install pgbouncer`)"
-        )
+    if _pgbouncer.binary() is None:
+        reason = f"the pooler tests need PgBouncer ({_pgbouncer.INSTALL_HINT})"
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
         pytest.skip(reason)
-    server = make_url(pg_server_url)
-    user, password = server.username or "postgres", server.password or ""
-    port = _free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="session-service-pgbouncer-"))
-    (workdir / "userlist.txt").write_text(f'"{user}" "{password}"\n')
-    (workdir / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"* = host={server.host or '127.0.0.1'} port={server.port or 5432}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {workdir / 'userlist.txt'}\n"
-        "pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 10\n"
-        # Hand out idle server connections in turn (not the last one used): consecutive
-        # transactions of one client then land on different server connections, as they do
-        # under real traffic.
-        "server_round_robin = 1\n"
-        f"logfile = {workdir / 'pgbouncer.log'}\npidfile = {workdir / 'pgbouncer.pid'}\n"
-    )
-    command = [binary, str(workdir / "pgbouncer.ini")]
-    if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        shutil.chown(workdir, "postgres")
-        for item in workdir.iterdir():
-            shutil.chown(item, "postgres")
-        command = ["runuser", "-u", "postgres", "--", *command]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_listening(port, proc, workdir / "pgbouncer.log")
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with _pgbouncer.pgbouncer(pg_server_url) as where:
+        yield where
 
 
 @pytest.fixture
 def pooled(pgbouncer: tuple[str, int], pg_server_url: str) -> Iterator[tuple[str, str]]:
     """(direct URL, URL through PgBouncer) of a fresh database."""
     direct = create_pg_database(pg_server_url)
-    host, port = pgbouncer
     try:
-        yield direct, make_url(direct).set(host=host, port=port).render_as_string(False)
+        yield direct, _pgbouncer.through(direct, pgbouncer)
     finally:
         drop_pg_database(direct)
 
@@ -160,7 +95,7 @@ async def test_sixteen_workers_through_pgbouncer_have_no_errors(
                 assert await backend.touch(rec.id, rec.expiry_date + timedelta(minutes=1))
                 assert await backend.count_sessions_for_user(user) >= 1
             assert await backend.clear_sessions_for_user(user) == 10
-        except BaseException as exc:  # noqa: BLE001 - every failure is counted
+        except BaseException as exc:
             errors.append(exc)
 
     try:
@@ -203,7 +138,9 @@ def test_the_setting_reaches_the_store_and_is_validated(tmp_path: Path) -> None:
 
 
 async def _advisory_locks(direct: str) -> int:
-    conn = await asyncpg.connect(make_url(direct).set(drivername="postgresql").render_as_string(False))
+    conn = await asyncpg.connect(
+        make_url(direct).set(drivername="postgresql").render_as_string(False)
+    )
     try:
         count: int = await conn.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
@@ -289,9 +226,7 @@ async def test_one_cleaner_at_a_time_and_a_crashed_leader_is_replaced(
 # -- the command line ---------------------------------------------------------------------------
 
 
-def test_every_cli_command_works_through_pgbouncer(
-    pooled: tuple[str, str], tmp_path: Path
-) -> None:
+def test_every_cli_command_works_through_pgbouncer(pooled: tuple[str, str], tmp_path: Path) -> None:
     direct, url = pooled
     env = {"SESSION_DB_URL": url}
 
