@@ -31,7 +31,10 @@ def test_a_store_serves_one_asyncio_run_after_another(db_url: str) -> None:
     backend = SessionStoreBackend.from_url(db_url)
 
     def run(work: Callable[[], Awaitable[Any]]) -> Any:
-        return asyncio.run(work())  # a new loop each time; the previous one is closed
+        async def call() -> Any:
+            return await work()
+
+        return asyncio.run(call())  # a new loop each time; the previous one is closed
 
     run(backend.migrate)
     alice = record("alice")

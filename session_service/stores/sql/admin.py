@@ -146,8 +146,8 @@ class SqlAdminOps:
         if self.kind != "postgres":
             return await self.delete_expired(batch_size=batch_size)
         cond = T.c.expiry_date <= utcnow()
-        return await self._delete_batched(
-            cond, batch_size, None, "delete expired sessions", leader_lock=CLEANUP_LOCK_KEY
+        return await self._delete_batches(
+            cond, batch_size, None, "delete expired sessions", CLEANUP_LOCK_KEY
         )
 
     async def stats(self) -> StoreStats:
@@ -196,8 +196,19 @@ class SqlAdminOps:
         batch_size: int,
         on_progress: ProgressCallback | None,
         action: str,
-        leader_lock: int | None = None,
-    ) -> Any:
+    ) -> int:
+        deleted = await self._delete_batches(cond, batch_size, on_progress, action, None)
+        assert deleted is not None  # only a leader lock turns a run down
+        return deleted
+
+    async def _delete_batches(
+        self,
+        cond: ColumnElement[bool] | None,
+        batch_size: int,
+        on_progress: ProgressCallback | None,
+        action: str,
+        leader_lock: int | None,
+    ) -> int | None:
         """Delete in batches; with ``leader_lock``, only while that transaction lock is free
         (``None`` when the first batch finds it taken)."""
         if batch_size < 1:
