@@ -164,8 +164,8 @@ class PgHotPath:
             pool = creating.result()
             if loop is running:
                 await pool.close()
-            elif not loop.is_closed():
-                loop.call_soon_threadsafe(pool.terminate)  # another thread's loop: its own job
+            else:  # another thread's loop: only that loop may touch its pool
+                loop.call_soon_threadsafe(pool.terminate)
 
 
 async def _run_prepared(
