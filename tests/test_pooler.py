@@ -143,7 +143,8 @@ async def _advisory_locks(direct: str) -> int:
     )
     try:
         count: int = await conn.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND "
+            "database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             CLEANUP_LOCK_KEY & 0xFFFFFFFF,
         )
         return count
