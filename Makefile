@@ -38,7 +38,7 @@ LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
 .DEFAULT_GOAL := help
 
 .PHONY: help install install-dev run run-fastapi cli test lint test.deps.up test.deps.down test.session.all \
-	bench bench-quick soak clean
+	bench bench-quick soak clean pgbouncer
 
 help:
 	@echo "make run               demo app on http://$(HOST):$(PORT) (embedded SQLite)"
@@ -69,7 +69,11 @@ $(ALL_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(ALL_STAMP)
 
-install-dev: $(DEV_STAMP)
+install-dev: $(DEV_STAMP) pgbouncer
+
+# PgBouncer for the pooler tests: apt-get install when missing (root), else it says how.
+pgbouncer:
+	@bash scripts/ensure-pgbouncer.sh
 
 # -- run, test, lint ---------------------------------------------------------------------------
 
@@ -85,7 +89,7 @@ run-fastapi: $(DEV_STAMP)
 cli: $(DEV_STAMP)
 	@$(BIN)/session-service $(ARGS)
 
-test: $(ALL_STAMP)
+test: $(ALL_STAMP) pgbouncer
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # All three checks run even when one fails; the target fails if any did.

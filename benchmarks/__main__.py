@@ -20,6 +20,7 @@ import asyncpg
 
 from ._common import Kind, Section, asyncpg_dsn, scratch_database
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
+from .pooler_bench import PoolerConfig, run_pooler_bench
 from .report import environment, markdown, print_report
 from .scale_bench import ScaleConfig, run_scale_bench
 from .store_bench import StoreConfig, run_store_bench
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rss-small", type=int, help="requests before the first RSS (10,000)")
     p.add_argument("--rss-large", type=int, help="requests before the second RSS (100,000)")
     p.add_argument("--workdir", type=Path, help="where SQLite files go (default: a temp dir)")
+    p.add_argument(
+        "--pooler",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rows through PgBouncer (when PostgreSQL is benchmarked and PgBouncer installed)",
+    )
     return p
 
 
@@ -123,6 +130,14 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
             section.extend(
                 await asyncio.to_thread(run_http_bench, http_cfg, pg_url, lite_url, args.redis_url)
             )
+    if args.pooler and "postgres" in kinds:
+        pooler_cfg = PoolerConfig(
+            ops=int(_pick(args.ops, q, 300, 2000)),
+            rounds=rounds,
+            preload=int(_pick(args.preload, q, 2000, 10_000)),
+            http_seconds=0 if args.no_http else _pick(args.http_seconds, q, 1, 10),
+        )
+        section.extend(await run_pooler_bench(args.pg_url, workdir, pooler_cfg, wrk))
     if args.scale if args.scale is not None else not q:
         scale = ScaleConfig(
             small=int(_pick(args.scale_small, q, 1000, 10_000)),

@@ -20,7 +20,7 @@ from starlette.requests import HTTPConnection
 
 from .backend import SessionStoreBackend
 from .errors import SessionServiceError, SessionStoreUnavailable
-from .settings import SessionSettings
+from .settings import SessionSettings, normalize_db_url
 from .web.middleware import SessionMiddleware, TenantResolver
 from .web.session import get_session
 
@@ -54,9 +54,13 @@ class DefaultSessionService:
                 backend_or_url.store.max_bytes = self.settings.max_bytes
         else:
             url = backend_or_url or self.settings.db_url
-            self._backend = SessionStoreBackend.from_url(
-                url, max_bytes=self.settings.max_bytes, timeout=self.settings.db_timeout_seconds
-            )
+            options: dict[str, Any] = {
+                "max_bytes": self.settings.max_bytes,
+                "timeout": self.settings.db_timeout_seconds,
+            }
+            if normalize_db_url(url, variable="the database URL")[0] == "postgres":
+                options["pooler"] = self.settings.db_pooler
+            self._backend = SessionStoreBackend.from_url(url, **options)
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
         self._migrate_task: asyncio.Task[None] | None = None

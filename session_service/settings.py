@@ -24,6 +24,8 @@ from .errors import SessionConfigError
 Deployment = Literal["standalone", "cluster"]
 SameSite = Literal["strict", "lax", "none"]
 StoreKind = Literal["sqlite", "postgres"]
+#: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer and the like).
+DbPooler = Literal["none", "transaction"]
 
 DEFAULT_TTL_SECONDS = 14 * 24 * 3600
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -172,6 +174,13 @@ def _parse_seconds(
     return value
 
 
+def _parse_pooler(env: Mapping[str, str]) -> DbPooler:
+    raw = env.get("SESSION_DB_POOLER", "").strip().lower() or "none"
+    if raw not in ("none", "transaction"):
+        raise SessionConfigError(f"SESSION_DB_POOLER must be none or transaction, not {raw!r}")
+    return "transaction" if raw == "transaction" else "none"
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
     """The standalone key: generated once with :mod:`secrets`, kept at mode 0600, reused.
 
@@ -243,6 +252,7 @@ class SessionSettings:
     rolling: bool = True
     #: The longest a request waits on the store (queueing included) before it gets a 503.
     db_timeout_seconds: float = DEFAULT_DB_TIMEOUT_SECONDS
+    db_pooler: DbPooler = "none"
 
     @classmethod
     def from_env(
@@ -379,4 +389,5 @@ class SessionSettings:
                 minimum=0.1,
                 maximum=MAX_DB_TIMEOUT_SECONDS,
             ),
+            db_pooler=_parse_pooler(env),
         )

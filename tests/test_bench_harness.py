@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from benchmarks import _pgbouncer
 from benchmarks.__main__ import main
 
 
@@ -32,4 +33,6 @@ def test_harness_runs_store_benchmarks_and_writes_a_report(tmp_path: Path) -> No
         assert "Store, PostgreSQL" in report
         assert "PG load / raw asyncpg select" in report
         assert "asyncpg select (held conn)" in report
+        if _pgbouncer.binary() is not None:
+            assert "Through PgBouncer" in report and "PG load through PgBouncer / direct" in report
     assert not list(tmp_path.glob("bench_*.sqlite")), "scratch databases are removed"
