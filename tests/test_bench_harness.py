@@ -59,7 +59,7 @@ def test_wrk_rps_counts_2xx_answers_and_any_other_status_fails_the_run() -> None
     assert ok.requests == 12000 and ok.rps == pytest.approx(12000.0)
     assert ok.p50_ms == pytest.approx(1.1) and ok.p99_ms == pytest.approx(2.5)
     bad = _WRK_OK.replace("Requests/sec", "  Non-2xx or 3xx responses: 7\nRequests/sec")
-    with pytest.raises(BenchmarkFailed, match="7 of 12000 answers .* were not 2xx"):
+    with pytest.raises(BenchmarkFailed, match=r"7 of 12000 answers .* were not 2xx"):
         parse_wrk(bad, "http://x/read")
 
 
