@@ -97,7 +97,8 @@ async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBacke
             f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
             "or point SESSION_DB_URL or --db-url at the existing one"
         )
-    return await SessionStoreBackend.connect(settings.db_url)
+    options = settings.store_options(settings.store_kind)
+    return await SessionStoreBackend.connect(settings.db_url, **options)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -376,6 +377,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = out.Progress(sys.stderr)
     try:
         settings = _load_settings(args.db_url)
+        if settings.store_kind == "memory":
+            _fail(
+                "memory:// sessions live inside the app's own process; this command runs in "
+                "another process and cannot see them (use the app's admin methods instead)"
+            )
+            return EXIT_USAGE
         result = asyncio.run(_run(args, settings, progress))
     except KeyboardInterrupt:
         progress.finish()
