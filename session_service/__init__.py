@@ -1,4 +1,4 @@
-"""Server-side web sessions for ASGI apps, in SQLite or PostgreSQL, revocable by user.
+"""Server-side web sessions for ASGI apps (SQLite, PostgreSQL, Redis, memory), revocable by user.
 
 Lifecycle in one place:
 

@@ -110,14 +110,20 @@ async def test_separators_in_tenant_and_user_ids_never_collide(
     first = _record({"user_id": "c"}, tenant_id="a:b")
     second = _record({"user_id": "b:c"}, tenant_id="a")
     third = _record({"user_id": "c%3A"}, tenant_id="a%3Ab")
-    for record in (first, second, third):
+    fourth = _record({"user_id": "c"}, tenant_id="a:=b")  # "=" marks a part on Redis
+    fifth = _record({"user_id": "b:=c"}, tenant_id="a")
+    for record in (first, second, third, fourth, fifth):
         await backend.save(record)
+    assert await backend.get_session_ids_for_user("b:=c", tenant_id="a") == [fifth.id]
+    assert await backend.clear_sessions_for_user("c", tenant_id="a:=b") == 1
+    assert await backend.load(fifth.id) is not None
     assert await backend.get_session_ids_for_user("c", tenant_id="a:b") == [first.id]
     assert await backend.get_session_ids_for_user("b:c", tenant_id="a") == [second.id]
     assert await backend.count_sessions_for_user("c", tenant_id="a") == 0
     assert await backend.clear_sessions_for_user("c", tenant_id="a:b") == 1
     assert await backend.load(second.id) is not None
     assert await backend.load(third.id) is not None
-    assert [r.id for r in await backend.dump_all_sessions(tenant_id="a")] == [second.id]
+    dumped = [r.id for r in await backend.dump_all_sessions(tenant_id="a")]
+    assert sorted(dumped) == sorted([second.id, fifth.id])
     assert await backend.clear_all_sessions(tenant_id="a%3Ab") == 1
     assert await backend.load(second.id) is not None

@@ -13,6 +13,7 @@ Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are l
 * every key written has a TTL; connection errors, timeouts and ``READONLY`` (a failover) are
   :class:`~session_service.errors.SessionStoreUnavailable` (503), the password masked.
 
+The admin-wide operations (dump, clear everything, cleanup, statistics) are in :mod:`.admin`.
 Redis Cluster is refused: the scripts touch keys that cannot be declared up front, which a
 cluster would spread over nodes.
 """
@@ -20,44 +21,29 @@ cluster would spread over nodes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rx
 
-from ...errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
+from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
 from ...settings import DEFAULT_REDIS_KEY_PREFIX, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, storable
-from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
+from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
 _CREATE_ATTEMPTS = 5
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-_SCAN_COUNT = 1000
-_FAILURES = (rx.RedisError, OSError, TimeoutError)
-
-
-def _us(value: datetime) -> int:
-    if value.tzinfo is None:
-        raise SessionDataError("naive datetimes are ambiguous; pass a timezone-aware datetime")
-    return (value - _EPOCH) // _US
 
 
 def _ms(us: int) -> int:
     return -(-us // 1000)  # rounded up: the key never expires before the session does
-
-
-def _glob(text: str) -> str:
-    """``text`` as a literal in a ``SCAN MATCH`` pattern."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _describe(exc: BaseException) -> str:
@@ -78,7 +64,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-class RedisSessionStore:
+class RedisSessionStore(RedisAdminOps):
     """Sessions in Redis (``redis://`` or ``rediss://``); see the module docstring.
 
     ``.client`` is the ``redis.asyncio.Redis`` of the running event loop and ``.key_prefix``
@@ -150,7 +136,7 @@ class RedisSessionStore:
 
     async def _run(self, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
         now = utcnow()
-        us = _us(now)
+        us = to_us(now)
         argv = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us, *args)
         client = self.client
         try:
@@ -162,7 +148,7 @@ class RedisSessionStore:
     async def _call(self, action: str, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
         try:
             return await self._run(script, keys, *args)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise self._fail(action, exc) from exc
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -172,7 +158,7 @@ class RedisSessionStore:
         try:
             server = await self.client.info("server")
             cluster = await self.client.info("cluster")
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise self._fail("answer", exc) from exc
         if str(cluster.get("cluster_enabled", "0")) == "1":
             raise SessionConfigError(
@@ -196,7 +182,7 @@ class RedisSessionStore:
             return
         try:
             await self.client.ping()
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise self._fail("answer", exc) from exc
 
     async def migrate(self) -> None:
@@ -217,7 +203,7 @@ class RedisSessionStore:
         user_id = user_id_of(record.data)
         check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
         data = encode_data(record.data, self.max_bytes)
-        exp = _us(record.expiry_date)
+        exp = to_us(record.expiry_date)
         record.user_id = user_id
         return exp, _ms(exp), S.tenant_tag(record.tenant_id), S.user_tag(user_id), str(data)
 
@@ -230,11 +216,11 @@ class RedisSessionStore:
         return SessionRecord(
             sid,
             decode_data(data),
-            _EPOCH + exp_us * _US,
+            EPOCH + exp_us * US,
             S.untag(utag.decode()),
             S.untag(ttag.decode()),
-            created_at=_EPOCH + int(created) * _US,
-            updated_at=_EPOCH + int(updated) * _US,
+            created_at=EPOCH + int(created) * US,
+            updated_at=EPOCH + int(updated) * US,
         )
 
     async def load(self, session_id: str) -> SessionRecord | None:
@@ -243,9 +229,9 @@ class RedisSessionStore:
             return None
         try:
             raw = await self.client.get(self._session_prefix + session_id)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise self._fail("load a session", exc) from exc
-        return None if raw is None else self._record(session_id, raw, _us(utcnow()))
+        return None if raw is None else self._record(session_id, raw, to_us(utcnow()))
 
     async def _write(self, mode: str, record: SessionRecord, extend: bool = True) -> int:
         args = self._args(record)
@@ -272,7 +258,7 @@ class RedisSessionStore:
 
     async def touch(self, session_id: str, expiry_date: datetime) -> bool:
         """Move a live session's expiry; ``False`` if it is gone or expired."""
-        exp = _us(expiry_date)
+        exp = to_us(expiry_date)
         if not storable(session_id):
             return False
         key = self._session_prefix + session_id
@@ -324,9 +310,9 @@ class RedisSessionStore:
         if owner is None:
             return []
         flat = await self._call("list a user's sessions", S.OWNED, [], *owner)
-        now, user = _us(utcnow()), str(user_id)
+        now, user = to_us(utcnow()), str(user_id)
         records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
-        return _oldest_first(
+        return oldest_first(
             r for r in records
             if r is not None and r.user_id == user and tenant_id in (None, r.tenant_id)
         )  # fmt: skip
@@ -340,138 +326,3 @@ class RedisSessionStore:
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
         return [r.id for r in await self.list_sessions_for_user(user_id, tenant_id=tenant_id)]
-
-    async def _scan(self, kind: str) -> AsyncIterator[str]:
-        """Every key of one kind (``s:``, ``t:``, ``u:``, ``ut:``) under the prefix: admin only."""
-        async for key in self.client.scan_iter(
-            match=_glob(self.key_prefix + kind) + "*", count=_SCAN_COUNT
-        ):
-            yield key.decode()
-
-    async def _records(self, ids: list[str], now: int) -> list[SessionRecord]:
-        out: list[SessionRecord] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            values = await self.client.mget([self._session_prefix + i for i in chunk])
-            out.extend(
-                r for i, v in zip(chunk, values, strict=True)
-                if v is not None and (r := self._record(i, v, now)) is not None
-            )  # fmt: skip
-        return out
-
-    async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
-        """Every live session (of one tenant), for debugging; ``SCAN``s without a tenant."""
-        if tenant_id is not None and not storable(tenant_id):
-            return []
-        now = _us(utcnow())
-        try:
-            if tenant_id is None:
-                start = len(self._session_prefix)
-                ids = [key[start:] async for key in self._scan("s:")]
-            else:
-                index = self.key_prefix + "t:" + S.tenant_tag(tenant_id)
-                raw = await self.client.zrangebyscore(index, f"({now // 1000}", "+inf")
-                ids = [i.decode() for i in raw]  # type: ignore[union-attr]
-            records = await self._records(ids, now)
-        except _FAILURES as exc:
-            raise self._fail("dump sessions", exc) from exc
-        return _oldest_first(r for r in records if tenant_id is None or r.tenant_id == tenant_id)
-
-    async def _tenant_indexes(self, tenant_id: str | None) -> list[str]:
-        if tenant_id is not None:
-            return [self.key_prefix + "t:" + S.tenant_tag(tenant_id)]
-        return [key async for key in self._scan("t:")]
-
-    async def clear_all_sessions(
-        self,
-        *,
-        tenant_id: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        on_progress: ProgressCallback | None = None,
-    ) -> int:
-        """Delete every session (of one tenant) in batches, each one script; how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if tenant_id is not None and not storable(tenant_id):
-            return 0
-        total = 0
-        try:
-            for index in await self._tenant_indexes(tenant_id):
-                tag = index[len(self.key_prefix) + 2 :]
-                while True:
-                    n, taken = await self._run(S.CLEAR_TENANT_BATCH, [index], tag, batch_size)
-                    total += int(n)
-                    if on_progress is not None and n:
-                        on_progress(total)
-                    if int(taken) < batch_size:
-                        break
-            if tenant_id is None:  # what no index names (evicted indexes), and the indexes
-                total += await self._unlink_all("s:")
-                await self._unlink_all("u:")
-                await self._unlink_all("ut:")
-        except _FAILURES as exc:
-            raise self._fail("clear sessions", exc) from exc
-        return total
-
-    async def _unlink_all(self, kind: str) -> int:
-        keys = [key async for key in self._scan(kind)]
-        for start in range(0, len(keys), 1000):
-            await self.client.unlink(*keys[start : start + 1000])
-        return len(keys)
-
-    # -- expiry and statistics ----------------------------------------------------------
-
-    async def delete_expired(
-        self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
-    ) -> int:
-        """Redis expires the keys itself; this removes the expired index entries (counting
-        those of the tenant indexes, one per expired session) in batches; returns how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        total = 0
-        try:
-            for index in await self._tenant_indexes(None):
-                while True:
-                    n = int(await self._run(S.PRUNE_BATCH, [index], batch_size))
-                    total += n
-                    if on_progress is not None and n:
-                        on_progress(total)
-                    if n < batch_size:
-                        break
-            now = _us(utcnow()) // 1000
-            for kind in ("u:", "ut:"):
-                async for key in self._scan(kind):
-                    await self.client.zremrangebyscore(key, "-inf", now)
-        except _FAILURES as exc:
-            raise self._fail("delete expired sessions", exc) from exc
-        return total
-
-    async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
-        """Every instance may prune (each batch is atomic), so this just runs it."""
-        return await self.delete_expired(batch_size=batch_size)
-
-    async def stats(self) -> StoreStats:
-        """Totals from the indexes (``SCAN``): expired = index entries not yet cleaned."""
-        now = _us(utcnow()) // 1000
-        live_min = f"({now}"
-        total = live = 0
-        per_tenant: dict[str | None, int] = {}
-        users: set[str] = set()
-        skip = len(self.key_prefix)
-        try:
-            for index in await self._tenant_indexes(None):
-                n_all = await self.client.zcard(index)
-                n_live = await self.client.zcount(index, live_min, "+inf")
-                total, live = total + n_all, live + n_live
-                if n_live:
-                    per_tenant[S.untag(index[skip + 2 :])] = n_live
-            async for key in self._scan("u:"):
-                if await self.client.zcount(key, live_min, "+inf"):
-                    users.add(key[skip + 2 :].split(":", 1)[1])
-        except _FAILURES as exc:
-            raise self._fail("compute statistics", exc) from exc
-        return StoreStats(total, live, total - live, len(users), per_tenant)
-
-
-def _oldest_first(records: Any) -> list[SessionRecord]:
-    return sorted(records, key=lambda r: (r.created_at, r.id))
