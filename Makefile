@@ -9,7 +9,8 @@
 #   make cli ARGS="stats"  the session-service command line (.venv/bin/session-service)
 #   make test              the whole test suite (PostgreSQL tests: see test.session.all)
 #   make lint              ruff check, ruff format --check, mypy (strict)
-#   make test.deps.up      PostgreSQL for tests on 127.0.0.1:54320 (Docker, else a local cluster)
+#   make test.deps.up      PostgreSQL (127.0.0.1:54320) and Redis (127.0.0.1:63790) for tests
+#                          (Docker, else a local cluster and a local redis-server)
 #   make test.deps.down    stop it and delete its data
 #   make test.session.all  up, the whole suite against it (PostgreSQL required), down
 #   make bench / bench-quick / soak   the benchmarks
@@ -26,6 +27,7 @@ ARGS ?= --help
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PG_URL := postgresql://session_test:session_test@127.0.0.1:54320/sessions
+TEST_REDIS_URL := redis://127.0.0.1:63790/0
 
 DEV_STAMP := $(VENV)/.installed-dev
 ALL_STAMP := $(VENV)/.installed-dev-bench
@@ -46,7 +48,7 @@ help:
 	@echo "make cli ARGS=\"stats\"  the session-service command line, e.g. ARGS=\"clear-user alice\""
 	@echo "make test              the whole test suite"
 	@echo "make lint              ruff check, ruff format --check, mypy --strict"
-	@echo "make test.deps.up      PostgreSQL for tests at $(TEST_PG_URL)"
+	@echo "make test.deps.up      PostgreSQL at $(TEST_PG_URL) and Redis at $(TEST_REDIS_URL) for tests"
 	@echo "make test.deps.down    stop it and delete its data"
 	@echo "make test.session.all  up, the whole suite with PostgreSQL required, down"
 	@echo "make bench | bench-quick | soak   the benchmarks"
@@ -104,13 +106,18 @@ lint: $(ALL_STAMP)
 
 test.deps.up:
 	@bash scripts/test-pg.sh up
+	@bash scripts/test-redis.sh up
 
 test.deps.down:
 	@bash scripts/test-pg.sh down
+	@bash scripts/test-redis.sh down
 
 # Down runs even when the tests fail (or are interrupted); the target exits with pytest's status.
 test.session.all: $(ALL_STAMP)
-	@bash scripts/test-pg.sh with-db $(BIN)/pytest tests $(PYTEST_ARGS)
+	@bash scripts/test-redis.sh up
+	@status=0; SESSION_TEST_REDIS_URL=$(TEST_REDIS_URL) SESSION_TEST_REQUIRE_REDIS=1 \
+		bash scripts/test-pg.sh with-db $(BIN)/pytest tests $(PYTEST_ARGS) || status=$$?; \
+	bash scripts/test-redis.sh down; exit $$status
 
 # -- benchmarks (benchmarks/ is built separately; these say so until it exists) ----------------
 

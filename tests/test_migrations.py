@@ -25,6 +25,9 @@ from session_service.records import new_session_id, utcnow
 
 from .conftest import sql_engine
 
+#: Alembic migrations are about the SQL stores alone.
+pytestmark = pytest.mark.stores("sqlite", "postgres")
+
 HEAD = "0002"
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}

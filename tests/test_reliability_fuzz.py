@@ -38,9 +38,17 @@ from starlette.routing import Route
 from session_service import DefaultSessionService, SessionDataError
 from session_service.backend import SessionStoreBackend
 from session_service.settings import DEFAULT_MAX_BYTES
+from session_service.stores.memory import forget as forget_memory
 from session_service.web.cookie import MAX_COOKIE_IDS, CookieCodec
 
-from .conftest import BACKENDS, create_pg_database, drop_pg_database, sqlite_url
+from .conftest import (
+    BACKENDS,
+    create_pg_database,
+    drop_pg_database,
+    redis_keys_without_ttl_then_delete,
+    redis_test_url,
+    sqlite_url,
+)
 from .webapp import CountingBackend, settings_for
 
 FUZZ = settings(
@@ -167,6 +175,10 @@ def harness(
     directory: Path = tmp_path_factory.mktemp("fuzz")
     if request.param == "sqlite":
         url = sqlite_url(directory)
+    elif request.param == "redis":
+        url = redis_test_url(request.getfixturevalue("redis_server_url"))
+    elif request.param == "memory":
+        url = f"memory://fuzz_{directory.name}"
     else:
         url = create_pg_database(request.getfixturevalue("pg_server_url"))
     runner = asyncio.Runner()
@@ -182,6 +194,10 @@ def harness(
         runner.close()
         if request.param == "postgres":
             drop_pg_database(url)
+        elif request.param == "redis":
+            assert not redis_keys_without_ttl_then_delete(url)
+        elif request.param == "memory":
+            forget_memory(url)
 
 
 def _assert_no_trace(h: _Harness, answer: _Answer, writes_before: int) -> None:
