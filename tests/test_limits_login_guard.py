@@ -13,9 +13,9 @@ from session_service import DefaultSessionService, SessionStoreBackend
 from session_service.limits import LimitStorage, LoginGuard, unlock
 from session_service.limits.guard import ip_key
 
-from .limits_support import FakeClock, limit_storage, storage_kind_url
+from .limits_support import FakeClock, limit_storage
 
-__all__ = ["limit_storage", "storage_kind_url"]
+__all__ = ["limit_storage"]
 
 PASSWORD = "right"
 

@@ -11,9 +11,9 @@ import pytest
 from session_service import RateLimitExceeded, SessionDataError
 from session_service.limits import Counters, LimitStorage, RateLimiter
 
-from .limits_support import FakeClock, limit_storage, storage_kind_url
+from .limits_support import FakeClock, limit_storage
 
-__all__ = ["limit_storage", "storage_kind_url"]
+__all__ = ["limit_storage"]
 
 
 @pytest.fixture

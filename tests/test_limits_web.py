@@ -89,6 +89,7 @@ async def test_a_store_without_limit_storage_is_a_clear_error(
     assert await service.cleanup_once() == 0  # the session cleanup still works
 
 
+@pytest.mark.stores("sqlite", "postgres", "memory")  # Redis expires keys on its own clock
 async def test_service_cleanup_deletes_expired_limit_and_counter_rows(
     service: DefaultSessionService,
 ) -> None:
@@ -168,6 +169,7 @@ async def test_fastapi_example_search_is_limited_per_user_and_per_ip(
 # -- command line ---------------------------------------------------------------------------
 
 
+@pytest.mark.stores("sqlite", "postgres", "redis")  # the CLI is another process
 async def test_cli_limits_show_and_unlock(
     service: DefaultSessionService, cli: Cli, db_url: str
 ) -> None:
