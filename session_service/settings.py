@@ -8,6 +8,7 @@ at start-up, and fails with a :class:`SessionConfigError` that names the variabl
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -23,10 +24,14 @@ from .errors import SessionConfigError
 Deployment = Literal["standalone", "cluster"]
 SameSite = Literal["strict", "lax", "none"]
 StoreKind = Literal["sqlite", "postgres"]
+#: ``SESSION_TRACK_DEVICES``: ``off`` (false), ``on`` (true) or ``coarse`` (ip cut to /24 or /48).
+DeviceTracking = Literal["off", "on", "coarse"]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_TTL_SECONDS = 14 * 24 * 3600
 DEFAULT_MAX_BYTES = 64 * 1024
 DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
+DEFAULT_LAST_SEEN_SECONDS = 300
 #: A key shorter than this is refused in cluster mode: it must be a real, generated secret.
 CLUSTER_MIN_SECRET_LENGTH = 32
 _SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -103,6 +108,34 @@ def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int)
     return value
 
 
+def _parse_tracking(env: Mapping[str, str]) -> DeviceTracking:
+    raw = env.get("SESSION_TRACK_DEVICES", "").strip().lower()
+    if raw == "coarse":
+        return "coarse"
+    if not raw or raw in _FALSE:
+        return "off"
+    if raw in _TRUE:
+        return "on"
+    raise SessionConfigError(f"SESSION_TRACK_DEVICES must be false, true or coarse, not {raw!r}")
+
+
+def _parse_networks(env: Mapping[str, str], name: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated ips and CIDRs (``10.0.0.1, 10.1.0.0/16, ::1``) as networks."""
+    networks = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        try:
+            # strict=False: "10.1.2.3/16" means the network 10.1.0.0/16, as in nginx.
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SessionConfigError(
+                f"{name} must be comma-separated ip addresses or CIDR networks "
+                f"(e.g. 10.0.0.0/8, ::1), not {item.strip()!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
     """The standalone key: generated once with :mod:`secrets`, kept at mode 0600, reused.
 
@@ -169,6 +202,9 @@ class SessionSettings:
     cleanup_interval_seconds: int = DEFAULT_CLEANUP_INTERVAL_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     display_url: str = field(default="", compare=False)
+    track_devices: DeviceTracking = "off"
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
 
     @classmethod
     def from_env(
@@ -284,4 +320,9 @@ class SessionSettings:
             ),
             max_bytes=_parse_int(env, "SESSION_MAX_BYTES", DEFAULT_MAX_BYTES, minimum=256),
             display_url=mask_url(db_url),
+            track_devices=_parse_tracking(env),
+            trusted_proxies=_parse_networks(env, "SESSION_TRUSTED_PROXIES"),
+            last_seen_seconds=_parse_int(
+                env, "SESSION_LAST_SEEN_SECONDS", DEFAULT_LAST_SEEN_SECONDS, minimum=1
+            ),
         )

@@ -25,9 +25,12 @@ from session_service.records import new_session_id, utcnow
 
 from .conftest import sql_engine
 
-HEAD = "0002"
+HEAD = "0004"
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
+COLUMNS = {
+    *("id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"),
+    *("ip", "user_agent", "last_seen", "handle"),
+}
 
 
 # -- catalog helpers -------------------------------------------------------------------------

@@ -49,9 +49,15 @@ class CountingBackend(SessionStoreBackend):
         self.calls["update"] += 1
         return await self.store.update(record, extend_expiry=extend_expiry)
 
-    async def touch(self, session_id: str, expiry_date: datetime) -> bool:
+    async def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> bool:
         self.calls["touch"] += 1
-        return await self.store.touch(session_id, expiry_date)
+        return await self.store.touch(session_id, expiry_date, last_seen=last_seen)
+
+    async def seen(self, session_id: str, when: datetime) -> bool:
+        self.calls["seen"] += 1
+        return await self.store.seen(session_id, when)
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         self.calls["rotate"] += 1
@@ -63,7 +69,8 @@ class CountingBackend(SessionStoreBackend):
 
     @property
     def writes(self) -> int:
-        return sum(self.calls[k] for k in ("create", "update", "touch", "rotate", "delete"))
+        kinds = ("create", "update", "touch", "seen", "rotate", "delete")
+        return sum(self.calls[k] for k in kinds)
 
 
 async def read(request: Request) -> Response:

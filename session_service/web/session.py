@@ -30,6 +30,7 @@ class Session(MutableMapping[str, Any]):
         "_readonly",
         "accessed",
         "expiry_date",
+        "last_seen",
         "modified",
         "tenant_id",
     )
@@ -42,11 +43,14 @@ class Session(MutableMapping[str, Any]):
         tenant_id: str | None = None,
         expiry_date: datetime | None = None,
         readonly: bool = False,
+        last_seen: datetime | None = None,
     ) -> None:
         self._data: dict[str, Any] = data if data is not None else {}
         self._id = session_id
         self.tenant_id = tenant_id
         self.expiry_date = expiry_date
+        #: When the store last recorded this session's use (device tracking), as loaded.
+        self.last_seen = last_seen
         self._readonly = readonly
         self._cycle = False
         self._flushed = False
