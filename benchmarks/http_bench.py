@@ -201,8 +201,10 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
     else:
         section.notes.append(f"Redis did not answer at {redis_url}: no starsessions-redis row.")
     specs["ours-sqlite"] = (sqlite_url, "")
+    specs["ours-sqlite-tracked"] = (sqlite_url, "")
     if pg_url:
         specs["ours-pg"] = (pg_url, "")
+        specs["ours-pg-tracked"] = (pg_url, "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     with servers(specs) as running:
         for server in running.values() if cfg.warmup else ():  # imports, pools, caches
@@ -236,7 +238,8 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
     table.note = (
         "none: no session middleware; cookie: Starlette's signed-cookie SessionMiddleware; floor: "
         "itsdangerous + pooled asyncpg, one prepared SELECT (read) or SELECT+UPDATE (write), no "
-        "session library; ours-*: session_service's SessionMiddleware."
+        "session library; ours-*: session_service's SessionMiddleware; *-tracked: with "
+        "SESSION_TRACK_DEVICES=true."
     )
     section.tables.append(table)
 
@@ -257,6 +260,12 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
                 0.85,
                 higher_is_better=True,
             ),
+            Target(
+                "HTTP read rps on PG: device tracking on / off",
+                paired_ratio(rps("ours-pg-tracked", "read"), rps("ours-pg", "read")),
+                0.95,
+                higher_is_better=True,
+            ),
         ]
     section.targets += [
         Target(
@@ -269,6 +278,12 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
             "HTTP write rps: ours-on-SQLite / Starlette cookie",
             paired_ratio(rps("ours-sqlite", "write"), rps("cookie", "write")),
             0.6,
+            higher_is_better=True,
+        ),
+        Target(
+            "HTTP read rps on SQLite: device tracking on / off",
+            paired_ratio(rps("ours-sqlite-tracked", "read"), rps("ours-sqlite", "read")),
+            0.95,
             higher_is_better=True,
         ),
     ]
