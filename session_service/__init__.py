@@ -31,6 +31,7 @@ from .stores.sql.postgres import PgSessionStore
 from .stores.sql.sqlite import SqliteSessionStore
 
 if TYPE_CHECKING:
+    from .devices import SessionInfo
     from .service import DefaultSessionService
     from .web.middleware import SessionMiddleware
     from .web.session import Session, get_session
@@ -41,6 +42,7 @@ __all__ = [
     "Session",
     "SessionConfigError",
     "SessionDataError",
+    "SessionInfo",
     "SessionMiddleware",
     "SessionRecord",
     "SessionServiceError",
@@ -53,6 +55,7 @@ __all__ = [
 
 _LAZY = {
     "DefaultSessionService": ".service",
+    "SessionInfo": ".devices",
     "SessionMiddleware": ".web.middleware",
     "Session": ".web.session",
     "get_session": ".web.session",

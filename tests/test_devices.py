@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -23,6 +24,7 @@ from session_service import DefaultSessionService, SessionRecord, SessionStoreBa
 from session_service.devices import USER_AGENT_LENGTH
 from session_service.records import new_session_id, utcnow
 
+from .conftest import sql_engine
 from .webapp import CountingBackend, settings_for
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -320,6 +322,24 @@ async def test_a_caller_signed_out_meanwhile_signs_nobody_out(db_url: str, tmp_p
         bobs = await store.create(_record("bob"))
         assert await service.clear_sessions_for_user("alice", keep=bobs.id) == 0
         assert await store.get_session_ids_for_user("alice") == [other.id]
+    finally:
+        await service.close()
+
+
+async def test_a_session_from_before_handles_gets_one_when_listed(
+    db_url: str, tmp_path: Path
+) -> None:
+    service = _service(db_url, tmp_path)
+    await service.migrate()
+    store = service.get_session_store()
+    try:
+        old = await store.create(_record("alice"))
+        async with sql_engine(store).begin() as conn:  # as revision 0004 leaves an old row
+            await conn.execute(text("UPDATE sessions SET handle = NULL"))
+        [first] = await service.list_user_sessions("alice")
+        [again] = await service.list_user_sessions("alice")
+        assert first.handle == again.handle and first.handle not in old.id
+        assert await service.revoke_user_session("alice", first.handle) is True
     finally:
         await service.close()
 
