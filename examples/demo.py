@@ -51,7 +51,7 @@ async def login(request: Request) -> Response:
     name = str(form.get("name", "")).strip()[:100]
     password = str(form.get("password", ""))
     if not name or not secrets.compare_digest(password.encode(), DEMO_PASSWORD.encode()):
-        return pages.sign_in("Wrong name or password. (The password is “demo”.)", status=401)
+        return pages.sign_in("Wrong name or password. (The password is “demo”.)", 401, name)
     session = get_session(request)
     session["user_id"] = name
     session["signed_in_at"] = datetime.now(UTC).isoformat(timespec="seconds")

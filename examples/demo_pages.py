@@ -55,13 +55,14 @@ def page(title: str, body: str, *, user: str | None = None, status: int = 200) -
     return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
 
 
-def sign_in(error: str | None = None, status: int = 200) -> HTMLResponse:
+def sign_in(error: str | None = None, status: int = 200, name: str = "") -> HTMLResponse:
     alert = f'<div class="notice error" role="alert">{escape(error)}</div>' if error else ""
     body = f"""<h1>Sign in</h1>
 <p class="lead">A demo of server-side sessions you can see and revoke.</p>
 {alert}<div class="card pad">
 <form method="post" action="/login">
-<label>Name <input name="name" required maxlength="100" autocomplete="username" autofocus></label>
+<label>Name <input name="name" value="{escape(name)}" required maxlength="100"
+ autocomplete="username" autofocus></label>
 <label>Password <input name="password" type="password" required
  autocomplete="current-password"></label>
 <button type="submit">Sign in</button>
