@@ -5,6 +5,8 @@
 # type-checked), so test, lint and bench install `dev` and `bench`.
 #
 #   make run               the demo app on http://127.0.0.1:8000 (embedded SQLite)
+#   make run-fastapi       the FastAPI example on http://127.0.0.1:8001 (./.session-data-fastapi)
+#   make cli ARGS="stats"  the session-service command line (.venv/bin/session-service)
 #   make test              the whole test suite (PostgreSQL tests: see test.session.all)
 #   make lint              ruff check, ruff format --check, mypy (strict)
 #   make test.deps.up      PostgreSQL for tests on 127.0.0.1:54320 (Docker, else a local cluster)
@@ -17,6 +19,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FASTAPI_PORT ?= 8001
+# Arguments for `make cli`, e.g. `make cli ARGS="clear-user alice --tenant acme"`.
+ARGS ?= --help
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k clear -x"`.
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -32,11 +37,13 @@ LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run test lint test.deps.up test.deps.down test.session.all \
+.PHONY: help install install-dev run run-fastapi cli test lint test.deps.up test.deps.down test.session.all \
 	bench bench-quick soak clean chromium
 
 help:
 	@echo "make run               demo app on http://$(HOST):$(PORT) (embedded SQLite)"
+	@echo "make run-fastapi       the FastAPI example on http://$(HOST):$(FASTAPI_PORT) (own data dir)"
+	@echo "make cli ARGS=\"stats\"  the session-service command line, e.g. ARGS=\"clear-user alice\""
 	@echo "make test              the whole test suite"
 	@echo "make lint              ruff check, ruff format --check, mypy --strict"
 	@echo "make test.deps.up      PostgreSQL for tests at $(TEST_PG_URL)"
@@ -83,6 +90,14 @@ chromium:
 run: $(DEV_STAMP)
 	@test -f examples/demo.py || { echo "examples/demo.py is not written yet: nothing to run" >&2; exit 1; }
 	$(BIN)/uvicorn examples.demo:app --host $(HOST) --port $(PORT)
+
+# Its own data directory: the example's "sign out everywhere" must not clear the demo's sessions.
+run-fastapi: $(DEV_STAMP)
+	SESSION_DATA_DIR=$${SESSION_DATA_DIR:-.session-data-fastapi} \
+		$(BIN)/uvicorn examples.fastapi_app:app --host $(HOST) --port $(FASTAPI_PORT)
+
+cli: $(DEV_STAMP)
+	@$(BIN)/session-service $(ARGS)
 
 test: $(ALL_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -37,6 +37,21 @@ def _user(request: Request) -> str | None:
     return None if user is None else str(user)
 
 
+MAX_NAME = 100
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a user id, or ``None``. Checked on the server: the form's
+    ``maxlength`` is only a hint that any client can ignore."""
+    if not name:
+        return "A name is required."
+    if len(name) > MAX_NAME:
+        return f"A name has at most {MAX_NAME} characters."
+    if not name.isprintable():
+        return "A name cannot contain control characters."
+    return None
+
+
 async def home(request: Request) -> Response:
     user = _user(request)
     if user is None:
@@ -48,9 +63,12 @@ async def home(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     form = await request.form()
-    name = str(form.get("name", "")).strip()[:100]
+    name = str(form.get("name", "")).strip()
+    problem = name_problem(name)
+    if problem is not None:
+        return pages.sign_in(problem, 400, name[:MAX_NAME])
     password = str(form.get("password", ""))
-    if not name or not secrets.compare_digest(password.encode(), DEMO_PASSWORD.encode()):
+    if not secrets.compare_digest(password.encode(), DEMO_PASSWORD.encode()):
         return pages.sign_in("Wrong name or password. (The password is “demo”.)", 401, name)
     session = get_session(request)
     session["user_id"] = name
@@ -92,9 +110,8 @@ async def revoke_others(request: Request) -> Response:
 
 
 async def revoke_all(request: Request) -> Response:
-    user = _user(request)
-    if user is not None:
-        await service.clear_sessions_for_user(user)
+    # This user's sessions in this request's tenant, never a same-named user of another tenant.
+    await service.sign_out_everywhere(request)
     return RedirectResponse("/", status_code=303)
 
 

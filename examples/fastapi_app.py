@@ -1,6 +1,10 @@
 """The same library under FastAPI: ``add_middleware`` and a lifespan.
 
-uvicorn examples.fastapi_app:app --port 8001
+    make run-fastapi    # http://127.0.0.1:8001, its own SQLite in ./.session-data-fastapi
+
+(or: ``SESSION_DATA_DIR=.session-data-fastapi .venv/bin/uvicorn examples.fastapi_app:app
+--port 8001``; a data directory of its own, so its "sign out everywhere" never touches the
+demo's sessions.)
 """
 
 from __future__ import annotations
@@ -47,6 +51,5 @@ async def logout(request: Request) -> dict[str, bool]:
 
 @app.post("/sign-out-everywhere")
 async def sign_out_everywhere(request: Request) -> dict[str, int]:
-    user = request.session.get("user_id")
-    cleared = await service.clear_sessions_for_user(user) if user is not None else 0
-    return {"cleared": cleared}
+    # The request's user in the request's tenant (0 when not signed in).
+    return {"cleared": await service.sign_out_everywhere(request)}

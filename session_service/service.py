@@ -16,16 +16,20 @@ from types import TracebackType
 from typing import Any, Self
 
 from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
 
 from .backend import SessionStoreBackend
 from .devices import SessionInfo, device_label
-from .errors import SessionServiceError
+from .errors import SessionServiceError, SessionStoreUnavailable
 from .records import SessionRecord
 from .settings import SessionSettings
 from .web.middleware import SessionMiddleware, TenantResolver
-from .web.session import Session
+from .web.session import Session, get_session
 
 logger = logging.getLogger("session_service")
+
+#: Waits between two background migration attempts while the database is down at start-up.
+_MIGRATE_RETRY_FIRST, _MIGRATE_RETRY_MAX = 0.5, 30.0
 
 
 class DefaultSessionService:
@@ -52,9 +56,14 @@ class DefaultSessionService:
                 backend_or_url.store.max_bytes = self.settings.max_bytes
         else:
             url = backend_or_url or self.settings.db_url
-            self._backend = SessionStoreBackend.from_url(url, max_bytes=self.settings.max_bytes)
+            self._backend = SessionStoreBackend.from_url(
+                url, max_bytes=self.settings.max_bytes, timeout=self.settings.db_timeout_seconds
+            )
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
+        self._migrate_task: asyncio.Task[None] | None = None
+        #: Set once ``auto_migrate`` has brought the schema to head (at once or in the background).
+        self.migrated = asyncio.Event()
         # Set after every cleanup run, successful or not (lets tests wait without sleeping).
         self._cleanup_ran = asyncio.Event()
 
@@ -86,15 +95,43 @@ class DefaultSessionService:
         await self._backend.migrate()
 
     async def close(self) -> None:
-        """Stop the cleanup task and release database connections."""
+        """Stop the background tasks and release database connections."""
         await self.stop_cleanup()
+        task, self._migrate_task = self._migrate_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self._backend.close()
 
     async def __aenter__(self) -> Self:
         if self.auto_migrate:
-            await self.migrate()
+            try:
+                await self.migrate()
+                self.migrated.set()
+            except SessionStoreUnavailable as exc:
+                # The app starts anyway (requests get 503 until the database answers) and the
+                # migration is retried in the background: a database that comes up after its
+                # app is normal in containers.
+                logger.warning("cannot migrate at start-up, retrying in the background: %s", exc)
+                self._migrate_task = asyncio.get_running_loop().create_task(
+                    self._migrate_until_done(), name="session_service.migrate"
+                )
         self.start_cleanup()
         return self
+
+    async def _migrate_until_done(self) -> None:
+        wait = _MIGRATE_RETRY_FIRST
+        while True:
+            await asyncio.sleep(wait)
+            try:
+                await self.migrate()
+            except SessionStoreUnavailable:
+                wait = min(wait * 2, _MIGRATE_RETRY_MAX)
+                continue
+            logger.warning("the session database is reachable again: schema migrated")
+            self.migrated.set()
+            return
 
     async def __aexit__(
         self,
@@ -150,6 +187,31 @@ class DefaultSessionService:
             await asyncio.sleep(interval)
 
     # -- admin operations ----------------------------------------------------------------
+
+    async def sign_out_everywhere(self, request: HTTPConnection) -> int:
+        """Sign the request's user out of every session in the request's tenant, this one
+        included (its cookie is expired in this response); returns how many sessions ended.
+
+        0 when the request is not signed in. Unlike :meth:`clear_sessions_for_user` with its
+        default ``tenant_id=None`` (every tenant), this never touches another tenant's user
+        who happens to have the same user id. A request without a tenant clears the user's
+        sessions that have no tenant, and only those.
+        """
+        session = get_session(request)
+        user = session.get("user_id")
+        if user is None:
+            return 0
+        backend, tenant = self._backend, session.tenant_id
+        if tenant is not None:
+            cleared = await backend.clear_sessions_for_user(user, tenant_id=tenant)
+        else:  # tenant_id=None means "every tenant" to the store: pick the untenanted ones
+            records = await backend.list_sessions_for_user(user)
+            untenanted = [r.id for r in records if r.tenant_id is None]
+            for session_id in untenanted:
+                await backend.delete(session_id)
+            cleared = len(untenanted)
+        session.flush()
+        return cleared
 
     async def clear_sessions_for_user(
         self,

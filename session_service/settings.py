@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,14 @@ DEFAULT_TTL_SECONDS = 14 * 24 * 3600
 DEFAULT_MAX_BYTES = 64 * 1024
 DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
 DEFAULT_LAST_SEEN_SECONDS = 300
+MAX_LAST_SEEN_SECONDS = 24 * 3600
+DEFAULT_DB_TIMEOUT_SECONDS = 5.0
+#: Upper bounds of the number settings: a larger value is a typo, and some (a TTL past the
+#: year 9999) would make every request fail instead of the start-up.
+MAX_TTL_SECONDS = 10 * 366 * 24 * 3600
+MAX_CLEANUP_INTERVAL_SECONDS = 7 * 24 * 3600
+MAX_MAX_BYTES = 64 * 1024 * 1024
+MAX_DB_TIMEOUT_SECONDS = 600.0
 #: A key shorter than this is refused in cluster mode: it must be a real, generated secret.
 CLUSTER_MIN_SECRET_LENGTH = 32
 _SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -49,10 +58,15 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     """
     try:
         url = make_url(raw.strip())
-    except ArgumentError as exc:
+        # A port that is not a number, or not a port, fails here, not at the first request.
+        if url.port is not None and not 0 < url.port < 65536:
+            raise ValueError("port out of range")
+    except (ArgumentError, ValueError, TypeError):
         raise SessionConfigError(
-            f"{variable} is not a database URL; expected sqlite:///PATH or postgresql://…"
-        ) from exc
+            f"{variable} is not a valid database URL ({mask_url(raw)}); expected "
+            "sqlite:///PATH or postgresql://user:password@host/db (percent-encode characters "
+            "such as @ : / ? # % in the password)"
+        ) from None
     driver = url.drivername
     if driver in ("sqlite", "sqlite+aiosqlite"):
         if not url.database or url.database == ":memory:":
@@ -71,12 +85,47 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     )
 
 
+#: A query parameter whose name contains one of these carries a credential (``password``,
+#: ``sslpassword``, ``sslkey``, ``passfile``, ``token``, ``secret``…).
+_SECRET_PARAM_WORDS = ("pass", "secret", "token", "key")
+_MASK = "***"
+
+
+def _secret_param(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_PARAM_WORDS)
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL as it may appear in logs, errors and CLI output: password replaced by ``***``."""
+    """The URL as it may appear anywhere a person sees it (logs, errors, reprs, CLI output).
+
+    The one masking function of the package: the userinfo password and every query parameter
+    whose name suggests a credential are replaced by ``***``. A URL that does not parse is
+    masked textually (everything before the last ``@`` of its authority, and the same query
+    parameters), so even the error about a malformed URL cannot leak its password.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        parsed = url if isinstance(url, URL) else make_url(url)
+        hidden = {k: _MASK for k in parsed.query if _secret_param(k)}
+        if hidden:
+            parsed = parsed.set(query={**parsed.query, **hidden})
+        return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", _MASK)
+    except (ArgumentError, ValueError, TypeError):
+        return _mask_text(str(url))
+
+
+def _mask_text(raw: str) -> str:
+    scheme, sep, rest = raw.strip().partition("://")
+    if not sep:
         return "<invalid database URL>"
+    if "@" in rest:
+        rest = f"{_MASK}@{rest.rsplit('@', 1)[1]}"
+    rest = re.sub(
+        r"([?&;]([^=&;#]*)=)([^&;#]*)",
+        lambda m: m.group(1) + (_MASK if _secret_param(m.group(2)) else m.group(3)),
+        rest,
+    )
+    return f"{scheme}://{rest}"
 
 
 def _cookie_attribute_ok(value: str) -> bool:
@@ -95,7 +144,9 @@ def _parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SessionConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def _parse_int(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -105,6 +156,25 @@ def _parse_int(env: Mapping[str, str], name: str, default: int, *, minimum: int)
         raise SessionConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise SessionConfigError(f"{name} must be at least {minimum}, not {value}")
+    if value > maximum:
+        raise SessionConfigError(f"{name} must be at most {maximum}, not {value}")
+    return value
+
+
+def _parse_seconds(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SessionConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not minimum <= value <= maximum:  # also refuses nan and inf
+        raise SessionConfigError(
+            f"{name} must be between {minimum:g} and {maximum:g} seconds, not {raw!r}"
+        )
     return value
 
 
@@ -156,7 +226,7 @@ def _load_or_create_secret(data_dir: Path) -> str:
     if existing:
         return existing
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: keys, sessions
         tmp = data_dir / f".{_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as fh:
@@ -202,6 +272,11 @@ class SessionSettings:
     cleanup_interval_seconds: int = DEFAULT_CLEANUP_INTERVAL_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     display_url: str = field(default="", compare=False)
+    cookie_persistent: bool = True
+    cookie_partitioned: bool = False
+    rolling: bool = True
+    #: The longest a request waits on the store (queueing included) before it gets a 503.
+    db_timeout_seconds: float = DEFAULT_DB_TIMEOUT_SECONDS
     track_devices: DeviceTracking = "off"
     trusted_proxies: tuple[IpNetwork, ...] = ()
     last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
@@ -276,6 +351,12 @@ class SessionSettings:
                 "SESSION_COOKIE_SAMESITE=none requires SESSION_COOKIE_SECURE=true "
                 "(browsers drop SameSite=None cookies that are not Secure)"
             )
+        partitioned = _parse_bool(env, "SESSION_COOKIE_PARTITIONED", False)
+        if partitioned and not secure:
+            raise SessionConfigError(
+                "SESSION_COOKIE_PARTITIONED=true requires SESSION_COOKIE_SECURE=true "
+                "(browsers drop Partitioned cookies that are not Secure)"
+            )
         cookie_name = env.get("SESSION_COOKIE_NAME", "").strip() or "session_id"
         # Header values are ASCII: anything else breaks every response (or the start-up).
         name_chars = cookie_name.replace("_", "").replace("-", "").replace(".", "")
@@ -306,7 +387,9 @@ class SessionSettings:
             deployment=deployment,
             secret_key=secret,
             secret_key_fallbacks=fallbacks,
-            ttl_seconds=_parse_int(env, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, minimum=1),
+            ttl_seconds=_parse_int(
+                env, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, minimum=1, maximum=MAX_TTL_SECONDS
+            ),
             cookie_name=cookie_name,
             cookie_secure=secure,
             cookie_samesite="strict" if samesite == "strict" else samesite,  # type: ignore[arg-type]
@@ -317,12 +400,29 @@ class SessionSettings:
                 "SESSION_CLEANUP_INTERVAL_SECONDS",
                 DEFAULT_CLEANUP_INTERVAL_SECONDS,
                 minimum=0,
+                maximum=MAX_CLEANUP_INTERVAL_SECONDS,
             ),
-            max_bytes=_parse_int(env, "SESSION_MAX_BYTES", DEFAULT_MAX_BYTES, minimum=256),
+            max_bytes=_parse_int(
+                env, "SESSION_MAX_BYTES", DEFAULT_MAX_BYTES, minimum=256, maximum=MAX_MAX_BYTES
+            ),
             display_url=mask_url(db_url),
+            cookie_persistent=_parse_bool(env, "SESSION_COOKIE_PERSISTENT", True),
+            cookie_partitioned=partitioned,
+            rolling=_parse_bool(env, "SESSION_ROLLING", True),
+            db_timeout_seconds=_parse_seconds(
+                env,
+                "SESSION_DB_TIMEOUT_SECONDS",
+                DEFAULT_DB_TIMEOUT_SECONDS,
+                minimum=0.1,
+                maximum=MAX_DB_TIMEOUT_SECONDS,
+            ),
             track_devices=_parse_tracking(env),
             trusted_proxies=_parse_networks(env, "SESSION_TRUSTED_PROXIES"),
             last_seen_seconds=_parse_int(
-                env, "SESSION_LAST_SEEN_SECONDS", DEFAULT_LAST_SEEN_SECONDS, minimum=1
+                env,
+                "SESSION_LAST_SEEN_SECONDS",
+                DEFAULT_LAST_SEEN_SECONDS,
+                minimum=1,
+                maximum=MAX_LAST_SEEN_SECONDS,
             ),
         )

@@ -26,6 +26,18 @@ from session_service.stores.sql import SqlSessionStore
 PG_ENV = "SESSION_TEST_PG_URL"
 REQUIRE_ENV = "SESSION_TEST_REQUIRE_PG"
 BACKENDS = ["sqlite", "postgres"]
+PG_SKIP_REASON = "PostgreSQL tests need a server"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Report every "no PostgreSQL" skip at one place, so ``-ra`` prints the reason (and the
+    command that enables them) once with a count, not once per test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and PG_SKIP_REASON in str(longrepr[2]):
+        report.longrepr = (__file__, 0, longrepr[2])
 
 
 def _docker_postgres() -> tuple[str | None, str, object | None]:
@@ -52,8 +64,9 @@ def pg_server_url() -> Iterator[str]:
         found, why, container = _docker_postgres()
         if found is None:
             reason = (
-                f"PostgreSQL tests need a server: set {PG_ENV}=postgresql://user@host:port/db "
-                f"or run a Docker engine for testcontainers ({why})"
+                f"{PG_SKIP_REASON}: set {PG_ENV}=postgresql://user@host:port/db "
+                f"or run a Docker engine for testcontainers ({why}); or run them all with "
+                "`make test.session.all`"
             )
             if os.environ.get(REQUIRE_ENV) == "1":
                 pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")

@@ -42,3 +42,17 @@ def test_alembic_upgrade_head_uses_session_db_url_and_creates_no_key(
             await backend.close()
 
     assert asyncio.run(store_works()) == 1
+
+
+def test_alembic_shows_no_password_for_a_bad_or_unreachable_url(tmp_path: Path) -> None:
+    alembic = [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "upgrade", "head"]
+    cases = {
+        "postgresql://app:p@ss:w/rd%?#@host/db": "SESSION_DB_URL is not a valid database URL",
+        "postgresql://app@127.0.0.1:1/db?password=s3cret": "127.0.0.1:1/db?password=***",
+    }
+    for url, expected in cases.items():
+        env = {**os.environ, "SESSION_DB_URL": url, "SESSION_DATA_DIR": str(tmp_path)}
+        done = subprocess.run(alembic, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode != 0
+        assert expected in done.stderr, done.stderr
+        assert "ss:w" not in done.stderr and "s3cret" not in done.stderr

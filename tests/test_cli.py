@@ -146,8 +146,11 @@ def stats(url: str) -> StoreStats:
 
 
 def test_migrate_on_an_empty_database_makes_a_working_store(db_url: str, cli: Cli) -> None:
-    assert "newest schema" in ok(cli("migrate"))
-    assert json.loads(ok(cli("migrate", "--json")))["migrated"] is True  # idempotent
+    first = ok(cli("migrate"))
+    assert "from revision none (empty) to 0002" in first and "newest schema" in first
+    again = json.loads(ok(cli("migrate", "--json")))  # idempotent, and says so
+    assert (again["from"], again["to"], again["changed"]) == ("0002", "0002", False)
+    assert "nothing changed" in ok(cli("migrate"))
 
     record = session("alice")
 
@@ -289,6 +292,52 @@ def test_unreachable_database_is_one_line_with_the_password_masked(tmp_path: Pat
     assert "s3cret" not in debug.stderr
 
 
+def test_a_password_in_the_query_is_masked_everywhere_the_cli_shows_the_url(
+    tmp_path: Path,
+) -> None:
+    url = "postgresql://u@127.0.0.1:1/none?password=s3cret"
+    for result in [
+        run("--db-url", url, "stats", data_dir=tmp_path),
+        run("migrate", "--debug", data_dir=tmp_path, env={"SESSION_DB_URL": url}),
+    ]:
+        assert result.returncode == 1
+        assert "127.0.0.1:1/none?password=***" in result.stderr
+        assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_an_unparsable_url_is_a_config_error_with_the_password_masked(tmp_path: Path) -> None:
+    url = "postgresql://app:p@ss:w/rd%?#@host/db"
+    by_env = one_error_line(run("stats", data_dir=tmp_path, env={"SESSION_DB_URL": url}))
+    assert "SESSION_DB_URL is not a valid database URL" in by_env
+    by_flag = one_error_line(run("--db-url", url, "stats", data_dir=tmp_path))
+    assert "--db-url is not a valid database URL" in by_flag
+    for line in (by_env, by_flag):
+        assert "unexpected" not in line and "ss:w" not in line and "@host/db" in line
+
+
+def test_global_options_go_before_or_after_the_command(tmp_path: Path) -> None:
+    assert ok(run("migrate", data_dir=tmp_path))
+    for argv in (["--json", "stats"], ["stats", "--json"], ["--json", "--debug", "stats"]):
+        assert json.loads(ok(run(*argv, data_dir=tmp_path)))["total"] == 0
+
+
+def test_migrate_creates_only_the_default_directory(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        assert "0002" in ok(run("migrate", data_dir=data))
+        assert (data.stat().st_mode & 0o777, (data / "sessions.sqlite").stat().st_mode & 0o777) == (
+            0o700,
+            0o600,
+        )
+        elsewhere = tmp_path / "typo" / "sessions.sqlite"
+        line = one_error_line(run("--db-url", f"sqlite:///{elsewhere}", "migrate", data_dir=data))
+        assert f"the directory {elsewhere.parent} of the SQLite database does not exist" in line
+        assert not elsewhere.parent.exists()
+    finally:
+        os.umask(old)
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert run(data_dir=tmp_path).returncode == 2  # no command
     assert run("clear-everything", data_dir=tmp_path).returncode == 2
@@ -361,9 +410,17 @@ def test_cleanup_shows_a_running_count_on_a_terminal(db_url: str, tmp_path: Path
     assert "\rdeleted 2…" in shown and "\rdeleted 4…" in shown and "\rdeleted 5…" in shown
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.parametrize("store_kind", ["postgres"])
-def test_ctrl_c_exits_130_with_one_line(db_url: str, tmp_path: Path) -> None:
-    """Interrupt a command stuck behind a table lock: exit 130, one line, no traceback."""
+@pytest.mark.parametrize("parent_ignores_sigint", [False, True])
+def test_ctrl_c_exits_130_with_one_line(
+    db_url: str, tmp_path: Path, parent_ignores_sigint: bool
+) -> None:
+    """Interrupt a command stuck behind a table lock: exit 130, one line, no traceback; also
+    when it was started with SIGINT ignored (``nohup``, some CI runners)."""
     seed(db_url, session("alice"))
     dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     assert SCRIPT is not None
@@ -378,6 +435,7 @@ def test_ctrl_c_exits_130_with_one_line(db_url: str, tmp_path: Path) -> None:
                     SCRIPT, "count-user", "alice",
                     env=_clean_env(tmp_path, {"SESSION_DB_URL": db_url}),
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    preexec_fn=_ignore_sigint if parent_ignores_sigint else None,
                 )  # fmt: skip
                 async with asyncio.timeout(60):
                     waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"

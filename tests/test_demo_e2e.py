@@ -73,3 +73,19 @@ def test_demo_signs_out_one_device_by_its_handle(demo_url: str) -> None:
     finally:
         for client in clients:
             client.close()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite"])
+def test_demo_refuses_a_bad_name_on_the_page(demo_url: str) -> None:
+    with httpx.Client(base_url=demo_url) as client:
+        for name, why in [
+            ("x" * 101, "at most 100 characters"),
+            ("a\x00b", "control characters"),
+            ("tab\there", "control characters"),
+            ("   ", "A name is required"),
+        ]:
+            page = client.post("/login", data={"name": name})
+            assert page.status_code == 400 and why in page.text, (name, page.text)
+            assert "session_id" not in client.cookies
+        data = {"name": "x" * 100, "password": "demo"}
+        assert client.post("/login", data=data).status_code == 303

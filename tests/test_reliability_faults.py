@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import sqlite3
@@ -169,6 +170,31 @@ async def test_postgres_outage_gives_503s_then_the_same_app_serves_every_session
     finally:
         await service.close()
     assert await asyncio.to_thread(_cli, url, "count-user", "u0") == 0
+
+
+async def test_auto_migrate_with_the_database_down_starts_answers_503_and_migrates_later(
+    proxied_pg: tuple[str, CuttableProxy], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app starts before its database (containers): one log line, 503s, then the
+    migration succeeds in the background. The password, in the URL's query here, is never
+    in a log line."""
+    url, proxy = proxied_pg
+    url = make_url(url).set(query={"password": "s3cret-in-query"}).render_as_string(False)
+    await proxy.cut()
+    service = DefaultSessionService(url, settings_for(url, str(tmp_path)), auto_migrate=True)
+    transport = httpx.ASGITransport(app=build_app(service))
+    with caplog.at_level(logging.INFO, logger="session_service"):
+        async with service, httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await _request(client, "POST", "/set?x=1", None)).status_code == 503
+            assert not service.migrated.is_set()
+            await proxy.start()
+            async with asyncio.timeout(60):
+                await service.migrated.wait()
+            assert (await _request(client, "POST", "/set?x=1", None)).status_code == 200
+    at_start = [r for r in caplog.records if "cannot migrate at start-up" in r.getMessage()]
+    assert len(at_start) == 1 and at_start[0].exc_info is None
+    logged = "\n".join(logging.Formatter().format(r) for r in caplog.records)
+    assert "s3cret-in-query" not in logged and "password=***" in logged
 
 
 async def test_sqlite_directory_vanishing_under_a_running_app_corrupts_nothing(

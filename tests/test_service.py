@@ -9,8 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message
 
@@ -163,3 +168,59 @@ async def test_backend_connect_reports_an_unreachable_database() -> None:
 
     with pytest.raises(SessionStoreUnavailable, match="cannot reach"):
         await SessionStoreBackend.connect("postgresql://u:pw@127.0.0.1:1/none")
+
+
+async def test_sign_out_everywhere_stays_in_the_requests_tenant(
+    db_url: str, tmp_path: Path
+) -> None:
+    """acme's alice signs out everywhere: evil's alice (same user id) and acme's bob stay in."""
+
+    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))
+    await service.migrate()
+
+    async def login(request: Request) -> Response:
+        request.session["user_id"] = request.query_params["user"]
+        return JSONResponse({})
+
+    async def everywhere(request: Request) -> Response:
+        return JSONResponse({"cleared": await service.sign_out_everywhere(request)})
+
+    app = Starlette(
+        routes=[
+            Route("/login", login, methods=["POST"]),
+            Route("/out", everywhere, methods=["POST"]),
+        ],
+        middleware=[
+            service.session_layer(
+                lambda scope: dict(scope["headers"]).get(b"x-tenant", b"").decode() or None
+            )
+        ],
+    )
+    base = {"transport": httpx.ASGITransport(app=app), "base_url": "http://t"}
+
+    async def sign_in(user: str, tenant: str | None) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(**base, headers={"x-tenant": tenant} if tenant else {})  # type: ignore[arg-type]
+        assert (await client.post(f"/login?user={user}")).status_code == 200
+        return client
+
+    try:
+        acme_alice = [await sign_in("alice", "acme") for _ in range(2)]
+        evil_alice = await sign_in("alice", "evil")
+        untenanted_alice = await sign_in("alice", None)
+        acme_bob = await sign_in("bob", "acme")
+        response = await acme_alice[0].post("/out")
+        assert response.json() == {"cleared": 2}
+        assert "Max-Age=0" in response.headers["set-cookie"]  # this browser is signed out too
+        assert await service.count_sessions_for_user("alice", tenant_id="acme") == 0
+        assert await service.count_sessions_for_user("alice", tenant_id="evil") == 1
+        assert await service.count_sessions_for_user("bob", tenant_id="acme") == 1
+        assert await service.count_sessions_for_user("alice") == 2  # evil's and the untenanted
+
+        assert (await untenanted_alice.post("/out")).json() == {"cleared": 1}
+        assert await service.count_sessions_for_user("alice", tenant_id="evil") == 1
+        async with httpx.AsyncClient(**base) as anonymous:  # type: ignore[arg-type]
+            assert (await anonymous.post("/out")).json() == {"cleared": 0}
+        for client in (*acme_alice, evil_alice, untenanted_alice, acme_bob):
+            await client.aclose()
+    finally:
+        await service.close()

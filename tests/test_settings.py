@@ -309,6 +309,18 @@ def test_repr_of_generated_secret_settings_hides_the_key(env: dict[str, str]) ->
         ("SESSION_COOKIE_DOMAIN", "bücher.example"),
         ("SESSION_COOKIE_DOMAIN", "a.example\x00"),
         ("SESSION_DB_URL", "not a url at all"),
+        ("SESSION_DB_URL", "postgresql://app:p@ss:w/rd%?#@host/db"),
+        ("SESSION_DB_URL", "postgresql://app:pw@host:99999999/db"),
+        ("SESSION_TTL_SECONDS", "99999999999999"),
+        ("SESSION_TTL_SECONDS", str(10 * 366 * 24 * 3600 + 1)),
+        ("SESSION_MAX_BYTES", "99999999999999"),
+        ("SESSION_CLEANUP_INTERVAL_SECONDS", "99999999999999"),
+        ("SESSION_DB_TIMEOUT_SECONDS", "0"),
+        ("SESSION_DB_TIMEOUT_SECONDS", "-1"),
+        ("SESSION_DB_TIMEOUT_SECONDS", "nan"),
+        ("SESSION_DB_TIMEOUT_SECONDS", "inf"),
+        ("SESSION_DB_TIMEOUT_SECONDS", "1e9"),
+        ("SESSION_DB_TIMEOUT_SECONDS", "soon"),
     ],
 )
 def test_invalid_value_names_the_variable(env: dict[str, str], variable: str, value: str) -> None:
@@ -377,3 +389,59 @@ def test_a_key_file_written_by_the_operator_is_used(env: dict[str, str], tmp_pat
     key_file.parent.mkdir(parents=True)
     key_file.write_text("operator-chosen-key-0123456789abcdef\n")
     assert SessionSettings.from_env(env).secret_key == "operator-chosen-key-0123456789abcdef"
+
+
+def test_db_timeout_defaults_to_5_seconds_and_takes_fractions(env: dict[str, str]) -> None:
+    assert SessionSettings.from_env(env).db_timeout_seconds == 5.0
+    env["SESSION_DB_TIMEOUT_SECONDS"] = "2.5"
+    assert SessionSettings.from_env(env).db_timeout_seconds == 2.5
+
+
+def test_the_longest_ttl_allowed_still_makes_a_valid_expiry(env: dict[str, str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    env["SESSION_TTL_SECONDS"] = str(10 * 366 * 24 * 3600)
+    ttl = SessionSettings.from_env(env).ttl_seconds
+    assert datetime.now(UTC) + timedelta(seconds=ttl) < datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def test_an_unparsable_url_error_masks_its_password(env: dict[str, str]) -> None:
+    env["SESSION_DB_URL"] = "postgresql://app:p@ss:w/rd%?#@host/db"
+    message = _config_error(env)
+    assert "SESSION_DB_URL" in message and "@host/db" in message
+    assert "ss:w" not in message and "rd%" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "hidden", "kept"),
+    [
+        ("postgresql://app:pw-hunter2@db/app", ["pw-hunter2"], ["app:***@db/app"]),
+        ("postgresql://app@db/app?password=pw-hunter2", ["pw-hunter2"], ["?password=***"]),
+        (
+            "postgresql://app@db/app?sslmode=verify-full&sslpassword=pw-hunter2&sslkey=/k.pem",
+            ["pw-hunter2", "/k.pem"],
+            ["sslmode=verify-full", "sslpassword=***", "sslkey=***"],
+        ),
+        ("postgresql://app@db/app?passfile=/x/pgpass&token=t0k", ["/x/pgpass", "t0k"], []),
+        ("postgresql://a:p@ss:w/rd%?x#@host/db?password=pw-hunter2", ["pw-hunter2", "ss:w"], []),
+    ],
+)
+def test_mask_url_hides_every_credential(raw: str, hidden: list[str], kept: list[str]) -> None:
+    from session_service.settings import mask_url
+
+    masked = mask_url(raw)
+    for secret in hidden:
+        assert secret not in masked, masked
+    for part in kept:
+        assert part in masked, masked
+
+
+def test_a_password_in_the_query_stays_out_of_every_repr(env: dict[str, str]) -> None:
+    from session_service import DefaultSessionService
+
+    env["SESSION_DB_URL"] = "postgresql://app@db.internal/app?password=pw-hunter2"
+    env["SESSION_SECRET_KEY"] = SECRET
+    settings = SessionSettings.from_env(env)
+    service = DefaultSessionService(None, settings)
+    for shown in (repr(settings), str(settings), repr(service), repr(service.get_session_store())):
+        assert "pw-hunter2" not in shown and "password=***" in shown, shown

@@ -20,22 +20,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from ..backend import SessionStoreBackend
-from ..errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
 from . import output as out
+from ._database import PROG, load_settings, open_backend
 
-PROG = "session-service"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -50,64 +49,23 @@ class _Result:
 _Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[_Result]]
 
 
-# -- configuration -------------------------------------------------------------------------
-
-
-def _load_settings(db_url: str | None, environ: Mapping[str, str] | None = None) -> SessionSettings:
-    """The app's settings, with ``db_url`` (from ``--db-url``) in place of ``SESSION_DB_URL``.
-
-    The CLI never signs a cookie, so it reads them with ``need_secret=False``: no key file
-    is created as a side effect, and in cluster mode an operator needs only the database URL.
-    A key that *is* set is still validated, so a broken app configuration is reported here too.
-    """
-    env = dict(os.environ if environ is None else environ)
-    if db_url is not None:
-        env["SESSION_DB_URL"] = db_url
-    try:
-        return SessionSettings.from_env(env, need_secret=False)
-    except SessionConfigError as exc:
-        if db_url is None:
-            raise
-        # The message names the variable it validated; the user typed the flag.
-        raise SessionConfigError(str(exc).replace("SESSION_DB_URL", "--db-url")) from exc
-
-
-def _missing_sqlite_file(settings: SessionSettings) -> Path | None:
-    """The SQLite file the URL names, if it does not exist yet (``None`` otherwise).
-
-    Opening a missing SQLite file creates it (and its directory); an admin command run from
-    the wrong directory would then leave an empty database behind and fail on the missing
-    table. Only ``migrate`` may create the database.
-    """
-    if settings.store_kind != "sqlite":
-        return None
-    database = make_url(settings.db_url).database
-    if not database:
-        return None
-    path = Path(database).expanduser().absolute()
-    return None if path.exists() else path
-
-
-async def _open(settings: SessionSettings, *, create: bool) -> SessionStoreBackend:
-    missing = None if create else _missing_sqlite_file(settings)
-    if missing is not None:
-        default = missing == settings.data_dir / "sessions.sqlite"
-        hint = " (the default in SESSION_DATA_DIR, as SESSION_DB_URL is unset)" if default else ""
-        raise SessionStoreUnavailable(
-            f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
-            "or point SESSION_DB_URL or --db-url at the existing one"
-        )
-    return await SessionStoreBackend.connect(settings.db_url)
-
-
 # -- commands -------------------------------------------------------------------------------
 
 
 async def _migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
+    revision: Callable[[], Awaitable[str | None]] | None = getattr(b.store, "schema_revision", None)
+    before = await revision() if revision is not None else None
     await b.migrate()
+    after = await revision() if revision is not None else None
+    changed = before != after
+    where = f"the session database at {b.display_url}"
+    text = (
+        f"migrated {where} from revision {before or 'none (empty)'} to {after} (the newest schema)"
+        if changed
+        else f"{where} is already at the newest schema (revision {after}); nothing changed"
+    )
     return _Result(
-        f"the session database at {b.display_url} is at the newest schema",
-        {"migrated": True, "database": b.display_url},
+        text, {"from": before, "to": after, "changed": changed, "database": b.display_url}
     )
 
 
@@ -286,6 +244,9 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--debug", action="store_true", default=default, help="on failure, also print the traceback"
     )
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="print one JSON document"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,7 +262,6 @@ def build_parser() -> argparse.ArgumentParser:
     # from overwriting a value given before it.
     shared = argparse.ArgumentParser(add_help=False)
     _global_options(shared, argparse.SUPPRESS)
-    shared.add_argument("--json", action="store_true", help="print one JSON document")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for spec in _COMMANDS:
         sub = commands.add_parser(
@@ -351,7 +311,7 @@ async def _run(
     args: argparse.Namespace, settings: SessionSettings, progress: out.Progress
 ) -> _Result:
     spec: _Command = args.spec
-    backend = await _open(settings, create=spec.creates_database)
+    backend = await open_backend(settings, create=spec.creates_database)
     try:
         return await spec.handler(backend, args, progress)
     finally:
@@ -369,13 +329,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             # A user id in a locale that cannot encode it must not crash the output.
             stream.reconfigure(errors="backslashreplace")
+    if threading.current_thread() is threading.main_thread():
+        # Started with SIGINT ignored (nohup, some CI runners), Ctrl-C would not stop a
+        # command stuck on a lock: take the default back, so it always exits 130.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     if args.spec.name == "clear-all" and not args.yes:
         scope = "" if args.tenant is None else f" in tenant {out.printable(args.tenant)}"
         args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")
     progress = out.Progress(sys.stderr)
     try:
-        settings = _load_settings(args.db_url)
+        settings = load_settings(args.db_url)
         result = asyncio.run(_run(args, settings, progress))
     except KeyboardInterrupt:
         progress.finish()

@@ -11,6 +11,7 @@ import sqlite3
 from types import TracebackType
 
 from sqlalchemy.exc import SQLAlchemyError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..errors import SessionDataError, SessionServiceError, SessionStoreUnavailable
 
@@ -33,6 +34,34 @@ _STORE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class StoreBusy(TimeoutError):
+    """The database answered connections but not this request within
+    ``SESSION_DB_TIMEOUT_SECONDS``: a lock held elsewhere, or every connection busy waiting on
+    one. Reported as "busy (locked)", not as "cannot reach": the fix is to find the lock."""
+
+
+class ConnectTimeout(TimeoutError):
+    """No connection could be made within the timeout: the server is not answering at all."""
+
+
+def _busy(root: BaseException, lowered: str) -> bool:
+    """A wait on a lock or on the pool ran out of time, as opposed to an unreachable server.
+
+    A bare ``TimeoutError`` is asyncpg's per-statement timeout unless it was raised while
+    connecting (then the server is not answering at all).
+    """
+    if isinstance(root, StoreBusy | PoolTimeout) or "database is locked" in lowered:
+        return True
+    if type(root) is not TimeoutError:
+        return False
+    tb = root.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith("connect_utils.py"):  # asyncpg connecting
+            return False
+        tb = tb.tb_next
+    return True
+
+
 def _root(exc: BaseException) -> BaseException:
     seen = exc
     while True:
@@ -51,14 +80,18 @@ def describe(exc: BaseException) -> str:
         return "connection refused"
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return "the sessions table does not exist: run `session-service migrate`"
+    if _busy(root, lowered):
+        if isinstance(root, StoreBusy):
+            return str(root)
+        if "locked" in lowered:
+            return "another connection holds the lock"
+        return "no answer within SESSION_DB_TIMEOUT_SECONDS"
     if isinstance(root, TimeoutError) or "timeout" in lowered:
         return "timed out"
     if "readonly database" in lowered or "read-only" in lowered:
         return "the database file is read-only"
     if "unable to open database" in lowered:
         return "cannot open the database file (does its directory exist and is it writable?)"
-    if "database is locked" in lowered:
-        return "the database is locked by another process (busy timeout exceeded)"
     if "password authentication failed" in lowered:
         return "password authentication failed"
     if "does not exist" in lowered and "database" in lowered:
@@ -70,6 +103,11 @@ def unavailable(display_url: str, action: str, exc: BaseException) -> SessionSto
     """The error to raise for ``exc``; the caller chains ``exc`` as its cause."""
     reason = describe(exc)
     root = _root(exc)
+    text = str(root).lower()
+    if _busy(root, text):
+        return SessionStoreUnavailable(
+            f"the session database at {display_url} is busy (locked): {reason}"
+        )
     if isinstance(root, OSError | TimeoutError) or reason in ("connection refused", "timed out"):
         return SessionStoreUnavailable(
             f"cannot reach the session database at {display_url}: {reason}"

@@ -66,7 +66,7 @@ class _KeyCachingSigner(Signer):
 class CookieCodec:
     """Everything about the cookie that does not depend on the request."""
 
-    __slots__ = ("_clear_header", "_name", "_set_suffix", "_signer", "max_age")
+    __slots__ = ("_clear_header", "_name", "_set_suffix", "_signer", "_tail", "max_age")
 
     def __init__(self, settings: SessionSettings) -> None:
         # itsdangerous signs with the last key and verifies with every key in the list.
@@ -75,7 +75,8 @@ class CookieCodec:
             keys, salt=_SALT, digest_method=hashlib.sha256, algorithm=_KeyedHMAC()
         )
         self._name = settings.cookie_name.encode("latin-1")
-        self.max_age = settings.ttl_seconds
+        #: ``None`` for a browser-session cookie (``SESSION_COOKIE_PERSISTENT=false``).
+        self.max_age = settings.ttl_seconds if settings.cookie_persistent else None
         attrs = [f"Path={settings.cookie_path}"]
         if settings.cookie_domain:
             attrs.append(f"Domain={settings.cookie_domain}")
@@ -83,8 +84,12 @@ class CookieCodec:
         attrs.append(f"SameSite={settings.cookie_samesite.capitalize()}")
         if settings.cookie_secure:
             attrs.append("Secure")
+        if settings.cookie_partitioned:
+            attrs.append("Partitioned")
         tail = "; ".join(attrs)
-        self._set_suffix = f"; Max-Age={self.max_age}; {tail}".encode("latin-1")
+        self._tail = f"; {tail}".encode("latin-1")
+        max_age = "" if self.max_age is None else f"; Max-Age={self.max_age}"
+        self._set_suffix = f"{max_age}; {tail}".encode("latin-1")
         self._clear_header = (
             self._name
             + b"=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; "
@@ -123,9 +128,16 @@ class CookieCodec:
                     return found, sent
         return found, sent
 
-    def set_header(self, session_id: str) -> bytes:
-        """The ``Set-Cookie`` value carrying the signed id."""
-        return self._name + b"=" + self._signer.sign(session_id) + self._set_suffix
+    def set_header(self, session_id: str, max_age: int | None = None) -> bytes:
+        """The ``Set-Cookie`` value carrying the signed id.
+
+        ``max_age`` overrides the TTL (a fixed, non-rolling expiry sends what is left of it);
+        a browser-session cookie never carries one.
+        """
+        value = self._name + b"=" + self._signer.sign(session_id)
+        if max_age is None or self.max_age is None:
+            return value + self._set_suffix
+        return value + b"; Max-Age=" + str(max(max_age, 1)).encode() + self._tail
 
     def clear_header(self) -> bytes:
         """The ``Set-Cookie`` value that makes the browser drop the cookie."""

@@ -10,8 +10,11 @@ The hot path, per request:
    once (``UPDATE`` of a row that must still exist, so a session revoked meanwhile stays
    revoked), created (``INSERT`` under a fresh id), rotated (``cycle_id``) or deleted
    (``flush`` or emptied). Reads and writes move the expiry at most once per tenth of the
-   TTL (a read-only request then does one ``UPDATE`` of the expiry alone). A store outage at
-   any point answers 503 and loses nothing already stored.
+   TTL (a read-only request then does one ``UPDATE`` of the expiry alone; never with
+   ``SESSION_ROLLING=false``). A save that finds its row gone sends no cookie. A store outage
+   at any point answers 503 and loses nothing already stored.
+
+A tenant the resolver names that no store can hold is a 400 before any database work.
 
 With ``SESSION_TRACK_DEVICES`` on, a new session also stores the client's ip and
 ``User-Agent`` (no parsing here: labels are made when sessions are listed), and a session's
@@ -31,6 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..devices import USER_AGENT_LENGTH
 from ..errors import SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, utcnow
+from ..stores._codec import storable
+from ..stores.sql.schema import PRINCIPAL_LENGTH
 from .client import client_ip, coarse
 from .cookie import CookieCodec
 from .session import Session
@@ -48,22 +53,31 @@ TenantResolver = Callable[[Scope], "str | None"]
 TOUCH_FRACTION = 0.1
 
 _UNAVAILABLE_BODY = b"Service temporarily unavailable: the session store cannot be reached.\n"
+_BAD_TENANT_BODY = b"Bad request: this host or tenant name is not valid.\n"
+
+
+class _BadTenant(Exception):
+    """The tenant resolver returned a name no store can hold (too long, NUL, not UTF-8)."""
+
+
+def _check_tenant(tenant: str | None) -> None:
+    if tenant is not None and (len(tenant) > PRINCIPAL_LENGTH or not storable(tenant)):
+        raise _BadTenant(tenant)
+
+
+async def _send_plain(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_unavailable(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(_UNAVAILABLE_BODY)).encode()),
-                (b"retry-after", b"5"),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+    await _send_plain(send, 503, _UNAVAILABLE_BODY, (b"retry-after", b"5"))
 
 
 class SessionMiddleware:
@@ -83,6 +97,7 @@ class SessionMiddleware:
         self.cookie = CookieCodec(service.settings)
         self.ttl = timedelta(seconds=service.settings.ttl_seconds)
         self.touch_after = self.ttl * TOUCH_FRACTION
+        self.rolling = service.settings.rolling
         settings = service.settings
         self.track = settings.track_devices != "off"
         self.coarse = settings.track_devices == "coarse"
@@ -102,6 +117,14 @@ class SessionMiddleware:
                 await _send_unavailable(send)
             else:
                 await send({"type": "websocket.close", "code": 1011})
+            return
+        except _BadTenant as exc:
+            # Any client can send such a Host to a host-based resolver: a 400, never a 500.
+            logger.info("refused a request whose tenant cannot be stored: %.60r", exc.args[0])
+            if kind == "http":
+                await _send_plain(send, 400, _BAD_TENANT_BODY)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
             return
         scope["session"] = session
         if kind == "websocket":
@@ -143,6 +166,7 @@ class SessionMiddleware:
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
         tenant = self.tenant_resolver(scope) if self.tenant_resolver is not None else None
+        _check_tenant(tenant)
         ids, cookie_sent = self.cookie.session_ids(scope["headers"])
         for session_id in ids:
             record = await self.store.load(session_id)
@@ -161,54 +185,67 @@ class SessionMiddleware:
     async def _commit(
         self, session: Session, cookie_sent: bool, status: int, scope: Scope
     ) -> bytes | None:
-        """Persist what the handler did; returns the ``Set-Cookie`` value to send, if any."""
+        """Persist what the handler did; returns the ``Set-Cookie`` value to send, if any.
+
+        A save that finds its row gone (revoked, or moved by a concurrent login of the same
+        browser) sends no cookie at all: expiring it here could delete the cookie the login
+        just set. The next request with a dead cookie expires it (the ``old_id is None`` path).
+        """
         if status >= 500:
             return None  # a failed request must not leave half its changes behind
         old_id = session.id
-        if session.modified:
-            data = session.to_dict()
-            if session.flushed or not data:
-                if old_id is not None:
-                    await self.store.delete(old_id)
-                return self.cookie.clear_header() if cookie_sent or old_id else None
-            now = utcnow()
-            record = SessionRecord(
-                id=old_id or new_session_id(),
-                data=data,
-                expiry_date=now + self.ttl,
-                tenant_id=session.tenant_id,
-                last_seen=self._seen_due(session, now),
-            )
-            if self.track and (old_id is None or session.cycle_requested):
-                record.last_seen = now
-                self._describe_device(record, scope)
+        if not session.modified:
             if old_id is None:
-                await self.store.create(record)
-            elif session.cycle_requested:
-                record.id = new_session_id()
-                if not await self.store.rotate(old_id, record):
-                    return self.cookie.clear_header()  # revoked meanwhile: stay revoked
-            else:
-                extend = self._extension_due(session, now)
-                if not extend and session.expiry_date is not None:
-                    record.expiry_date = session.expiry_date
-                if not await self.store.update(record, extend_expiry=extend):
-                    return self.cookie.clear_header()  # revoked meanwhile: stay revoked
-            return self.cookie.set_header(record.id)
-        if old_id is None:
-            # A cookie was sent but named no live session: tell the browser to drop it.
-            return self.cookie.clear_header() if cookie_sent else None
+                # A cookie was sent but named no live session: tell the browser to drop it.
+                return self.cookie.clear_header() if cookie_sent else None
+            now = utcnow()
+            seen = self._seen_due(session, now)
+            if self.rolling and self._extension_due(session, now):
+                if await self.store.touch(old_id, now + self.ttl, last_seen=seen):
+                    # The browser's copy must live as long as the server's: re-send it, rarely.
+                    return self.cookie.set_header(old_id)
+                return None  # the row is gone: the next request expires the cookie
+            if seen is not None:
+                await self.store.seen(old_id, seen)  # gone meanwhile: the next request finds out
+            return None
+        flushed = session.flushed_id
+        if flushed is not None:
+            await self.store.delete(flushed)
+        data = session.to_dict()
+        if not data:
+            if old_id is not None:
+                await self.store.delete(old_id)
+            gone = cookie_sent or old_id is not None or flushed is not None
+            return self.cookie.clear_header() if gone else None
         now = utcnow()
-        seen = self._seen_due(session, now)
-        if self._extension_due(session, now):
-            new_expiry = now + self.ttl
-            if await self.store.touch(old_id, new_expiry, last_seen=seen):
-                # The browser's copy must live as long as the server's: re-send it, rarely.
-                return self.cookie.set_header(old_id)
-            return self.cookie.clear_header()
-        if seen is not None:
-            await self.store.seen(old_id, seen)  # gone meanwhile: the next request finds out
-        return None
+        record = SessionRecord(
+            id=old_id or new_session_id(),
+            data=data,
+            expiry_date=now + self.ttl,
+            tenant_id=session.tenant_id,
+            last_seen=self._seen_due(session, now),
+        )
+        if self.track and (old_id is None or session.cycle_requested):
+            record.last_seen = now
+            self._describe_device(record, scope)
+        if old_id is None:
+            await self.store.create(record)
+            return self.cookie.set_header(record.id)
+        if session.cycle_requested:
+            # A login starts a new lifetime, rolling or not.
+            record.id = new_session_id()
+            if not await self.store.rotate(old_id, record):
+                return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
+            return self.cookie.set_header(record.id)
+        extend = self.rolling and self._extension_due(session, now)
+        if not extend and session.expiry_date is not None:
+            record.expiry_date = session.expiry_date
+        if not await self.store.update(record, extend_expiry=extend):
+            return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
+        if self.rolling:
+            return self.cookie.set_header(record.id)
+        left = (record.expiry_date - now).total_seconds()
+        return self.cookie.set_header(record.id, max_age=int(left))
 
     def _seen_due(self, session: Session, now: datetime) -> datetime | None:
         """``now`` when ``last_seen`` should be written with this request, else ``None``."""

@@ -1,32 +1,40 @@
-"""``request.session``: a dict-like object that knows what the request did with it.
+"""``request.session``: a ``dict`` that knows what the request did with it.
 
-It is a drop-in for Starlette's dict session (a ``MutableMapping[str, Any]``) and tracks, like
-Starlette's own, whether it was read (``accessed``: the response then carries
-``Vary: Cookie``) and written (``modified``: the middleware then saves it once, after the
-handler). Two lifecycle operations, named after Django's, complete it:
+Like Starlette 1.x's own session, :class:`Session` is a ``dict`` subclass, so every dict
+operation behaves exactly as on a dict (``JSONResponse(request.session)``, ``|=``,
+``popitem()``, ``copy()``...), and it tracks whether it was read (``accessed``: the response
+then carries ``Vary: Cookie``) and written (``modified``: the middleware then saves it once,
+after the handler). Two lifecycle operations, named after Django's, complete it:
 
 * :meth:`Session.cycle_id` at login: the data moves to a fresh id when the response is sent and
   the old id dies, so an id planted before login (session fixation) is worthless after it;
-* :meth:`Session.flush` at logout: the stored session is deleted and the cookie expired.
+* :meth:`Session.flush` at logout: the stored session is deleted and the cookie expired. Data
+  written after ``flush()`` in the same request starts a new session under a new id.
+
+Every change goes through one hook, :meth:`Session._write`, which receives the keys the change
+touches (``None``: possibly every key), so per-key tracking needs no change anywhere else.
+Reads only set ``accessed`` (one attribute store, never a copy or a serialization).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import HTTPConnection
 
+_MISSING: Any = object()
 
-class Session(MutableMapping[str, Any]):
+
+class Session(dict[str, Any]):
     """The session of one request. Values must be JSON: str, int, float, bool, None, list, dict."""
 
     __slots__ = (
         "_cycle",
-        "_data",
         "_flushed",
         "_id",
+        "_keep_data",
         "_readonly",
         "accessed",
         "expiry_date",
@@ -45,7 +53,8 @@ class Session(MutableMapping[str, Any]):
         readonly: bool = False,
         last_seen: datetime | None = None,
     ) -> None:
-        self._data: dict[str, Any] = data if data is not None else {}
+        if data:
+            dict.update(self, data)
         self._id = session_id
         self.tenant_id = tenant_id
         self.expiry_date = expiry_date
@@ -53,15 +62,28 @@ class Session(MutableMapping[str, Any]):
         self.last_seen = last_seen
         self._readonly = readonly
         self._cycle = False
-        self._flushed = False
+        self._keep_data = True
+        #: The id this request loaded, now deleted by ``flush()`` (see :attr:`flushed_id`).
+        self._flushed: str | None = None
         #: True once the handler read or wrote the session (the response varies on the cookie).
         self.accessed = False
         #: True once the handler changed the session (it will be saved after the handler).
         self.modified = False
 
+    # -- tracking hook --------------------------------------------------------------------
+
+    def _write(self, keys: Iterable[str] | None = None) -> None:
+        """Called before every change; ``keys`` are the keys it touches (``None``: any key)."""
+        if self._readonly:
+            raise TypeError("the session is read-only in a websocket: change it in an HTTP request")
+        self.accessed = True
+        self.modified = True
+
+    # -- identity and lifecycle ------------------------------------------------------------
+
     @property
     def id(self) -> str | None:
-        """The stored session's id, or ``None`` for a session not stored yet.
+        """The stored session's id, or ``None`` for a session not stored yet (or flushed).
 
         This is the raw id, not the cookie: the cookie is this id signed with the secret key.
         After :meth:`cycle_id` it changes when the response is sent.
@@ -73,67 +95,173 @@ class Session(MutableMapping[str, Any]):
         return self._cycle
 
     @property
-    def flushed(self) -> bool:
+    def keep_data(self) -> bool:
+        """Whether a requested :meth:`cycle_id` keeps the data (it does unless asked not to)."""
+        return self._keep_data
+
+    @property
+    def flushed_id(self) -> str | None:
+        """The id :meth:`flush` disowned; the middleware deletes it when the response starts."""
         return self._flushed
 
-    def _write(self) -> None:
-        if self._readonly:
-            raise TypeError("the session is read-only in a websocket: change it in an HTTP request")
-        self.accessed = True
-        self.modified = True
+    def cycle_id(self, *, keep_data: bool = True) -> None:
+        """Give the session a new id when the response is sent and kill the old one.
 
-    def cycle_id(self) -> None:
-        """Give the session a new id when the response is sent and kill the old one; keep the data.
-
-        Call it at login (and on any privilege change), right after authenticating.
+        Call it at login (and on any privilege change), right after authenticating. The data
+        is kept (a cart filled before login survives it) unless ``keep_data=False``: then the
+        session starts empty, and only what the handler writes after this call is saved.
         """
-        self._write()
+        self._write(None)
+        if not keep_data:
+            dict.clear(self)
+            self._keep_data = False
         self._cycle = True
 
     def flush(self) -> None:
-        """Delete the stored session and expire the cookie when the response is sent (logout)."""
-        self._write()
-        self._data.clear()
-        self._flushed = True
+        """Delete the stored session and expire the cookie when the response is sent (logout).
 
-    # -- MutableMapping ------------------------------------------------------------------
+        After it :attr:`id` is ``None``; anything written afterwards in the same request is
+        saved as a new session, under a new id.
+        """
+        self._write(None)
+        dict.clear(self)
+        if self._id is not None:
+            self._flushed = self._id
+        self._id = None
+        self._cycle = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain-dict copy of the data (what will be stored), without marking it as read."""
+        # Not dict.copy(self): with __iter__ overridden, CPython copies a subclass through
+        # keys() and __getitem__, which would mark the session as read.
+        return dict(dict.items(self))
+
+    # -- reads -----------------------------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._write()
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        self._write()
-        del self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        self.accessed = True
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        self.accessed = True
-        return len(self._data)
-
-    def __contains__(self, key: object) -> bool:
-        self.accessed = True
-        return key in self._data
+        return dict.__getitem__(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
         self.accessed = True
-        return self._data.get(key, default)
+        return dict.get(self, key, default)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The data itself (what will be stored), without marking the session as read."""
-        return self._data
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.accessed = True
+        return dict.__iter__(self)
+
+    def __reversed__(self) -> Iterator[str]:
+        self.accessed = True
+        return dict.__reversed__(self)
+
+    def __len__(self) -> int:
+        self.accessed = True
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self.accessed = True
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self.accessed = True
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self.accessed = True
+        return dict.items(self)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain ``dict`` copy, as ``dict.copy`` gives."""
+        self.accessed = True
+        return self.to_dict()
+
+    def __eq__(self, other: object) -> bool:
+        self.accessed = True
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        self.accessed = True
+        return dict.__ne__(self, other)
+
+    __hash__ = None
+
+    def __or__(self, other: Any) -> Any:
+        self.accessed = True
+        return dict.__or__(self, other)
+
+    def __ror__(self, other: Any) -> Any:
+        self.accessed = True
+        return dict.__ror__(self, other)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._write((key,))
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if not dict.__contains__(self, key):
+            self.accessed = True
+            raise KeyError(key)
+        self._write((key,))
+        dict.__delitem__(self, key)
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if dict.__contains__(self, key):
+            self._write((key,))
+            return dict.pop(self, key)
+        if default is _MISSING:
+            self.accessed = True
+            raise KeyError(key)
+        if dict.__len__(self):
+            # The answer depends on what the session holds; an empty one tells nothing.
+            self.accessed = True
+        return default
+
+    def popitem(self) -> tuple[str, Any]:
+        if not dict.__len__(self):
+            self.accessed = True
+            raise KeyError("popitem(): session is empty")
+        key = next(dict.__reversed__(self))
+        self._write((key,))
+        return key, dict.pop(self, key)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if dict.__contains__(self, key):
+            self.accessed = True
+            return dict.__getitem__(self, key)
+        self._write((key,))
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        changes: dict[str, Any] = dict(*args, **kwargs)
+        if changes:
+            self._write(changes.keys())
+            dict.update(self, changes)
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        if dict.__len__(self):
+            self._write(None)
+            dict.clear(self)
+        else:
+            self.accessed = True
 
     def __repr__(self) -> str:
         # Values may be sensitive (tokens, personal data): show only the keys and an id prefix.
         shown = f"{self._id[:6]}…" if self._id else None
-        return f"Session(id={shown!r}, keys={sorted(self._data)!r})"
+        return f"Session(id={shown!r}, keys={sorted(dict.keys(self))!r})"
+
+    def __reduce__(self) -> Any:
+        # copy/pickle give a plain dict of the data: the tracking state belongs to one request.
+        return (dict, (self.to_dict(),))
 
 
 def get_session(conn: HTTPConnection) -> Session:

@@ -10,6 +10,8 @@ the same way), and the advisory lock keys. The hot path's per-driver lines are m
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,16 +32,23 @@ from ...settings import StoreKind
 #: and waits on ``busy_timeout`` instead of failing with "database is locked" half-way.
 WRITE_OPTION = "session_service_write"
 
-#: How long a SQLite connection waits for another process's write lock before giving up.
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: How long a connection waits on the database (a lock, a statement, a pool checkout) before
+#: giving up, unless the store is given ``SESSION_DB_TIMEOUT_SECONDS``.
+DEFAULT_TIMEOUT_SECONDS = 5.0
 
 #: PostgreSQL advisory lock keys (arbitrary constants, unique to this library).
 MIGRATION_LOCK_KEY = 0x5E55_0001
 CLEANUP_LOCK_KEY = 0x5E55_0002
 
 
-def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
-    """An async engine tuned for session traffic on ``kind``. Opens no connection yet."""
+def make_engine(
+    kind: StoreKind, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, **overrides: Any
+) -> AsyncEngine:
+    """An async engine tuned for session traffic on ``kind``. Opens no connection yet.
+
+    ``timeout`` bounds every wait: PostgreSQL's connect, pool checkout and each statement
+    (asyncpg cancels a statement that runs out of time on the server); SQLite's busy wait.
+    """
     if kind == "postgres":
         options: dict[str, Any] = {
             # The engine serves admin calls, logins (rotate), migrations and the cleanup; the
@@ -51,12 +60,14 @@ def make_engine(kind: StoreKind, url: str, **overrides: Any) -> AsyncEngine:
             # everywhere" from failing once on a connection left dead by a database restart.
             "pool_pre_ping": True,
             "pool_recycle": 1800,
-            # Fail fast when the server is down so the middleware can answer 503 promptly.
-            "connect_args": {"timeout": 5, "command_timeout": 30},
+            "pool_timeout": timeout,
+            # Fail fast when the server is down or stalled so the middleware answers 503
+            # promptly (not server_settings: PgBouncer refuses unknown startup parameters).
+            "connect_args": {"timeout": timeout, "command_timeout": timeout},
         }
         options.update(overrides)
         return create_async_engine(url, **options)
-    return _sqlite_engine(url, overrides)
+    return _sqlite_engine(url, timeout, overrides)
 
 
 def enable_wal(execute: Callable[[str], Any]) -> None:
@@ -74,13 +85,32 @@ def enable_wal(execute: Callable[[str], Any]) -> None:
             raise
 
 
-def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
+def create_private_file(path: str | Path) -> None:
+    """Create the SQLite file ``path`` with mode 0600 if it does not exist yet.
+
+    SQLite creates a database as 0644 minus the umask (world-readable under the usual 022) and
+    gives its ``-wal`` and ``-shm`` files the database file's mode; creating the file first,
+    private, keeps every session id in it from other local users. A missing directory is left
+    for SQLite to report.
+    """
+    with contextlib.suppress(FileExistsError, FileNotFoundError, NotADirectoryError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _sqlite_engine(url: str, timeout: float, overrides: dict[str, Any]) -> AsyncEngine:
     database = make_url(url).database
     assert database
-    Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {"poolclass": NullPool} if overrides.pop("nullpool", False) else {}
+    path = Path(database).expanduser().absolute()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # new directories are private
+    nullpool = overrides.pop("nullpool", False)
+    # A checkout waits no longer than a lock would (NullPool has no checkout to wait for).
+    options: dict[str, Any] = {"poolclass": NullPool} if nullpool else {"pool_timeout": timeout}
     options.update(overrides)
     engine = create_async_engine(url, **options)
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _before_connect(*_args: Any) -> None:
+        create_private_file(path)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -88,7 +118,7 @@ def _sqlite_engine(url: str, overrides: dict[str, Any]) -> AsyncEngine:
         # isolation / Savepoints / Transactional DDL" recipe for pysqlite/aiosqlite).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         enable_wal(cursor.execute)
         # In WAL mode NORMAL is durable against application crashes and far cheaper than FULL.
         cursor.execute("PRAGMA synchronous = NORMAL")

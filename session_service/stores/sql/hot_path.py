@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,8 @@ from sqlalchemy.engine import make_url
 
 from ...errors import SessionDataError
 from ...settings import StoreKind
-from .dialects import SQLITE_BUSY_TIMEOUT_MS, enable_wal
+from .._errors import ConnectTimeout, StoreBusy
+from .dialects import DEFAULT_TIMEOUT_SECONDS, create_private_file, enable_wal
 from .schema import sessions_table as T
 
 # The hot statements, written once for both drivers (``$n`` parameters; SQLite reads them as
@@ -82,9 +84,12 @@ async def _no_reset(conn: Any) -> None:
 class PgHotPath:
     """A private asyncpg pool of prepared, autocommit statements (one round trip each)."""
 
-    def __init__(self, url: str, max_size: int = 20) -> None:
+    def __init__(
+        self, url: str, max_size: int = 20, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    ) -> None:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         self._max = max_size
+        self._timeout = timeout
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._creating: asyncio.Task[Any] | None = None
@@ -129,15 +134,37 @@ class PgHotPath:
         """The pool, if it exists and belongs to the running loop (else ``None``)."""
         return self._pool if self._loop is asyncio.get_running_loop() else None
 
+    async def _bounded(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        """Run ``conn.<method>`` within the timeout, the wait for a pooled connection included:
+        a bounded acquire, then asyncpg's per-call timeout with what is left (it cancels the
+        statement on the server too)."""
+        pool = self._ready_pool() or await self._get_pool()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        try:
+            conn = await pool.acquire(timeout=self._timeout)
+        except TimeoutError:
+            if pool.get_size() == 0:  # never connected: the server is not answering at all
+                raise ConnectTimeout(f"no connection within {self._timeout:g} s") from None
+            raise self._busy() from None
+        try:
+            left = max(deadline - loop.time(), 0.001)
+            return await getattr(conn, method)(sql, *args, timeout=left)
+        except TimeoutError:
+            raise self._busy() from None
+        finally:
+            await pool.release(conn)
+
+    def _busy(self) -> StoreBusy:
+        return StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")
+
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
-            row = await conn.fetchrow(sql, *args)
+        row = await self._bounded("fetchrow", sql, args)
         return None if row is None else tuple(row)
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
-        async with (self._ready_pool() or await self._get_pool()).acquire() as conn:
-            status: str = await conn.execute(sql, *args)
+        status: str = await self._bounded("execute", sql, args)
         return int(status.rsplit(" ", 1)[-1])
 
     async def close(self) -> None:
@@ -174,8 +201,9 @@ class SqliteHotPath:
     connection has automatic checkpoints off and asks the thread for one every
     :data:`SQLITE_CHECKPOINT_EVERY` writes."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self._path = path
+        self._timeout = timeout
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -194,6 +222,7 @@ class SqliteHotPath:
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
     def _connect(self, busy_ms: int) -> sqlite3.Connection:
+        create_private_file(self._path)
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         # Per connection: in WAL mode NORMAL syncs only at checkpoints, FULL on every commit.
@@ -215,7 +244,9 @@ class SqliteHotPath:
         # catches up and the next write starts the WAL over. A PASSIVE checkpoint racing a
         # steady stream of inline writes never catches up, and the WAL grows without bound.
         try:
-            self._write_conn().execute("PRAGMA wal_checkpoint(RESTART)")
+            conn = self._write_conn()
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            conn.execute("PRAGMA wal_checkpoint(RESTART)")
         finally:
             self._checkpoint_pending = False
 
@@ -236,13 +267,21 @@ class SqliteHotPath:
 
     def _write_conn(self) -> sqlite3.Connection:
         if self._writer is None:
-            self._writer = self._connect(SQLITE_BUSY_TIMEOUT_MS)
+            self._writer = self._connect(int(self._timeout * 1000))
             enable_wal(self._writer.execute)
         return self._writer
 
-    def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+    def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool, deadline: float) -> Any:
+        """One statement on the writer thread, within what is left of the caller's timeout:
+        the time spent queued behind other writes counts, so a queue of writes behind a lock
+        all fail by their deadline instead of waiting one busy timeout each."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")
         try:
-            return _statement(self._write_conn(), sql, args, fetch)
+            writer = self._write_conn()
+            writer.execute(f"PRAGMA busy_timeout = {max(int(left * 1000), 1)}")
+            return _statement(writer, sql, args, fetch)
         except sqlite3.Error:
             conn, self._writer = self._writer, None
             _close_quietly(conn)
@@ -259,8 +298,10 @@ class SqliteHotPath:
         _close_quietly(conn)
 
     async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor(), self._in_writer, sql, args, fetch)
+        loop, deadline = asyncio.get_running_loop(), time.monotonic() + self._timeout
+        return await loop.run_in_executor(
+            self._executor(), self._in_writer, sql, args, fetch, deadline
+        )
 
     async def _fair(self) -> None:
         """Suspend once every :data:`SQLITE_YIELD_EVERY` inline statements.
@@ -330,13 +371,15 @@ def _log_checkpoint_failure(future: Future[None]) -> None:
         )
 
 
-def hot_path(kind: StoreKind, url: str) -> PgHotPath | SqliteHotPath:
+def hot_path(
+    kind: StoreKind, url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> PgHotPath | SqliteHotPath:
     """The hot path for ``url`` (a normalized URL: SQLite always names a file)."""
     if kind == "postgres":
-        return PgHotPath(url)
+        return PgHotPath(url, timeout=timeout)
     database = make_url(url).database
     assert database
-    return SqliteHotPath(str(Path(database).expanduser().absolute()))
+    return SqliteHotPath(str(Path(database).expanduser().absolute()), timeout)
 
 
 @functools.cache

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ...settings import normalize_db_url
+from ...settings import mask_url, normalize_db_url
+from .._errors import translate_errors
 from .dialects import MIGRATION_LOCK_KEY, WRITE_OPTION, make_engine
 
 
@@ -36,6 +38,11 @@ def _alembic_config(connection: Connection) -> Config:
     cfg.set_main_option("script_location", script_location())
     cfg.attributes["connection"] = connection
     return cfg
+
+
+def revision_on(connection: Connection) -> str | None:
+    """The schema's Alembic revision on ``connection`` (``None``: never migrated)."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_on(connection: Connection) -> None:
@@ -61,6 +68,7 @@ async def run_locked(url: str, fn: Callable[[Connection], None]) -> None:
     kind, normalized = normalize_db_url(url)
     engine = make_engine(kind, normalized)
     try:
-        await run_on_engine(engine, fn)
+        with translate_errors(mask_url(normalized), "migrate"):
+            await run_on_engine(engine, fn)
     finally:
         await engine.dispose()

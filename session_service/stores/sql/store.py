@@ -33,7 +33,7 @@ from .._codec import check_text, decode_data, encode_data, json_serializer, stor
 from .._errors import translate_errors
 from . import migrate as _migrate
 from .admin import SqlAdminOps
-from .dialects import WRITE_OPTION, make_engine
+from .dialects import DEFAULT_TIMEOUT_SECONDS, WRITE_OPTION, make_engine
 from .hot_path import (
     CREATE_SQL,
     DELETE_SQL,
@@ -63,6 +63,7 @@ class SqlSessionStore(SqlAdminOps):
         *,
         engine: AsyncEngine | None = None,
         max_bytes: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
         **engine_options: Any,
     ) -> None:
         kind, normalized = normalize_db_url(url)
@@ -74,9 +75,11 @@ class SqlSessionStore(SqlAdminOps):
         engine_options.setdefault("json_deserializer", decode_data)  # lenient, like load()
         # A SQLite engine creates the file's directory; failing to is an unusable store.
         with translate_errors(self.display_url, "open the database"):
-            self._engine = engine or make_engine(kind, normalized, **engine_options)
+            self._engine = engine or make_engine(
+                kind, normalized, timeout=timeout, **engine_options
+            )
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
-        self._hot = hot_path(kind, normalized)
+        self._hot = hot_path(kind, normalized, timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.display_url!r})"
@@ -105,6 +108,12 @@ class SqlSessionStore(SqlAdminOps):
         """Bring the schema to the newest revision; idempotent and safe to run concurrently."""
         with translate_errors(self.display_url, "migrate"):
             await _migrate.run_on_engine(self._engine, _migrate.upgrade_on)
+
+    async def schema_revision(self) -> str | None:
+        """The schema's Alembic revision (``None`` before the first migration)."""
+        with translate_errors(self.display_url, "read the schema revision"):
+            async with self._engine.connect() as conn:
+                return await conn.run_sync(_migrate.revision_on)
 
     async def close(self) -> None:
         """Release every pooled connection. The store can still be used afterwards."""
