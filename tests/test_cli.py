@@ -147,9 +147,9 @@ def stats(url: str) -> StoreStats:
 
 def test_migrate_on_an_empty_database_makes_a_working_store(db_url: str, cli: Cli) -> None:
     first = ok(cli("migrate"))
-    assert "from revision none (empty) to 0002" in first and "newest schema" in first
+    assert "from revision none (empty) to 0004" in first and "newest schema" in first
     again = json.loads(ok(cli("migrate", "--json")))  # idempotent, and says so
-    assert (again["from"], again["to"], again["changed"]) == ("0002", "0002", False)
+    assert (again["from"], again["to"], again["changed"]) == ("0004", "0004", False)
     assert "nothing changed" in ok(cli("migrate"))
 
     record = session("alice")
@@ -325,7 +325,7 @@ def test_migrate_creates_only_the_default_directory(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         data = tmp_path / "data"
-        assert "0002" in ok(run("migrate", data_dir=data))
+        assert "0004" in ok(run("migrate", data_dir=data))
         assert (data.stat().st_mode & 0o777, (data / "sessions.sqlite").stat().st_mode & 0o777) == (
             0o700,
             0o600,
