@@ -9,7 +9,8 @@
 #   make cli ARGS="stats"  the session-service command line (.venv/bin/session-service)
 #   make test              the whole test suite (PostgreSQL tests: see test.session.all)
 #   make lint              ruff check, ruff format --check, mypy (strict)
-#   make test.deps.up      PostgreSQL for tests on 127.0.0.1:54320 (Docker, else a local cluster)
+#   make test.deps.up      PostgreSQL (127.0.0.1:54320) and Redis (127.0.0.1:63790) for tests
+#                          (Docker, else a local cluster and a local redis-server)
 #   make test.deps.down    stop it and delete its data
 #   make test.session.all  up, the whole suite against it (PostgreSQL required), down
 #   make bench / bench-quick / soak   the benchmarks
@@ -26,6 +27,7 @@ ARGS ?= --help
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PG_URL := postgresql://session_test:session_test@127.0.0.1:54320/sessions
+TEST_REDIS_URL := redis://127.0.0.1:63790/0
 
 DEV_STAMP := $(VENV)/.installed-dev
 ALL_STAMP := $(VENV)/.installed-dev-bench
@@ -38,7 +40,7 @@ LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
 .DEFAULT_GOAL := help
 
 .PHONY: help install install-dev run run-fastapi cli test lint test.deps.up test.deps.down test.session.all \
-	bench bench-quick soak clean chromium
+	bench bench-quick soak clean pgbouncer chromium
 
 help:
 	@echo "make run               demo app on http://$(HOST):$(PORT) (embedded SQLite)"
@@ -46,7 +48,7 @@ help:
 	@echo "make cli ARGS=\"stats\"  the session-service command line, e.g. ARGS=\"clear-user alice\""
 	@echo "make test              the whole test suite"
 	@echo "make lint              ruff check, ruff format --check, mypy --strict"
-	@echo "make test.deps.up      PostgreSQL for tests at $(TEST_PG_URL)"
+	@echo "make test.deps.up      PostgreSQL at $(TEST_PG_URL) and Redis at $(TEST_REDIS_URL) for tests"
 	@echo "make test.deps.down    stop it and delete its data"
 	@echo "make test.session.all  up, the whole suite with PostgreSQL required, down"
 	@echo "make bench | bench-quick | soak   the benchmarks"
@@ -69,7 +71,11 @@ $(ALL_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(ALL_STAMP)
 
-install-dev: $(DEV_STAMP) chromium
+install-dev: $(DEV_STAMP) pgbouncer chromium
+
+# PgBouncer for the pooler tests: apt-get install when missing (root), else it says how.
+pgbouncer:
+	@bash scripts/ensure-pgbouncer.sh
 
 # The browser tests drive Debian's Chromium by path (never a browser downloaded by Playwright):
 # installed with apt-get when missing (root only; otherwise those tests skip, saying why).
@@ -99,7 +105,7 @@ run-fastapi: $(DEV_STAMP)
 cli: $(DEV_STAMP)
 	@$(BIN)/session-service $(ARGS)
 
-test: $(ALL_STAMP)
+test: $(ALL_STAMP) pgbouncer
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # All three checks run even when one fails; the target fails if any did.
@@ -114,13 +120,18 @@ lint: $(ALL_STAMP)
 
 test.deps.up:
 	@bash scripts/test-pg.sh up
+	@bash scripts/test-redis.sh up
 
 test.deps.down:
 	@bash scripts/test-pg.sh down
+	@bash scripts/test-redis.sh down
 
 # Down runs even when the tests fail (or are interrupted); the target exits with pytest's status.
 test.session.all: $(ALL_STAMP)
-	@bash scripts/test-pg.sh with-db $(BIN)/pytest tests $(PYTEST_ARGS)
+	@bash scripts/test-redis.sh up
+	@status=0; SESSION_TEST_REDIS_URL=$(TEST_REDIS_URL) SESSION_TEST_REQUIRE_REDIS=1 \
+		bash scripts/test-pg.sh with-db $(BIN)/pytest tests $(PYTEST_ARGS) || status=$$?; \
+	bash scripts/test-redis.sh down; exit $$status
 
 # -- benchmarks (benchmarks/ is built separately; these say so until it exists) ----------------
 

@@ -1,8 +1,11 @@
-"""``python -m benchmarks [--quick] [options]``: run the benchmarks, print them, write RESULTS.md.
+"""``python -m benchmarks [--quick] [options]``: run the benchmarks, print them, write a report.
 
-The full run (``make bench``) takes many minutes; ``--quick`` (``make bench-quick``) uses small
-sizes and 1 s HTTP runs and finishes in about a minute. Sizes and sections are flags, so a
-test can run the store micro-benchmarks alone at tiny sizes.
+The full run (``make bench``) takes many minutes and alone writes the tracked
+``benchmarks/RESULTS.md``; ``--quick`` (``make bench-quick``) uses small sizes and 1 s HTTP runs,
+finishes in about a minute, and writes ``benchmarks/RESULTS-quick.md`` (untracked), as does any
+run with a section skipped or a size changed. Sizes and sections are flags, so a test can run
+the store micro-benchmarks alone at tiny sizes. Fewer than 3 rounds still reports every figure
+but rates no target. A run that got any non-2xx HTTP answer exits non-zero without a report.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from pathlib import Path
 
 import asyncpg
 
-from ._common import Kind, Section, asyncpg_dsn, scratch_database
+from ._common import BenchmarkFailed, Kind, Section, asyncpg_dsn, scratch_database
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
-from .report import environment, markdown, print_report
+from .pooler_bench import PoolerConfig, run_pooler_bench
+from .report import MIN_RATED_ROUNDS, environment, markdown, print_report
 from .scale_bench import ScaleConfig, run_scale_bench
 from .store_bench import StoreConfig, run_store_bench
 
@@ -31,7 +35,11 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, ~1 minute")
-    p.add_argument("--output", type=Path, default=HERE / "RESULTS.md", help="report path")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="report path (default: RESULTS.md for a full run, else RESULTS-quick.md)",
+    )
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated")
     p.add_argument(
         "--pg-url",
@@ -42,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
     )
-    p.add_argument("--rounds", type=int, default=3, help="A/B rounds per ratio (≥3)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="A/B rounds per ratio (fewer than 3: not rated)"
+    )
     p.add_argument("--ops", type=int, help="sequential store calls per case per round")
     p.add_argument("--concurrent-ops", type=int, help="store calls per case per round, 32 tasks")
     p.add_argument("--preload", type=int, help="sessions stored before the micro-benchmarks")
@@ -56,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rss-small", type=int, help="requests before the first RSS (10,000)")
     p.add_argument("--rss-large", type=int, help="requests before the second RSS (100,000)")
     p.add_argument("--workdir", type=Path, help="where SQLite files go (default: a temp dir)")
+    p.add_argument(
+        "--pooler",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rows through PgBouncer (when PostgreSQL is benchmarked and PgBouncer installed)",
+    )
     return p
 
 
@@ -123,6 +139,14 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
             section.extend(
                 await asyncio.to_thread(run_http_bench, http_cfg, pg_url, lite_url, args.redis_url)
             )
+    if args.pooler and "postgres" in kinds:
+        pooler_cfg = PoolerConfig(
+            ops=int(_pick(args.ops, q, 300, 2000)),
+            rounds=rounds,
+            preload=int(_pick(args.preload, q, 2000, 10_000)),
+            http_seconds=0 if args.no_http else _pick(args.http_seconds, q, 1, 10),
+        )
+        section.extend(await run_pooler_bench(args.pg_url, workdir, pooler_cfg, wrk))
     if args.scale if args.scale is not None else not q:
         scale = ScaleConfig(
             small=int(_pick(args.scale_small, q, 1000, 10_000)),
@@ -156,23 +180,58 @@ async def _migrate(url: str) -> None:
         await b.close()
 
 
+#: Flags that make a run smaller than the full one (its report must not replace RESULTS.md).
+_PARTIAL = (
+    "ops",
+    "concurrent_ops",
+    "preload",
+    "http_seconds",
+    "scale_small",
+    "scale_large",
+    "cleanup_rows",
+    "rss_small",
+    "rss_large",
+)
+
+
+def default_output(args: argparse.Namespace) -> Path:
+    """``RESULTS.md`` for the full run alone; every smaller run writes ``RESULTS-quick.md``."""
+    full = (
+        not args.quick
+        and not args.no_store
+        and not args.no_http
+        and args.scale is not False
+        and args.backends.replace(" ", "") == "sqlite,postgres"
+        and args.rounds >= MIN_RATED_ROUNDS
+        and all(getattr(args, name) is None for name in _PARTIAL)
+    )
+    return HERE / ("RESULTS.md" if full else "RESULTS-quick.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.rounds < 3:
-        print("note: fewer than 3 rounds; ratios are not trustworthy", file=sys.stderr)
+    rated = args.rounds >= MIN_RATED_ROUNDS
+    if not rated:
+        print(
+            f"note: fewer than {MIN_RATED_ROUNDS} rounds: figures are reported, targets not rated",
+            file=sys.stderr,
+        )
+    output: Path = args.output or default_output(args)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="session-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        section, extra = asyncio.run(_run(args, workdir))
+        try:
+            section, extra = asyncio.run(_run(args, workdir))
+        except BenchmarkFailed as exc:
+            print(f"benchmark failed, no report written: {exc}", file=sys.stderr)
+            return 1
     extra["run time"] = f"{time.perf_counter() - t0:.0f} s"
-    print_report(section)
-    analysis_path = HERE / "ANALYSIS.md"
-    analysis = analysis_path.read_text() if analysis_path.exists() else None
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(markdown(section, command, environment(extra), analysis))
-    print(f"\nwrote {args.output}")
+    print_report(section, rated)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown(section, command, environment(extra), rated))
+    print(f"\nwrote {output}")
     return 0
 
 

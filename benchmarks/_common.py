@@ -63,11 +63,18 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: One line per floor a ratio is taken against: what it does (the report prints them).
+    floors: list[str] = field(default_factory=list)
 
     def extend(self, other: Section) -> None:
         self.tables += other.tables
         self.targets += other.targets
         self.notes += other.notes
+        self.floors += other.floors
+
+
+class BenchmarkFailed(Exception):
+    """The run measured something other than what it claims (e.g. non-2xx answers): no report."""
 
 
 def median(values: Sequence[float]) -> float:

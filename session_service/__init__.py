@@ -1,4 +1,4 @@
-"""Server-side web sessions for ASGI apps, in SQLite or PostgreSQL, revocable by user.
+"""Server-side web sessions for ASGI apps (SQLite, PostgreSQL, Redis, memory), revocable by user.
 
 Lifecycle in one place:
 
@@ -27,18 +27,23 @@ from .errors import (
 )
 from .records import SessionRecord
 from .settings import SessionSettings
+from .stores.memory import MemorySessionStore
+from .stores.protocol import SessionStore
 from .stores.sql.postgres import PgSessionStore
 from .stores.sql.sqlite import SqliteSessionStore
 
 if TYPE_CHECKING:
     from .devices import SessionInfo
     from .service import DefaultSessionService
+    from .stores.redis import RedisSessionStore
     from .web.middleware import SessionMiddleware
     from .web.session import Session, get_session
 
 __all__ = [
     "DefaultSessionService",
+    "MemorySessionStore",
     "PgSessionStore",
+    "RedisSessionStore",
     "Session",
     "SessionConfigError",
     "SessionDataError",
@@ -47,6 +52,7 @@ __all__ = [
     "SessionRecord",
     "SessionServiceError",
     "SessionSettings",
+    "SessionStore",
     "SessionStoreBackend",
     "SessionStoreUnavailable",
     "SqliteSessionStore",
@@ -59,6 +65,7 @@ _LAZY = {
     "SessionMiddleware": ".web.middleware",
     "Session": ".web.session",
     "get_session": ".web.session",
+    "RedisSessionStore": ".stores.redis",  # the optional `redis` extra
 }
 
 

@@ -15,10 +15,19 @@ from .settings import StoreKind, normalize_db_url
 from .stores.protocol import SessionStore
 from .stores.sql import PgSessionStore, SqliteSessionStore
 
-_STORES: dict[StoreKind, Any] = {
-    "sqlite": SqliteSessionStore,
-    "postgres": PgSessionStore,
-}
+
+def _store_class(kind: StoreKind) -> Any:
+    """The store for ``kind``; Redis is imported only when used (the ``redis`` extra)."""
+    if kind == "redis":
+        from .stores.redis import RedisSessionStore
+
+        return RedisSessionStore
+    if kind == "memory":
+        from .stores.memory import MemorySessionStore
+
+        return MemorySessionStore
+    return SqliteSessionStore if kind == "sqlite" else PgSessionStore
+
 
 #: The names a backend hands to its store: the protocol's methods.
 _FORWARDED = frozenset(
@@ -103,7 +112,7 @@ class SessionStoreBackend:
         Raises :class:`SessionConfigError` for a URL of no supported store.
         """
         kind, normalized = normalize_db_url(url, variable="the database URL")
-        return cls(_STORES[kind](normalized, **options))
+        return cls(_store_class(kind)(normalized, **options))
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> Self:

@@ -22,7 +22,7 @@ from .backend import SessionStoreBackend
 from .devices import SessionInfo, device_label
 from .errors import SessionServiceError, SessionStoreUnavailable
 from .records import SessionRecord
-from .settings import SessionSettings
+from .settings import SessionSettings, normalize_db_url
 from .web.middleware import SessionMiddleware, TenantResolver
 from .web.session import Session, get_session
 
@@ -56,9 +56,9 @@ class DefaultSessionService:
                 backend_or_url.store.max_bytes = self.settings.max_bytes
         else:
             url = backend_or_url or self.settings.db_url
-            self._backend = SessionStoreBackend.from_url(
-                url, max_bytes=self.settings.max_bytes, timeout=self.settings.db_timeout_seconds
-            )
+            kind = normalize_db_url(url, variable="the database URL")[0]
+            options = self.settings.store_options(kind)
+            self._backend = SessionStoreBackend.from_url(url, **options)
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
         self._migrate_task: asyncio.Task[None] | None = None
@@ -184,6 +184,11 @@ class DefaultSessionService:
             except Exception:
                 logger.exception("expired-session cleanup failed, will retry")
             self._cleanup_ran.set()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A driver swallowed the cancellation (redis-py does, now and then, when it
+                # lands mid-command): stop anyway, or stop_cleanup() would wait forever.
+                raise asyncio.CancelledError
             await asyncio.sleep(interval)
 
     # -- admin operations ----------------------------------------------------------------

@@ -15,7 +15,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -24,7 +25,9 @@ from .errors import SessionConfigError
 
 Deployment = Literal["standalone", "cluster"]
 SameSite = Literal["strict", "lax", "none"]
-StoreKind = Literal["sqlite", "postgres"]
+StoreKind = Literal["sqlite", "postgres", "redis", "memory"]
+#: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer and the like).
+DbPooler = Literal["none", "transaction"]
 #: ``SESSION_TRACK_DEVICES``: ``off`` (false), ``on`` (true) or ``coarse`` (ip cut to /24 or /48).
 DeviceTracking = Literal["off", "on", "coarse"]
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,6 +44,9 @@ MAX_TTL_SECONDS = 10 * 366 * 24 * 3600
 MAX_CLEANUP_INTERVAL_SECONDS = 7 * 24 * 3600
 MAX_MAX_BYTES = 64 * 1024 * 1024
 MAX_DB_TIMEOUT_SECONDS = 600.0
+DEFAULT_REDIS_KEY_PREFIX = "session:"
+DEFAULT_MEMORY_MAX_SESSIONS = 100_000
+MAX_MEMORY_MAX_SESSIONS = 100_000_000
 #: A key shorter than this is refused in cluster mode: it must be a real, generated secret.
 CLUSTER_MIN_SECRET_LENGTH = 32
 _SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -56,6 +62,11 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     users can paste the URL their hosting platform gives them. Returns the store kind and the
     normalized URL (with its password, which callers must not print: see :func:`mask_url`).
     """
+    scheme = raw.strip().partition(":")[0].lower()
+    if scheme in ("redis", "rediss"):
+        return "redis", _check_redis_url(raw.strip(), variable)
+    if scheme == "memory":
+        return "memory", _check_memory_url(raw.strip(), variable)
     try:
         url = make_url(raw.strip())
         # A port that is not a number, or not a port, fails here, not at the first request.
@@ -81,19 +92,50 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
         return "postgres", url.set(drivername="postgresql+asyncpg").render_as_string(False)
     raise SessionConfigError(
         f"{variable} has an unsupported scheme {driver!r}; use sqlite:///PATH, "
-        "postgres://…, postgresql://… or postgresql+asyncpg://…"
+        "postgres://…, postgresql://…, postgresql+asyncpg://…, redis://…, rediss://… "
+        "or memory://"
     )
 
 
-#: A query parameter whose name contains one of these carries a credential (``password``,
-#: ``sslpassword``, ``sslkey``, ``passfile``, ``token``, ``secret``…).
-_SECRET_PARAM_WORDS = ("pass", "secret", "token", "key")
+def _check_redis_url(raw: str, variable: str) -> str:
+    """A ``redis://``/``rediss://`` URL as given, once its database number is known to parse.
+
+    ``?key_prefix=`` may name the namespace of every key the store writes; it belongs to the
+    URL, so one URL always means one set of sessions (a second service on it sees the same).
+    """
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise SessionConfigError(f"{variable} has an invalid port") from None
+    db = parts.path.lstrip("/")
+    if db and not db.isdigit():
+        raise SessionConfigError(
+            f"{variable} must name a Redis database by number (redis://host:6379/0), not {db!r}"
+        )
+    if "\x00" in raw:
+        raise SessionConfigError(f"{variable} cannot contain NUL characters")
+    return raw
+
+
+def _check_memory_url(raw: str, variable: str) -> str:
+    """``memory://`` or ``memory://NAME``: stores of one process with one URL share data."""
+    name = raw.partition("://")[2]
+    if not raw.lower().startswith("memory://") or "/" in name or "?" in name:
+        raise SessionConfigError(
+            f"{variable} must be memory:// or memory://NAME (letters, digits, '_', '-', '.')"
+        )
+    return "memory://" + name
+
+
+#: A query parameter whose name matches carries a credential (``password``, ``sslpassword``,
+#: ``sslkey``, ``passfile``, ``token``, ``secret``…; redis-py reads ``?password=`` too).
+_SECRET_PARAM = re.compile(r"pass|secret|token|auth|cred|key(?!_prefix)", re.IGNORECASE)
 _MASK = "***"
 
 
 def _secret_param(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_PARAM_WORDS)
+    return _SECRET_PARAM.search(name) is not None
 
 
 def mask_url(url: str | URL) -> str:
@@ -104,6 +146,9 @@ def mask_url(url: str | URL) -> str:
     masked textually (everything before the last ``@`` of its authority, and the same query
     parameters), so even the error about a malformed URL cannot leak its password.
     """
+    text = str(url) if isinstance(url, str) else url.render_as_string(hide_password=True)
+    if text.partition(":")[0].lower() in ("redis", "rediss", "memory"):
+        return _mask_plain_url(text)
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
         hidden = {k: _MASK for k in parsed.query if _secret_param(k)}
@@ -126,6 +171,24 @@ def _mask_text(raw: str) -> str:
         rest,
     )
     return f"{scheme}://{rest}"
+
+
+def _mask_plain_url(text: str) -> str:
+    """``scheme://user:***@host/…?password=***``: the password and credential parameters hidden."""
+    try:
+        parts = urlsplit(text)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, host = netloc.rpartition("@")
+            user, has_password, _ = userinfo.partition(":")
+            netloc = f"{user}:***@{host}" if has_password else f"{userinfo}@{host}"
+        query = "&".join(
+            f"{name}={_MASK}" if _secret_param(name) else f"{name}={value}"
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return "<invalid database URL>"
 
 
 def _cookie_attribute_ok(value: str) -> bool:
@@ -176,6 +239,13 @@ def _parse_seconds(
             f"{name} must be between {minimum:g} and {maximum:g} seconds, not {raw!r}"
         )
     return value
+
+
+def _parse_pooler(env: Mapping[str, str]) -> DbPooler:
+    raw = env.get("SESSION_DB_POOLER", "").strip().lower() or "none"
+    if raw not in ("none", "transaction"):
+        raise SessionConfigError(f"SESSION_DB_POOLER must be none or transaction, not {raw!r}")
+    return "transaction" if raw == "transaction" else "none"
 
 
 def _parse_tracking(env: Mapping[str, str]) -> DeviceTracking:
@@ -277,6 +347,9 @@ class SessionSettings:
     rolling: bool = True
     #: The longest a request waits on the store (queueing included) before it gets a 503.
     db_timeout_seconds: float = DEFAULT_DB_TIMEOUT_SECONDS
+    db_pooler: DbPooler = "none"
+    redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
+    memory_max_sessions: int = DEFAULT_MEMORY_MAX_SESSIONS
     track_devices: DeviceTracking = "off"
     trusted_proxies: tuple[IpNetwork, ...] = ()
     last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
@@ -309,14 +382,18 @@ class SessionSettings:
         if not raw_url:
             if cluster:
                 raise SessionConfigError(
-                    "SESSION_DB_URL must be set to a PostgreSQL URL when DEPLOYMENT=cluster"
+                    "SESSION_DB_URL must be set to a PostgreSQL or Redis URL when "
+                    "DEPLOYMENT=cluster"
                 )
             raw_url = f"sqlite+aiosqlite:///{data_dir / 'sessions.sqlite'}"
         kind, db_url = normalize_db_url(raw_url)
-        if cluster and kind != "postgres":
+        if cluster and kind not in ("postgres", "redis"):
+            why = {
+                "sqlite": "a SQLite file cannot be shared by several machines",
+                "memory": "memory:// lives inside one process, invisible to the others",
+            }.get(kind, "")
             raise SessionConfigError(
-                "SESSION_DB_URL must be a PostgreSQL URL when DEPLOYMENT=cluster: a SQLite "
-                "file cannot be shared by several machines"
+                f"SESSION_DB_URL must be a PostgreSQL or Redis URL when DEPLOYMENT=cluster: {why}"
             )
 
         secret = env.get("SESSION_SECRET_KEY", "").strip()
@@ -416,6 +493,15 @@ class SessionSettings:
                 minimum=0.1,
                 maximum=MAX_DB_TIMEOUT_SECONDS,
             ),
+            db_pooler=_parse_pooler(env),
+            redis_key_prefix=env.get("SESSION_REDIS_KEY_PREFIX", "") or DEFAULT_REDIS_KEY_PREFIX,
+            memory_max_sessions=_parse_int(
+                env,
+                "SESSION_MEMORY_MAX_SESSIONS",
+                DEFAULT_MEMORY_MAX_SESSIONS,
+                minimum=1,
+                maximum=MAX_MEMORY_MAX_SESSIONS,
+            ),
             track_devices=_parse_tracking(env),
             trusted_proxies=_parse_networks(env, "SESSION_TRUSTED_PROXIES"),
             last_seen_seconds=_parse_int(
@@ -426,3 +512,14 @@ class SessionSettings:
                 maximum=MAX_LAST_SEEN_SECONDS,
             ),
         )
+
+    def store_options(self, kind: StoreKind) -> dict[str, Any]:
+        """The settings a store of ``kind`` takes, as ``SessionStoreBackend.from_url`` options."""
+        options: dict[str, Any] = {"max_bytes": self.max_bytes, "timeout": self.db_timeout_seconds}
+        if kind == "postgres":
+            options["pooler"] = self.db_pooler
+        elif kind == "redis":
+            options["key_prefix"] = self.redis_key_prefix
+        elif kind == "memory":
+            options["max_sessions"] = self.memory_max_sessions
+        return options

@@ -1,9 +1,18 @@
-"""Shared fixtures: every store test runs against a real SQLite file and a real PostgreSQL.
+"""Shared fixtures: every store test runs against a real SQLite file, a real PostgreSQL, a
+real Redis and the in-memory store (one behavioural suite over four store kinds).
 
 PostgreSQL comes from ``SESSION_TEST_PG_URL`` (any database on the server; each test gets a
 fresh database of its own, dropped afterwards). When it is unset, a testcontainers PostgreSQL
 is started if a Docker engine answers; otherwise the PostgreSQL half of the suite is skipped
 with the reason, or fails when ``SESSION_TEST_REQUIRE_PG=1`` (as in CI).
+
+Redis comes from ``SESSION_TEST_REDIS_URL`` (skipped with the reason when unset, a failure with
+``SESSION_TEST_REQUIRE_REDIS=1``). Each test gets its own key prefix, carried in the URL
+(``?key_prefix=``) so every store and service built from it shares it; afterwards no key under
+it may lack a TTL, and all of them are deleted. A memory test gets its own ``memory://NAME``.
+
+``@pytest.mark.stores("sqlite", "postgres")`` limits a test (or module) to some kinds: the
+tests about SQL alone (migrations, SQLite locking, advisory locks) say so with it.
 """
 
 from __future__ import annotations
@@ -21,12 +30,39 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from session_service import SessionStoreBackend
 from session_service.settings import normalize_db_url
+from session_service.stores.memory import forget as forget_memory
 from session_service.stores.sql import SqlSessionStore
 
 PG_ENV = "SESSION_TEST_PG_URL"
 REQUIRE_ENV = "SESSION_TEST_REQUIRE_PG"
-BACKENDS = ["sqlite", "postgres"]
+REDIS_ENV = "SESSION_TEST_REDIS_URL"
+REQUIRE_REDIS_ENV = "SESSION_TEST_REQUIRE_REDIS"
+BACKENDS = ["sqlite", "postgres", "redis", "memory"]
+SQL_BACKENDS = ["sqlite", "postgres"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "stores(*kinds): run the test only on these store kinds (default: all)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``store_kind`` over every kind, or over the kinds the ``stores`` mark names
+    (a test's own ``parametrize("store_kind", …)`` wins)."""
+    if "store_kind" not in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "store_kind" in (names.split(",") if isinstance(names, str) else names):
+            return
+    only = metafunc.definition.get_closest_marker("stores")
+    kinds = list(only.args) if only is not None else BACKENDS
+    metafunc.parametrize("store_kind", kinds)
+
+
 PG_SKIP_REASON = "PostgreSQL tests need a server"
+REDIS_SKIP_REASON = "Redis tests need a server"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -36,7 +72,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     longrepr = report.longrepr
-    if report.skipped and isinstance(longrepr, tuple) and PG_SKIP_REASON in str(longrepr[2]):
+    if (
+        report.skipped
+        and isinstance(longrepr, tuple)
+        and any(why in str(longrepr[2]) for why in (PG_SKIP_REASON, REDIS_SKIP_REASON))
+    ):
         report.longrepr = (__file__, 0, longrepr[2])
 
 
@@ -108,9 +148,44 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory / 'sessions.sqlite'}"
 
 
-@pytest.fixture(params=BACKENDS)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    """The URL of a Redis server the tests may write keys to (each under its own prefix)."""
+    url = os.environ.get(REDIS_ENV, "").strip()
+    if not url:
+        reason = (
+            f"{REDIS_SKIP_REASON}: set {REDIS_ENV}=redis://host:port/0 "
+            "(make test.deps.up starts one on 127.0.0.1:63790)"
+        )
+        if os.environ.get(REQUIRE_REDIS_ENV) == "1":
+            pytest.fail(f"{REQUIRE_REDIS_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    return url
+
+
+def redis_test_url(server_url: str) -> str:
+    """``server_url`` with a fresh key prefix of its own (``?key_prefix=``)."""
+    sep = "&" if "?" in server_url else "?"
+    return f"{server_url}{sep}key_prefix=sstest_{secrets.token_hex(6)}:"
+
+
+def redis_keys_without_ttl_then_delete(url: str) -> list[str]:
+    """Every key under ``url``'s prefix that has no TTL (it must be none); then delete all."""
+    import redis
+
+    from session_service.stores.redis import RedisSessionStore
+
+    prefix = RedisSessionStore(url).key_prefix
+    base = url.split("?", 1)[0]
+    client = redis.Redis.from_url(base)
+    try:
+        keys = list(client.scan_iter(match=prefix.replace("[", "\\[") + "*", count=1000))
+        untimed = [k.decode() for k in keys if client.pttl(k) == -1]
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        return untimed
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -118,6 +193,19 @@ def db_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
     """An empty database of ``store_kind``, private to this test."""
     if store_kind == "sqlite":
         yield sqlite_url(tmp_path)
+        return
+    if store_kind == "memory":
+        url = f"memory://sstest_{secrets.token_hex(6)}"
+        yield url
+        forget_memory(url)
+        return
+    if store_kind == "redis":
+        url = redis_test_url(request.getfixturevalue("redis_server_url"))
+        try:
+            yield url
+        finally:
+            untimed = redis_keys_without_ttl_then_delete(url)
+        assert not untimed, f"keys left without a TTL: {untimed[:5]}"
         return
     server = request.getfixturevalue("pg_server_url")
     url = create_pg_database(server)

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.stores("sqlite", "postgres")  # Alembic: the SQL stores alone
 
 
 def test_alembic_upgrade_head_uses_session_db_url_and_creates_no_key(

@@ -35,6 +35,8 @@ SCRIPT = shutil.which("session-service", path=os.path.dirname(sys.executable))
 DOWN_URL = "postgresql://u:s3cret@127.0.0.1:1/none"
 HOSTILE = "'; DROP TABLE sessions; --"
 UNICODE_USER = "ünï-用户-😀"
+#: The CLI runs in its own process: memory:// is refused (test_memory_url_is_refused_with_exit_2).
+pytestmark = pytest.mark.stores("sqlite", "postgres", "redis")
 
 
 # -- running the CLI ---------------------------------------------------------------------------
@@ -336,6 +338,13 @@ def test_migrate_creates_only_the_default_directory(tmp_path: Path) -> None:
         assert not elsewhere.parent.exists()
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("url", ["memory://", "memory://app"])
+def test_memory_url_is_refused_with_exit_2(tmp_path: Path, url: str) -> None:
+    result = run("count-user", "alice", data_dir=tmp_path, env={"SESSION_DB_URL": url})
+    assert "another process" in one_error_line(result, code=2)
+    assert "another process" in one_error_line(run("--db-url", url, "stats", data_dir=tmp_path), 2)
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend, get_session
 from session_service.devices import USER_AGENT_LENGTH
 from session_service.records import new_session_id, utcnow
+from session_service.stores.redis import RedisSessionStore
 
 from .conftest import sql_engine
 from .webapp import CountingBackend, settings_for
@@ -326,6 +327,7 @@ async def test_a_caller_signed_out_meanwhile_signs_nobody_out(db_url: str, tmp_p
         await service.close()
 
 
+@pytest.mark.stores("sqlite", "postgres")
 async def test_a_session_from_before_handles_gets_one_when_listed(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -340,6 +342,35 @@ async def test_a_session_from_before_handles_gets_one_when_listed(
         [again] = await service.list_user_sessions("alice")
         assert first.handle == again.handle and first.handle not in old.id
         assert await service.revoke_user_session("alice", first.handle) is True
+    finally:
+        await service.close()
+
+
+@pytest.mark.stores("redis")
+async def test_a_redis_value_from_before_device_fields_is_read_and_named(
+    db_url: str, tmp_path: Path
+) -> None:
+    service = _service(db_url, tmp_path, SESSION_TRACK_DEVICES="true")
+    store = service.get_session_store().store
+    assert isinstance(store, RedisSessionStore)
+    try:
+        old = await store.create(_record("alice"))
+        key = store.key_prefix + "s:" + old.id
+        value = await store.client.get(key)
+        assert isinstance(value, bytes)
+        fields = value.split(b"\0")
+        v1 = b"\0".join([b"1", *fields[1:6], fields[10]])  # the layout before device fields
+        await store.client.set(key, v1, keepttl=True)
+        loaded = await store.load(old.id)
+        assert loaded is not None and loaded.data == {"user_id": "alice"}
+        assert loaded.handle is None and loaded.last_seen is None
+        assert await store.seen(old.id, utcnow()) is True
+        [first] = await service.list_user_sessions("alice")
+        [again] = await service.list_user_sessions("alice")
+        assert first.handle and first.handle == again.handle and first.last_seen is not None
+        assert await service.clear_sessions_for_user("alice", keep=old.id) == 0
+        assert await service.revoke_user_session("alice", first.handle) is True
+        assert await store.load(old.id) is None
     finally:
         await service.close()
 

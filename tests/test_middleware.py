@@ -17,7 +17,7 @@ from session_service.backend import SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 from session_service.web.cookie import CookieCodec
 
-from .webapp import CountingBackend, build_app, settings_for
+from .webapp import WRITE_OPERATIONS, CountingBackend, build_app, settings_for
 
 TTL = 3600
 
@@ -209,14 +209,23 @@ async def test_unknown_and_expired_ids_are_never_adopted(
     for sid in (planted, expired.id):
         cookie = codec.set_header(sid).split(b";")[0].decode()
         client.cookies.clear()
+        writes = dict(counted.calls)
         response = await client.post("/set", params={"k": "v"}, headers={"cookie": cookie})
         new_header = set_cookie(response)
         assert new_header is not None
-        assert sid not in new_header
-        assert (await counted.load(sid)) is None or sid == expired.id
-    assert (await counted.load(planted)) is None
-    loaded = await counted.load(expired.id)
-    assert loaded is None
+        (new_ids,) = [codec.session_ids([(b"cookie", new_header.split(";")[0].encode())])[0]]
+        assert new_ids and new_ids[0] != sid, f"the client's id {sid!r} was adopted"
+        # Written as a new session under the fresh id, and nothing else was written.
+        stored = await counted.load(new_ids[0])
+        assert stored is not None and stored.data == {"k": "v"}
+        assert counted.calls["create"] == writes.get("create", 0) + 1
+        assert counted.writes == sum(writes.get(k, 0) for k in WRITE_OPERATIONS) + 1
+    assert await counted.load(planted) is None
+    # The expired row is left as it was, still expired (written back, it would be live).
+    stats = await counted.stats()
+    assert (stats.total, stats.live, stats.expired) == (3, 2, 1)
+    assert await counted.load(expired.id) is None
+    assert [r.data for r in await counted.dump_all_sessions()] == [{"k": "v"}, {"k": "v"}]
 
 
 async def test_cycle_id_on_login_kills_the_old_id_and_keeps_data(
@@ -273,6 +282,25 @@ async def test_server_error_response_does_not_save(
     assert response.status_code == 500
     assert set_cookie(response) is None
     assert (await client.get("/read")).json()["data"] == {"user_id": "alice"}
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+async def test_handler_exception_saves_nothing(
+    client: httpx.AsyncClient, counted: CountingBackend, signed_in: bool
+) -> None:
+    """A handler that raises (Starlette then answers 500 itself) leaves no change stored."""
+    if signed_in:
+        await login(client)
+    before = dict(counted.calls)
+    total = (await counted.stats()).total
+    with pytest.raises(RuntimeError, match="handler failed"):
+        await client.post("/raise")
+    assert {k: counted.calls[k] - before.get(k, 0) for k in WRITE_OPERATIONS} == dict.fromkeys(
+        WRITE_OPERATIONS, 0
+    )
+    assert (await counted.stats()).total == total
+    expected = {"user_id": "alice"} if signed_in else {}
+    assert (await client.get("/read")).json()["data"] == expected
 
 
 async def test_session_revoked_during_request_is_not_written_back(

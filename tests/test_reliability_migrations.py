@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,9 @@ from session_service import SessionStoreBackend
 
 from ._processes import run_together
 from .conftest import sql_engine
+
+#: Alembic migrations are about the SQL stores alone.
+pytestmark = pytest.mark.stores("sqlite", "postgres")
 
 PROCESSES = 2
 HEAD = "0004"

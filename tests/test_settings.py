@@ -181,7 +181,9 @@ def test_database_urls_map_to_the_async_drivers(
     assert (settings.store_kind, settings.db_url) == (kind, normalized)
 
 
-@pytest.mark.parametrize("raw", ["mysql://u@h/d", "redis://h", "sqlite:///:memory:", "sqlite://"])
+@pytest.mark.parametrize(
+    "raw", ["mysql://u@h/d", "redis+sentinel://h", "sqlite:///:memory:", "sqlite://", "memory:///x"]
+)
 def test_unsupported_database_urls_are_refused(env: dict[str, str], raw: str) -> None:
     env["SESSION_DB_URL"] = raw
     assert "SESSION_DB_URL" in _config_error(env)

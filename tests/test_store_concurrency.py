@@ -7,6 +7,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
@@ -135,6 +137,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.stores("sqlite", "postgres", "redis")  # memory:// lives inside one process
 async def test_two_processes_writing_one_database_lose_nothing(
     backend: SessionStoreBackend, db_url: str
 ) -> None:

@@ -194,6 +194,7 @@ async def test_sqlite_file_under_a_regular_file_is_a_clear_error(tmp_path: Path)
     assert "directory" in message.lower()
 
 
+@pytest.mark.stores("sqlite", "postgres")  # only SQL has a schema to migrate
 async def test_store_used_before_migrate_says_to_migrate(db_url: str) -> None:
     backend = await SessionStoreBackend.connect(db_url)
     try:
@@ -213,7 +214,7 @@ async def test_store_errors_are_session_service_errors() -> None:
 # -- which store a URL picks ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["mysql://u@h/db", "redis://localhost", "oracle://x", "nope"])
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "redis+sentinel://h", "oracle://x", "nope"])
 async def test_unknown_scheme_is_a_config_error(url: str) -> None:
     with pytest.raises(SessionConfigError):
         await SessionStoreBackend.connect(url)

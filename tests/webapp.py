@@ -8,7 +8,6 @@ work" without mocking anything.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from session_service import DefaultSessionService, SessionRecord, SessionSettings, get_session
+from session_service import DefaultSessionService, SessionSettings, get_session
 from session_service.backend import SessionStoreBackend
 from session_service.web.middleware import TenantResolver
 
@@ -30,47 +29,48 @@ def settings_for(db_url: str, data_dir: str, **extra: str) -> SessionSettings:
     return SessionSettings.from_env(env)
 
 
+#: Every store operation that writes (or deletes): "no write happened" means none of these ran.
+WRITE_OPERATIONS = (
+    "create",
+    "save",
+    "update",
+    "touch",
+    "seen",
+    "rotate",
+    "delete",
+    "clear_sessions_for_user",
+    "revoke_user_session",
+    "clear_all_sessions",
+    "delete_expired",
+    "delete_expired_if_leader",
+)
+
+
 class CountingBackend(SessionStoreBackend):
-    """A real backend that counts the store operations asked of it."""
+    """A real backend that counts every store operation asked of it.
+
+    ``SessionStoreBackend`` hands each protocol method to its store through ``__getattr__``;
+    this one hands over a counting wrapper of ``self.store.<name>`` instead, so every protocol
+    method is counted, including any added later, with no per-method code to forget.
+    """
 
     def __init__(self, inner: SessionStoreBackend) -> None:
         super().__init__(inner.store)
         self.calls: Counter[str] = Counter()
 
-    async def load(self, session_id: str) -> SessionRecord | None:
-        self.calls["load"] += 1
-        return await self.store.load(session_id)
+    def __getattr__(self, name: str) -> Any:
+        method = super().__getattr__(name)  # the store's method (AttributeError if none)
 
-    async def create(self, record: SessionRecord) -> SessionRecord:
-        self.calls["create"] += 1
-        return await self.store.create(record)
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return await method(*args, **kwargs)
 
-    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
-        self.calls["update"] += 1
-        return await self.store.update(record, extend_expiry=extend_expiry)
-
-    async def touch(
-        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
-    ) -> bool:
-        self.calls["touch"] += 1
-        return await self.store.touch(session_id, expiry_date, last_seen=last_seen)
-
-    async def seen(self, session_id: str, when: datetime) -> bool:
-        self.calls["seen"] += 1
-        return await self.store.seen(session_id, when)
-
-    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
-        self.calls["rotate"] += 1
-        return await self.store.rotate(old_id, record)
-
-    async def delete(self, session_id: str) -> None:
-        self.calls["delete"] += 1
-        await self.store.delete(session_id)
+        setattr(self, name, counted)
+        return counted
 
     @property
     def writes(self) -> int:
-        kinds = ("create", "update", "touch", "seen", "rotate", "delete")
-        return sum(self.calls[k] for k in kinds)
+        return sum(self.calls[k] for k in WRITE_OPERATIONS)
 
 
 async def read(request: Request) -> Response:
@@ -114,6 +114,12 @@ async def fail(request: Request) -> Response:
     return PlainTextResponse("boom", status_code=500)
 
 
+async def raise_after_write(request: Request) -> Response:
+    """The handler changes the session, then fails with an exception (not a 500 response)."""
+    request.session["during_failure"] = "yes"
+    raise RuntimeError("handler failed after writing the session")
+
+
 async def not_json(request: Request) -> Response:
     request.session["ok"] = 1
     request.session["when"] = {1, 2, 3}
@@ -151,6 +157,7 @@ def build_app(
         Route("/logout", logout, methods=["POST"]),
         Route("/clear", clear, methods=["POST"]),
         Route("/fail", fail, methods=["POST"]),
+        Route("/raise", raise_after_write, methods=["POST"]),
         Route("/not-json", not_json, methods=["POST"]),
         Route("/revoke-then-write", revoke_then_write, methods=["POST"]),
         WebSocketRoute("/ws", ws_endpoint),

@@ -340,6 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = out.Progress(sys.stderr)
     try:
         settings = load_settings(args.db_url)
+        if settings.store_kind == "memory":
+            _fail(
+                "memory:// sessions live inside the app's own process; this command runs in "
+                "another process and cannot see them (use the app's admin methods instead)"
+            )
+            return EXIT_USAGE
         result = asyncio.run(_run(args, settings, progress))
     except KeyboardInterrupt:
         progress.finish()

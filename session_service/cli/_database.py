@@ -81,4 +81,5 @@ async def open_backend(settings: SessionSettings, *, create: bool) -> SessionSto
             f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
             "or point SESSION_DB_URL or --db-url at the existing one"
         )
-    return await SessionStoreBackend.connect(settings.db_url, timeout=settings.db_timeout_seconds)
+    options = settings.store_options(settings.store_kind)
+    return await SessionStoreBackend.connect(settings.db_url, **options)

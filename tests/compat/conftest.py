@@ -27,7 +27,6 @@ from .app import routes
 T = TypeVar("T")
 
 CLIENT_MODES = ["with", "without"]
-PG_LOOP_XFAIL = pytest.mark.xfail(strict=False, reason="PG event loop: fixed on branch pg")
 
 
 class Compat:
@@ -99,11 +98,8 @@ class Compat:
 
 
 @pytest.fixture(params=CLIENT_MODES)
-def client_mode(request: pytest.FixtureRequest, store_kind: str) -> str:
-    mode = str(request.param)
-    if mode == "without" and store_kind == "postgres":
-        request.applymarker(PG_LOOP_XFAIL)
-    return mode
+def client_mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from .._codec import decode_data, storable
 from .._errors import translate_errors
 from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
 from .dialects import CLEANUP_LOCK_KEY
+from .loop_engine import LoopEngine
 from .schema import sessions_table as T
 
 _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
@@ -39,6 +40,7 @@ _LISTING_COLUMNS = (
     *_ROW_COLUMNS,
     *(T.c.created_at, T.c.updated_at, T.c.ip, T.c.user_agent, T.c.last_seen, T.c.handle),
 )
+_TRY_XACT_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 
 
 def _matches(column: Any, value: str) -> ColumnElement[bool]:
@@ -68,8 +70,15 @@ class SqlAdminOps:
 
     kind: ClassVar[StoreKind]
     display_url: str
-    _engine: AsyncEngine
-    _writer: AsyncEngine
+    _engines: LoopEngine
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        return self._engines.engine
+
+    @property
+    def _writer(self) -> AsyncEngine:
+        return self._engines.writer
 
     # -- by user, by tenant, everything ----------------------------------------------------
 
@@ -192,26 +201,20 @@ class SqlAdminOps:
     async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
         """:meth:`delete_expired` on one instance at a time; ``None`` if another is cleaning.
 
-        PostgreSQL: a session-level advisory lock held for the run. SQLite lives on one
-        machine and its batches already serialize on the file lock, so it always cleans.
+        PostgreSQL: every batch's transaction first takes a transaction-scoped advisory lock
+        (``pg_try_advisory_xact_lock``), so the lock lives and dies with the transaction that
+        deletes: a transaction pooler keeps a transaction on one server connection, nothing is
+        ever unlocked on another connection, and a crashed leader's lock is gone the moment its
+        transaction is. A batch that finds the lock taken ends this run (another instance is
+        cleaning). SQLite lives on one machine and its batches already serialize on the file
+        lock, so it always cleans.
         """
         if self.kind != "postgres":
             return await self.delete_expired(batch_size=batch_size)
-        with translate_errors(self.display_url, "take the cleanup lock"):
-            async with self._engine.connect() as lock_conn:
-                locked = await lock_conn.scalar(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": CLEANUP_LOCK_KEY}
-                )
-                await lock_conn.commit()
-                if not locked:
-                    return None
-                try:
-                    return await self.delete_expired(batch_size=batch_size)
-                finally:
-                    await lock_conn.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": CLEANUP_LOCK_KEY}
-                    )
-                    await lock_conn.commit()
+        cond = T.c.expiry_date <= utcnow()
+        return await self._delete_batches(
+            cond, batch_size, None, "delete expired sessions", CLEANUP_LOCK_KEY
+        )
 
     async def stats(self) -> StoreStats:
         """Totals for the operator: all rows, live, expired, distinct users, per tenant."""
@@ -260,6 +263,20 @@ class SqlAdminOps:
         on_progress: ProgressCallback | None,
         action: str,
     ) -> int:
+        deleted = await self._delete_batches(cond, batch_size, on_progress, action, None)
+        assert deleted is not None  # only a leader lock turns a run down
+        return deleted
+
+    async def _delete_batches(
+        self,
+        cond: ColumnElement[bool] | None,
+        batch_size: int,
+        on_progress: ProgressCallback | None,
+        action: str,
+        leader_lock: int | None,
+    ) -> int | None:
+        """Delete in batches; with ``leader_lock``, only while that transaction lock is free
+        (``None`` when the first batch finds it taken)."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         ids = select(T.c.id).limit(batch_size)
@@ -270,6 +287,10 @@ class SqlAdminOps:
         with translate_errors(self.display_url, action):
             while True:
                 async with self._writer.begin() as conn:
+                    if leader_lock is not None and not await conn.scalar(
+                        _TRY_XACT_LOCK, {"key": leader_lock}
+                    ):
+                        return total or None
                     deleted = int((await conn.execute(stmt)).rowcount)
                 total += deleted
                 if on_progress is not None and deleted:

@@ -63,7 +63,15 @@ def make_engine(
             "pool_timeout": timeout,
             # Fail fast when the server is down or stalled so the middleware answers 503
             # promptly (not server_settings: PgBouncer refuses unknown startup parameters).
-            "connect_args": {"timeout": timeout, "command_timeout": timeout},
+            # No prepared statement outlives its statement (unnamed ones, parsed again with
+            # every run), so the engine works through any transaction pooler without having
+            # to detect one: it serves rare calls, where that costs one round trip each.
+            "connect_args": {
+                "timeout": timeout,
+                "command_timeout": timeout,
+                "statement_cache_size": 0,
+                "prepared_statement_cache_size": 0,
+            },
         }
         options.update(overrides)
         return create_async_engine(url, **options)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from ...errors import SessionDataError
 from ...settings import StoreKind
 from .._errors import ConnectTimeout, StoreBusy
+from . import pooler
 from .dialects import DEFAULT_TIMEOUT_SECONDS, create_private_file, enable_wal
 from .schema import sessions_table as T
 
@@ -82,17 +83,32 @@ async def _no_reset(conn: Any) -> None:
 
 
 class PgHotPath:
-    """A private asyncpg pool of prepared, autocommit statements (one round trip each)."""
+    """A private asyncpg pool of prepared, autocommit statements (one round trip each).
+
+    A pool belongs to the event loop that made it, so there is one per loop: a store used from
+    a fresh ``asyncio.run`` (or ``TestClient`` without ``with``) opens a new pool, and the pool
+    of a loop that has been closed is dropped without touching it (its transports need that
+    loop even to close; the garbage collector closes their sockets).
+
+    ``unnamed`` is set behind a transaction pooler: given (``SESSION_DB_POOLER=transaction``)
+    or on the first error that shows one (see :mod:`.pooler`).
+    """
 
     def __init__(
-        self, url: str, max_size: int = 20, timeout: float = DEFAULT_TIMEOUT_SECONDS
+        self,
+        url: str,
+        max_size: int = 20,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        unnamed: bool = False,
     ) -> None:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
         self._max = max_size
         self._timeout = timeout
-        self._pool: Any = None
+        self.unnamed = unnamed
+        self._pool: Any = None  # the pool of the loop that used the store last (fast path)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._creating: asyncio.Task[Any] | None = None
+        self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = {}
 
     def ts(self, value: datetime) -> Any:  # [dialect] timestamptz takes aware datetimes
         return _aware(value)
@@ -103,17 +119,18 @@ class PgHotPath:
 
     async def _get_pool(self) -> Any:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a pool belongs to one event loop
-            self._abandon()
-            self._loop = loop
-        if self._creating is None:
-            self._creating = loop.create_task(self._create())
+        self._forget_closed_loops()
+        creating = self._pools.get(loop)
+        if creating is None:
+            creating = self._pools[loop] = loop.create_task(self._create())
         try:
-            self._pool = await asyncio.shield(self._creating)
+            pool = await asyncio.shield(creating)
         except BaseException:
-            self._creating = None
+            if creating.done() and self._pools.get(loop) is creating:
+                del self._pools[loop]  # failed (server down): the next call tries again
             raise
-        return self._pool
+        self._pool, self._loop = pool, loop
+        return pool
 
     async def _create(self) -> Any:
         return await asyncpg.create_pool(
@@ -121,23 +138,27 @@ class PgHotPath:
             min_size=0,  # no background reconnect attempts (and tracebacks) while PG is down
             max_size=self._max,
             reset=_no_reset,
-            timeout=5,  # fail fast when the server is down: the middleware answers 503
-            command_timeout=30,
+            connect=pooler.connect,
+            connection_class=pooler.PgConnection,
+            timeout=self._timeout,  # fail fast when the server is down: the middleware answers 503
+            command_timeout=self._timeout,
         )
 
-    def _abandon(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-        self._pool, self._creating = None, None
+    def _forget_closed_loops(self) -> None:
+        for loop in [loop for loop in self._pools if loop.is_closed()]:
+            del self._pools[loop]
+        if self._loop is not None and self._loop.is_closed():
+            self._pool, self._loop = None, None
 
     def _ready_pool(self) -> Any:
         """The pool, if it exists and belongs to the running loop (else ``None``)."""
         return self._pool if self._loop is asyncio.get_running_loop() else None
 
-    async def _bounded(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        """Run ``conn.<method>`` within the timeout, the wait for a pooled connection included:
-        a bounded acquire, then asyncpg's per-call timeout with what is left (it cancels the
-        statement on the server too)."""
+    async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+        """One statement within the timeout, the wait for a pooled connection included: a
+        bounded acquire, then asyncpg's per-call timeout with what is left (it cancels the
+        statement on the server too). Behind an undetected transaction pooler the first
+        "prepared statement" error switches to unnamed statements and retries once."""
         pool = self._ready_pool() or await self._get_pool()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
@@ -148,8 +169,14 @@ class PgHotPath:
                 raise ConnectTimeout(f"no connection within {self._timeout:g} s") from None
             raise self._busy() from None
         try:
-            left = max(deadline - loop.time(), 0.001)
-            return await getattr(conn, method)(sql, *args, timeout=left)
+            unnamed = self.unnamed
+            try:
+                return await _run_prepared(conn, sql, args, fetch, unnamed, deadline)
+            except pooler.POOLER_ERRORS:
+                if unnamed:
+                    raise
+                self.unnamed = True  # a transaction pooler: from now on, and retry once
+            return await _run_prepared(conn, sql, args, fetch, True, deadline)
         except TimeoutError:
             raise self._busy() from None
         finally:
@@ -159,21 +186,42 @@ class PgHotPath:
         return StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")
 
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        row = await self._bounded("fetchrow", sql, args)
+        row = await self._run(sql, args, True)
         return None if row is None else tuple(row)
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
-        status: str = await self._bounded("execute", sql, args)
+        status: str = await self._run(sql, args, False)
         return int(status.rsplit(" ", 1)[-1])
 
     async def close(self) -> None:
-        pool, loop = self._pool, self._loop
-        if pool is not None and loop is asyncio.get_running_loop():
-            self._pool, self._creating = None, None
-            await pool.close()
-        else:
-            self._abandon()
+        running = asyncio.get_running_loop()
+        pools, self._pools = self._pools, {}
+        self._pool, self._loop = None, None
+        for loop, creating in pools.items():
+            if loop.is_closed() or not creating.done() or creating.cancelled():
+                continue  # dropped, or still being made (that loop's own business)
+            if creating.exception() is not None:
+                continue
+            pool = creating.result()
+            if loop is running:
+                await pool.close()
+            else:  # another thread's loop: only that loop may touch its pool
+                loop.call_soon_threadsafe(pool.terminate)
+
+
+async def _run_prepared(
+    conn: Any, sql: str, args: tuple[Any, ...], fetch: bool, unnamed: bool, deadline: float
+) -> Any:
+    """``sql`` on ``conn`` by ``deadline`` (loop time): its first row, or (``fetch=False``) its
+    status line."""
+    loop = asyncio.get_running_loop()
+    stmt = await conn.session_statement(sql, unnamed, max(deadline - loop.time(), 0.001))
+    left = max(deadline - loop.time(), 0.001)
+    if fetch:
+        return await stmt.fetchrow(*args, timeout=left)
+    await stmt.fetch(*args, timeout=left)
+    return stmt.get_statusmsg()
 
 
 #: Inline SQLite writes between two checkpoints (run on the writer thread, never inline).
@@ -372,11 +420,11 @@ def _log_checkpoint_failure(future: Future[None]) -> None:
 
 
 def hot_path(
-    kind: StoreKind, url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    kind: StoreKind, url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS, *, unnamed: bool = False
 ) -> PgHotPath | SqliteHotPath:
     """The hot path for ``url`` (a normalized URL: SQLite always names a file)."""
     if kind == "postgres":
-        return PgHotPath(url, timeout=timeout)
+        return PgHotPath(url, timeout=timeout, unnamed=unnamed)
     database = make_url(url).database
     assert database
     return SqliteHotPath(str(Path(database).expanduser().absolute()), timeout)

@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
-from ...settings import StoreKind, mask_url, normalize_db_url
+from ...settings import DbPooler, StoreKind, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, json_serializer, storable
 from .._errors import translate_errors
 from . import migrate as _migrate
 from .admin import SqlAdminOps
-from .dialects import DEFAULT_TIMEOUT_SECONDS, WRITE_OPTION, make_engine
+from .dialects import DEFAULT_TIMEOUT_SECONDS, make_engine
 from .hot_path import (
     CREATE_SQL,
     DELETE_SQL,
@@ -45,6 +45,7 @@ from .hot_path import (
     UPDATE_SQL,
     hot_path,
 )
+from .loop_engine import LoopEngine
 from .schema import ID_LENGTH, PRINCIPAL_LENGTH
 from .schema import sessions_table as T
 
@@ -53,7 +54,11 @@ _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
 
 
 class SqlSessionStore(SqlAdminOps):
-    """Sessions in one SQL table, through SQLAlchemy 2 async Core."""
+    """Sessions in one SQL table, through SQLAlchemy 2 async Core.
+
+    ``pooler="transaction"`` (PostgreSQL, ``SESSION_DB_POOLER``) says the database is reached
+    through a transaction pooler, so the per-request statements skip detecting one.
+    """
 
     kind: ClassVar[StoreKind]
 
@@ -64,6 +69,7 @@ class SqlSessionStore(SqlAdminOps):
         engine: AsyncEngine | None = None,
         max_bytes: int | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        pooler: DbPooler = "none",
         **engine_options: Any,
     ) -> None:
         kind, normalized = normalize_db_url(url)
@@ -75,11 +81,11 @@ class SqlSessionStore(SqlAdminOps):
         engine_options.setdefault("json_deserializer", decode_data)  # lenient, like load()
         # A SQLite engine creates the file's directory; failing to is an unusable store.
         with translate_errors(self.display_url, "open the database"):
-            self._engine = engine or make_engine(
-                kind, normalized, timeout=timeout, **engine_options
+            self._engines = LoopEngine(
+                engine or make_engine(kind, normalized, timeout=timeout, **engine_options)
             )
-        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
-        self._hot = hot_path(kind, normalized, timeout)
+        # [dialect] behind a transaction pooler (PostgreSQL): unnamed statements from the start
+        self._hot = hot_path(kind, normalized, timeout, unnamed=pooler == "transaction")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.display_url!r})"

@@ -1,0 +1,392 @@
+"""The Redis key layout and the Lua scripts: one script per operation that changes more than
+one key, so each such operation is atomic (Redis runs a script without interleaving).
+
+Keys, under the store's prefix ``P`` (``SESSION_REDIS_KEY_PREFIX``, default ``session:``):
+
+* ``P s:<id>``: one session, a string ``2 \\0 expiry_us \\0 created_us \\0 updated_us \\0
+  tenant \\0 user \\0 ip \\0 user agent \\0 last_seen_us \\0 handle \\0 data-json``,
+  expiring by ``PXAT`` at its expiry (device fields empty when unknown; a value of version
+  ``1``, written before them, has none and is read as such). None of the text fields can
+  hold NUL (the store refuses it, as PostgreSQL must), so NUL separates the fields.
+* ``P t:<tenant>``: sorted set of the tenant's session ids, scored by expiry (ms).
+* ``P u:<tenant>:<user>``: sorted set of one user's session ids in one tenant, likewise.
+* ``P ut:<user>``: sorted set of the tenants a user has sessions in, scored by their latest
+  expiry (for clear/count/list of a user across every tenant).
+
+A tenant is written ``-`` (none) or ``=`` plus the escaped id, a user ``=`` plus the escaped id
+(or empty for none); escaping turns ``%`` into ``%25`` and ``:`` into ``%3A``, so tenant ``a:b``
+with user ``c`` and tenant ``a`` with user ``b:c`` are different keys. Every write gives each
+index it touches a ``PEXPIREAT`` at its highest score plus :data:`INDEX_GRACE_MS`: no key is
+ever left without a TTL. A user's index is pruned of expired ids on every write to it; a
+tenant's index keeps them until ``delete_expired`` (which counts them, as SQL counts expired
+rows) or its own TTL.
+
+Scripts compute some keys from the prefix instead of receiving them in ``KEYS``; that is one
+reason Redis Cluster is refused (keys of one operation may live on different nodes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+#: How long an index outlives its latest expiry, so expired sessions can still be counted and
+#: cleaned (``stats``, ``delete_expired``) for a day after their last write.
+INDEX_GRACE_MS = 24 * 3600 * 1000
+
+NO_TENANT = "-"
+
+
+def escape(value: str) -> str:
+    """A key part that cannot contain the ``:`` separator (``%`` is escaped first)."""
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
+def unescape(value: str) -> str:
+    return value.replace("%3A", ":").replace("%25", "%")
+
+
+def tenant_tag(tenant_id: str | None) -> str:
+    return NO_TENANT if tenant_id is None else "=" + escape(tenant_id)
+
+
+def user_tag(user_id: str | None) -> str:
+    return "" if user_id is None else "=" + escape(user_id)
+
+
+def untag(tag: str) -> str | None:
+    return None if tag in (NO_TENANT, "") else unescape(tag[1:])
+
+
+# ARGV[1..3] of every script: prefix, index grace, now (ms); ARGV[4]: now (us).
+_PRELUDE = r"""
+local P, GRACE, NOW, NOW_US = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+
+-- exp, created, updated, tenant tag, user tag, data, dev = {ip, ua, seen_us, handle}
+local function parse(v)
+  local f, pos = {}, 1
+  local n = (string.sub(v, 1, 1) == '1') and 6 or 10
+  for i = 1, n do
+    local nul = string.find(v, "\0", pos, true)
+    f[i] = string.sub(v, pos, nul - 1)
+    pos = nul + 1
+  end
+  local dev = {'', '', '', ''}
+  if n == 10 then dev = {f[7], f[8], f[9], f[10]} end
+  return f[2], f[3], f[4], f[5], f[6], string.sub(v, pos), dev
+end
+
+local function keep(key)
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if top[2] then
+    redis.call('PEXPIREAT', key, string.format('%d', math.max(tonumber(top[2]), NOW) + GRACE))
+  end
+end
+
+local function index_add(id, ttag, utag, score)
+  local t = P .. 't:' .. ttag
+  redis.call('ZADD', t, score, id)
+  keep(t)
+  if utag ~= '' then
+    local u = P .. 'u:' .. ttag .. ':' .. utag
+    redis.call('ZREMRANGEBYSCORE', u, '-inf', NOW)
+    redis.call('ZADD', u, score, id)
+    keep(u)
+    local ut = P .. 'ut:' .. utag
+    redis.call('ZREMRANGEBYSCORE', ut, '-inf', NOW)
+    redis.call('ZADD', ut, 'GT', score, ttag)
+    keep(ut)
+  end
+end
+
+local function index_remove(id, ttag, utag)
+  redis.call('ZREM', P .. 't:' .. ttag, id)
+  if utag ~= '' then redis.call('ZREM', P .. 'u:' .. ttag .. ':' .. utag, id) end
+end
+
+-- Write a session (exp_us, exp_ms as strings) and index it; a past expiry deletes the key
+-- (the index entries stay, scored in the past, until delete_expired counts them).
+local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
+  if tonumber(exp_us) > NOW_US and tonumber(exp_ms) > 0 then
+    local v = table.concat(
+      {'2', exp_us, created, ARGV[4], ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
+    redis.call('SET', key, v, 'PXAT', exp_ms)
+  else
+    redis.call('DEL', key)
+  end
+  index_add(id, ttag, utag, exp_ms)
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA1 (run with ``EVALSHA``, loaded on ``NOSCRIPT``)."""
+
+    name: str
+    source: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+
+
+def _script(name: str, body: str) -> Script:
+    return Script(name, _PRELUDE + body)
+
+
+# KEYS[1] session key; ARGV[5..] mode, id, exp_us, exp_ms, tenant tag, user tag, data, extend,
+# ip, user agent, last_seen_us, handle. create: never overwrites (0 when the key exists);
+# update: only a live session (0 otherwise), keeping its tenant, its creation time and
+# (extend == '0') its expiry; save: upsert. update and save keep the stored ip, user agent and
+# handle, and its last_seen unless one is given.
+WRITE = _script(
+    "write",
+    r"""
+local mode, id, exp_us, exp_ms = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local ttag, utag, data = ARGV[9], ARGV[10], ARGV[11]
+local created = ARGV[4]
+local dev = {ARGV[13], ARGV[14], ARGV[15], ARGV[16]}
+local old = redis.call('GET', KEYS[1])
+if mode == 'create' and (old or redis.call('ZSCORE', P .. 't:' .. ttag, id)) then
+  return 0  -- taken, by a live session or an expired one not yet cleaned (as in SQL)
+end
+if old then
+  local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
+  if dev[3] == '' then dev[3] = odev[3] end
+  dev = {odev[1], odev[2], dev[3], (odev[4] ~= '' and odev[4]) or dev[4]}
+  if mode == 'update' then
+    if tonumber(oexp) <= NOW_US then return 0 end
+    ttag = ottag
+    if ARGV[12] == '0' then
+      exp_us = oexp
+      exp_ms = string.format('%d', math.ceil(tonumber(oexp) / 1000))
+    end
+  end
+  created = ocreated
+  if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
+elseif mode == 'update' then
+  return 0
+end
+put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data, dev)
+return 1
+""",
+)
+
+# KEYS[1] session key; ARGV[5..] id, exp_us, exp_ms, last_seen_us ('' keeps it). Only a live
+# session moves.
+TOUCH = _script(
+    "touch",
+    r"""
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+local oexp, created, _, ttag, utag, data, dev = parse(old)
+if tonumber(oexp) <= NOW_US then return 0 end
+if ARGV[8] ~= '' then dev[3] = ARGV[8] end
+put(KEYS[1], ARGV[5], ARGV[6], ARGV[7], created, ttag, utag, data, dev)
+return 1
+""",
+)
+
+# KEYS[1] session key; ARGV[5] last_seen_us ('' keeps it), ARGV[6] a handle for a session that
+# has none (a value of version 1). A live session only, its expiry and indexes untouched;
+# returns its handle, or false when it is gone.
+DEVICE = _script(
+    "device",
+    r"""
+local old = redis.call('GET', KEYS[1])
+if not old then return false end
+local oexp, created, updated, ttag, utag, data, dev = parse(old)
+if tonumber(oexp) <= NOW_US then return false end
+if ARGV[5] ~= '' then dev[3] = ARGV[5] end
+if dev[4] == '' then dev[4] = ARGV[6] end
+local v = table.concat(
+  {'2', oexp, created, updated, ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
+redis.call('SET', KEYS[1], v, 'KEEPTTL')
+return dev[4]
+""",
+)
+
+# KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
+# user tag, data, ip, user agent, last_seen_us, handle. 1 moved, 0 old session gone (nothing
+# written), -1 new id taken. The handle survives; a last_seen given (a login with device
+# tracking on) records this device, else the stored device fields are kept.
+ROTATE = _script(
+    "rotate",
+    r"""
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+local oexp, _, _, ottag, outag, _, odev = parse(old)
+if tonumber(oexp) <= NOW_US then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local dev = odev
+if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
+if dev[4] == '' then dev[4] = ARGV[15] end
+redis.call('DEL', KEYS[1])
+index_remove(ARGV[5], ottag, outag)
+put(KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
+return 1
+""",
+)
+
+# KEYS[1] session key; ARGV[5] id.
+DELETE = _script(
+    "delete",
+    r"""
+local old = redis.call('GETDEL', KEYS[1])
+if old then
+  local _, _, _, ttag, utag = parse(old)
+  index_remove(ARGV[5], ttag, utag)
+end
+return 0
+""",
+)
+
+_OWNER_TENANTS = r"""
+local utag = ARGV[5]
+local tenants
+if ARGV[6] == '' then
+  tenants = redis.call('ZRANGE', P .. 'ut:' .. utag, 0, -1)
+else
+  tenants = {ARGV[6]}
+end
+"""
+
+# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] the id of a session to
+# keep ('' none). Deletes the user's sessions, counting expired index entries too (as SQL
+# counts expired rows); an id reused since by another owner is left alone. With a session to
+# keep, nothing at all unless it is still a live session of that user (so of two devices
+# signing each other out at once, exactly one stays signed in).
+CLEAR_USER = _script(
+    "clear_user",
+    _OWNER_TENANTS
+    + r"""
+local keep = ARGV[7]
+if keep ~= '' then
+  local kv = redis.call('GET', P .. 's:' .. keep)
+  if not kv then return 0 end
+  local kexp, _, _, kt, ku = parse(kv)
+  if tonumber(kexp) <= NOW_US or ku ~= utag or (ARGV[6] ~= '' and kt ~= ARGV[6]) then
+    return 0
+  end
+end
+local n = 0
+for _, ttag in ipairs(tenants) do
+  local u = P .. 'u:' .. ttag .. ':' .. utag
+  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+    if id ~= keep then
+      local key = P .. 's:' .. id
+      local v = redis.call('GET', key)
+      local mine = true
+      if v then
+        local _, _, _, vt, vu = parse(v)
+        mine = (vt == ttag and vu == utag)
+        if mine then redis.call('DEL', key) end
+      end
+      if mine then
+        redis.call('ZREM', P .. 't:' .. ttag, id)
+        n = n + 1
+      end
+      redis.call('ZREM', u, id)
+    end
+  end
+  if redis.call('EXISTS', u) == 0 then redis.call('ZREM', P .. 'ut:' .. utag, ttag) end
+end
+if redis.call('ZCARD', P .. 'ut:' .. utag) == 0 then redis.call('DEL', P .. 'ut:' .. utag) end
+return n
+""",
+)
+
+# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] a handle. Deletes the one
+# session of that user with that handle; 1, or 0 when the user has none.
+REVOKE = _script(
+    "revoke",
+    _OWNER_TENANTS
+    + r"""
+for _, ttag in ipairs(tenants) do
+  local u = P .. 'u:' .. ttag .. ':' .. utag
+  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+    local key = P .. 's:' .. id
+    local v = redis.call('GET', key)
+    if v then
+      local _, _, _, vt, vu, _, dev = parse(v)
+      if vt == ttag and vu == utag and dev[4] == ARGV[7] then
+        redis.call('DEL', key)
+        index_remove(id, vt, vu)
+        return 1
+      end
+    end
+  end
+end
+return 0
+""",
+)
+
+# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant): id, value pairs of the live
+# sessions the user owns (the caller checks expiry and owner again).
+OWNED = _script(
+    "owned",
+    _OWNER_TENANTS
+    + r"""
+local out = {}
+for _, ttag in ipairs(tenants) do
+  local u = P .. 'u:' .. ttag .. ':' .. utag
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', u, '(' .. NOW, '+inf')) do
+    local v = redis.call('GET', P .. 's:' .. id)
+    if v then
+      out[#out + 1] = id
+      out[#out + 1] = v
+    end
+  end
+end
+return out
+""",
+)
+
+# KEYS[1] a tenant index; ARGV[5] its tenant tag, ARGV[6] batch size. Deletes up to a batch of
+# the tenant's sessions; returns {deleted, ids taken from the index}.
+CLEAR_TENANT_BATCH = _script(
+    "clear_tenant_batch",
+    r"""
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[6]) - 1)
+local n = 0
+for _, id in ipairs(ids) do
+  local key = P .. 's:' .. id
+  local v = redis.call('GET', key)
+  if v then
+    local _, _, _, vt, vu = parse(v)
+    if vt == ARGV[5] then
+      redis.call('DEL', key)
+      if vu ~= '' then redis.call('ZREM', P .. 'u:' .. vt .. ':' .. vu, id) end
+      n = n + 1
+    end
+  else
+    n = n + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return {n, #ids}
+""",
+)
+
+# KEYS[1] a tenant index; ARGV[5] batch size. Removes up to a batch of expired entries (and
+# their keys, should the app's clock be ahead of Redis's); returns how many.
+PRUNE_BATCH = _script(
+    "prune_batch",
+    r"""
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[5]))
+for _, id in ipairs(ids) do
+  local key = P .. 's:' .. id
+  local v = redis.call('GET', key)
+  if v then
+    local exp, _, _, vt, vu = parse(v)
+    if tonumber(exp) <= NOW_US then
+      redis.call('DEL', key)
+      if vu ~= '' then redis.call('ZREM', P .. 'u:' .. vt .. ':' .. vu, id) end
+    end
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+""",
+)

@@ -1,0 +1,386 @@
+"""``RedisSessionStore``: sessions in Redis, expiring by Redis's own TTL.
+
+Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are laid out):
+
+* a load is one ``GET``; every operation that changes more than one key is one Lua script,
+  so it is atomic: ``create`` never overwrites, ``update``/``touch`` never bring back a session
+  deleted or expired meanwhile, ``rotate`` moves a session all or nothing, and
+  ``clear_sessions_for_user`` racing a ``rotate`` leaves no session behind;
+* a session key expires at its expiry (``PXAT`` from the app's clock); reads also check that
+  expiry, so a session is never served late even if Redis's clock lags;
+* clear/count/list by user and by tenant read per-user and per-tenant sorted sets, never
+  ``KEYS``; only the admin-wide operations (everything, cleanup, statistics) ``SCAN``;
+* every key written has a TTL; connection errors, timeouts and ``READONLY`` (a failover) are
+  :class:`~session_service.errors.SessionStoreUnavailable` (503), the password masked.
+
+The admin-wide operations (dump, clear everything, cleanup, statistics) are in :mod:`.admin`.
+Redis Cluster is refused: the scripts touch keys that cannot be declared up front, which a
+cluster would spread over nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis import exceptions as rx
+
+from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
+from ...errors import SessionConfigError, SessionStoreUnavailable
+from ...records import SessionRecord, new_session_id, user_id_of, utcnow
+from ...settings import DEFAULT_REDIS_KEY_PREFIX, mask_url, normalize_db_url
+from .._codec import check_text, decode_data, encode_data, storable
+from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
+from . import scripts as S
+from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
+
+#: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
+MIN_VERSION = (6, 2)
+_CREATE_ATTEMPTS = 5
+
+
+def _ms(us: int) -> int:
+    return -(-us // 1000)  # rounded up: the key never expires before the session does
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, rx.ReadOnlyError):
+        return "the server is a read-only replica (a failover in progress?)"
+    if isinstance(exc, rx.AuthenticationError | rx.AuthorizationError):
+        return "authentication failed"
+    if isinstance(exc, rx.BusyLoadingError):
+        return "the server is still loading its data"
+    if isinstance(exc, rx.TimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, rx.ConnectionError | OSError):
+        text = str(exc).lower()
+        return "connection refused" if "refused" in text else "connection lost or refused"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if text.startswith(("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN")):
+        return "Redis Cluster is not supported (see the README)"
+    return f"{type(exc).__name__}: {text}"
+
+
+class RedisSessionStore(RedisAdminOps):
+    """Sessions in Redis (``redis://`` or ``rediss://``); see the module docstring.
+
+    ``.client`` is the ``redis.asyncio.Redis`` of the running event loop and ``.key_prefix``
+    the namespace of every key (other features, such as rate limits, build on both). The
+    URL's own ``?key_prefix=`` wins over the ``key_prefix`` argument, so one URL always names
+    one set of sessions.
+    """
+
+    kind = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str | None = None,
+        max_bytes: int | None = None,
+        timeout: float = 5.0,
+        **client_options: Any,
+    ) -> None:
+        kind, normalized = normalize_db_url(url)
+        if kind != "redis":
+            raise SessionConfigError(f"RedisSessionStore cannot open a {kind} URL")
+        parts = urlsplit(normalized)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        in_url = [v for k, v in query if k == "key_prefix"]
+        prefix = in_url[-1] if in_url else None
+        self.key_prefix: str = prefix or key_prefix or DEFAULT_REDIS_KEY_PREFIX
+        self._url = urlunsplit(parts._replace(query=urlencode(
+            [(k, v) for k, v in query if k != "key_prefix"])))  # fmt: skip
+        self.display_url = mask_url(normalized)
+        self.max_bytes = max_bytes
+        # SESSION_DB_TIMEOUT_SECONDS bounds the connect, each command and the wait for a free
+        # pooled connection alike.
+        client_options.setdefault("socket_timeout", timeout)
+        client_options.setdefault("socket_connect_timeout", timeout)
+        client_options.setdefault("max_connections", 50)
+        client_options.setdefault("timeout", timeout)  # waiting for a free pooled connection
+        self._options = client_options
+        self._client: aioredis.Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._checked = False
+        self._session_prefix = self.key_prefix + "s:"
+
+    def __repr__(self) -> str:
+        return f"RedisSessionStore({self.display_url!r}, key_prefix={self.key_prefix!r})"
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The client for the running event loop (a client's connections belong to one loop,
+        so a fresh ``asyncio.run`` gets a fresh client)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self._client is None or (loop is not None and loop is not self._loop):
+            # Blocking: beyond max_connections a command waits for a free connection (up to
+            # the timeout, then 503) instead of failing at once.
+            pool = aioredis.BlockingConnectionPool.from_url(self._url, **self._options)
+            self._client = aioredis.Redis.from_pool(pool)
+            self._loop = loop
+        return self._client
+
+    def _fail(self, action: str, exc: BaseException) -> SessionStoreUnavailable:
+        reason = _describe(exc)
+        if isinstance(exc, rx.ConnectionError | rx.TimeoutError | OSError | TimeoutError):
+            return SessionStoreUnavailable(
+                f"cannot reach the session database at {self.display_url}: {reason}"
+            )
+        return SessionStoreUnavailable(
+            f"the session database at {self.display_url} failed to {action}: {reason}"
+        )
+
+    async def _run(self, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
+        now = utcnow()
+        us = to_us(now)
+        argv = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us, *args)
+        client = self.client
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *argv)
+        except rx.NoScriptError:
+            await client.script_load(script.source)
+            return await client.evalsha(script.sha, len(keys), *keys, *argv)
+
+    async def _call(self, action: str, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
+        try:
+            return await self._run(script, keys, *args)
+        except FAILURES as exc:
+            raise self._fail(action, exc) from exc
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def _check_server(self) -> None:
+        """Refuse a cluster or a server too old for the scripts, with a clear message."""
+        try:
+            server = await self.client.info("server")
+            cluster = await self.client.info("cluster")
+        except FAILURES as exc:
+            raise self._fail("answer", exc) from exc
+        if str(cluster.get("cluster_enabled", "0")) == "1":
+            raise SessionConfigError(
+                f"{self.display_url} is a Redis Cluster, which the Redis session store does "
+                "not support (its scripts touch keys on several nodes); use a single primary "
+                "(with replicas or Sentinel)"
+            )
+        version = str(server.get("redis_version", "0"))
+        numbers = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+        if numbers < MIN_VERSION:
+            raise SessionConfigError(
+                f"the Redis server at {self.display_url} is version {version}; the session "
+                "store needs 6.2 or newer (SET … PXAT, GETDEL, ZADD GT)"
+            )
+        self._checked = True
+
+    async def ping(self) -> None:
+        """Raise ``SessionStoreUnavailable`` unless Redis answers (and is usable)."""
+        if not self._checked:
+            await self._check_server()
+            return
+        try:
+            await self.client.ping()
+        except FAILURES as exc:
+            raise self._fail("answer", exc) from exc
+
+    async def migrate(self) -> None:
+        """Nothing to create in Redis; checks the server version (and that it is no cluster)."""
+        await self._check_server()
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    # -- one session ---------------------------------------------------------------------
+
+    def _args(self, record: SessionRecord) -> tuple[Any, ...]:
+        """exp_us, exp_ms, tenant tag, user tag, data: what the write scripts take."""
+        check_text("the session id", record.id, ID_LENGTH)
+        check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
+        user_id = user_id_of(record.data)
+        check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+        data = encode_data(record.data, self.max_bytes)
+        exp = to_us(record.expiry_date)
+        record.user_id = user_id
+        return exp, _ms(exp), S.tenant_tag(record.tenant_id), S.user_tag(user_id), str(data)
+
+    @staticmethod
+    def _device_args(record: SessionRecord) -> tuple[str, str, str, str]:
+        """ip, user agent, last_seen_us, handle ('' for none; a fresh handle, set on
+        ``record``, when it has none)."""
+        check_text("the ip", record.ip, IP_LENGTH)
+        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
+        check_text("the handle", record.handle, HANDLE_LENGTH)
+        record.handle = record.handle or new_handle()
+        seen = "" if record.last_seen is None else str(to_us(record.last_seen))
+        return record.ip or "", record.user_agent or "", seen, record.handle
+
+    def _record(self, sid: str, raw: Any, now_us: int) -> SessionRecord | None:
+        """The session in ``raw``, or ``None`` if it has expired by the app's clock."""
+        if raw[:1] == b"1":  # written before the device fields
+            _v, exp, created, updated, ttag, utag, data = raw.split(b"\0", 6)
+            ip = agent = seen = handle = b""
+        else:
+            _v, exp, created, updated, ttag, utag, ip, agent, seen, handle, data = raw.split(
+                b"\0", 10
+            )
+        exp_us = int(exp)
+        if exp_us <= now_us:
+            return None
+        return SessionRecord(
+            sid,
+            decode_data(data),
+            EPOCH + exp_us * US,
+            S.untag(utag.decode()),
+            S.untag(ttag.decode()),
+            created_at=EPOCH + int(created) * US,
+            updated_at=EPOCH + int(updated) * US,
+            ip=ip.decode() or None,
+            user_agent=agent.decode() or None,
+            last_seen=EPOCH + int(seen) * US if seen else None,
+            handle=handle.decode() or None,
+        )
+
+    async def load(self, session_id: str) -> SessionRecord | None:
+        """The live session with this id, or ``None``: one ``GET``."""
+        if not storable(session_id):
+            return None
+        try:
+            raw = await self.client.get(self._session_prefix + session_id)
+        except FAILURES as exc:
+            raise self._fail("load a session", exc) from exc
+        return None if raw is None else self._record(session_id, raw, to_us(utcnow()))
+
+    async def _write(self, mode: str, record: SessionRecord, extend: bool = True) -> int:
+        args, device = self._args(record), self._device_args(record)
+        key = self._session_prefix + record.id
+        flag = "1" if extend else "0"
+        return int(await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id, *args,
+                                    flag, *device))  # fmt: skip
+
+    async def create(self, record: SessionRecord) -> SessionRecord:
+        """Store a new session (``SET NX`` in a script); a taken id gets a fresh one."""
+        for _ in range(_CREATE_ATTEMPTS):
+            if await self._write("create", record):
+                return record
+            record.id = new_session_id()
+        raise RuntimeError("could not find a free session id; the random source is broken")
+
+    async def save(self, record: SessionRecord) -> None:
+        """Insert or replace (``created_at`` and indexes follow)."""
+        await self._write("save", record)
+
+    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
+        """Rewrite a live session; ``False`` (nothing written) if it is gone or expired."""
+        return bool(await self._write("update", record, extend_expiry))
+
+    async def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> bool:
+        """Move a live session's expiry (and ``last_seen``); ``False`` if it is gone."""
+        exp = to_us(expiry_date)
+        seen = "" if last_seen is None else to_us(last_seen)
+        if not storable(session_id):
+            return False
+        key = self._session_prefix + session_id
+        return bool(await self._call("extend a session", S.TOUCH, [key], session_id, exp,
+                                     _ms(exp), seen))  # fmt: skip
+
+    async def seen(self, session_id: str, when: datetime) -> bool:
+        """Set a live session's ``last_seen`` alone (its TTL kept); ``False`` if it is gone."""
+        if not storable(session_id):
+            return False
+        key = self._session_prefix + session_id
+        done = await self._call("record a session's last use", S.DEVICE, [key], to_us(when), "")
+        return done is not None
+
+    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
+        """Move a live session to ``record.id`` in one script; ``False`` if it was revoked."""
+        args, device = self._args(record), self._device_args(record)
+        if not storable(old_id):
+            return False
+        for _ in range(_CREATE_ATTEMPTS):
+            keys = [self._session_prefix + old_id, self._session_prefix + record.id]
+            done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id,
+                                        record.id, *args, *device))  # fmt: skip
+            if done >= 0:
+                return done == 1
+            record.id = new_session_id()
+        raise RuntimeError("could not find a free session id; the random source is broken")
+
+    async def delete(self, session_id: str) -> None:
+        if storable(session_id):
+            key = self._session_prefix + session_id
+            await self._call("delete a session", S.DELETE, [key], session_id)
+
+    # -- by user, by tenant, everything -------------------------------------------------------
+
+    @staticmethod
+    def _owner(user_id: str | int, tenant_id: str | None) -> tuple[str, str] | None:
+        user = str(user_id)
+        if not storable(user) or (tenant_id is not None and not storable(tenant_id)):
+            return None
+        return S.user_tag(user), "" if tenant_id is None else S.tenant_tag(tenant_id)
+
+    async def clear_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
+    ) -> int:
+        """Delete the user's sessions (in one tenant, or all) but ``keep`` in one script; how
+        many. With ``keep``, nothing unless it is still a live session of that user."""
+        owner = self._owner(user_id, tenant_id)
+        if owner is None or (keep is not None and not storable(keep)):
+            return 0
+        return int(
+            await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner, keep or "")
+        )
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the user's session named ``handle`` in one script; ``False`` if none."""
+        owner = self._owner(user_id, tenant_id)
+        if owner is None or not handle or not storable(handle):
+            return False
+        return bool(await self._call("revoke a session", S.REVOKE, [], *owner, handle))
+
+    async def list_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[SessionRecord]:
+        """The user's live sessions, oldest first, each with a handle (a session written
+        before handles existed is given one here)."""
+        records = await self._owned(user_id, tenant_id)
+        for record in records:
+            if record.handle is None:
+                key = self._session_prefix + record.id
+                named = await self._call("name a session", S.DEVICE, [key], "", new_handle())
+                record.handle = named.decode() if isinstance(named, bytes) else named
+        return [r for r in records if r.handle]
+
+    async def _owned(self, user_id: str | int, tenant_id: str | None) -> list[SessionRecord]:
+        owner = self._owner(user_id, tenant_id)
+        if owner is None:
+            return []
+        flat = await self._call("list a user's sessions", S.OWNED, [], *owner)
+        now, user = to_us(utcnow()), str(user_id)
+        records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
+        return oldest_first(
+            r for r in records
+            if r is not None and r.user_id == user and tenant_id in (None, r.tenant_id)
+        )  # fmt: skip
+
+    async def count_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        return len(await self._owned(user_id, tenant_id))
+
+    async def get_session_ids_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[str]:
+        return [r.id for r in await self._owned(user_id, tenant_id)]
