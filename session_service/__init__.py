@@ -34,6 +34,7 @@ from .stores.sql.postgres import PgSessionStore
 from .stores.sql.sqlite import SqliteSessionStore
 
 if TYPE_CHECKING:
+    from .devices import SessionInfo
     from .service import DefaultSessionService
     from .stores.redis import RedisSessionStore
     from .web.middleware import SessionMiddleware
@@ -48,6 +49,7 @@ __all__ = [
     "Session",
     "SessionConfigError",
     "SessionDataError",
+    "SessionInfo",
     "SessionMiddleware",
     "SessionRecord",
     "SessionServiceError",
@@ -61,6 +63,7 @@ __all__ = [
 
 _LAZY = {
     "DefaultSessionService": ".service",
+    "SessionInfo": ".devices",
     "SessionMiddleware": ".web.middleware",
     "Session": ".web.session",
     "get_session": ".web.session",

@@ -20,12 +20,14 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 
 from .backend import SessionStoreBackend
+from .devices import SessionInfo, device_label
 from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
 from .limits import Counters, LimitStorage, LoginGuard, RateLimiter, storage_for
 from .limits._checks import wall_clock
+from .records import SessionRecord
 from .settings import SessionSettings, normalize_db_url
 from .web.middleware import SessionMiddleware, TenantResolver
-from .web.session import get_session
+from .web.session import Session, get_session
 
 logger = logging.getLogger("session_service")
 
@@ -230,10 +232,54 @@ class DefaultSessionService:
         return cleared
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: Session | str | None = None,
     ) -> int:
-        """Sign ``user_id`` out everywhere (in one tenant, or all); returns how many sessions."""
-        return await self._backend.clear_sessions_for_user(user_id, tenant_id=tenant_id)
+        """Sign ``user_id`` out everywhere (in one tenant, or all); returns how many sessions.
+
+        ``keep=request.session`` (or a session id) signs out every *other* device: the kept
+        session must still be a live session of that user, else nothing is deleted. So when
+        two devices of one user do this at the same moment, exactly one stays signed in.
+        A ``Session`` that is not stored yet keeps nothing.
+        """
+        keep_id = keep.id if isinstance(keep, Session) else keep
+        if keep_id is None:
+            return await self._backend.clear_sessions_for_user(user_id, tenant_id=tenant_id)
+        return await self._backend.clear_sessions_for_user(
+            user_id, tenant_id=tenant_id, keep=keep_id
+        )
+
+    async def list_user_sessions(
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        current: Session | str | None = None,
+    ) -> list[SessionInfo]:
+        """``user_id``'s live sessions, most recently seen first, for a "your devices" page.
+
+        ``current`` (``request.session`` or an id) is marked ``current=True``. Device labels
+        are made here, from the stored ``User-Agent``; ip, user agent and ``last_seen`` are
+        ``None`` for sessions created while ``SESSION_TRACK_DEVICES`` was off.
+        """
+        current_id = current.id if isinstance(current, Session) else current
+        records = await self._backend.list_sessions_for_user(user_id, tenant_id=tenant_id)
+        infos = [_info(record, current_id) for record in records]
+        infos.sort(key=_recency, reverse=True)
+        return infos
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Sign out the one session of ``user_id`` named ``handle`` (from the listing).
+
+        Returns ``False``, deleting nothing, when ``handle`` names no session of that user
+        (another user's, an expired or a made-up one).
+        """
+        return await self._backend.revoke_user_session(user_id, handle, tenant_id=tenant_id)
 
     async def clear_all_sessions(self, *, tenant_id: str | None = None) -> int:
         """Sign everybody out (of one tenant, or all); returns how many sessions."""
@@ -290,3 +336,24 @@ class DefaultSessionService:
             ip_max_failures=ip_max_failures,
             clock=self.clock,
         )
+
+
+def _info(record: SessionRecord, current_id: str | None) -> SessionInfo:
+    assert record.handle is not None, "stores give every listed session a handle"
+    return SessionInfo(
+        handle=record.handle,
+        created_at=record.created_at,
+        last_seen=record.last_seen,
+        expiry_date=record.expiry_date,
+        ip=record.ip,
+        user_agent=record.user_agent,
+        device=device_label(record.user_agent),
+        current=record.id == current_id,
+    )
+
+
+def _recency(info: SessionInfo) -> tuple[float, float]:
+    """Most recently seen first; sessions never seen (tracking off) by creation time."""
+    seen = info.last_seen or info.created_at
+    created = info.created_at
+    return (seen.timestamp() if seen else 0.0, created.timestamp() if created else 0.0)

@@ -30,7 +30,10 @@ pytestmark = pytest.mark.stores("sqlite", "postgres")
 
 HEAD = SCHEMA_HEAD
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
+COLUMNS = {
+    *("id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"),
+    *("ip", "user_agent", "last_seen", "handle"),
+}
 
 
 # -- catalog helpers -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Two separate Python processes run ``migrate()`` at the same moment (each imports everything,
 says it is ready, and waits on a start gate the test opens for both at once), on an empty
 database and on a table made by an old version without Alembic. Both must succeed and leave
-exactly one correct schema: ``alembic_version`` holding the single row ``0003``, the expected
+exactly one correct schema: ``alembic_version`` holding the single row ``0004``, the expected
 columns and indexes, and every old row kept with its owner backfilled.
 """
 
@@ -30,7 +30,10 @@ pytestmark = pytest.mark.stores("sqlite", "postgres")
 
 PROCESSES = 2
 HEAD = SCHEMA_HEAD
-COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
+COLUMNS = {
+    *("id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"),
+    *("ip", "user_agent", "last_seen", "handle"),
+}
 INDEXES = {"ix_sessions_user_tenant", "ix_sessions_expiry_date", "ix_sessions_tenant"}
 
 _MIGRATOR = """
