@@ -145,7 +145,7 @@ class SqlSessionStore(SqlAdminOps):
             return None
         hot = self._hot
         with translate_errors(self.display_url, "load a session"):
-            row = await hot.fetchrow(LOAD_SQL, session_id, hot.ts(utcnow()))
+            row = await hot.fetchrow(LOAD_SQL, session_id, hot.now_ts())
         if row is None:
             return None
         sid, data, expiry, user_id, tenant_id = row
