@@ -18,7 +18,21 @@ _log = logging.getLogger(__name__)
 # One encoder and one decoder for the process: ``json.dumps`` with keyword arguments builds a
 # new ``JSONEncoder`` on every call, a measurable share of a session write. Both are stateless.
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
-_decode = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_decode, _raw_decode = _decoder.decode, _decoder.raw_decode
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, faster for what this library writes (no surrounding whitespace):
+    ``raw_decode`` skips ``decode``'s two whitespace scans; anything else takes the full path,
+    which accepts the same texts and raises the same errors."""
+    try:
+        decoded, end = _raw_decode(text)
+        if end == len(text):
+            return decoded
+    except ValueError:
+        pass
+    return _decode(text)
 
 
 class EncodedJson(str):
@@ -109,7 +123,7 @@ def decode_data(value: Any) -> dict[str, Any]:
     """
     if isinstance(value, str):  # what both SQL drivers hand back: checked first
         try:
-            decoded = _decode(value)
+            decoded = _loads(value)
         except ValueError:
             _log.warning("a stored session's data is not valid JSON; reading it as empty")
             return {}
