@@ -271,8 +271,10 @@ class SqliteHotPath:
         if isinstance(value, str) and len(value) == _TS_LENGTH:
             # What ts() writes: naive UTC with microseconds. Appending the offset is several
             # times cheaper than datetime.replace(tzinfo=UTC) (a keyword call).
-            with contextlib.suppress(ValueError):  # 26 characters, but some other spelling
+            try:
                 return datetime.fromisoformat(value + "+00:00")
+            except ValueError:
+                pass  # 26 characters, but some other spelling: the general path below
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
         assert isinstance(parsed, datetime)
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
