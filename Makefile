@@ -40,7 +40,7 @@ LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
 .DEFAULT_GOAL := help
 
 .PHONY: help install install-dev run run-fastapi cli test lint test.deps.up test.deps.down test.session.all \
-	bench bench-quick soak clean pgbouncer
+	bench bench-quick soak clean pgbouncer chromium
 
 help:
 	@echo "make run               demo app on http://$(HOST):$(PORT) (embedded SQLite)"
@@ -53,7 +53,7 @@ help:
 	@echo "make test.session.all  up, the whole suite with PostgreSQL required, down"
 	@echo "make bench | bench-quick | soak   the benchmarks"
 	@echo "make install           just create .venv and install the package with the dev and bench extras"
-	@echo "make install-dev       the same with the dev extra only (what make run needs)"
+	@echo "make install-dev       the same with the dev extra only (what make run needs), and Chromium"
 	@echo "make clean             remove .venv and caches"
 
 # -- the virtualenv ------------------------------------------------------------------------
@@ -71,11 +71,25 @@ $(ALL_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(ALL_STAMP)
 
-install-dev: $(DEV_STAMP) pgbouncer
+install-dev: $(DEV_STAMP) pgbouncer chromium
 
 # PgBouncer for the pooler tests: apt-get install when missing (root), else it says how.
 pgbouncer:
 	@bash scripts/ensure-pgbouncer.sh
+
+# The browser tests drive Debian's Chromium by path (never a browser downloaded by Playwright):
+# installed with apt-get when missing (root only; otherwise those tests skip, saying why).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "note: no Chromium at $(CHROMIUM); the browser tests will skip (apt-get install chromium)"; \
+	else \
+		if [ -z "$$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -print -quit)" ]; then \
+			apt-get update; \
+		fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
 
 # -- run, test, lint ---------------------------------------------------------------------------
 

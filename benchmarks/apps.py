@@ -37,6 +37,8 @@ VARIANTS = (
     "starsessions-redis",
     "ours-sqlite",
     "ours-pg",
+    "ours-sqlite-tracked",
+    "ours-pg-tracked",
 )
 TTL_SECONDS = 14 * 24 * 3600
 _FLOOR_SALT = b"benchmarks.floor"
@@ -159,7 +161,9 @@ def _floor_app(db_url: str, secret: str) -> Starlette:
     return Starlette(routes=_routes(floor_read, floor_write), lifespan=lifespan)
 
 
-def _ours_app(db_url: str, secret: str) -> Starlette:
+def _ours_app(db_url: str, secret: str, *, track_devices: bool = False) -> Starlette:
+    """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
+    agent and a last_seen written at most once per 300 s per session)."""
     from session_service import DefaultSessionService, SessionSettings
 
     settings = SessionSettings.from_env(
@@ -168,6 +172,7 @@ def _ours_app(db_url: str, secret: str) -> Starlette:
             "SESSION_SECRET_KEY": secret,
             "SESSION_TTL_SECONDS": str(TTL_SECONDS),
             "SESSION_DATA_DIR": os.environ.get("BENCH_DATA_DIR", ".session-data"),
+            "SESSION_TRACK_DEVICES": "true" if track_devices else "false",
         }
     )
     service = DefaultSessionService(None, settings)
@@ -225,8 +230,8 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
         from starsessions.stores.redis import RedisStore
 
         return _starsessions_app(RedisStore(redis_url))
-    if variant in ("ours-sqlite", "ours-pg"):
-        return _ours_app(db_url, secret)
+    if variant in ("ours-sqlite", "ours-pg", "ours-sqlite-tracked", "ours-pg-tracked"):
+        return _ours_app(db_url, secret, track_devices=variant.endswith("-tracked"))
     raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import SessionStoreBackend
 from .errors import (
+    RateLimitExceeded,
     SessionConfigError,
     SessionDataError,
     SessionServiceError,
@@ -33,6 +34,7 @@ from .stores.sql.postgres import PgSessionStore
 from .stores.sql.sqlite import SqliteSessionStore
 
 if TYPE_CHECKING:
+    from .devices import SessionInfo
     from .service import DefaultSessionService
     from .stores.redis import RedisSessionStore
     from .web.middleware import SessionMiddleware
@@ -42,10 +44,12 @@ __all__ = [
     "DefaultSessionService",
     "MemorySessionStore",
     "PgSessionStore",
+    "RateLimitExceeded",
     "RedisSessionStore",
     "Session",
     "SessionConfigError",
     "SessionDataError",
+    "SessionInfo",
     "SessionMiddleware",
     "SessionRecord",
     "SessionServiceError",
@@ -59,6 +63,7 @@ __all__ = [
 
 _LAZY = {
     "DefaultSessionService": ".service",
+    "SessionInfo": ".devices",
     "SessionMiddleware": ".web.middleware",
     "Session": ".web.session",
     "get_session": ".web.session",

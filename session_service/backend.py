@@ -55,9 +55,11 @@ class SessionStoreBackend:
         save = SessionStore.save
         update = SessionStore.update
         touch = SessionStore.touch
+        seen = SessionStore.seen
         rotate = SessionStore.rotate
         delete = SessionStore.delete
         clear_sessions_for_user = SessionStore.clear_sessions_for_user
+        revoke_user_session = SessionStore.revoke_user_session
         count_sessions_for_user = SessionStore.count_sessions_for_user
         get_session_ids_for_user = SessionStore.get_session_ids_for_user
         list_sessions_for_user = SessionStore.list_sessions_for_user

@@ -49,6 +49,11 @@ class SessionRecord:
     ``user_id`` mirrors ``data["user_id"]``: stores recompute it on every write, so callers only
     need to set the key in ``data``. ``created_at``/``updated_at`` are filled in by the store
     when it reads a row (for listings); they are ignored on write.
+
+    The device fields (``SESSION_TRACK_DEVICES``, see :mod:`session_service.devices`): ``ip``,
+    ``user_agent`` and ``handle`` are written when the session is created (a store gives it a
+    fresh ``handle`` when it has none) and kept by later writes; ``last_seen`` is written
+    when set and kept when ``None``.
     """
 
     id: str
@@ -58,6 +63,10 @@ class SessionRecord:
     tenant_id: str | None = None
     created_at: datetime | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
+    ip: str | None = field(default=None, compare=False)
+    user_agent: str | None = field(default=None, compare=False, repr=False)
+    last_seen: datetime | None = field(default=None, compare=False)
+    handle: str | None = field(default=None, compare=False, repr=False)
 
     def __repr__(self) -> str:
         # The id is a bearer credential once signed; show only a prefix, never the data.

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,10 +20,14 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 
 from .backend import SessionStoreBackend
-from .errors import SessionServiceError, SessionStoreUnavailable
+from .devices import SessionInfo, device_label
+from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from .limits import Counters, LimitStorage, LoginGuard, RateLimiter, storage_for
+from .limits._checks import wall_clock
+from .records import SessionRecord
 from .settings import SessionSettings, normalize_db_url
 from .web.middleware import SessionMiddleware, TenantResolver
-from .web.session import get_session
+from .web.session import Session, get_session
 
 logger = logging.getLogger("session_service")
 
@@ -36,6 +41,8 @@ class DefaultSessionService:
     ``backend_or_url`` may be a :class:`SessionStoreBackend`, a database URL, or ``None`` for
     the settings' ``SESSION_DB_URL``. ``settings`` default to :meth:`SessionSettings.from_env`.
     With ``auto_migrate=True``, ``async with service`` and :meth:`lifespan` migrate on entry.
+    ``clock`` (seconds, like :func:`time.time`) is the one clock of the rate limits, the
+    login guard and the counters; tests inject their own.
     """
 
     def __init__(
@@ -44,7 +51,9 @@ class DefaultSessionService:
         settings: SessionSettings | None = None,
         *,
         auto_migrate: bool = False,
+        clock: Callable[[], float] = wall_clock,
     ) -> None:
+        self.clock = clock
         self.settings = settings if settings is not None else SessionSettings.from_env()
         if isinstance(backend_or_url, SessionStoreBackend):
             self._backend = backend_or_url
@@ -168,8 +177,14 @@ class DefaultSessionService:
                 await task
 
     async def cleanup_once(self) -> int | None:
-        """One cleanup run; ``None`` when another instance holds the cleanup lock."""
-        return await self._backend.delete_expired_if_leader()
+        """One cleanup run; ``None`` when another instance holds the cleanup lock.
+
+        Expired rate-limit and counter entries go in the same run (not counted in the result).
+        """
+        deleted = await self._backend.delete_expired_if_leader()
+        if deleted is not None and self._limit_storage_or_none() is not None:
+            await self.limits.delete_expired()
+        return deleted
 
     async def _cleanup_loop(self, interval: int) -> None:
         while True:
@@ -217,10 +232,54 @@ class DefaultSessionService:
         return cleared
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: Session | str | None = None,
     ) -> int:
-        """Sign ``user_id`` out everywhere (in one tenant, or all); returns how many sessions."""
-        return await self._backend.clear_sessions_for_user(user_id, tenant_id=tenant_id)
+        """Sign ``user_id`` out everywhere (in one tenant, or all); returns how many sessions.
+
+        ``keep=request.session`` (or a session id) signs out every *other* device: the kept
+        session must still be a live session of that user, else nothing is deleted. So when
+        two devices of one user do this at the same moment, exactly one stays signed in.
+        A ``Session`` that is not stored yet keeps nothing.
+        """
+        keep_id = keep.id if isinstance(keep, Session) else keep
+        if keep_id is None:
+            return await self._backend.clear_sessions_for_user(user_id, tenant_id=tenant_id)
+        return await self._backend.clear_sessions_for_user(
+            user_id, tenant_id=tenant_id, keep=keep_id
+        )
+
+    async def list_user_sessions(
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        current: Session | str | None = None,
+    ) -> list[SessionInfo]:
+        """``user_id``'s live sessions, most recently seen first, for a "your devices" page.
+
+        ``current`` (``request.session`` or an id) is marked ``current=True``. Device labels
+        are made here, from the stored ``User-Agent``; ip, user agent and ``last_seen`` are
+        ``None`` for sessions created while ``SESSION_TRACK_DEVICES`` was off.
+        """
+        current_id = current.id if isinstance(current, Session) else current
+        records = await self._backend.list_sessions_for_user(user_id, tenant_id=tenant_id)
+        infos = [_info(record, current_id) for record in records]
+        infos.sort(key=_recency, reverse=True)
+        return infos
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Sign out the one session of ``user_id`` named ``handle`` (from the listing).
+
+        Returns ``False``, deleting nothing, when ``handle`` names no session of that user
+        (another user's, an expired or a made-up one).
+        """
+        return await self._backend.revoke_user_session(user_id, handle, tenant_id=tenant_id)
 
     async def clear_all_sessions(self, *, tenant_id: str | None = None) -> int:
         """Sign everybody out (of one tenant, or all); returns how many sessions."""
@@ -235,3 +294,66 @@ class DefaultSessionService:
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
+
+    # -- rate limits, failed logins, counters (API.md section 7) ------------------------------
+
+    def _limit_storage_or_none(self) -> LimitStorage | None:
+        try:
+            return self._limit_storage
+        except SessionConfigError:
+            return None  # a custom store without limits: the session cleanup still runs
+
+    @functools.cached_property
+    def _limit_storage(self) -> LimitStorage:
+        return storage_for(self._backend.store)
+
+    @functools.cached_property
+    def limits(self) -> RateLimiter:
+        """Exact sliding-window rate limits on this service's store (``hit``, ``peek``,
+        ``reset``, ``enforce``). Raises :class:`SessionConfigError` for a store of your own
+        that offers no ``limit_storage``."""
+        return RateLimiter(self._limit_storage, self.clock)
+
+    @functools.cached_property
+    def counters(self) -> Counters:
+        """Integer counters with a cap and an expiry (``add``, ``get``, ``reset``)."""
+        return Counters(self._limit_storage, self.clock)
+
+    def login_guard(
+        self,
+        max_failures: int = 5,
+        window: float = 900,
+        lockout: float = 900,
+        ip_max_failures: int = 100,
+    ) -> LoginGuard:
+        """A failed-login guard: call ``attempt`` before checking a password, ``succeeded``
+        after a right one (see :class:`~session_service.limits.LoginGuard`)."""
+        return LoginGuard(
+            self._limit_storage,
+            max_failures=max_failures,
+            window=window,
+            lockout=lockout,
+            ip_max_failures=ip_max_failures,
+            clock=self.clock,
+        )
+
+
+def _info(record: SessionRecord, current_id: str | None) -> SessionInfo:
+    assert record.handle is not None, "stores give every listed session a handle"
+    return SessionInfo(
+        handle=record.handle,
+        created_at=record.created_at,
+        last_seen=record.last_seen,
+        expiry_date=record.expiry_date,
+        ip=record.ip,
+        user_agent=record.user_agent,
+        device=device_label(record.user_agent),
+        current=record.id == current_id,
+    )
+
+
+def _recency(info: SessionInfo) -> tuple[float, float]:
+    """Most recently seen first; sessions never seen (tracking off) by creation time."""
+    seen = info.last_seen or info.created_at
+    created = info.created_at
+    return (seen.timestamp() if seen else 0.0, created.timestamp() if created else 0.0)

@@ -8,6 +8,7 @@ at start-up, and fails with a :class:`SessionConfigError` that names the variabl
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -27,10 +28,15 @@ SameSite = Literal["strict", "lax", "none"]
 StoreKind = Literal["sqlite", "postgres", "redis", "memory"]
 #: ``transaction``: PostgreSQL is reached through a transaction pooler (PgBouncer and the like).
 DbPooler = Literal["none", "transaction"]
+#: ``SESSION_TRACK_DEVICES``: ``off`` (false), ``on`` (true) or ``coarse`` (ip cut to /24 or /48).
+DeviceTracking = Literal["off", "on", "coarse"]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_TTL_SECONDS = 14 * 24 * 3600
 DEFAULT_MAX_BYTES = 64 * 1024
 DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
+DEFAULT_LAST_SEEN_SECONDS = 300
+MAX_LAST_SEEN_SECONDS = 24 * 3600
 DEFAULT_DB_TIMEOUT_SECONDS = 5.0
 #: Upper bounds of the number settings: a larger value is a typo, and some (a TTL past the
 #: year 9999) would make every request fail instead of the start-up.
@@ -242,6 +248,34 @@ def _parse_pooler(env: Mapping[str, str]) -> DbPooler:
     return "transaction" if raw == "transaction" else "none"
 
 
+def _parse_tracking(env: Mapping[str, str]) -> DeviceTracking:
+    raw = env.get("SESSION_TRACK_DEVICES", "").strip().lower()
+    if raw == "coarse":
+        return "coarse"
+    if not raw or raw in _FALSE:
+        return "off"
+    if raw in _TRUE:
+        return "on"
+    raise SessionConfigError(f"SESSION_TRACK_DEVICES must be false, true or coarse, not {raw!r}")
+
+
+def _parse_networks(env: Mapping[str, str], name: str) -> tuple[IpNetwork, ...]:
+    """Comma-separated ips and CIDRs (``10.0.0.1, 10.1.0.0/16, ::1``) as networks."""
+    networks = []
+    for item in env.get(name, "").split(","):
+        if not item.strip():
+            continue
+        try:
+            # strict=False: "10.1.2.3/16" means the network 10.1.0.0/16, as in nginx.
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise SessionConfigError(
+                f"{name} must be comma-separated ip addresses or CIDR networks "
+                f"(e.g. 10.0.0.0/8, ::1), not {item.strip()!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
     """The standalone key: generated once with :mod:`secrets`, kept at mode 0600, reused.
 
@@ -316,6 +350,9 @@ class SessionSettings:
     db_pooler: DbPooler = "none"
     redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
     memory_max_sessions: int = DEFAULT_MEMORY_MAX_SESSIONS
+    track_devices: DeviceTracking = "off"
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
 
     @classmethod
     def from_env(
@@ -464,6 +501,15 @@ class SessionSettings:
                 DEFAULT_MEMORY_MAX_SESSIONS,
                 minimum=1,
                 maximum=MAX_MEMORY_MAX_SESSIONS,
+            ),
+            track_devices=_parse_tracking(env),
+            trusted_proxies=_parse_networks(env, "SESSION_TRUSTED_PROXIES"),
+            last_seen_seconds=_parse_int(
+                env,
+                "SESSION_LAST_SEEN_SECONDS",
+                DEFAULT_LAST_SEEN_SECONDS,
+                minimum=1,
+                maximum=MAX_LAST_SEEN_SECONDS,
             ),
         )
 

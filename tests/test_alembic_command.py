@@ -13,6 +13,8 @@ import pytest
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
+from .conftest import SCHEMA_HEAD
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.stores("sqlite", "postgres")  # Alembic: the SQL stores alone
 
@@ -32,7 +34,7 @@ def test_alembic_upgrade_head_uses_session_db_url_and_creates_no_key(
     current = subprocess.run(
         [*alembic, "current"], env=env, capture_output=True, text=True, check=True
     )
-    assert "0002 (head)" in current.stdout
+    assert f"{SCHEMA_HEAD} (head)" in current.stdout
     assert not (data_dir / "secret_key").exists()
 
     async def store_works() -> int:

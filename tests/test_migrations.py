@@ -23,14 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from session_service import SessionRecord, SessionStoreBackend, SessionStoreUnavailable
 from session_service.records import new_session_id, utcnow
 
-from .conftest import sql_engine
+from .conftest import SCHEMA_HEAD, sql_engine
 
 #: Alembic migrations are about the SQL stores alone.
 pytestmark = pytest.mark.stores("sqlite", "postgres")
 
-HEAD = "0002"
+HEAD = SCHEMA_HEAD
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
-COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
+COLUMNS = {
+    *("id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"),
+    *("ip", "user_agent", "last_seen", "handle"),
+}
 
 
 # -- catalog helpers -------------------------------------------------------------------------
@@ -90,8 +93,28 @@ async def _versions(engine: AsyncEngine) -> list[str]:
         ]
 
 
+async def _limit_tables(engine: AsyncEngine) -> dict[str, set[str]]:
+    """The rate-limit and counter tables (revision 0003) -> their columns and indexes."""
+
+    def read(conn: Any) -> dict[str, set[str]]:
+        found = {}
+        for table in ("session_limits", "session_counters"):
+            inspector = inspect(conn)
+            found[table] = {c["name"] for c in inspector.get_columns(table)} | {
+                str(ix["name"]) for ix in inspector.get_indexes(table)
+            }
+        return found
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
 async def _assert_schema_at_head(engine: AsyncEngine) -> None:
     assert await _versions(engine) == [HEAD]
+    assert await _limit_tables(engine) == {
+        "session_limits": {"key", "hits", "expires_at", "ix_session_limits_expires_at"},
+        "session_counters": {"key", "value", "expires_at", "ix_session_counters_expires_at"},
+    }
     columns = await _columns(engine)
     assert set(columns) == COLUMNS
     if engine.dialect.name == "postgresql":

@@ -3,7 +3,7 @@
 Two separate Python processes run ``migrate()`` at the same moment (each imports everything,
 says it is ready, and waits on a start gate the test opens for both at once), on an empty
 database and on a table made by an old version without Alembic. Both must succeed and leave
-exactly one correct schema: ``alembic_version`` holding the single row ``0002``, the expected
+exactly one correct schema: ``alembic_version`` holding the single row ``0004``, the expected
 columns and indexes, and every old row kept with its owner backfilled.
 """
 
@@ -23,14 +23,17 @@ from sqlalchemy.engine import make_url
 from session_service import SessionStoreBackend
 
 from ._processes import run_together
-from .conftest import sql_engine
+from .conftest import SCHEMA_HEAD, sql_engine
 
 #: Alembic migrations are about the SQL stores alone.
 pytestmark = pytest.mark.stores("sqlite", "postgres")
 
 PROCESSES = 2
-HEAD = "0002"
-COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
+HEAD = SCHEMA_HEAD
+COLUMNS = {
+    *("id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"),
+    *("ip", "user_agent", "last_seen", "handle"),
+}
 INDEXES = {"ix_sessions_user_tenant", "ix_sessions_expiry_date", "ix_sessions_tenant"}
 
 _MIGRATOR = """

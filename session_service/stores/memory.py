@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ..errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
@@ -38,6 +39,15 @@ class _Entry:
     tenant_id: str | None
     created_at: datetime
     updated_at: datetime
+    # Device fields (see session_service.devices): kept by every rewrite but a login's rotate.
+    ip: str | None = None
+    user_agent: str | None = None
+    last_seen: datetime | None = None
+    handle: str | None = None
+
+    def keep_device_of(self, old: _Entry) -> None:
+        self.ip, self.user_agent, self.handle = old.ip, old.user_agent, old.handle
+        self.last_seen = self.last_seen or old.last_seen
 
 
 class _Space:
@@ -149,10 +159,16 @@ class MemorySessionStore:
         check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
         user_id = user_id_of(record.data)
         check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+        check_text("the ip", record.ip, IP_LENGTH)
+        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
+        check_text("the handle", record.handle, HANDLE_LENGTH)
         data = encode_data(record.data, self.max_bytes)
         expiry = _utc(record.expiry_date)
+        seen = None if record.last_seen is None else _utc(record.last_seen)
         record.user_id = user_id
-        return _Entry(data, expiry, user_id, record.tenant_id, created, now)
+        record.handle = record.handle or new_handle()
+        return _Entry(data, expiry, user_id, record.tenant_id, created, now,
+                      record.ip, record.user_agent, seen, record.handle)  # fmt: skip
 
     def _live(self, sid: str, now: datetime) -> _Entry | None:
         entry = self._space.sessions.get(sid)
@@ -199,6 +215,7 @@ class MemorySessionStore:
                 self._make_room(now)
             else:
                 entry.created_at = old.created_at
+                entry.keep_device_of(old)
             self._space.put(record.id, entry)
 
     async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
@@ -210,13 +227,16 @@ class MemorySessionStore:
             if old is None:
                 return False
             entry.created_at, entry.tenant_id = old.created_at, old.tenant_id
+            entry.keep_device_of(old)
             if not extend_expiry:
                 entry.expiry = old.expiry
             self._space.put(record.id, entry)
             return True
 
-    async def touch(self, session_id: str, expiry_date: datetime) -> bool:
-        """Move a live session's expiry; ``False`` when it is gone or expired."""
+    async def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> bool:
+        """Move a live session's expiry (and ``last_seen``); ``False`` when it is gone."""
         expiry_date = _utc(expiry_date)
         now = utcnow()
         with self._space.lock:
@@ -224,15 +244,29 @@ class MemorySessionStore:
             if entry is None:
                 return False
             entry.expiry, entry.updated_at = expiry_date, now
+            entry.last_seen = entry.last_seen if last_seen is None else _utc(last_seen)
             return True
+
+    async def seen(self, session_id: str, when: datetime) -> bool:
+        """Set a live session's ``last_seen`` alone; ``False`` when it is gone."""
+        with self._space.lock:
+            entry = self._live(session_id, utcnow())
+            if entry is not None:
+                entry.last_seen = _utc(when)
+            return entry is not None
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` at once; ``False`` if it was revoked."""
         now = utcnow()
         entry = self._entry(record, now, now)
+        tracked = record.last_seen is not None  # a login with tracking on: this device
         with self._space.lock:
-            if self._live(old_id, now) is None:
+            old = self._live(old_id, now)
+            if old is None:
                 return False
+            if not tracked:
+                entry.keep_device_of(old)
+            entry.handle = old.handle or entry.handle
             for _ in range(_CREATE_ATTEMPTS):
                 if record.id not in self._space.sessions:
                     self._space.drop(old_id)
@@ -248,14 +282,30 @@ class MemorySessionStore:
     # -- by user, by tenant, everything -------------------------------------------------------
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
+        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
     ) -> int:
-        """Delete every session of ``user_id`` (expired ones too); returns how many."""
+        """Delete every session of ``user_id`` (expired ones too) but ``keep``; returns how
+        many. With ``keep``, nothing unless it is still a live session of that user."""
         with self._space.lock:
             ids = self._space.owned(str(user_id), tenant_id, tenant_id is None)
+            if keep is not None:
+                if keep not in ids or self._live(keep, utcnow()) is None:
+                    return 0
+                ids.remove(keep)
             for sid in ids:
                 self._space.drop(sid)
         return len(ids)
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the session of ``user_id`` named ``handle``; ``False`` if it has none."""
+        with self._space.lock:
+            for sid in self._space.owned(str(user_id), tenant_id, tenant_id is None):
+                if self._space.sessions[sid].handle == handle:
+                    self._space.drop(sid)
+                    return True
+        return False
 
     def _owned_live(self, user_id: str | int, tenant_id: str | None) -> list[SessionRecord]:
         now = utcnow()
@@ -358,6 +408,10 @@ def _record(sid: str, entry: _Entry) -> SessionRecord:
         entry.tenant_id,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
+        ip=entry.ip,
+        user_agent=entry.user_agent,
+        last_seen=entry.last_seen,
+        handle=entry.handle,
     )
 
 

@@ -83,7 +83,15 @@ class SessionStore(Protocol):
 
     async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool: ...
 
-    async def touch(self, session_id: str, expiry_date: datetime) -> bool: ...
+    async def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> bool:
+        """Move a live session's expiry (and ``last_seen`` when given); ``False`` if gone."""
+        ...
+
+    async def seen(self, session_id: str, when: datetime) -> bool:
+        """Set a live session's ``last_seen`` alone, never its expiry; ``False`` if gone."""
+        ...
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool: ...
 
@@ -91,8 +99,18 @@ class SessionStore(Protocol):
 
     # -- by user, by tenant, everything (``tenant_id=None``: every tenant) -----------------
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> int: ...
+        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
+    ) -> int:
+        """Delete the user's sessions but ``keep`` (an id); returns how many. With ``keep``,
+        atomically: nothing at all is deleted unless ``keep`` is still a live session of
+        that user, so of two devices signing each other out, exactly one stays."""
+        ...
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the user's session named ``handle``; ``False`` when the user has none."""
+        ...
 
     async def count_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
@@ -104,7 +122,9 @@ class SessionStore(Protocol):
 
     async def list_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[SessionRecord]: ...
+    ) -> list[SessionRecord]:
+        """Live sessions of the user with timestamps, device fields and a ``handle`` each."""
+        ...
 
     async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]: ...
 

@@ -15,6 +15,11 @@ The hot path, per request:
    at any point answers 503 and loses nothing already stored.
 
 A tenant the resolver names that no store can hold is a 400 before any database work.
+
+With ``SESSION_TRACK_DEVICES`` on, a new session also stores the client's ip and
+``User-Agent`` (no parsing here: labels are made when sessions are listed), and a session's
+``last_seen`` is written at most once per ``SESSION_LAST_SEEN_SECONDS``: folded into the save
+or the expiry extension when the request does one, else one small ``UPDATE`` of that column.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import SessionStoreUnavailable
+from ..devices import USER_AGENT_LENGTH
+from ..errors import RateLimitExceeded, SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, utcnow
 from ..stores._codec import storable
 from ..stores.sql.schema import PRINCIPAL_LENGTH
+from .client import client_ip, coarse
 from .cookie import CookieCodec
 from .session import Session
 
@@ -73,6 +80,11 @@ async def _send_unavailable(send: Send) -> None:
     await _send_plain(send, 503, _UNAVAILABLE_BODY, (b"retry-after", b"5"))
 
 
+async def _send_too_many(send: Send, exc: RateLimitExceeded) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in exc.result.headers().items()]
+    await _send_plain(send, 429, b"Too many requests: try again later.\n", *headers)
+
+
 class SessionMiddleware:
     """Mount with ``Starlette(middleware=[service.session_layer()])`` or
     ``app.add_middleware(SessionMiddleware, service=service)``."""
@@ -91,6 +103,11 @@ class SessionMiddleware:
         self.ttl = timedelta(seconds=service.settings.ttl_seconds)
         self.touch_after = self.ttl * TOUCH_FRACTION
         self.rolling = service.settings.rolling
+        settings = service.settings
+        self.track = settings.track_devices != "off"
+        self.coarse = settings.track_devices == "coarse"
+        self.trusted_proxies = settings.trusted_proxies
+        self.seen_every = timedelta(seconds=settings.last_seen_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -129,7 +146,7 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 try:
-                    header = await self._commit(session, cookie_sent, message["status"])
+                    header = await self._commit(session, cookie_sent, message["status"], scope)
                 except SessionStoreUnavailable as exc:
                     logger.error("session store unavailable while saving a session: %s", exc)
                     swallow = True
@@ -151,6 +168,11 @@ class SessionMiddleware:
                 raise
             logger.error("session store unavailable in a request handler: %s", exc)
             await _send_unavailable(send)
+        except RateLimitExceeded as exc:
+            # service.limits.enforce() in the handler: 429 with Retry-After and RateLimit-*.
+            if started:
+                raise
+            await _send_too_many(send, exc)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
         resolver, tenant = self.tenant_resolver, None
@@ -167,11 +189,14 @@ class SessionMiddleware:
                     tenant_id=tenant,
                     expiry_date=record.expiry_date,
                     readonly=readonly,
+                    last_seen=record.last_seen,
                 )
                 return session, cookie_sent
         return Session(tenant_id=tenant, readonly=readonly), cookie_sent
 
-    async def _commit(self, session: Session, cookie_sent: bool, status: int) -> bytes | None:
+    async def _commit(
+        self, session: Session, cookie_sent: bool, status: int, scope: Scope
+    ) -> bytes | None:
         """Persist what the handler did; returns the ``Set-Cookie`` value to send, if any.
 
         A save that finds its row gone (revoked, or moved by a concurrent login of the same
@@ -186,11 +211,15 @@ class SessionMiddleware:
                 # A cookie was sent but named no live session: tell the browser to drop it.
                 return self.cookie.clear_header() if cookie_sent else None
             now = utcnow()
-            due = self.rolling and self._extension_due(session, now)
-            if due and await self.store.touch(old_id, now + self.ttl):
-                # The browser's copy must live as long as the server's: re-send it, rarely.
-                return self.cookie.set_header(old_id)
-            return None  # nothing due, or the row is gone: the next request expires the cookie
+            seen = self._seen_due(session, now)
+            if self.rolling and self._extension_due(session, now):
+                if await self.store.touch(old_id, now + self.ttl, last_seen=seen):
+                    # The browser's copy must live as long as the server's: re-send it, rarely.
+                    return self.cookie.set_header(old_id)
+                return None  # the row is gone: the next request expires the cookie
+            if seen is not None:
+                await self.store.seen(old_id, seen)  # gone meanwhile: the next request finds out
+            return None
         flushed = session.flushed_id
         if flushed is not None:
             await self.store.delete(flushed)
@@ -206,7 +235,11 @@ class SessionMiddleware:
             data=data,
             expiry_date=now + self.ttl,
             tenant_id=session.tenant_id,
+            last_seen=self._seen_due(session, now),
         )
+        if self.track and (old_id is None or session.cycle_requested):
+            record.last_seen = now
+            self._describe_device(record, scope)
         if old_id is None:
             await self.store.create(record)
             return self.cookie.set_header(record.id)
@@ -225,6 +258,24 @@ class SessionMiddleware:
             return self.cookie.set_header(record.id)
         left = (record.expiry_date - now).total_seconds()
         return self.cookie.set_header(record.id, max_age=int(left))
+
+    def _seen_due(self, session: Session, now: datetime) -> datetime | None:
+        """``now`` when ``last_seen`` should be written with this request, else ``None``."""
+        if not self.track:
+            return None
+        last = session.last_seen
+        return now if last is None or now - last >= self.seen_every else None
+
+    def _describe_device(self, record: SessionRecord, scope: Scope) -> None:
+        """The client's ip (coarse when so configured) and ``User-Agent``, on ``record``."""
+        address = client_ip(scope, self.trusted_proxies)
+        if address is not None:
+            record.ip = coarse(address) if self.coarse else str(address)
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                agent = value.decode("latin-1")[:USER_AGENT_LENGTH].replace("\x00", "")
+                record.user_agent = agent or None
+                break
 
     def _extension_due(self, session: Session, now: datetime) -> bool:
         """Whether more than a tenth of the TTL has passed since the expiry last moved.

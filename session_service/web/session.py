@@ -38,6 +38,7 @@ class Session(dict[str, Any]):
         "_readonly",
         "accessed",
         "expiry_date",
+        "last_seen",
         "modified",
         "tenant_id",
     )
@@ -50,12 +51,15 @@ class Session(dict[str, Any]):
         tenant_id: str | None = None,
         expiry_date: datetime | None = None,
         readonly: bool = False,
+        last_seen: datetime | None = None,
     ) -> None:
         if data:
             dict.update(self, data)
         self._id = session_id
         self.tenant_id = tenant_id
         self.expiry_date = expiry_date
+        #: When the store last recorded this session's use (device tracking), as loaded.
+        self.last_seen = last_seen
         self._readonly = readonly
         self._cycle = False
         self._keep_data = True

@@ -3,8 +3,10 @@ one key, so each such operation is atomic (Redis runs a script without interleav
 
 Keys, under the store's prefix ``P`` (``SESSION_REDIS_KEY_PREFIX``, default ``session:``):
 
-* ``P s:<id>``: one session, a string ``1 \\0 expiry_us \\0 created_us \\0 updated_us \\0
-  tenant \\0 user \\0 data-json``, expiring by ``PXAT`` at its expiry. User and tenant ids cannot
+* ``P s:<id>``: one session, a string ``2 \\0 expiry_us \\0 created_us \\0 updated_us \\0
+  tenant \\0 user \\0 ip \\0 user agent \\0 last_seen_us \\0 handle \\0 data-json``,
+  expiring by ``PXAT`` at its expiry (device fields empty when unknown; a value of version
+  ``1``, written before them, has none and is read as such). None of the text fields can
   hold NUL (the store refuses it, as PostgreSQL must), so NUL separates the fields.
 * ``P t:<tenant>``: sorted set of the tenant's session ids, scored by expiry (ms).
 * ``P u:<tenant>:<user>``: sorted set of one user's session ids in one tenant, likewise.
@@ -60,14 +62,18 @@ def untag(tag: str) -> str | None:
 _PRELUDE = r"""
 local P, GRACE, NOW, NOW_US = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
+-- exp, created, updated, tenant tag, user tag, data, dev = {ip, ua, seen_us, handle}
 local function parse(v)
   local f, pos = {}, 1
-  for i = 1, 6 do
+  local n = (string.sub(v, 1, 1) == '1') and 6 or 10
+  for i = 1, n do
     local nul = string.find(v, "\0", pos, true)
     f[i] = string.sub(v, pos, nul - 1)
     pos = nul + 1
   end
-  return f[2], f[3], f[4], f[5], f[6], string.sub(v, pos)
+  local dev = {'', '', '', ''}
+  if n == 10 then dev = {f[7], f[8], f[9], f[10]} end
+  return f[2], f[3], f[4], f[5], f[6], string.sub(v, pos), dev
 end
 
 local function keep(key)
@@ -100,9 +106,10 @@ end
 
 -- Write a session (exp_us, exp_ms as strings) and index it; a past expiry deletes the key
 -- (the index entries stay, scored in the past, until delete_expired counts them).
-local function put(key, id, exp_us, exp_ms, created, ttag, utag, data)
+local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
   if tonumber(exp_us) > NOW_US and tonumber(exp_ms) > 0 then
-    local v = table.concat({'1', exp_us, created, ARGV[4], ttag, utag, data}, '\0')
+    local v = table.concat(
+      {'2', exp_us, created, ARGV[4], ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
     redis.call('SET', key, v, 'PXAT', exp_ms)
   else
     redis.call('DEL', key)
@@ -128,21 +135,26 @@ def _script(name: str, body: str) -> Script:
     return Script(name, _PRELUDE + body)
 
 
-# KEYS[1] session key; ARGV[5..] mode, id, exp_us, exp_ms, tenant tag, user tag, data, extend.
-# create: never overwrites (0 when the key exists); update: only a live session (0 otherwise),
-# keeping its tenant, its creation time and (extend == '0') its expiry; save: upsert.
+# KEYS[1] session key; ARGV[5..] mode, id, exp_us, exp_ms, tenant tag, user tag, data, extend,
+# ip, user agent, last_seen_us, handle. create: never overwrites (0 when the key exists);
+# update: only a live session (0 otherwise), keeping its tenant, its creation time and
+# (extend == '0') its expiry; save: upsert. update and save keep the stored ip, user agent and
+# handle, and its last_seen unless one is given.
 WRITE = _script(
     "write",
     r"""
 local mode, id, exp_us, exp_ms = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local ttag, utag, data = ARGV[9], ARGV[10], ARGV[11]
 local created = ARGV[4]
+local dev = {ARGV[13], ARGV[14], ARGV[15], ARGV[16]}
 local old = redis.call('GET', KEYS[1])
 if mode == 'create' and (old or redis.call('ZSCORE', P .. 't:' .. ttag, id)) then
   return 0  -- taken, by a live session or an expired one not yet cleaned (as in SQL)
 end
 if old then
-  local oexp, ocreated, _, ottag, outag = parse(old)
+  local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
+  if dev[3] == '' then dev[3] = odev[3] end
+  dev = {odev[1], odev[2], dev[3], (odev[4] ~= '' and odev[4]) or dev[4]}
   if mode == 'update' then
     if tonumber(oexp) <= NOW_US then return 0 end
     ttag = ottag
@@ -156,37 +168,63 @@ if old then
 elseif mode == 'update' then
   return 0
 end
-put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data)
+put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data, dev)
 return 1
 """,
 )
 
-# KEYS[1] session key; ARGV[5..] id, exp_us, exp_ms. Only a live session moves.
+# KEYS[1] session key; ARGV[5..] id, exp_us, exp_ms, last_seen_us ('' keeps it). Only a live
+# session moves.
 TOUCH = _script(
     "touch",
     r"""
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
-local oexp, created, _, ttag, utag, data = parse(old)
+local oexp, created, _, ttag, utag, data, dev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
-put(KEYS[1], ARGV[5], ARGV[6], ARGV[7], created, ttag, utag, data)
+if ARGV[8] ~= '' then dev[3] = ARGV[8] end
+put(KEYS[1], ARGV[5], ARGV[6], ARGV[7], created, ttag, utag, data, dev)
 return 1
 """,
 )
 
+# KEYS[1] session key; ARGV[5] last_seen_us ('' keeps it), ARGV[6] a handle for a session that
+# has none (a value of version 1). A live session only, its expiry and indexes untouched;
+# returns its handle, or false when it is gone.
+DEVICE = _script(
+    "device",
+    r"""
+local old = redis.call('GET', KEYS[1])
+if not old then return false end
+local oexp, created, updated, ttag, utag, data, dev = parse(old)
+if tonumber(oexp) <= NOW_US then return false end
+if ARGV[5] ~= '' then dev[3] = ARGV[5] end
+if dev[4] == '' then dev[4] = ARGV[6] end
+local v = table.concat(
+  {'2', oexp, created, updated, ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
+redis.call('SET', KEYS[1], v, 'KEEPTTL')
+return dev[4]
+""",
+)
+
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
-# user tag, data. 1 moved, 0 old session gone (nothing written), -1 new id taken.
+# user tag, data, ip, user agent, last_seen_us, handle. 1 moved, 0 old session gone (nothing
+# written), -1 new id taken. The handle survives; a last_seen given (a login with device
+# tracking on) records this device, else the stored device fields are kept.
 ROTATE = _script(
     "rotate",
     r"""
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
-local oexp, _, _, ottag, outag = parse(old)
+local oexp, _, _, ottag, outag, _, odev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local dev = odev
+if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
+if dev[4] == '' then dev[4] = ARGV[15] end
 redis.call('DEL', KEYS[1])
 index_remove(ARGV[5], ottag, outag)
-put(KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11])
+put(KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
 return 1
 """,
 )
@@ -214,38 +252,73 @@ else
 end
 """
 
-# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant). Deletes the user's sessions,
-# counting expired index entries too (as SQL counts expired rows); an id reused since by
-# another owner is left alone.
+# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] the id of a session to
+# keep ('' none). Deletes the user's sessions, counting expired index entries too (as SQL
+# counts expired rows); an id reused since by another owner is left alone. With a session to
+# keep, nothing at all unless it is still a live session of that user (so of two devices
+# signing each other out at once, exactly one stays signed in).
 CLEAR_USER = _script(
     "clear_user",
     _OWNER_TENANTS
     + r"""
+local keep = ARGV[7]
+if keep ~= '' then
+  local kv = redis.call('GET', P .. 's:' .. keep)
+  if not kv then return 0 end
+  local kexp, _, _, kt, ku = parse(kv)
+  if tonumber(kexp) <= NOW_US or ku ~= utag or (ARGV[6] ~= '' and kt ~= ARGV[6]) then
+    return 0
+  end
+end
 local n = 0
+for _, ttag in ipairs(tenants) do
+  local u = P .. 'u:' .. ttag .. ':' .. utag
+  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+    if id ~= keep then
+      local key = P .. 's:' .. id
+      local v = redis.call('GET', key)
+      local mine = true
+      if v then
+        local _, _, _, vt, vu = parse(v)
+        mine = (vt == ttag and vu == utag)
+        if mine then redis.call('DEL', key) end
+      end
+      if mine then
+        redis.call('ZREM', P .. 't:' .. ttag, id)
+        n = n + 1
+      end
+      redis.call('ZREM', u, id)
+    end
+  end
+  if redis.call('EXISTS', u) == 0 then redis.call('ZREM', P .. 'ut:' .. utag, ttag) end
+end
+if redis.call('ZCARD', P .. 'ut:' .. utag) == 0 then redis.call('DEL', P .. 'ut:' .. utag) end
+return n
+""",
+)
+
+# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] a handle. Deletes the one
+# session of that user with that handle; 1, or 0 when the user has none.
+REVOKE = _script(
+    "revoke",
+    _OWNER_TENANTS
+    + r"""
 for _, ttag in ipairs(tenants) do
   local u = P .. 'u:' .. ttag .. ':' .. utag
   for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
     local key = P .. 's:' .. id
     local v = redis.call('GET', key)
-    local mine = true
     if v then
-      local _, _, _, vt, vu = parse(v)
-      mine = (vt == ttag and vu == utag)
-      if mine then redis.call('DEL', key) end
-    end
-    if mine then
-      redis.call('ZREM', P .. 't:' .. ttag, id)
-      n = n + 1
+      local _, _, _, vt, vu, _, dev = parse(v)
+      if vt == ttag and vu == utag and dev[4] == ARGV[7] then
+        redis.call('DEL', key)
+        index_remove(id, vt, vu)
+        return 1
+      end
     end
   end
-  redis.call('DEL', u)
 end
-if ARGV[6] == '' then
-  redis.call('DEL', P .. 'ut:' .. utag)
-else
-  redis.call('ZREM', P .. 'ut:' .. utag, ARGV[6])
-end
-return n
+return 0
 """,
 )
 

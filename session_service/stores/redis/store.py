@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis import exceptions as rx
 
+from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
 from ...settings import DEFAULT_REDIS_KEY_PREFIX, mask_url, normalize_db_url
@@ -210,9 +211,26 @@ class RedisSessionStore(RedisAdminOps):
         record.user_id = user_id
         return exp, _ms(exp), S.tenant_tag(record.tenant_id), S.user_tag(user_id), str(data)
 
+    @staticmethod
+    def _device_args(record: SessionRecord) -> tuple[str, str, str, str]:
+        """ip, user agent, last_seen_us, handle ('' for none; a fresh handle, set on
+        ``record``, when it has none)."""
+        check_text("the ip", record.ip, IP_LENGTH)
+        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
+        check_text("the handle", record.handle, HANDLE_LENGTH)
+        record.handle = record.handle or new_handle()
+        seen = "" if record.last_seen is None else str(to_us(record.last_seen))
+        return record.ip or "", record.user_agent or "", seen, record.handle
+
     def _record(self, sid: str, raw: Any, now_us: int) -> SessionRecord | None:
         """The session in ``raw``, or ``None`` if it has expired by the app's clock."""
-        _v, exp, created, updated, ttag, utag, data = raw.split(b"\0", 6)
+        if raw[:1] == b"1":  # written before the device fields
+            _v, exp, created, updated, ttag, utag, data = raw.split(b"\0", 6)
+            ip = agent = seen = handle = b""
+        else:
+            _v, exp, created, updated, ttag, utag, ip, agent, seen, handle, data = raw.split(
+                b"\0", 10
+            )
         exp_us = int(exp)
         if exp_us <= now_us:
             return None
@@ -224,6 +242,10 @@ class RedisSessionStore(RedisAdminOps):
             S.untag(ttag.decode()),
             created_at=EPOCH + int(created) * US,
             updated_at=EPOCH + int(updated) * US,
+            ip=ip.decode() or None,
+            user_agent=agent.decode() or None,
+            last_seen=EPOCH + int(seen) * US if seen else None,
+            handle=handle.decode() or None,
         )
 
     async def load(self, session_id: str) -> SessionRecord | None:
@@ -237,11 +259,11 @@ class RedisSessionStore(RedisAdminOps):
         return None if raw is None else self._record(session_id, raw, to_us(utcnow()))
 
     async def _write(self, mode: str, record: SessionRecord, extend: bool = True) -> int:
-        args = self._args(record)
+        args, device = self._args(record), self._device_args(record)
         key = self._session_prefix + record.id
         flag = "1" if extend else "0"
         return int(await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id, *args,
-                                    flag))  # fmt: skip
+                                    flag, *device))  # fmt: skip
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Store a new session (``SET NX`` in a script); a taken id gets a fresh one."""
@@ -259,24 +281,35 @@ class RedisSessionStore(RedisAdminOps):
         """Rewrite a live session; ``False`` (nothing written) if it is gone or expired."""
         return bool(await self._write("update", record, extend_expiry))
 
-    async def touch(self, session_id: str, expiry_date: datetime) -> bool:
-        """Move a live session's expiry; ``False`` if it is gone or expired."""
+    async def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> bool:
+        """Move a live session's expiry (and ``last_seen``); ``False`` if it is gone."""
         exp = to_us(expiry_date)
+        seen = "" if last_seen is None else to_us(last_seen)
         if not storable(session_id):
             return False
         key = self._session_prefix + session_id
         return bool(await self._call("extend a session", S.TOUCH, [key], session_id, exp,
-                                     _ms(exp)))  # fmt: skip
+                                     _ms(exp), seen))  # fmt: skip
+
+    async def seen(self, session_id: str, when: datetime) -> bool:
+        """Set a live session's ``last_seen`` alone (its TTL kept); ``False`` if it is gone."""
+        if not storable(session_id):
+            return False
+        key = self._session_prefix + session_id
+        done = await self._call("record a session's last use", S.DEVICE, [key], to_us(when), "")
+        return done is not None
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` in one script; ``False`` if it was revoked."""
-        args = self._args(record)
+        args, device = self._args(record), self._device_args(record)
         if not storable(old_id):
             return False
         for _ in range(_CREATE_ATTEMPTS):
             keys = [self._session_prefix + old_id, self._session_prefix + record.id]
             done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id,
-                                        record.id, *args))  # fmt: skip
+                                        record.id, *args, *device))  # fmt: skip
             if done >= 0:
                 return done == 1
             record.id = new_session_id()
@@ -297,18 +330,40 @@ class RedisSessionStore(RedisAdminOps):
         return S.user_tag(user), "" if tenant_id is None else S.tenant_tag(tenant_id)
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
+        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
     ) -> int:
-        """Delete the user's sessions (in one tenant, or all) in one script; how many."""
+        """Delete the user's sessions (in one tenant, or all) but ``keep`` in one script; how
+        many. With ``keep``, nothing unless it is still a live session of that user."""
         owner = self._owner(user_id, tenant_id)
-        if owner is None:
+        if owner is None or (keep is not None and not storable(keep)):
             return 0
-        return int(await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner))
+        return int(
+            await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner, keep or "")
+        )
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the user's session named ``handle`` in one script; ``False`` if none."""
+        owner = self._owner(user_id, tenant_id)
+        if owner is None or not handle or not storable(handle):
+            return False
+        return bool(await self._call("revoke a session", S.REVOKE, [], *owner, handle))
 
     async def list_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[SessionRecord]:
-        """The user's live sessions, oldest first."""
+        """The user's live sessions, oldest first, each with a handle (a session written
+        before handles existed is given one here)."""
+        records = await self._owned(user_id, tenant_id)
+        for record in records:
+            if record.handle is None:
+                key = self._session_prefix + record.id
+                named = await self._call("name a session", S.DEVICE, [key], "", new_handle())
+                record.handle = named.decode() if isinstance(named, bytes) else named
+        return [r for r in records if r.handle]
+
+    async def _owned(self, user_id: str | int, tenant_id: str | None) -> list[SessionRecord]:
         owner = self._owner(user_id, tenant_id)
         if owner is None:
             return []
@@ -323,9 +378,9 @@ class RedisSessionStore(RedisAdminOps):
     async def count_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> int:
-        return len(await self.list_sessions_for_user(user_id, tenant_id=tenant_id))
+        return len(await self._owned(user_id, tenant_id))
 
     async def get_session_ids_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
-        return [r.id for r in await self.list_sessions_for_user(user_id, tenant_id=tenant_id)]
+        return [r.id for r in await self._owned(user_id, tenant_id)]

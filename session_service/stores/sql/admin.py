@@ -11,9 +11,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, Row, RowMapping, and_, delete, false, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    RowMapping,
+    and_,
+    delete,
+    false,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...devices import new_handle
 from ...records import SessionRecord, utcnow
 from ...settings import StoreKind
 from .._codec import decode_data, storable
@@ -24,7 +36,10 @@ from .loop_engine import LoopEngine
 from .schema import sessions_table as T
 
 _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
-_LISTING_COLUMNS = (*_ROW_COLUMNS, T.c.created_at, T.c.updated_at)
+_LISTING_COLUMNS = (
+    *_ROW_COLUMNS,
+    *(T.c.created_at, T.c.updated_at, T.c.ip, T.c.user_agent, T.c.last_seen, T.c.handle),
+)
 _TRY_XACT_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 
 
@@ -42,6 +57,10 @@ def _record(mapping: RowMapping) -> SessionRecord:
         tenant_id=mapping["tenant_id"],
         created_at=mapping.get("created_at"),
         updated_at=mapping.get("updated_at"),
+        ip=mapping.get("ip"),
+        user_agent=mapping.get("user_agent"),
+        last_seen=mapping.get("last_seen"),
+        handle=mapping.get("handle"),
     )
 
 
@@ -69,13 +88,41 @@ class SqlAdminOps:
         return cond if tenant_id is None else and_(cond, _matches(T.c.tenant_id, tenant_id))
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
+        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
     ) -> int:
-        """Delete every session of ``user_id`` (in one tenant, or all); returns how many."""
-        stmt = delete(T).where(self._owned_by(user_id, tenant_id))
+        """Delete every session of ``user_id`` (in one tenant, or all); returns how many.
+
+        ``keep``: the id of the caller's own session ("sign out other devices"), spared, and
+        only if it is still a live session of that user: otherwise nothing is deleted, so of
+        two devices that press the button at once exactly one stays signed in. The check and
+        the delete are one transaction that holds the user's rows (PostgreSQL: locked in id
+        order, so two such calls queue instead of deadlocking; SQLite: ``BEGIN IMMEDIATE``).
+        """
+        owned = self._owned_by(user_id, tenant_id)
         with translate_errors(self.display_url, "clear a user's sessions"):
             async with self._writer.begin() as conn:
-                return int((await conn.execute(stmt)).rowcount)
+                if keep is not None:
+                    if not storable(keep):
+                        return 0
+                    rows = select(T.c.id, T.c.expiry_date).where(owned).order_by(T.c.id)
+                    if self.kind == "postgres":  # [dialect] SQLite's write lock covers it
+                        rows = rows.with_for_update()
+                    now = utcnow()
+                    held = {r.id: r.expiry_date for r in await conn.execute(rows)}
+                    if keep not in held or held[keep] <= now:
+                        return 0  # the caller was signed out meanwhile: it keeps nobody out
+                    owned = and_(owned, T.c.id != keep)
+                return int((await conn.execute(delete(T).where(owned))).rowcount)
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the session of ``user_id`` named ``handle``; ``False`` if there is none (a
+        handle of another user's session deletes nothing)."""
+        stmt = delete(T).where(self._owned_by(user_id, tenant_id), _matches(T.c.handle, handle))
+        with translate_errors(self.display_url, "revoke a session"):
+            async with self._writer.begin() as conn:
+                return bool((await conn.execute(stmt)).rowcount)
 
     async def count_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
@@ -99,13 +146,32 @@ class SqlAdminOps:
     async def list_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[SessionRecord]:
-        """``user_id``'s live sessions with their timestamps, oldest first (for listings)."""
+        """``user_id``'s live sessions with their timestamps and device columns, oldest first.
+
+        Every record has a handle: a row from before handles existed is given one here.
+        """
         stmt = (
             select(*_LISTING_COLUMNS)
             .where(self._owned_by(user_id, tenant_id), self._live())
             .order_by(T.c.created_at, T.c.id)
         )
-        return [_record(r._mapping) for r in await self._rows(stmt, "list a user's sessions")]
+        records = [_record(r._mapping) for r in await self._rows(stmt, "list a user's sessions")]
+        for record in records:
+            if record.handle is None:
+                record.handle = await self._give_handle(record.id)
+        return records
+
+    async def _give_handle(self, session_id: str) -> str:
+        """A handle for a row that has none (made before revision 0004), kept if another
+        listing gave it one first."""
+        handle = new_handle()
+        stmt = update(T).where(T.c.id == session_id, T.c.handle.is_(None)).values(handle=handle)
+        with translate_errors(self.display_url, "name a session"):
+            async with self._writer.begin() as conn:
+                if (await conn.execute(stmt)).rowcount:
+                    return handle
+                found = await conn.scalar(select(T.c.handle).where(T.c.id == session_id))
+        return str(found) if found is not None else handle
 
     async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
         """Every live session (of one tenant), for debugging; not for large tables."""

@@ -34,21 +34,29 @@ from .schema import sessions_table as T
 # The hot statements, written once for both drivers (``$n`` parameters; SQLite reads them as
 # ``?n``). Public to the package: the store runs them through :func:`hot_path`.
 LOAD_SQL = (
-    f"SELECT id, data, expiry_date, user_id, tenant_id FROM {T.name} "
+    f"SELECT id, data, expiry_date, user_id, tenant_id, last_seen FROM {T.name} "
     "WHERE id = $1 AND expiry_date > $2"
 )
 INSERT_SQL = (
-    f"INSERT INTO {T.name} (id, data, expiry_date, user_id, tenant_id, created_at, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO "
+    f"INSERT INTO {T.name} (id, data, expiry_date, user_id, tenant_id, created_at, updated_at, "
+    "ip, user_agent, last_seen, handle) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) ON CONFLICT (id) DO "
 )
 CREATE_SQL = INSERT_SQL + "NOTHING"
+#: An upsert keeps the device columns of an existing row (they describe where it was created);
+#: a NULL ``last_seen`` leaves the stored one.
 SAVE_SQL = INSERT_SQL + (
     "UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, "
-    "user_id = excluded.user_id, tenant_id = excluded.tenant_id, updated_at = excluded.updated_at"
+    "user_id = excluded.user_id, tenant_id = excluded.tenant_id, updated_at = excluded.updated_at, "
+    f"last_seen = COALESCE(excluded.last_seen, {T.name}.last_seen), "
+    f"handle = COALESCE({T.name}.handle, excluded.handle)"
 )
+# In the updates below, a NULL ``last_seen`` parameter leaves the column as it is: the
+# middleware sets it at most once per SESSION_LAST_SEEN_SECONDS, folded into a write it does
+# anyway when it can.
 UPDATE_SQL = (
-    f"UPDATE {T.name} SET data = $2, expiry_date = $3, user_id = $4, updated_at = $5 "
-    "WHERE id = $1 AND expiry_date > $5"
+    f"UPDATE {T.name} SET data = $2, expiry_date = $3, user_id = $4, updated_at = $5, "
+    "last_seen = COALESCE($6, last_seen) WHERE id = $1 AND expiry_date > $5"
 )
 #: ``update`` when the expiry is not due to move and the owner is unchanged: no index entry
 #: changes (SQLite rewrites an index even for an unchanged value; PostgreSQL can then do a HOT
@@ -56,12 +64,16 @@ UPDATE_SQL = (
 #: the data: when the owner changed (or the row is gone) it changes nothing, and the full
 #: ``UPDATE_SQL`` runs instead.
 UPDATE_DATA_SQL = (
-    f"UPDATE {T.name} SET data = $2, updated_at = $4 WHERE id = $1 AND expiry_date > $4 "
-    "AND (user_id = $3 OR (user_id IS NULL AND $3 IS NULL))"
+    f"UPDATE {T.name} SET data = $2, updated_at = $4, last_seen = COALESCE($5, last_seen) "
+    "WHERE id = $1 AND expiry_date > $4 AND (user_id = $3 OR (user_id IS NULL AND $3 IS NULL))"
 )
 TOUCH_SQL = (
-    f"UPDATE {T.name} SET expiry_date = $2, updated_at = $3 WHERE id = $1 AND expiry_date > $3"
+    f"UPDATE {T.name} SET expiry_date = $2, updated_at = $3, last_seen = COALESCE($4, last_seen) "
+    "WHERE id = $1 AND expiry_date > $3"
 )
+#: A read-only request's ``last_seen``: no expiry, no data, no ``updated_at`` (which is the
+#: time of the last write, what the CLI shows as "last active").
+SEEN_SQL = f"UPDATE {T.name} SET last_seen = $2 WHERE id = $1 AND expiry_date > $2"
 DELETE_SQL = f"DELETE FROM {T.name} WHERE id = $1"
 
 
@@ -187,6 +199,10 @@ class PgHotPath:
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         row = await self._run(sql, args, True)
         return None if row is None else tuple(row)
+
+    async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""
+        return await self.fetchrow(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -386,11 +402,19 @@ class SqliteHotPath:
         self._inline_run = 0
         return True
 
-    async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        """One statement inline, or on the writer thread when it would have to wait."""
+    async def _run(
+        self, sql: str, args: tuple[Any, ...], fetch: bool, write: bool | None = None
+    ) -> Any:
+        """One statement inline, or on the writer thread when it would have to wait.
+
+        ``write`` (default: ``not fetch``) says whether it writes, so that a write returning
+        rows is counted towards the checkpoint and queues behind a pending one too.
+        """
+        if write is None:
+            write = not fetch
         if self._fair():
             await asyncio.sleep(0)
-        if not fetch and self._checkpoint_pending:
+        if write and self._checkpoint_pending:
             return await self._hop(sql, args, fetch)  # queue behind the checkpoint
         try:
             result = _statement(self._reader or self._inline(), sql, args, fetch)
@@ -399,7 +423,7 @@ class SqliteHotPath:
                 self._forget_inline()
                 raise
             return await self._hop(sql, args, fetch)  # locked (or recovery): wait, off the loop
-        if not fetch:
+        if write:
             self._since_checkpoint += 1
             if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
                 self._request_checkpoint()
@@ -418,6 +442,11 @@ class SqliteHotPath:
                 raise
             rows = await self._hop(sql, args, True)  # locked (or recovery): wait, off the loop
         return rows[0] if rows else None  # sqlite3 rows are tuples already
+
+    async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""
+        rows = await self._run(sql, args, True, True)
+        return tuple(rows[0]) if rows else None
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one write; returns the number of rows it changed."""

@@ -12,6 +12,11 @@ Column types are chosen per dialect where it pays:
 Indexes: ``(user_id, tenant_id)`` makes "sign this user out everywhere" and the per-user
 listings an index scan with or without a tenant; ``expiry_date`` bounds the expiry cleanup;
 ``tenant_id`` serves per-tenant ``clear_all_sessions``.
+
+Device columns (revision 0004, all nullable, written only with ``SESSION_TRACK_DEVICES``
+except ``handle``): ``ip``, ``user_agent``, ``last_seen`` and ``handle``, the session's public
+name in "your devices" (random, never derived from the id). Revoking by handle is always
+scoped to a user, so the user index serves it and ``handle`` needs none of its own.
 """
 
 from __future__ import annotations
@@ -19,10 +24,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH
 from ...errors import SessionDataError
 
 TABLE_NAME = "sessions"
@@ -72,7 +89,36 @@ sessions_table = Table(
     Column("tenant_id", String(PRINCIPAL_LENGTH), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column("ip", String(IP_LENGTH), nullable=True),
+    Column("user_agent", String(USER_AGENT_LENGTH), nullable=True),
+    Column("last_seen", UtcDateTime(), nullable=True),
+    Column("handle", String(HANDLE_LENGTH), nullable=True),
     Index("ix_sessions_user_tenant", "user_id", "tenant_id"),
     Index("ix_sessions_expiry_date", "expiry_date"),
     Index("ix_sessions_tenant", "tenant_id"),
+)
+
+#: Longest rate-limit or counter key, in characters.
+LIMIT_KEY_LENGTH = 512
+
+#: The rate limits (``service.limits`` and the login guard): per key, the last ``limit``
+#: allowed hit times as fixed-width milliseconds of the app clock, concatenated, and when the
+#: newest of them leaves its window (ms). See :mod:`session_service.limits.sql`.
+limits_table = Table(
+    "session_limits",
+    metadata,
+    Column("key", String(LIMIT_KEY_LENGTH), primary_key=True),
+    Column("hits", Text(), nullable=False),
+    Column("expires_at", BigInteger(), nullable=False),
+    Index("ix_session_limits_expires_at", "expires_at"),
+)
+
+#: ``service.counters``: an integer per key, expiring (ms of the app clock) or not.
+counters_table = Table(
+    "session_counters",
+    metadata,
+    Column("key", String(LIMIT_KEY_LENGTH), primary_key=True),
+    Column("value", BigInteger(), nullable=False),
+    Column("expires_at", BigInteger(), nullable=True),
+    Index("ix_session_counters_expires_at", "expires_at"),
 )

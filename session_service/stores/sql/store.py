@@ -22,10 +22,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import text, update
+from sqlalchemy import func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
 from ...settings import DbPooler, StoreKind, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, json_serializer, storable
@@ -38,9 +39,12 @@ from .hot_path import (
     DELETE_SQL,
     LOAD_SQL,
     SAVE_SQL,
+    SEEN_SQL,
     TOUCH_SQL,
     UPDATE_DATA_SQL,
     UPDATE_SQL,
+    PgHotPath,
+    SqliteHotPath,
     hot_path,
 )
 from .loop_engine import LoopEngine
@@ -96,6 +100,11 @@ class SqlSessionStore(SqlAdminOps):
         return store
 
     @property
+    def hot(self) -> PgHotPath | SqliteHotPath:
+        """The per-request statement runner (the rate limits and counters run on it too)."""
+        return self._hot
+
+    @property
     def engine(self) -> AsyncEngine:
         """The SQLAlchemy engine (for advanced use and tests)."""
         return self._engine
@@ -131,6 +140,9 @@ class SqlSessionStore(SqlAdminOps):
         check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
         user_id = user_id_of(record.data)
         check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+        check_text("the ip", record.ip, IP_LENGTH)
+        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
+        check_text("the handle", record.handle, HANDLE_LENGTH)
         record.user_id = user_id
         return {
             "data": encode_data(record.data, self.max_bytes),
@@ -151,14 +163,22 @@ class SqlSessionStore(SqlAdminOps):
                 raise
         if row is None:
             return None
-        sid, data, expiry, user_id, tenant_id = row
-        return SessionRecord(sid, decode_data(data), hot.parse_ts(expiry), user_id, tenant_id)
+        sid, data, expiry, user_id, tenant_id, seen = row
+        record = SessionRecord(sid, decode_data(data), hot.parse_ts(expiry), user_id, tenant_id)
+        if seen is not None:
+            record.last_seen = hot.parse_ts(seen)
+        return record
 
     def _args(self, record: SessionRecord, now: datetime) -> tuple[Any, ...]:
-        """``$1``-``$6`` of the insert statements: id, data, expiry, user, tenant, now."""
+        """``$1``-``$10`` of the insert statements: id, data, expiry, user, tenant, now, ip,
+        user agent, last seen, handle (a fresh one, set on ``record``, when it has none)."""
+        if record.handle is None:
+            record.handle = new_handle()
         values, ts = self._values(record, now), self._hot.ts
+        seen = None if record.last_seen is None else ts(record.last_seen)
         return (record.id, str(values["data"]), ts(record.expiry_date), record.user_id,
-                record.tenant_id, ts(now))  # fmt: skip
+                record.tenant_id, ts(now), record.ip, record.user_agent, seen,
+                record.handle)  # fmt: skip
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Insert a new session; if its id is taken, use a fresh id (set on ``record``)."""
@@ -184,22 +204,36 @@ class SqlSessionStore(SqlAdminOps):
         ``extend_expiry=False`` the stored expiry is left as it is (``record.expiry_date``
         should then hold it), which makes the write about half as expensive.
         """
-        sid, data, expiry, user_id, _tenant, now = self._args(record, utcnow())
+        sid, data, expiry, user_id, _tenant, now, _ip, _agent, seen, _handle = self._args(
+            record, utcnow()
+        )
         with translate_errors(self.display_url, "save a session"):
             if not extend_expiry and await self._hot.execute(
-                UPDATE_DATA_SQL, sid, data, user_id, now
+                UPDATE_DATA_SQL, sid, data, user_id, now, seen
             ):
                 return True
-            return bool(await self._hot.execute(UPDATE_SQL, sid, data, expiry, user_id, now))
+            return bool(await self._hot.execute(UPDATE_SQL, sid, data, expiry, user_id, now, seen))
 
-    async def touch(self, session_id: str, expiry_date: datetime) -> bool:
-        """Extend a live session's expiry without rewriting its data; ``False`` if it is gone."""
+    async def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> bool:
+        """Extend a live session's expiry without rewriting its data; ``False`` if it is gone.
+
+        ``last_seen``, when given, is written in the same statement."""
         if not storable(session_id):
             return False
         hot = self._hot
         expiry, now = hot.ts(expiry_date), hot.ts(utcnow())
+        seen = None if last_seen is None else hot.ts(last_seen)
         with translate_errors(self.display_url, "extend a session"):
-            return bool(await hot.execute(TOUCH_SQL, session_id, expiry, now))
+            return bool(await hot.execute(TOUCH_SQL, session_id, expiry, now, seen))
+
+    async def seen(self, session_id: str, when: datetime) -> bool:
+        """Set a live session's ``last_seen`` alone (its expiry does not move)."""
+        if not storable(session_id):
+            return False
+        with translate_errors(self.display_url, "record a session's last use"):
+            return bool(await self._hot.execute(SEEN_SQL, session_id, self._hot.ts(when)))
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` (login: ``cycle_id``) in one statement.
@@ -213,6 +247,11 @@ class SqlSessionStore(SqlAdminOps):
         values = self._values(record, now)
         if not storable(old_id):
             return False
+        # The handle survives the new id (it names the session, not the id); a login with
+        # device tracking on records the device it happened on.
+        values["handle"] = func.coalesce(T.c.handle, record.handle or new_handle())
+        if record.last_seen is not None:
+            values.update(ip=record.ip, user_agent=record.user_agent, last_seen=record.last_seen)
         with translate_errors(self.display_url, "rotate a session id"):
             for _ in range(_CREATE_ATTEMPTS):
                 stmt = (
