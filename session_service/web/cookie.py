@@ -1,18 +1,22 @@
 """The session cookie: signing, verifying and the ``Set-Cookie`` header, precomputed once.
 
-The cookie holds only the session id, signed (HMAC-SHA256 via itsdangerous) so a client cannot
-forge or guess one; the data never leaves the server. Only the current key signs; fallback keys
+The cookie holds only the session id, signed (HMAC-SHA256) so a client cannot forge or guess
+one; the data never leaves the server. Only the current key signs; fallback keys
 (``SESSION_SECRET_KEY_FALLBACKS``) still verify, so keys rotate without logging anyone out.
+
+The format is exactly itsdangerous's ``Signer`` (salt ``session_service.cookie``, SHA-256):
+``<id>.<base64url HMAC>``, so cookies issued by earlier versions stay valid. It is computed
+here directly because the cookie is verified on every request, and the generic ``Signer``
+(key derivation, ``want_bytes``, base64 decoding, one method call per step) cost more than the
+HMAC itself. The one difference: a signature must be in canonical base64 (the form every
+signer writes); itsdangerous also accepts the few other spellings that decode to the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-
-from itsdangerous import BadSignature, Signer
-from itsdangerous.encoding import want_bytes
-from itsdangerous.signer import HMACAlgorithm
+from base64 import urlsafe_b64encode
 
 from ..settings import SessionSettings
 
@@ -24,56 +28,33 @@ MAX_COOKIE_IDS = 4
 _SALT = b"session_service.cookie"
 
 
-class _KeyedHMAC(HMACAlgorithm):
-    """itsdangerous's HMAC algorithm, keeping one keyed HMAC per key and copying it per
-    message instead of re-keying (the cookie is verified on every request)."""
+def _keyed_hmac(secret_key: str) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed as itsdangerous's ``Signer(secret_key, salt=_SALT,
+    digest_method=sha256)`` keys it (its default "django-concat" key derivation).
 
-    def __init__(self) -> None:
-        super().__init__(hashlib.sha256)
-        self._keyed: dict[bytes, hmac.HMAC] = {}
-
-    def get_signature(self, key: bytes, value: bytes) -> bytes:
-        keyed = self._keyed.get(key)
-        if keyed is None:
-            keyed = self._keyed[key] = hmac.new(key, digestmod=self.digest_method)
-        mac = keyed.copy()
-        mac.update(value)
-        return mac.digest()
-
-
-class _KeyCachingSigner(Signer):
-    """itsdangerous's ``Signer``, deriving each key once instead of on every sign and verify.
-
-    The derived key is a pure function of (salt, secret key), so caching it changes nothing
-    but the cost: two SHA-256 computations less per request.
+    Built once per key and copied per message: re-keying an HMAC costs two SHA-256 blocks.
     """
+    derived = hashlib.sha256(_SALT + b"signer" + secret_key.encode()).digest()
+    return hmac.new(derived, digestmod=hashlib.sha256)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._derived: dict[bytes, bytes] = {}
 
-    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
-        key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
-        derived = self._derived.get(key)
-        if derived is None:
-            derived = self._derived[key] = super().derive_key(key)
-        return derived
-
-    def __repr__(self) -> str:
-        return "_KeyCachingSigner(<keys hidden>)"
+def _signature(keyed: hmac.HMAC, value: bytes) -> bytes:
+    """itsdangerous's signature of ``value``: the HMAC, URL-safe base64 without padding."""
+    mac = keyed.copy()
+    mac.update(value)
+    return urlsafe_b64encode(mac.digest()).rstrip(b"=")
 
 
 class CookieCodec:
     """Everything about the cookie that does not depend on the request."""
 
-    __slots__ = ("_clear_header", "_name", "_set_suffix", "_signer", "_tail", "max_age")
+    __slots__ = ("_clear_header", "_keys", "_name", "_set_suffix", "_signing", "_tail", "max_age")
 
     def __init__(self, settings: SessionSettings) -> None:
-        # itsdangerous signs with the last key and verifies with every key in the list.
-        keys = [*settings.secret_key_fallbacks, settings.secret_key]
-        self._signer = _KeyCachingSigner(
-            keys, salt=_SALT, digest_method=hashlib.sha256, algorithm=_KeyedHMAC()
-        )
+        # The current key signs; it and then every fallback (in the order given) verify.
+        self._signing = _keyed_hmac(settings.secret_key)
+        fallbacks = [_keyed_hmac(key) for key in settings.secret_key_fallbacks]
+        self._keys = (self._signing, *fallbacks)
         self._name = settings.cookie_name.encode("latin-1")
         #: ``None`` for a browser-session cookie (``SESSION_COOKIE_PERSISTENT=false``).
         self.max_age = settings.ttl_seconds if settings.cookie_persistent else None
@@ -120,13 +101,26 @@ class CookieCodec:
                 v = v.strip().strip(b'"')
                 if not v or len(v) > MAX_COOKIE_LENGTH:
                     continue
-                try:
-                    found.append(self._signer.unsign(v).decode("ascii"))
-                except (BadSignature, UnicodeDecodeError):
+                session_id = self._verified(v)
+                if session_id is None:
                     continue
+                found.append(session_id)
                 if len(found) == MAX_COOKIE_IDS:
                     return found, sent
         return found, sent
+
+    def _verified(self, signed: bytes) -> str | None:
+        """The id ``signed`` carries if one of the keys signed it (compared in constant time)."""
+        raw, dot, sig = signed.rpartition(b".")
+        if not dot:
+            return None
+        for keyed in self._keys:
+            if hmac.compare_digest(_signature(keyed, raw), sig):
+                try:
+                    return raw.decode("ascii")
+                except UnicodeDecodeError:
+                    return None
+        return None
 
     def set_header(self, session_id: str, max_age: int | None = None) -> bytes:
         """The ``Set-Cookie`` value carrying the signed id.
@@ -134,7 +128,8 @@ class CookieCodec:
         ``max_age`` overrides the TTL (a fixed, non-rolling expiry sends what is left of it);
         a browser-session cookie never carries one.
         """
-        value = self._name + b"=" + self._signer.sign(session_id)
+        raw = session_id.encode()
+        value = self._name + b"=" + raw + b"." + _signature(self._signing, raw)
         if max_age is None or self.max_age is None:
             return value + self._set_suffix
         return value + b"; Max-Age=" + str(max(max_age, 1)).encode() + self._tail

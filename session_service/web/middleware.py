@@ -175,8 +175,10 @@ class SessionMiddleware:
             await _send_too_many(send, exc)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
-        tenant = self.tenant_resolver(scope) if self.tenant_resolver is not None else None
-        _check_tenant(tenant)
+        resolver, tenant = self.tenant_resolver, None
+        if resolver is not None:
+            tenant = resolver(scope)
+            _check_tenant(tenant)
         ids, cookie_sent = self.cookie.session_ids(scope["headers"])
         for session_id in ids:
             record = await self.store.load(session_id)

@@ -156,8 +156,11 @@ class SqlSessionStore(SqlAdminOps):
         if not storable(session_id):
             return None
         hot = self._hot
-        with translate_errors(self.display_url, "load a session"):
-            row = await hot.fetchrow(LOAD_SQL, session_id, hot.ts(utcnow()))
+        try:  # not ``with translate_errors``: a try costs nothing until something is raised
+            row = await hot.fetchrow(LOAD_SQL, session_id, hot.now_ts())
+        except Exception:
+            with translate_errors(self.display_url, "load a session"):
+                raise
         if row is None:
             return None
         sid, data, expiry, user_id, tenant_id, seen = row
