@@ -6,7 +6,7 @@ listing gives a row without a handle a fresh random one (a handle must never be 
 the id, which SQL alone could not avoid here).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30
 """
 
