@@ -11,9 +11,9 @@ and a change of ``user_id`` is turned into the new value of the ``user_id`` colu
 
 from __future__ import annotations
 
-from json.encoder import encode_basestring
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from ..errors import SessionDataError
@@ -25,8 +25,9 @@ from .sql.schema import PRINCIPAL_LENGTH
 @dataclass(frozen=True, slots=True)
 class Delta:
     """The keys to set (``changed``, and each as ``(key JSON, value JSON)`` in ``entries``),
-    the keys to remove (also as JSON text: ``removed_json``), and what the ``user_id`` column becomes (``owner_changes``: whether
-    ``user_id`` is among the keys; then ``owner`` is its new column value)."""
+    the keys to remove (also as JSON text: ``removed_json``), and what the ``user_id`` column
+    becomes (``owner_changes``: whether ``user_id`` is among the keys; then ``owner`` is its
+    new column value)."""
 
     changed: dict[str, Any]
     entries: tuple[tuple[str, str], ...]
@@ -69,13 +70,11 @@ def prepare_delta(changed: Mapping[str, Any], removed: Collection[str]) -> Delta
         kj = key_json(key)
         entries.append((kj, text[len(kj) + 2 : -1]))
     # A key that is not a storable string can never have been stored: nothing to remove.
-    gone = tuple(
-        k for k in removed if isinstance(k, str) and k not in changed and storable(k)
-    )
+    gone = tuple(k for k in removed if isinstance(k, str) and k not in changed and storable(k))
     owner: str | None = None
     owner_changes = "user_id" in changed or "user_id" in gone
     if "user_id" in changed:
-        owner = user_id_of(changed)
+        owner = user_id_of({"user_id": changed["user_id"]})
         check_text("session['user_id']", owner, PRINCIPAL_LENGTH)
     removed_json = tuple(key_json(k) for k in gone)
     return Delta(dict(changed), tuple(entries), gone, removed_json, owner_changes, owner)

@@ -9,11 +9,12 @@ The hot path, per request:
 3. When the response starts, and only if the status is below 500: the session is saved
    once (an ``UPDATE`` of only the keys the request set or removed, merged into the row as
    it is then, so an overlapping request's other keys survive; the row must still exist, so
-   a session revoked meanwhile stays revoked), created (``INSERT`` under a fresh id), rotated (``cycle_id``) or deleted
-   (``flush`` or emptied). Reads and writes move the expiry at most once per tenth of the
-   TTL (a read-only request then does one ``UPDATE`` of the expiry alone; never with
-   ``SESSION_ROLLING=false``). A save that finds its row gone sends no cookie. A store outage
-   at any point answers 503 and loses nothing already stored.
+   a session revoked meanwhile stays revoked), created (``INSERT`` under a fresh id),
+   rotated (``cycle_id``) or deleted (``flush`` or emptied). Reads and writes move the
+   expiry at most once per tenth of the TTL (a read-only request then does one ``UPDATE``
+   of the expiry alone; never with ``SESSION_ROLLING=false``). A save that finds its row
+   gone sends no cookie. A store outage at any point answers 503 and loses nothing already
+   stored.
 
 A tenant the resolver names that no store can hold is a 400 before any database work.
 """

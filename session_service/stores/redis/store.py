@@ -36,8 +36,8 @@ from .._codec import check_text, decode_data, encode_data, storable
 from .._delta import prepare_delta, too_large
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
-from .delta import PATCH
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
+from .delta import PATCH
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
