@@ -227,8 +227,10 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
     else:
         section.notes.append(f"Redis did not answer at {redis_url}: no starsessions-redis row.")
     specs["ours-sqlite"] = (sqlite_url, "")
+    specs["ours-sqlite-whole"] = (sqlite_url, "")
     if pg_url:
         specs["ours-pg"] = (pg_url, "")
+        specs["ours-pg-whole"] = (pg_url, "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     with servers(specs) as running:
         for server in running.values() if cfg.warmup else ():  # imports, pools, caches
@@ -262,7 +264,8 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
     table.note = (
         "rps counts 2xx answers only (any other status fails the run). none: no session "
         "middleware; cookie: Starlette's signed-cookie SessionMiddleware; floor: see Floors; "
-        "ours-*: session_service's SessionMiddleware."
+        "ours-*: session_service's SessionMiddleware; ours-*-whole: the same, its write saved "
+        "as before behaviour 12 (the whole session, not the changed key)."
     )
     if pg_url:
         section.floors.append(
@@ -294,6 +297,12 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
                 0.9,
                 higher_is_better=True,
             ),
+            Target(
+                "HTTP write rps on PG: delta save / whole-session save",
+                paired_ratio(rps("ours-pg", "write"), rps("ours-pg-whole", "write")),
+                0.95,
+                higher_is_better=True,
+            ),
         ]
     section.targets += [
         Target(
@@ -306,6 +315,12 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
             "HTTP write rps: ours-on-SQLite / Starlette cookie",
             paired_ratio(rps("ours-sqlite", "write"), rps("cookie", "write")),
             0.6,
+            higher_is_better=True,
+        ),
+        Target(
+            "HTTP write rps on SQLite: delta save / whole-session save",
+            paired_ratio(rps("ours-sqlite", "write"), rps("ours-sqlite-whole", "write")),
+            0.95,
             higher_is_better=True,
         ),
     ]

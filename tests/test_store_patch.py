@@ -19,6 +19,8 @@ from sqlalchemy import text
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.errors import SessionDataError
 from session_service.records import new_session_id, utcnow
+from session_service.stores._codec import encode_data
+from session_service.stores._delta import key_json
 
 from .conftest import sql_engine
 
@@ -239,12 +241,21 @@ async def test_patch_keeps_the_tenant(backend: SessionStoreBackend) -> None:
 
 
 async def test_concurrent_patches_of_different_keys_all_land(
-    backend: SessionStoreBackend,
+    backend: SessionStoreBackend, db_url: str
 ) -> None:
-    record = _record({"keep": True})
+    """Two instances, plain keys and keys only a compare-and-set can write on SQLite."""
+    record = _record({"keep": True, "drop": 0})
     await backend.save(record)
-    await asyncio.gather(*(backend.patch(record.id, {f"k{i}": i}, []) for i in range(50)))
-    assert await _data(backend, record.id) == {"keep": True, **{f"k{i}": i for i in range(50)}}
+    other = SessionStoreBackend.from_url(db_url)
+    keys = [f"k{i}" if i % 2 else f'k"{i}' for i in range(60)]
+    try:
+        await asyncio.gather(
+            *((backend, other)[i % 2].patch(record.id, {k: i}, ["drop"] if i == 7 else [])
+              for i, k in enumerate(keys))
+        )  # fmt: skip
+    finally:
+        await other.close()
+    assert await _data(backend, record.id) == {"keep": True, **{k: i for i, k in enumerate(keys)}}
 
 
 @pytest.mark.stores("sqlite")
@@ -261,3 +272,10 @@ async def test_a_row_whose_data_is_not_an_object_is_patched_as_empty(
                            {"d": stored, "i": record.id})  # fmt: skip
     assert await backend.patch(record.id, {"b": 2}, ["a"])
     assert await _data(backend, record.id) == {"b": 2}
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS, ids=repr)
+def test_a_key_is_written_as_the_encoder_writes_it(key: str) -> None:
+    """The Redis script finds stored keys by their JSON text: ``key_json`` must give exactly
+    what the whole-session encoder writes (a codec change that breaks this fails here)."""
+    assert encode_data({key: 1}) == "{" + key_json(key) + ":1}"

@@ -53,11 +53,6 @@ def compare_sql(kind: StoreKind, expiry: bool) -> str:
     )
 
 
-def plain_key(key_json: str) -> bool:
-    """Whether a key's JSON text is the key itself in quotes (no escape): SQLite can name it."""
-    return "\\" not in key_json
-
-
 @functools.cache
 def _pg_sql(expiry: bool, owner: bool, limit: bool) -> str:
     merged = "((data - $2::text[]) || $3::jsonb)"
@@ -110,33 +105,30 @@ def patch_statement(
     now: Any,
     expiry: Any,
     max_bytes: int | None,
-) -> tuple[str, tuple[Any, ...]] | None:
+) -> tuple[str, list[Any]] | None:
     """The one-statement merge and its arguments, or ``None`` when only the compare-and-set
     path can do it (``now``/``expiry`` are already in the driver's form)."""
-    extra: list[Any] = []
-    limit = max_bytes is not None
+    moves, owner, limit = expiry is not None, delta.owner_changes, max_bytes is not None
     if kind == "postgres":
+        args = [session_id, list(delta.removed), delta.object_json, now]
+    else:
+        args = [session_id, now]
         if limit:
-            extra.append(max_bytes)
-        if expiry is not None:
-            extra.append(expiry)
-        if delta.owner_changes:
-            extra.append(delta.owner)
-        sql = _pg_sql(expiry is not None, delta.owner_changes, limit)
-        return sql, (session_id, list(delta.removed), delta.object_json, now, *extra)
-    removed_json = delta.removed_json
-    if not all(plain_key(k) for k, _ in delta.entries) or not all(map(plain_key, removed_json)):
-        return None
+            args.append(delta.growth)
     if limit:
-        extra += (delta.growth, max_bytes)
-    if expiry is not None:
-        extra.append(expiry)
-    if delta.owner_changes:
-        extra.append(delta.owner)
-    extra += (f"$.{k}" for k in removed_json)
-    for k, v in delta.entries:
-        extra += (f"$.{k}", v)
-    sql = _sqlite_sql(
-        len(removed_json), len(delta.entries), expiry is not None, delta.owner_changes, limit
-    )
-    return sql, (session_id, now, *extra)
+        args.append(max_bytes)
+    if moves:
+        args.append(expiry)
+    if owner:
+        args.append(delta.owner)
+    if kind == "postgres":
+        return _pg_sql(moves, owner, limit), args
+    for kj in delta.removed_json:
+        if "\\" in kj:  # needs escaping: no JSON path can name it on every SQLite version
+            return None
+        args.append("$." + kj)
+    for kj, value in delta.entries:
+        if "\\" in kj:
+            return None
+        args += ("$." + kj, value)
+    return _sqlite_sql(len(delta.removed_json), len(delta.entries), moves, owner, limit), args
