@@ -61,6 +61,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("store_kind", kinds)
 
 
+#: The newest Alembic revision (what `migrate` brings a SQL database to).
+SCHEMA_HEAD = "0002"
 PG_SKIP_REASON = "PostgreSQL tests need a server"
 REDIS_SKIP_REASON = "Redis tests need a server"
 

@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from session_service import SessionRecord, SessionStoreBackend, SessionStoreUnavailable
 from session_service.records import new_session_id, utcnow
 
-from .conftest import sql_engine
+from .conftest import SCHEMA_HEAD, sql_engine
 
 #: Alembic migrations are about the SQL stores alone.
 pytestmark = pytest.mark.stores("sqlite", "postgres")
 
-HEAD = "0002"
+HEAD = SCHEMA_HEAD
 ALEMBIC_INI = Path(__file__).resolve().parents[1] / "alembic.ini"
 COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
 

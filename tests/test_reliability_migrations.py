@@ -23,13 +23,13 @@ from sqlalchemy.engine import make_url
 from session_service import SessionStoreBackend
 
 from ._processes import run_together
-from .conftest import sql_engine
+from .conftest import SCHEMA_HEAD, sql_engine
 
 #: Alembic migrations are about the SQL stores alone.
 pytestmark = pytest.mark.stores("sqlite", "postgres")
 
 PROCESSES = 2
-HEAD = "0002"
+HEAD = SCHEMA_HEAD
 COLUMNS = {"id", "data", "expiry_date", "user_id", "tenant_id", "created_at", "updated_at"}
 INDEXES = {"ix_sessions_user_tenant", "ix_sessions_expiry_date", "ix_sessions_tenant"}
 

@@ -338,7 +338,7 @@ def _awaits_a_pending_future(task: asyncio.Task[Any]) -> bool:
     return isinstance(awaited, asyncio.Future) or type(awaited).__name__ == "FutureIter"
 
 
-@pytest.mark.stores("sqlite", "postgres")  # a transaction holding a SQL lock
+@pytest.mark.stores("sqlite", "postgres")  # a DELETE held open in a SQL transaction
 @pytest.mark.parametrize("what", ["bump", "recycle"])
 @pytest.mark.parametrize("by", ["user_id", "id"])
 async def test_revocation_committing_while_the_save_waits_is_final(

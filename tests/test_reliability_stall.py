@@ -67,6 +67,7 @@ async def _timed(
     return response.status_code, time.monotonic() - started
 
 
+@pytest.mark.stores("sqlite", "postgres")  # a table lock: SQL only
 async def test_a_locked_table_gives_every_request_503_within_the_timeout(
     store_kind: str, db_url: str, tmp_path: Path
 ) -> None:
@@ -103,6 +104,7 @@ async def test_a_locked_table_gives_every_request_503_within_the_timeout(
         await service.close()
 
 
+@pytest.mark.stores("sqlite", "postgres")  # a table lock: SQL only
 def test_the_cli_says_busy_for_a_lock_wait(store_kind: str, db_url: str, tmp_path: Path) -> None:
     async def migrate() -> None:
         service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))

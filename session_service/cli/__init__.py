@@ -59,6 +59,11 @@ async def _migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progres
     after = await revision() if revision is not None else None
     changed = before != after
     where = f"the session database at {b.display_url}"
+    if revision is None:  # Redis: nothing to migrate; migrate() checked the server
+        return _Result(
+            f"{where} is ready: a {b.kind} store has no schema to migrate",
+            {"from": None, "to": None, "changed": False, "database": b.display_url},
+        )
     text = (
         f"migrated {where} from revision {before or 'none (empty)'} to {after} (the newest schema)"
         if changed
