@@ -15,14 +15,15 @@ versions disagree on backslash escapes inside a path (3.40 compares the escaped 
 writes it verbatim as a new key; 3.45 unescapes), so only keys that need no escaping in JSON
 go through a path.
 
-Everything the one statement cannot do takes :data:`READ_SQL` then :data:`COMPARE_SQL`
+Everything the one statement cannot do takes :data:`READ_SQL` then :func:`compare_sql`
 (read the row, merge in Python, write it back only if the stored data is still what was
 read, else read again): SQLite keys that need escaping, a stored value that is not a JSON
 object (a row this library did not write reads as empty, as ``load`` does), and a merged
 session that may be over ``SESSION_MAX_BYTES``. The statement's own size guard is cheap and
 conservative (on SQLite the stored size plus an upper bound of the growth, on PostgreSQL the
-size of jsonb's own rendering, which is never shorter than the compact JSON), so the
-compare-and-set path measures exactly, with the encoder every whole write uses.
+size of jsonb's own rendering, with a space after every ``:`` and ``,`` and numbers written
+out in full, so not shorter than the compact JSON), so the compare-and-set path measures
+exactly, with the encoder every whole write uses.
 """
 
 from __future__ import annotations
