@@ -119,6 +119,17 @@ async def test_hostile_keys_are_set_replaced_and_removed_like_dict_keys(
         assert await _data(backend, record.id) == expected, repr(key)
 
 
+async def test_a_patch_of_hundreds_of_keys_lands_whole(backend: SessionStoreBackend) -> None:
+    record = _record({f"old{i}": i for i in range(300)})
+    await backend.save(record)
+    changed = {f"new{i}": [i] for i in range(300)}
+    assert await backend.patch(record.id, changed, [f"old{i}" for i in range(250)])
+    assert await _data(backend, record.id) == {
+        **{f"old{i}": i for i in range(250, 300)},
+        **changed,
+    }
+
+
 async def test_a_key_both_set_and_removed_is_set(backend: SessionStoreBackend) -> None:
     record = _record({"a": 1})
     await backend.save(record)

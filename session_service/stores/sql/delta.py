@@ -17,7 +17,8 @@ go through a path.
 
 Everything the one statement cannot do takes :data:`READ_SQL` then :func:`compare_sql`
 (read the row, merge in Python, write it back only if the stored data is still what was
-read, else read again): SQLite keys that need escaping, a stored value that is not a JSON
+read, else read again): SQLite keys that need escaping, more keys than one SQLite function
+call takes (:data:`SQLITE_MAX_KEYS`), a stored value that is not a JSON
 object (a row this library did not write reads as empty, as ``load`` does), and a merged
 session that may be over ``SESSION_MAX_BYTES``. The statement's own size guard is cheap and
 conservative (on SQLite the stored size plus an upper bound of the growth, on PostgreSQL the
@@ -70,7 +71,12 @@ def _pg_sql(expiry: bool, owner: bool, limit: bool) -> str:
     return f"UPDATE {T.name} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
 
 
-@functools.cache
+#: Most keys one SQLite statement sets (or removes): a function takes at most 127 arguments
+#: before SQLite 3.48 (``SQLITE_MAX_FUNCTION_ARG``), and ``json_set`` takes two per key.
+SQLITE_MAX_KEYS = 60
+
+
+@functools.lru_cache(maxsize=256)  # one text per count of keys: bounded either way
 def _sqlite_sql(removed: int, changed: int, expiry: bool, owner: bool, limit: bool) -> str:
     sets, n = ["updated_at = $2"], 2
     where = [
@@ -124,6 +130,8 @@ def patch_statement(
         args.append(delta.owner)
     if kind == "postgres":
         return _pg_sql(moves, owner, limit), args
+    if len(delta.entries) > SQLITE_MAX_KEYS or len(delta.removed_json) > SQLITE_MAX_KEYS:
+        return None
     for kj in delta.removed_json:
         if "\\" in kj:  # needs escaping: no JSON path can name it on every SQLite version
             return None
