@@ -10,6 +10,7 @@ brings back a session that is gone.
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -290,3 +291,32 @@ def test_a_key_is_written_as_the_encoder_writes_it(key: str) -> None:
     """The Redis script finds stored keys by their JSON text: ``key_json`` must give exactly
     what the whole-session encoder writes (a codec change that breaks this fails here)."""
     assert encode_data({key: 1}) == "{" + key_json(key) + ":1}"
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    atoms: list[Any] = [None, True, False, 0, -1, 2**64, 0.1 + 0.2, 1.0, -2.5e-300, "", ']}",']
+    atoms += ["\\", '"', "{", "[1, 2]", "é😀\u2028", "\x1f\t"]
+    roll = rng.random()
+    if depth < 3 and roll < 0.2:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if depth < 3 and roll < 0.4:
+        return {rng.choice(HOSTILE_KEYS): _random_value(rng, depth + 1) for _ in range(3)}
+    return rng.choice(atoms)
+
+
+async def test_random_patches_match_a_dict_model(backend: SessionStoreBackend) -> None:
+    """Seeded random rounds: stored data of every shape, hostile keys, random sets and
+    removals; after each patch the store holds exactly what a dict would."""
+    rng = random.Random(1214)
+    keys = HOSTILE_KEYS + [f"k{i}" for i in range(10)]
+    model = {k: _random_value(rng) for k in rng.sample(keys, 12)}
+    record = _record(dict(model))
+    await backend.save(record)
+    for i in range(60):
+        changed = {k: _random_value(rng) for k in rng.sample(keys, rng.randrange(4))}
+        removed = rng.sample(keys, rng.randrange(4))
+        assert await backend.patch(record.id, changed, removed)
+        for key in removed:
+            model.pop(key, None)
+        model.update(changed)
+        assert await _data(backend, record.id) == model, f"round {i}"
