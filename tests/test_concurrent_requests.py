@@ -25,7 +25,7 @@ from starlette.routing import Route
 from session_service import DefaultSessionService
 from session_service.backend import SessionStoreBackend
 
-from .webapp import settings_for
+from .webapp import CountingBackend, settings_for
 
 ROUNDS = 200
 
@@ -233,6 +233,32 @@ async def test_merged_session_over_the_size_limit_is_refused_and_the_first_write
             await tasks["two"]
         stored = await _stored([client])
         assert sorted(stored) == ["a", "b", "one", "user_id"]
+    finally:
+        await client.aclose()
+        await service.close()
+
+
+async def test_a_write_saves_only_its_keys_and_a_read_saves_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    inner = await SessionStoreBackend.connect(db_url)
+    await inner.migrate()
+    counted = CountingBackend(inner)
+    service = DefaultSessionService(counted, settings_for(db_url, str(tmp_path)))
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=_app(service)), base_url="http://t"
+    )
+    try:
+        await _start_session([client, client])
+        counted.calls.clear()
+        assert (await _stored([client]))["a"] == 1
+        assert counted.writes == 0
+        _gates(client)["w"] = gate = _Gate()
+        gate.go.set()
+        response = await client.post("/gated/w", json={"set": {"c": 3}, "delete": ["a"]})
+        assert response.status_code == 200 and "set-cookie" in response.headers
+        assert (counted.calls["patch"], counted.writes) == (1, 1)
+        assert await _stored([client]) == {"user_id": "u", "b": 2, "c": 3}
     finally:
         await client.aclose()
         await service.close()
