@@ -23,6 +23,7 @@ import asyncpg
 
 from ._common import BenchmarkFailed, Kind, Section, asyncpg_dsn, scratch_database
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
+from .limits_bench import LimitsConfig, run_limits_bench
 from .pooler_bench import PoolerConfig, run_pooler_bench
 from .report import MIN_RATED_ROUNDS, environment, markdown, print_report
 from .scale_bench import ScaleConfig, run_scale_bench
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preload", type=int, help="sessions stored before the micro-benchmarks")
     p.add_argument("--no-store", action="store_true", help="skip the store micro-benchmarks")
     p.add_argument("--no-http", action="store_true", help="skip the HTTP benchmarks (no wrk)")
+    p.add_argument("--no-limits", action="store_true", help="skip the rate-limit benchmarks")
     p.add_argument("--http-seconds", type=float, help="duration of one wrk run")
     p.add_argument("--scale", action=argparse.BooleanOptionalAction, help="default: full run only")
     p.add_argument("--scale-small", type=int, help="default 10,000")
@@ -120,6 +122,11 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
         for kind in kinds:
             async with scratch_database(kind, args.pg_url, workdir) as url:
                 section.extend(await run_store_bench(kind, url, cfg))
+    if not args.no_limits:
+        limits_cfg = LimitsConfig(ops=int(_pick(args.ops, q, 300, 2000)), rounds=rounds)
+        section.extend(
+            await run_limits_bench(kinds, args.pg_url, args.redis_url, workdir, limits_cfg)
+        )
     wrk: str | None = None
     if not args.no_http:
         wrk = ensure_wrk()

@@ -1,5 +1,9 @@
 """The demo app that ``make run`` serves: login, your session, your sessions, sign out everywhere.
 
+Sign-in goes through the login guard (three wrong passwords lock the name on this address for
+five minutes; the password ``demo`` is accepted for every name), and ``/ping`` is a
+rate-limited route (5 per 10 seconds per visitor: the 6th gets a 429 from the middleware).
+
 Runs on the embedded default (a SQLite file in ``./.session-data``) with no configuration:
 
     make run            # or: uvicorn examples.demo:app --host 127.0.0.1 --port 8000
@@ -11,16 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from session_service import DefaultSessionService, get_session
 
 service = DefaultSessionService.from_env(auto_migrate=True)
+guard = service.login_guard(max_failures=3, window=600, lockout=300)
+DEMO_PASSWORD = "demo"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>session-service demo</title>
@@ -55,14 +62,18 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def sign_in_page(error: str | None = None) -> HTMLResponse:
+def sign_in_page(error: str | None = None, status_code: int = 400) -> HTMLResponse:
     shown = "" if error is None else f'<p role="alert"><strong>{html.escape(error)}</strong></p>'
     return page(
         f"<p>You are not signed in.</p>{shown}"
         '<form method="post" action="/login"><label>Name '
         f'<input name="name" required maxlength="{MAX_NAME}" autofocus></label> '
-        "<button>Sign in</button></form>",
-        status_code=200 if error is None else 400,
+        '<label>Password <input name="password" type="password" required></label> '
+        "<button>Sign in</button></form>"
+        f"<p>Any name works with the password <code>{DEMO_PASSWORD}</code>; three wrong "
+        "passwords lock that name on your address for five minutes. "
+        '<a href="/ping">/ping</a> allows 5 requests per 10 seconds.</p>',
+        status_code=200 if error is None else status_code,
     )
 
 
@@ -90,11 +101,38 @@ async def login(request: Request) -> Response:
     problem = name_problem(name)
     if problem is not None:
         return sign_in_page(problem)
+    ip = request.client.host if request.client else "unknown"
+    decision = await guard.attempt(name, ip)  # booked before the password is looked at
+    if decision.allowed and form.get("password") == DEMO_PASSWORD:
+        await guard.succeeded(name, ip)
+    else:
+        if decision.allowed:  # a wrong password: was it the last one allowed?
+            decision = await guard.check(name, ip)
+        if not decision.allowed:
+            minutes = max(1, math.ceil(decision.retry_after / 60))
+            return sign_in_page(
+                "Too many failed sign-ins for this name from your address: "
+                f"try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                status_code=429,
+            )
+        return sign_in_page("Wrong password.", status_code=401)
     session = get_session(request)
     session["user_id"] = name
     session["signed_in_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     session.cycle_id()  # login: new id, the pre-login one dies
     return RedirectResponse("/", status_code=303)
+
+
+async def ping(request: Request) -> Response:
+    """A rate-limited route: per user when signed in, else per address."""
+    user = get_session(request).get("user_id")
+    who = (
+        f"user:{user}"
+        if user is not None
+        else f"ip:{request.client.host if request.client else ''}"
+    )
+    result = await service.limits.enforce(f"demo-ping:{who}", limit=5, window=10)
+    return PlainTextResponse(f"pong ({result.remaining} left in this window)\n")
 
 
 async def logout(request: Request) -> Response:
@@ -150,6 +188,7 @@ routes = [
     Route("/", home),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/ping", ping),
     Route("/sessions", my_sessions),
     Route("/sessions/revoke", revoke_one, methods=["POST"]),
     Route("/sessions/revoke-all", revoke_all, methods=["POST"]),

@@ -53,3 +53,17 @@ async def logout(request: Request) -> dict[str, bool]:
 async def sign_out_everywhere(request: Request) -> dict[str, int]:
     # The request's user in the request's tenant (0 when not signed in).
     return {"cleared": await service.sign_out_everywhere(request)}
+
+
+@app.get("/search")
+async def search(q: str, request: Request) -> dict[str, object]:
+    """A rate-limited route: 10 searches a minute per user, or per address when signed out.
+
+    Over the limit, ``enforce`` raises ``RateLimitExceeded`` and the session middleware answers
+    429 with ``Retry-After`` and the ``RateLimit-*`` headers.
+    """
+    user = request.session.get("user_id")
+    host = request.client.host if request.client else "unknown"
+    who = f"user:{user}" if user is not None else f"ip:{host}"
+    result = await service.limits.enforce(f"search:{who}", limit=10, window=60)
+    return {"q": q, "remaining": result.remaining}

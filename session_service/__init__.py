@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import SessionStoreBackend
 from .errors import (
+    RateLimitExceeded,
     SessionConfigError,
     SessionDataError,
     SessionServiceError,
@@ -42,6 +43,7 @@ __all__ = [
     "DefaultSessionService",
     "MemorySessionStore",
     "PgSessionStore",
+    "RateLimitExceeded",
     "RedisSessionStore",
     "Session",
     "SessionConfigError",

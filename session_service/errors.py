@@ -7,6 +7,11 @@ key or a database password.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .limits import RateLimitResult
+
 
 class SessionServiceError(Exception):
     """Base class of every error raised by session_service on purpose."""
@@ -30,3 +35,17 @@ class SessionStoreUnavailable(SessionServiceError):
 class SessionDataError(SessionServiceError, ValueError):
     """Session data cannot be stored: a value is not JSON, ``user_id`` has the wrong type, or the
     serialized session is larger than the configured limit. Nothing was written."""
+
+
+class RateLimitExceeded(SessionServiceError):
+    """``service.limits.enforce`` refused a hit. ``.result`` is the
+    :class:`~session_service.limits.RateLimitResult` (``retry_after``, ``limit``, ...).
+
+    Raised out of a handler inside the session middleware, it becomes a ``429`` with
+    ``Retry-After`` and the ``RateLimit-*`` headers. The message never names the key (keys
+    often hold a user name or an address).
+    """
+
+    def __init__(self, result: RateLimitResult) -> None:
+        super().__init__(f"rate limit exceeded: retry in {result.retry_after:.3f} s")
+        self.result = result

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,7 +20,9 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 
 from .backend import SessionStoreBackend
-from .errors import SessionServiceError, SessionStoreUnavailable
+from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from .limits import Counters, LimitStorage, LoginGuard, RateLimiter, storage_for
+from .limits._checks import wall_clock
 from .settings import SessionSettings, normalize_db_url
 from .web.middleware import SessionMiddleware, TenantResolver
 from .web.session import get_session
@@ -36,6 +39,8 @@ class DefaultSessionService:
     ``backend_or_url`` may be a :class:`SessionStoreBackend`, a database URL, or ``None`` for
     the settings' ``SESSION_DB_URL``. ``settings`` default to :meth:`SessionSettings.from_env`.
     With ``auto_migrate=True``, ``async with service`` and :meth:`lifespan` migrate on entry.
+    ``clock`` (seconds, like :func:`time.time`) is the one clock of the rate limits, the
+    login guard and the counters; tests inject their own.
     """
 
     def __init__(
@@ -44,7 +49,9 @@ class DefaultSessionService:
         settings: SessionSettings | None = None,
         *,
         auto_migrate: bool = False,
+        clock: Callable[[], float] = wall_clock,
     ) -> None:
+        self.clock = clock
         self.settings = settings if settings is not None else SessionSettings.from_env()
         if isinstance(backend_or_url, SessionStoreBackend):
             self._backend = backend_or_url
@@ -168,8 +175,14 @@ class DefaultSessionService:
                 await task
 
     async def cleanup_once(self) -> int | None:
-        """One cleanup run; ``None`` when another instance holds the cleanup lock."""
-        return await self._backend.delete_expired_if_leader()
+        """One cleanup run; ``None`` when another instance holds the cleanup lock.
+
+        Expired rate-limit and counter entries go in the same run (not counted in the result).
+        """
+        deleted = await self._backend.delete_expired_if_leader()
+        if deleted is not None and self._limit_storage_or_none() is not None:
+            await self.limits.delete_expired()
+        return deleted
 
     async def _cleanup_loop(self, interval: int) -> None:
         while True:
@@ -235,3 +248,45 @@ class DefaultSessionService:
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
+
+    # -- rate limits, failed logins, counters (API.md section 7) ------------------------------
+
+    def _limit_storage_or_none(self) -> LimitStorage | None:
+        try:
+            return self._limit_storage
+        except SessionConfigError:
+            return None  # a custom store without limits: the session cleanup still runs
+
+    @functools.cached_property
+    def _limit_storage(self) -> LimitStorage:
+        return storage_for(self._backend.store)
+
+    @functools.cached_property
+    def limits(self) -> RateLimiter:
+        """Exact sliding-window rate limits on this service's store (``hit``, ``peek``,
+        ``reset``, ``enforce``). Raises :class:`SessionConfigError` for a store of your own
+        that offers no ``limit_storage``."""
+        return RateLimiter(self._limit_storage, self.clock)
+
+    @functools.cached_property
+    def counters(self) -> Counters:
+        """Integer counters with a cap and an expiry (``add``, ``get``, ``reset``)."""
+        return Counters(self._limit_storage, self.clock)
+
+    def login_guard(
+        self,
+        max_failures: int = 5,
+        window: float = 900,
+        lockout: float = 900,
+        ip_max_failures: int = 100,
+    ) -> LoginGuard:
+        """A failed-login guard: call ``attempt`` before checking a password, ``succeeded``
+        after a right one (see :class:`~session_service.limits.LoginGuard`)."""
+        return LoginGuard(
+            self._limit_storage,
+            max_failures=max_failures,
+            window=window,
+            lockout=lockout,
+            ip_max_failures=ip_max_failures,
+            clock=self.clock,
+        )

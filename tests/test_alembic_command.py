@@ -32,7 +32,7 @@ def test_alembic_upgrade_head_uses_session_db_url_and_creates_no_key(
     current = subprocess.run(
         [*alembic, "current"], env=env, capture_output=True, text=True, check=True
     )
-    assert "0002 (head)" in current.stdout
+    assert "0003 (head)" in current.stdout
     assert not (data_dir / "secret_key").exists()
 
     async def store_works() -> int:

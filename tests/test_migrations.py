@@ -90,8 +90,28 @@ async def _versions(engine: AsyncEngine) -> list[str]:
         ]
 
 
+async def _limit_tables(engine: AsyncEngine) -> dict[str, set[str]]:
+    """The rate-limit and counter tables (revision 0003) -> their columns and indexes."""
+
+    def read(conn: Any) -> dict[str, set[str]]:
+        found = {}
+        for table in ("session_limits", "session_counters"):
+            inspector = inspect(conn)
+            found[table] = {c["name"] for c in inspector.get_columns(table)} | {
+                str(ix["name"]) for ix in inspector.get_indexes(table)
+            }
+        return found
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
 async def _assert_schema_at_head(engine: AsyncEngine) -> None:
     assert await _versions(engine) == [HEAD]
+    assert await _limit_tables(engine) == {
+        "session_limits": {"key", "hits", "expires_at", "ix_session_limits_expires_at"},
+        "session_counters": {"key", "value", "expires_at", "ix_session_counters_expires_at"},
+    }
     columns = await _columns(engine)
     assert set(columns) == COLUMNS
     if engine.dialect.name == "postgresql":

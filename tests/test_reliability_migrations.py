@@ -3,7 +3,7 @@
 Two separate Python processes run ``migrate()`` at the same moment (each imports everything,
 says it is ready, and waits on a start gate the test opens for both at once), on an empty
 database and on a table made by an old version without Alembic. Both must succeed and leave
-exactly one correct schema: ``alembic_version`` holding the single row ``0002``, the expected
+exactly one correct schema: ``alembic_version`` holding the single row ``0003``, the expected
 columns and indexes, and every old row kept with its owner backfilled.
 """
 

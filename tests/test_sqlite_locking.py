@@ -130,3 +130,24 @@ async def test_a_task_looping_over_loads_does_not_starve_the_event_loop(tmp_path
         assert loads_before_other_ran[0] < 100
     finally:
         await backend.close()
+
+
+async def test_wal_file_stays_bounded_under_a_steady_stream_of_rate_limit_hits(
+    tmp_path: Path,
+) -> None:
+    """A hit is a write that returns a row: it must count towards the checkpoints too."""
+    from session_service.limits import RateLimiter, storage_for
+
+    url = sqlite_url(tmp_path)
+    backend = await SessionStoreBackend.connect(url)
+    await backend.migrate()
+    path = make_url(url).database
+    assert path
+    try:
+        limits = RateLimiter(storage_for(backend.store))
+        for i in range(4000):  # logs of up to 500 entries: ~12 KB of WAL a hit
+            assert (await limits.hit(f"k{i % 20}", limit=500, window=3600)).allowed
+        wal_bytes = Path(f"{path}-wal").stat().st_size  # noqa: ASYNC240 - a test, one stat
+        assert wal_bytes < 25 * 1024 * 1024, f"WAL grew to {wal_bytes / 1e6:.0f} MB"
+    finally:
+        await backend.close()

@@ -32,19 +32,14 @@ from ..backend import SessionStoreBackend
 from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
+from . import limits as limit_commands
 from . import output as out
 from ._database import PROG, load_settings, open_backend
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-@dataclass(frozen=True, slots=True)
-class _Result:
-    """What a command found or did: a sentence or table for people, a document for ``--json``."""
-
-    text: str
-    document: Any
-
+_Result = out.Result
 
 _Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[_Result]]
 
@@ -109,7 +104,11 @@ async def _list_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progr
 
 async def _cleanup(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
     n = await b.delete_expired(batch_size=a.batch_size, on_progress=p)
-    return _Result(f"deleted {out.plural(n, 'expired session')}", {"deleted": n})
+    entries = await limit_commands.delete_expired(b)
+    text = f"deleted {out.plural(n, 'expired session')}"
+    if entries:
+        text += f" and {out.plural(entries, 'expired rate-limit or counter entry')}"
+    return _Result(text, {"deleted": n, "deleted_limit_entries": entries})
 
 
 async def _stats(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
@@ -160,6 +159,7 @@ class _Command:
     tenant: bool = False  # takes --tenant
     batched: bool = False  # takes --batch-size
     creates_database: bool = False
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own arguments
 
 
 _COMMANDS = (
@@ -221,6 +221,20 @@ _COMMANDS = (
         "show every live session, for debugging (--json adds the data)",
         "session-service dump --tenant acme\n  session-service dump --json | jq '.[].data'",
         tenant=True,
+    ),
+    _Command(
+        "unlock",
+        limit_commands.unlock_command,
+        "clear the login guard's locks of a user and/or an ip (at least one)",
+        "session-service unlock --user alice\n  session-service unlock --ip 203.0.113.7",
+        arguments=limit_commands.unlock_arguments,
+    ),
+    _Command(
+        "limits",
+        limit_commands.show_command,
+        "show a rate limit's state: limits show KEY --limit N --window S",
+        "session-service limits show api:alice --limit 60 --window 60 --json",
+        arguments=limit_commands.show_arguments,
     ),
 )
 
@@ -299,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
                 default=DEFAULT_BATCH_SIZE,
                 help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
             )
+        if spec.arguments is not None:
+            spec.arguments(sub)
         if spec.name == "clear-all":
             sub.add_argument(
                 "--yes",
@@ -342,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.spec.name == "clear-all" and not args.yes:
         scope = "" if args.tenant is None else f" in tenant {out.printable(args.tenant)}"
         args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")
+    if args.spec.name == "unlock" and args.user is None and args.ip is None:
+        args.subparser.error("unlock needs --user, --ip, or both")
     progress = out.Progress(sys.stderr)
     try:
         settings = load_settings(args.db_url)

@@ -18,12 +18,22 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from ..records import SessionRecord
     from ..stores.protocol import StoreStats
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a command found or did: a sentence or table for people, a document for ``--json``."""
+
+    text: str
+    document: Any
+
 
 #: Characters of a session id shown in tables: 72 bits, unique in any real table.
 SHORT_ID_LENGTH = 12

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import SessionStoreUnavailable
+from ..errors import RateLimitExceeded, SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, utcnow
 from ..stores._codec import storable
 from ..stores.sql.schema import PRINCIPAL_LENGTH
@@ -73,6 +73,11 @@ async def _send_plain(send: Send, status: int, body: bytes, *extra: tuple[bytes,
 
 async def _send_unavailable(send: Send) -> None:
     await _send_plain(send, 503, _UNAVAILABLE_BODY, (b"retry-after", b"5"))
+
+
+async def _send_too_many(send: Send, exc: RateLimitExceeded) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in exc.result.headers().items()]
+    await _send_plain(send, 429, b"Too many requests: try again later.\n", *headers)
 
 
 class SessionMiddleware:
@@ -153,6 +158,11 @@ class SessionMiddleware:
                 raise
             logger.error("session store unavailable in a request handler: %s", exc)
             await _send_unavailable(send)
+        except RateLimitExceeded as exc:
+            # service.limits.enforce() in the handler: 429 with Retry-After and RateLimit-*.
+            if started:
+                raise
+            await _send_too_many(send, exc)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
         tenant = self.tenant_resolver(scope) if self.tenant_resolver is not None else None

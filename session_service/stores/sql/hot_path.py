@@ -177,6 +177,10 @@ class PgHotPath:
         row = await self._run(sql, args, True)
         return None if row is None else tuple(row)
 
+    async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""
+        return await self.fetchrow(sql, *args)
+
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
         status: str = await self._run(sql, args, False)
@@ -350,10 +354,18 @@ class SqliteHotPath:
             self._inline_run = 0
             await asyncio.sleep(0)
 
-    async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        """One statement inline, or on the writer thread when it would have to wait."""
+    async def _run(
+        self, sql: str, args: tuple[Any, ...], fetch: bool, write: bool | None = None
+    ) -> Any:
+        """One statement inline, or on the writer thread when it would have to wait.
+
+        ``write`` (default: ``not fetch``) says whether it writes, so that a write returning
+        rows is counted towards the checkpoint and queues behind a pending one too.
+        """
+        if write is None:
+            write = not fetch
         await self._fair()
-        if not fetch and self._checkpoint_pending:
+        if write and self._checkpoint_pending:
             return await self._hop(sql, args, fetch)  # queue behind the checkpoint
         try:
             result = _statement(self._inline(), sql, args, fetch)
@@ -362,7 +374,7 @@ class SqliteHotPath:
                 self._forget_inline()
                 raise
             return await self._hop(sql, args, fetch)  # locked (or recovery): wait, off the loop
-        if not fetch:
+        if write:
             self._since_checkpoint += 1
             if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
                 self._request_checkpoint()
@@ -370,6 +382,11 @@ class SqliteHotPath:
 
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         rows = await self._run(sql, args, True)
+        return tuple(rows[0]) if rows else None
+
+    async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""
+        rows = await self._run(sql, args, True, True)
         return tuple(rows[0]) if rows else None
 
     async def execute(self, sql: str, *args: Any) -> int:

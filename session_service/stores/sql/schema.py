@@ -19,7 +19,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
@@ -75,4 +86,29 @@ sessions_table = Table(
     Index("ix_sessions_user_tenant", "user_id", "tenant_id"),
     Index("ix_sessions_expiry_date", "expiry_date"),
     Index("ix_sessions_tenant", "tenant_id"),
+)
+
+#: Longest rate-limit or counter key, in characters.
+LIMIT_KEY_LENGTH = 512
+
+#: The rate limits (``service.limits`` and the login guard): per key, the last ``limit``
+#: allowed hit times as fixed-width milliseconds of the app clock, concatenated, and when the
+#: newest of them leaves its window (ms). See :mod:`session_service.limits.sql`.
+limits_table = Table(
+    "session_limits",
+    metadata,
+    Column("key", String(LIMIT_KEY_LENGTH), primary_key=True),
+    Column("hits", Text(), nullable=False),
+    Column("expires_at", BigInteger(), nullable=False),
+    Index("ix_session_limits_expires_at", "expires_at"),
+)
+
+#: ``service.counters``: an integer per key, expiring (ms of the app clock) or not.
+counters_table = Table(
+    "session_counters",
+    metadata,
+    Column("key", String(LIMIT_KEY_LENGTH), primary_key=True),
+    Column("value", BigInteger(), nullable=False),
+    Column("expires_at", BigInteger(), nullable=True),
+    Index("ix_session_counters_expires_at", "expires_at"),
 )

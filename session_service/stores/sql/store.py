@@ -44,6 +44,8 @@ from .hot_path import (
     TOUCH_SQL,
     UPDATE_DATA_SQL,
     UPDATE_SQL,
+    PgHotPath,
+    SqliteHotPath,
     hot_path,
 )
 from .loop_engine import LoopEngine
@@ -100,6 +102,11 @@ class SqlSessionStore(SqlAdminOps):
         store = cls(url, **options)
         await store.ping()
         return store
+
+    @property
+    def hot(self) -> PgHotPath | SqliteHotPath:
+        """The per-request statement runner (the rate limits and counters run on it too)."""
+        return self._hot
 
     @property
     def engine(self) -> AsyncEngine:

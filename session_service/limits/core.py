@@ -1,0 +1,151 @@
+"""``service.limits`` (exact sliding window) and ``service.counters`` (capped integers).
+
+The rule, the same on every store: a hit at ``now`` is allowed when fewer than ``limit``
+allowed hits of the key happened in ``(now - window, now]``. The storage keeps the last
+``limit`` allowed times of each key and decides in one atomic step; everything else (the
+numbers a caller sees, validation, the clock) is here, written once.
+
+Why a log, not a counter: GCRA and sliding-window counters approximate the rule and let
+bursts through (GCRA at 3 per 2 s admits 5 hits within [0 s, 2 s)); fixed windows admit twice
+the limit across a window edge. A log of ``limit`` times is exact and costs O(limit) per key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..errors import RateLimitExceeded
+from ._checks import MAX_INT, Clock, check_count, check_key, check_seconds, now_ms, wall_clock
+from .storage import LimitStorage, Window, window_of
+
+
+class RateLimitResult(NamedTuple):
+    """The state of one key after a hit (or at a peek). Times are seconds.
+
+    ``retry_after``: until the next hit would be allowed (0.0 when this one was allowed);
+    ``reset_after``: until every counted hit has left the window (``remaining == limit``).
+    (A named tuple: it is made on every hit, and a frozen dataclass costs ten times more.)
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after: float
+    reset_after: float
+
+    def headers(self) -> dict[str, str]:
+        """``RateLimit-Limit/-Remaining/-Reset`` (and ``Retry-After`` when refused), whole
+        seconds rounded up, for a response (the middleware sends them with a 429)."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(_whole_seconds(self.reset_after)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, _whole_seconds(self.retry_after)))
+        return headers
+
+
+def _whole_seconds(seconds: float) -> int:
+    return -int(-seconds // 1)
+
+
+def result_of(allowed: bool, w: Window, limit: int, window_ms: int, now: int) -> RateLimitResult:
+    """What a caller sees, from the key's :class:`Window` at ``now``."""
+    retry = 0 if allowed or w.oldest is None else w.oldest + window_ms - now
+    reset = w.newest + window_ms - now if w.counted and w.newest is not None else 0
+    remaining = limit - w.counted
+    return RateLimitResult(
+        allowed, limit, max(remaining, 0), max(retry, 0) / 1000, max(reset, 0) / 1000
+    )
+
+
+def would_allow(w: Window, window_ms: int, now: int) -> bool:
+    return w.oldest is None or w.oldest <= now - window_ms
+
+
+class RateLimiter:
+    """``service.limits``: exact sliding-window limits across every process sharing a store.
+
+    ``limit`` is a whole number of hits (1 .. 2**63 - 1), ``window`` seconds (int or float,
+    more than 0). Bad keys and numbers raise :class:`SessionDataError` before any I/O; a
+    store outage raises :class:`SessionStoreUnavailable` (503 in the middleware).
+    """
+
+    def __init__(self, storage: LimitStorage, clock: Clock = wall_clock) -> None:
+        self.storage = storage
+        self.clock = clock
+
+    def _args(self, key: str, limit: int, window: float) -> tuple[int, int]:
+        check_key(key)
+        return check_count("limit", limit), check_seconds("window", window)
+
+    async def hit(self, key: str, *, limit: int, window: float) -> RateLimitResult:
+        """Count one hit if it is allowed; a refused hit counts nothing and moves nothing."""
+        limit, window_ms = self._args(key, limit, window)
+        now = now_ms(self.clock)
+        allowed, window_now = await self.storage.hit(key, limit, window_ms, now)
+        return result_of(allowed, window_now, limit, window_ms, now)
+
+    async def peek(self, key: str, *, limit: int, window: float) -> RateLimitResult:
+        """What a hit would get now, counting nothing."""
+        limit, window_ms = self._args(key, limit, window)
+        now = now_ms(self.clock)
+        w = window_of(await self.storage.log(key), limit, window_ms, now)
+        return result_of(would_allow(w, window_ms, now), w, limit, window_ms, now)
+
+    async def reset(self, key: str) -> None:
+        """Forget every hit of ``key``."""
+        await self.storage.reset(check_key(key))
+
+    async def enforce(self, key: str, *, limit: int, window: float) -> RateLimitResult:
+        """:meth:`hit`, raising :class:`RateLimitExceeded` (a 429 in the middleware) if refused."""
+        result = await self.hit(key, limit=limit, window=window)
+        if not result.allowed:
+            raise RateLimitExceeded(result)
+        return result
+
+    async def delete_expired(self) -> int:
+        """Delete logs and counters whose time is over (the session cleanup calls this)."""
+        return await self.storage.delete_expired(now_ms(self.clock))
+
+
+@dataclass(frozen=True, slots=True)
+class CounterResult:
+    applied: bool
+    value: int
+
+
+class Counters:
+    """``service.counters``: integers per key (money in its smallest unit), with a cap that
+    concurrent adds never overshoot and an expiry set when the counter is created."""
+
+    def __init__(self, storage: LimitStorage, clock: Clock = wall_clock) -> None:
+        self.storage = storage
+        self.clock = clock
+
+    async def add(
+        self, key: str, amount: int, ttl: float | None = None, cap: int | None = None
+    ) -> CounterResult:
+        """Add ``amount`` (1 .. 2**63 - 1); with ``cap``, only if the total stays ``<= cap``.
+
+        ``ttl`` (seconds) sets the expiry when the counter is created (or re-created after it
+        expired); later adds never move it. Returns whether it was added, and the value.
+        """
+        check_key(key)
+        check_count("amount", amount)
+        ttl_ms = None if ttl is None else check_seconds("ttl", ttl)
+        most = MAX_INT if cap is None else check_count("cap", cap, minimum=0)
+        now = now_ms(self.clock)
+        if amount > most:
+            return CounterResult(False, await self.storage.counter_get(key, now))
+        applied, value = await self.storage.counter_add(key, amount, most - amount, ttl_ms, now)
+        return CounterResult(applied, value)
+
+    async def get(self, key: str) -> int:
+        """The value, 0 when absent or expired."""
+        return await self.storage.counter_get(check_key(key), now_ms(self.clock))
+
+    async def reset(self, key: str) -> None:
+        await self.storage.counter_reset(check_key(key))

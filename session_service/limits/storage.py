@@ -1,0 +1,116 @@
+"""What a store kind must offer the limits: a few small, atomic primitives.
+
+The algorithms (sliding window, lockouts, capped counters) live above this, written once;
+each storage only keeps, per key, the log of the last ``limit`` allowed hit times (ms, sorted)
+and, per counter key, an integer with an optional expiry. Every primitive that decides is one
+atomic step on its store: one SQL statement, one Redis script, or plain code with no ``await``
+in between (memory).
+
+The times are the app clock's milliseconds, passed in; a storage never reads a clock of its
+own, except that Redis expires keys on its own clock (entries' times still decide).
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from ..errors import SessionConfigError
+
+
+class Window(NamedTuple):
+    """A key's log as a decision sees it at ``now``: how many logged times are after
+    ``now - window``, the ``limit``-th newest time (``None`` with fewer) and the newest."""
+
+    counted: int
+    oldest: int | None
+    newest: int | None
+
+
+def window_of(log: list[int], limit: int, window_ms: int, now: int) -> Window:
+    """The :class:`Window` of a whole log (oldest first)."""
+    counted = len(log) - bisect.bisect_right(log, now - window_ms)
+    return Window(counted, log[-limit] if len(log) >= limit else None, log[-1] if log else None)
+
+
+@runtime_checkable
+class LimitStorage(Protocol):
+    async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
+        """Record ``now`` if fewer than ``limit`` logged times are after ``now - window_ms``
+        (a time earlier than the newest logged one is logged as the newest, so the log stays
+        sorted), keeping the newest ``limit``. Returns (allowed, the :class:`Window`
+        afterwards); a refused hit writes nothing."""
+        ...
+
+    async def log(self, key: str) -> list[int]:
+        """The logged times, oldest first (``[]`` when there are none)."""
+        ...
+
+    async def reset(self, key: str) -> None: ...
+
+    async def reset_if(self, key: str, log: list[int]) -> bool:
+        """Delete the log only if it is still exactly ``log`` (compare and delete)."""
+        ...
+
+    async def take_back(self, key: str) -> None:
+        """Drop the newest logged time (a booking that turned out not to count)."""
+        ...
+
+    async def delete_matching(self, prefix: str, suffix: str) -> int:
+        """Delete the logs whose key starts with ``prefix`` and ends with ``suffix``."""
+        ...
+
+    async def counter_add(
+        self, key: str, amount: int, most: int, ttl_ms: int | None, now: int
+    ) -> tuple[bool, int]:
+        """Add ``amount`` if the live value is ``<= most`` (so the total stays within the
+        cap); ``ttl_ms`` sets the expiry only when the counter is (re)created. Returns
+        (applied, the value afterwards)."""
+        ...
+
+    async def counter_get(self, key: str, now: int) -> int: ...
+
+    async def counter_reset(self, key: str) -> None: ...
+
+    async def delete_expired(self, now: int) -> int:
+        """Delete logs and counters expired at ``now``; returns how many."""
+        ...
+
+
+def storage_for(store: Any) -> LimitStorage:
+    """The limit storage of a session store, chosen by ``store.kind``.
+
+    A store of your own may offer one as a ``limit_storage`` attribute.
+    """
+    own = getattr(store, "limit_storage", None)
+    if own is not None:
+        return own  # type: ignore[no-any-return]
+    kind = getattr(store, "kind", None)
+    if kind in ("sqlite", "postgres"):
+        from .sql import SqlLimitStorage
+
+        return SqlLimitStorage(store.hot, store.display_url)
+    if kind == "redis":
+        from .redis import RedisLimitStorage
+
+        return RedisLimitStorage(lambda: store.client, store.key_prefix)
+    if kind == "memory":
+        from .memory import memory_storage_of
+
+        return memory_storage_of(store)
+    raise SessionConfigError(
+        f"the {kind!r} store has no storage for rate limits and counters: use a sqlite, "
+        "postgres, redis or memory store, or give your store a `limit_storage` attribute "
+        "(see session_service.limits.LimitStorage)"
+    )
+
+
+def encode_log(log: list[int]) -> str:
+    """The SQL form of a log: fixed-width, zero-padded milliseconds, concatenated."""
+    return "".join(f"{t:013d}" for t in log)
+
+
+def decode_log(text: str | None) -> list[int]:
+    if not text:
+        return []
+    return [int(text[i : i + 13]) for i in range(0, len(text), 13)]
