@@ -39,6 +39,8 @@ VARIANTS = (
     "ours-pg",
     "ours-sqlite-tracked",
     "ours-pg-tracked",
+    "ours-sqlite-whole",
+    "ours-pg-whole",
 )
 TTL_SECONDS = 14 * 24 * 3600
 _FLOOR_SALT = b"benchmarks.floor"
@@ -61,6 +63,20 @@ async def write(request: Request) -> Response:
         session.update(_initial())
     session["n"] = int(session.get("n", 0)) + 1
     return PlainTextResponse("ok")
+
+
+async def write_whole(request: Request) -> Response:
+    """``write``, saved as before behaviour 12: the whole session, not the changed key.
+
+    Marking the whole session changed (the hook ``flush``/``cycle_id`` use) sends the save
+    down the middleware's whole-session ``update``, so the ``ours-*-whole`` rows measure the
+    old write path in the same run as the delta write of the ``ours-*`` rows.
+    """
+    from session_service import get_session
+
+    response = await write(request)
+    get_session(request)._write(None)
+    return response
 
 
 async def ping(request: Request) -> Response:
@@ -161,9 +177,12 @@ def _floor_app(db_url: str, secret: str) -> Starlette:
     return Starlette(routes=_routes(floor_read, floor_write), lifespan=lifespan)
 
 
-def _ours_app(db_url: str, secret: str, *, track_devices: bool = False) -> Starlette:
+def _ours_app(
+    db_url: str, secret: str, *, track_devices: bool = False, whole: bool = False
+) -> Starlette:
     """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
-    agent and a last_seen written at most once per 300 s per session)."""
+    agent and a last_seen written at most once per 300 s per session); ``whole``: writes saved
+    as before behaviour 12 (the whole session, not the changed key)."""
     from session_service import DefaultSessionService, SessionSettings
 
     settings = SessionSettings.from_env(
@@ -185,7 +204,9 @@ def _ours_app(db_url: str, secret: str, *, track_devices: bool = False) -> Starl
             await service.close()
 
     return Starlette(
-        routes=_routes(read, write), middleware=[service.session_layer()], lifespan=lifespan
+        routes=_routes(read, write_whole if whole else write),
+        middleware=[service.session_layer()],
+        lifespan=lifespan,
     )
 
 
@@ -232,6 +253,8 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
         return _starsessions_app(RedisStore(redis_url))
     if variant in ("ours-sqlite", "ours-pg", "ours-sqlite-tracked", "ours-pg-tracked"):
         return _ours_app(db_url, secret, track_devices=variant.endswith("-tracked"))
+    if variant in ("ours-sqlite-whole", "ours-pg-whole"):
+        return _ours_app(db_url, secret, whole=True)
     raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
 
 

@@ -228,9 +228,11 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
         section.notes.append(f"Redis did not answer at {redis_url}: no starsessions-redis row.")
     specs["ours-sqlite"] = (sqlite_url, "")
     specs["ours-sqlite-tracked"] = (sqlite_url, "")
+    specs["ours-sqlite-whole"] = (sqlite_url, "")
     if pg_url:
         specs["ours-pg"] = (pg_url, "")
         specs["ours-pg-tracked"] = (pg_url, "")
+        specs["ours-pg-whole"] = (pg_url, "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     with servers(specs) as running:
         for server in running.values() if cfg.warmup else ():  # imports, pools, caches
@@ -265,7 +267,8 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
         "rps counts 2xx answers only (any other status fails the run). none: no session "
         "middleware; cookie: Starlette's signed-cookie SessionMiddleware; floor: see Floors; "
         "ours-*: session_service's SessionMiddleware; *-tracked: with "
-        "SESSION_TRACK_DEVICES=true."
+        "SESSION_TRACK_DEVICES=true; ours-*-whole: its write saved as before behaviour 12 "
+        "(the whole session, not the changed key)."
     )
     if pg_url:
         section.floors.append(
@@ -303,6 +306,12 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
                 0.95,
                 higher_is_better=True,
             ),
+            Target(
+                "HTTP write rps on PG: delta save / whole-session save",
+                paired_ratio(rps("ours-pg", "write"), rps("ours-pg-whole", "write")),
+                0.95,
+                higher_is_better=True,
+            ),
         ]
     section.targets += [
         Target(
@@ -320,6 +329,12 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
         Target(
             "HTTP read rps on SQLite: device tracking on / off",
             paired_ratio(rps("ours-sqlite-tracked", "read"), rps("ours-sqlite", "read")),
+            0.95,
+            higher_is_better=True,
+        ),
+        Target(
+            "HTTP write rps on SQLite: delta save / whole-session save",
+            paired_ratio(rps("ours-sqlite", "write"), rps("ours-sqlite-whole", "write")),
             0.95,
             higher_is_better=True,
         ),

@@ -54,6 +54,7 @@ class SessionStoreBackend:
         create = SessionStore.create
         save = SessionStore.save
         update = SessionStore.update
+        patch = SessionStore.patch
         touch = SessionStore.touch
         seen = SessionStore.seen
         rotate = SessionStore.rotate

@@ -186,3 +186,51 @@ def test_copy_module_and_pickle_give_plain_data() -> None:
     session = fresh()
     assert copy.copy(session) == DATA
     assert copy.deepcopy(session) == DATA
+
+
+def _differing(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    return {k for k in before.keys() | after.keys() if before.get(k, ...) != after.get(k, ...)}
+
+
+@pytest.mark.parametrize(("name", "op"), MUTATIONS, ids=[n for n, _ in MUTATIONS])
+def test_every_mutation_reports_exactly_the_keys_it_set_or_removed(
+    name: str, op: Callable[[Any], Any]
+) -> None:
+    session, plain = fresh(), copy.deepcopy(DATA)
+    op(session), op(plain)
+    changes = session.changes()
+    assert changes is not None
+    changed, removed = changes
+    assert set(changed) | set(removed) == _differing(DATA, plain)
+    replayed = copy.deepcopy(DATA)
+    for key in removed:
+        del replayed[key]
+    replayed.update(changed)
+    assert replayed == plain
+    assert not set(changed) & set(removed)
+
+
+def test_a_key_set_then_removed_is_removed_and_removed_then_set_is_set() -> None:
+    session = fresh()
+    session["new"] = 1
+    del session["new"]
+    session.pop("a")
+    session["a"] = 3
+    assert session.changes() == ({"a": 3}, ["new"])
+
+
+def test_flush_and_cycle_id_change_the_whole_session() -> None:
+    for lifecycle in (Session.flush, Session.cycle_id):
+        session = fresh()
+        session["x"] = 1
+        lifecycle(session)
+        session["y"] = 2
+        assert session.changes() is None
+
+
+@pytest.mark.parametrize(("name", "op"), READS, ids=[n for n, _ in READS])
+def test_reads_track_nothing(name: str, op: Callable[[Any], Any]) -> None:
+    session = fresh()
+    op(session)
+    assert session._dirty is None  # a read-only request allocates nothing for the tracking
+    assert session.changes() == ({}, [])

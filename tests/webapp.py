@@ -34,6 +34,7 @@ WRITE_OPERATIONS = (
     "create",
     "save",
     "update",
+    "patch",
     "touch",
     "seen",
     "rotate",

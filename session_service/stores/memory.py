@@ -16,6 +16,7 @@ purged, and if it is still full a new session is refused with ``SessionStoreUnav
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from ..errors import SessionConfigError, SessionDataError, SessionStoreUnavailab
 from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
 from ._codec import check_text, decode_data, encode_data
+from ._delta import prepare_delta
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
 from .sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 
@@ -231,6 +233,32 @@ class MemorySessionStore:
             if not extend_expiry:
                 entry.expiry = old.expiry
             self._space.put(record.id, entry)
+            return True
+
+    async def patch(
+        self,
+        session_id: str,
+        changed: Mapping[str, Any],
+        removed: Collection[str],
+        *,
+        expiry_date: datetime | None = None,
+    ) -> bool:
+        """Merge changed and removed keys into a live session under the lock; ``False`` when
+        it is gone or expired. The merged data passes the same encoder and size limit."""
+        delta = prepare_delta(changed, removed)
+        expiry = None if expiry_date is None else _utc(expiry_date)
+        now = utcnow()
+        with self._space.lock:
+            old = self._live(session_id, now)
+            if old is None:
+                return False
+            data = encode_data(delta.apply(decode_data(old.data)), self.max_bytes)
+            user_id = delta.owner if delta.owner_changes else old.user_id
+            entry = _Entry(data, expiry or old.expiry, user_id, old.tenant_id, old.created_at, now)
+            if user_id == old.user_id:
+                self._space.sessions[session_id] = entry  # no index entry changes
+            else:
+                self._space.put(session_id, entry)
             return True
 
     async def touch(

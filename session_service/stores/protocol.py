@@ -8,8 +8,10 @@ What a caller may rely on, whatever the store (the behavioural suite in ``tests/
 kind against the same tests):
 
 * ``create`` never overwrites: on an id collision it picks a fresh id and sets it on the record.
-* ``update``, ``touch`` and ``rotate`` change a session only while it still exists and is live,
-  and say so with their result: a session revoked meanwhile is never brought back.
+* ``update``, ``patch``, ``touch`` and ``rotate`` change a session only while it still exists
+  and is live, and say so with their result: a session revoked meanwhile is never brought back.
+* ``patch`` sets and removes only the keys it is given, atomically against every other write,
+  so two overlapping requests that change different keys both keep their changes.
 * ``save`` is an upsert; every write keeps ``user_id`` equal to ``data["user_id"]``.
 * reads never return expired sessions; ``load`` returns a record the caller may change freely.
 * failures of the database are :class:`~session_service.errors.SessionStoreUnavailable`; data
@@ -19,10 +21,10 @@ kind against the same tests):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..records import SessionRecord
 
@@ -82,6 +84,21 @@ class SessionStore(Protocol):
     async def save(self, record: SessionRecord) -> None: ...
 
     async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool: ...
+
+    async def patch(
+        self,
+        session_id: str,
+        changed: Mapping[str, Any],
+        removed: Collection[str],
+        *,
+        expiry_date: datetime | None = None,
+    ) -> bool:
+        """Set the keys in ``changed`` and delete those in ``removed`` in a live session, in one
+        atomic step, leaving every other key as stored; ``False`` (nothing written) when the
+        session is gone or expired. The ``user_id`` column follows a changed or removed
+        ``"user_id"``; ``expiry_date=None`` keeps the stored expiry. ``SESSION_MAX_BYTES``
+        holds for the merged session (``SessionDataError``, nothing written)."""
+        ...
 
     async def touch(
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None

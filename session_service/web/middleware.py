@@ -7,12 +7,14 @@ The hot path, per request:
    Anything else (tampered, foreign key, unknown, expired, other tenant) is an empty new
    session; the client's id is never adopted.
 3. When the response starts, and only if the status is below 500: the session is saved
-   once (``UPDATE`` of a row that must still exist, so a session revoked meanwhile stays
-   revoked), created (``INSERT`` under a fresh id), rotated (``cycle_id``) or deleted
-   (``flush`` or emptied). Reads and writes move the expiry at most once per tenth of the
-   TTL (a read-only request then does one ``UPDATE`` of the expiry alone; never with
-   ``SESSION_ROLLING=false``). A save that finds its row gone sends no cookie. A store outage
-   at any point answers 503 and loses nothing already stored.
+   once (an ``UPDATE`` of only the keys the request set or removed, merged into the row as
+   it is then, so an overlapping request's other keys survive; the row must still exist, so
+   a session revoked meanwhile stays revoked), created (``INSERT`` under a fresh id),
+   rotated (``cycle_id``) or deleted (``flush`` or emptied). Reads and writes move the
+   expiry at most once per tenth of the TTL (a read-only request then does one ``UPDATE``
+   of the expiry alone; never with ``SESSION_ROLLING=false``). A save that finds its row
+   gone sends no cookie. A store outage at any point answers 503 and loses nothing already
+   stored.
 
 A tenant the resolver names that no store can hold is a 400 before any database work.
 
@@ -223,16 +225,26 @@ class SessionMiddleware:
         flushed = session.flushed_id
         if flushed is not None:
             await self.store.delete(flushed)
-        data = session.to_dict()
-        if not data:
+        if not dict.__len__(session):
             if old_id is not None:
                 await self.store.delete(old_id)
             gone = cookie_sent or old_id is not None or flushed is not None
             return self.cookie.clear_header() if gone else None
         now = utcnow()
+        changes = session.changes()
+        if old_id is not None and changes is not None:
+            # Only what this request changed: a concurrent request's keys stay (behaviour 12).
+            moved = now + self.ttl if self.rolling and self._extension_due(session, now) else None
+            changed, removed = changes
+            if not await self.store.patch(old_id, changed, removed, expiry_date=moved):
+                return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
+            seen = self._seen_due(session, now)
+            if seen is not None:  # at most once per SESSION_LAST_SEEN_SECONDS
+                await self.store.seen(old_id, seen)
+            return self._set_cookie(old_id, moved or session.expiry_date, now)
         record = SessionRecord(
             id=old_id or new_session_id(),
-            data=data,
+            data=session.to_dict(),
             expiry_date=now + self.ttl,
             tenant_id=session.tenant_id,
             last_seen=self._seen_due(session, now),
@@ -249,15 +261,20 @@ class SessionMiddleware:
             if not await self.store.rotate(old_id, record):
                 return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
             return self.cookie.set_header(record.id)
+        # A change of the whole session that keeps its id (a Session subclass may ask for it).
         extend = self.rolling and self._extension_due(session, now)
         if not extend and session.expiry_date is not None:
             record.expiry_date = session.expiry_date
         if not await self.store.update(record, extend_expiry=extend):
             return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
-        if self.rolling:
-            return self.cookie.set_header(record.id)
-        left = (record.expiry_date - now).total_seconds()
-        return self.cookie.set_header(record.id, max_age=int(left))
+        return self._set_cookie(record.id, record.expiry_date, now)
+
+    def _set_cookie(self, session_id: str, expiry: datetime | None, now: datetime) -> bytes:
+        """The cookie of a saved session: ``Max-Age`` is the TTL when rolling, else what is
+        left of the fixed lifetime."""
+        if self.rolling or expiry is None:
+            return self.cookie.set_header(session_id)
+        return self.cookie.set_header(session_id, max_age=int((expiry - now).total_seconds()))
 
     def _seen_due(self, session: Session, now: datetime) -> datetime | None:
         """``now`` when ``last_seen`` should be written with this request, else ``None``."""

@@ -12,8 +12,12 @@ after the handler). Two lifecycle operations, named after Django's, complete it:
   written after ``flush()`` in the same request starts a new session under a new id.
 
 Every change goes through one hook, :meth:`Session._write`, which receives the keys the change
-touches (``None``: possibly every key), so per-key tracking needs no change anywhere else.
-Reads only set ``accessed`` (one attribute store, never a copy or a serialization).
+touches (``None``: the whole session, as after ``flush()`` or ``cycle_id()``) and remembers
+them, so the middleware saves only those keys (:meth:`Session.changes`) and two overlapping
+requests that change different keys both keep their writes (behaviour 12). Reads only set
+``accessed`` (one attribute store, never a copy or a serialization), so a read-only request
+pays nothing for the tracking. As in Starlette's and Django's sessions, a nested value changed
+in place (``session["cart"].append(3)``) is not seen: reassign the key to save it.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ class Session(dict[str, Any]):
 
     __slots__ = (
         "_cycle",
+        "_dirty",
         "_flushed",
         "_id",
         "_keep_data",
         "_readonly",
+        "_whole",
         "accessed",
         "expiry_date",
         "last_seen",
@@ -65,6 +71,10 @@ class Session(dict[str, Any]):
         self._keep_data = True
         #: The id this request loaded, now deleted by ``flush()`` (see :attr:`flushed_id`).
         self._flushed: str | None = None
+        #: The keys written or removed so far (``None`` until the first write: reads allocate
+        #: nothing); ``_whole`` once a change concerns the whole session.
+        self._dirty: set[str] | None = None
+        self._whole = False
         #: True once the handler read or wrote the session (the response varies on the cookie).
         self.accessed = False
         #: True once the handler changed the session (it will be saved after the handler).
@@ -73,11 +83,37 @@ class Session(dict[str, Any]):
     # -- tracking hook --------------------------------------------------------------------
 
     def _write(self, keys: Iterable[str] | None = None) -> None:
-        """Called before every change; ``keys`` are the keys it touches (``None``: any key)."""
+        """Called before every change; ``keys`` are the keys it sets or removes (``None``: the
+        whole session changes, so it will be written whole)."""
         if self._readonly:
             raise TypeError("the session is read-only in a websocket: change it in an HTTP request")
         self.accessed = True
         self.modified = True
+        if keys is None:
+            self._whole = True
+        elif not self._whole:
+            if self._dirty is None:
+                self._dirty = set(keys)
+            else:
+                self._dirty.update(keys)
+
+    def changes(self) -> tuple[dict[str, Any], list[str]] | None:
+        """What this request changed: the keys it set (with their values now) and the keys it
+        removed; ``None`` when the whole session changed (``flush``, ``cycle_id``).
+
+        A key set and then removed in the same request counts as removed (it may have been
+        stored before), one removed and then set again as set. Does not mark the session read.
+        """
+        if self._whole:
+            return None
+        changed: dict[str, Any] = {}
+        removed: list[str] = []
+        for key in self._dirty or ():
+            if dict.__contains__(self, key):
+                changed[key] = dict.__getitem__(self, key)
+            else:
+                removed.append(key)
+        return changed, removed
 
     # -- identity and lifecycle ------------------------------------------------------------
 
@@ -249,7 +285,7 @@ class Session(dict[str, Any]):
 
     def clear(self) -> None:
         if dict.__len__(self):
-            self._write(None)
+            self._write(tuple(dict.keys(self)))
             dict.clear(self)
         else:
             self.accessed = True

@@ -21,7 +21,7 @@ cluster would spread over nodes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,9 +34,11 @@ from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
 from ...settings import DEFAULT_REDIS_KEY_PREFIX, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, storable
+from .._delta import prepare_delta, too_large
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
+from .delta import PATCH
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
@@ -280,6 +282,36 @@ class RedisSessionStore(RedisAdminOps):
     async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
         """Rewrite a live session; ``False`` (nothing written) if it is gone or expired."""
         return bool(await self._write("update", record, extend_expiry))
+
+    async def patch(
+        self,
+        session_id: str,
+        changed: Mapping[str, Any],
+        removed: Collection[str],
+        *,
+        expiry_date: datetime | None = None,
+    ) -> bool:
+        """Merge changed and removed keys into a live session in one script (:mod:`.delta`);
+        ``False`` (nothing written) if it is gone or expired."""
+        if not storable(session_id):
+            return False
+        delta = prepare_delta(changed, removed)
+        exp: int | str = ""
+        exp_ms: int | str = ""
+        if expiry_date is not None:
+            exp = to_us(expiry_date)
+            exp_ms = _ms(exp)
+        limit = "" if self.max_bytes is None else self.max_bytes
+        owner = ("1", S.user_tag(delta.owner)) if delta.owner_changes else ("0", "")
+        pairs = [part for entry in delta.entries for part in entry]
+        key = self._session_prefix + session_id
+        done = int(await self._call("save a session", PATCH, [key], session_id, exp, exp_ms,
+                                    *owner, limit, len(delta.entries), *pairs,
+                                    *delta.removed_json))  # fmt: skip
+        if done < 0:
+            assert self.max_bytes is not None
+            raise too_large(-done, self.max_bytes)
+        return done == 1
 
     async def touch(
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None

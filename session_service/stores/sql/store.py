@@ -19,6 +19,7 @@ Guarantees the middleware and the CLI build on:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
@@ -30,9 +31,11 @@ from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
 from ...settings import DbPooler, StoreKind, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, json_serializer, storable
-from .._errors import translate_errors
+from .._delta import Delta, prepare_delta
+from .._errors import StoreBusy, translate_errors
 from . import migrate as _migrate
 from .admin import SqlAdminOps
+from .delta import READ_SQL, compare_sql, patch_statement
 from .dialects import DEFAULT_TIMEOUT_SECONDS, make_engine
 from .hot_path import (
     CREATE_SQL,
@@ -52,6 +55,9 @@ from .schema import ID_LENGTH, PRINCIPAL_LENGTH
 from .schema import sessions_table as T
 
 _CREATE_ATTEMPTS = 5
+#: Compare-and-set rounds of a ``patch`` before giving up (each lost round means another
+#: write to the same session landed in between; losing this many in a row is a hot loop).
+_COMPARE_ATTEMPTS = 50
 _ROW_COLUMNS = (T.c.id, T.c.data, T.c.expiry_date, T.c.user_id, T.c.tenant_id)
 
 
@@ -213,6 +219,54 @@ class SqlSessionStore(SqlAdminOps):
             ):
                 return True
             return bool(await self._hot.execute(UPDATE_SQL, sid, data, expiry, user_id, now, seen))
+
+    async def patch(
+        self,
+        session_id: str,
+        changed: Mapping[str, Any],
+        removed: Collection[str],
+        *,
+        expiry_date: datetime | None = None,
+    ) -> bool:
+        """Merge a request's changes into a live session; ``False`` (nothing written) if it is
+        gone or expired.
+
+        One statement (see :mod:`.delta`): the keys in ``changed`` are set, those in
+        ``removed`` deleted, every other key stays as stored, so a concurrent request's
+        changes to other keys are kept. ``expiry_date=None`` leaves the expiry as it is.
+        """
+        if not storable(session_id):
+            return False
+        delta = prepare_delta(changed, removed)
+        hot = self._hot
+        now = hot.ts(utcnow())
+        expiry = None if expiry_date is None else hot.ts(expiry_date)
+        with translate_errors(self.display_url, "save a session"):
+            one = patch_statement(
+                self.kind, session_id, delta, now=now, expiry=expiry, max_bytes=self.max_bytes
+            )
+            if one is not None and await hot.execute(one[0], *one[1]):
+                return True
+            return await self._patch_by_compare(session_id, delta, now, expiry)
+
+    async def _patch_by_compare(self, sid: str, delta: Delta, now: Any, expiry: Any) -> bool:
+        """Read, merge in Python, write only if unchanged meanwhile (else again); exact about
+        ``SESSION_MAX_BYTES`` and about data that is not a JSON object. ``False``: gone."""
+        hot, kind = self._hot, self.kind
+        write = compare_sql(kind, expiry is not None)
+        for _ in range(_COMPARE_ATTEMPTS):
+            row = await hot.fetchrow(READ_SQL[kind], sid, now)
+            if row is None:
+                return False
+            old = row[0]
+            data = delta.apply(decode_data(old))
+            text = str(encode_data(data, self.max_bytes))  # over the limit: nothing written
+            user_id = user_id_of(data)
+            check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+            args = (sid, text, user_id, now, old) + (() if expiry is None else (expiry,))
+            if await hot.execute(write, *args):
+                return True
+        raise StoreBusy(f"{_COMPARE_ATTEMPTS} concurrent writes in a row beat this one")
 
     async def touch(
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
