@@ -73,6 +73,11 @@ async def read(request: Request) -> Response:
     return PlainTextResponse(str(request.session.get("user_id")))
 
 
+async def write(request: Request) -> Response:
+    request.session["cart"] = request.query_params.get("cart", "")
+    return PlainTextResponse("written")
+
+
 async def sign_out_others(request: Request) -> Response:
     service: DefaultSessionService = request.app.state.service
     session = get_session(request)
@@ -85,6 +90,7 @@ def build(service: DefaultSessionService) -> Starlette:
         Route("/login", login, methods=["POST"]),
         Route("/devices", devices),
         Route("/read", read),
+        Route("/write", write, methods=["POST"]),
         Route("/others", sign_out_others, methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=[service.session_layer()])
@@ -169,6 +175,23 @@ async def test_listing_labels_each_device_and_marks_this_one(make_client: MakeCl
     # Most recently seen first: the phone signed in after the laptop.
     order = [i["device"] for i in listed]
     assert order.index("Chrome on Android") < order.index("Firefox on Windows")
+
+
+async def test_a_write_keeps_the_device_fields_and_the_handle(make_client: MakeClient) -> None:
+    # A write saves only the changed key (behaviour 12): the device must survive it.
+    laptop = make_client(peer="203.0.113.5", user_agent=FIREFOX_WINDOWS, SESSION_TRACK_DEVICES="1")
+    assert (await laptop.post("/login?user=alice")).status_code == 200
+    [before] = await _devices(laptop)
+    for cart in ("a", "b"):
+        assert (await laptop.post(f"/write?cart={cart}")).status_code == 200
+    [after] = await _devices(laptop)
+    assert (after["handle"], after["device"], after["ip"], after["user_agent"]) == (
+        before["handle"],
+        "Firefox on Windows",
+        "203.0.113.5",
+        FIREFOX_WINDOWS,
+    )
+    assert after["last_seen"] is not None
 
 
 async def test_coarse_tracking_keeps_only_the_24_or_48_network(make_client: MakeClient) -> None:

@@ -255,6 +255,7 @@ class MemorySessionStore:
             data = encode_data(delta.apply(decode_data(old.data)), self.max_bytes)
             user_id = delta.owner if delta.owner_changes else old.user_id
             entry = _Entry(data, expiry or old.expiry, user_id, old.tenant_id, old.created_at, now)
+            entry.keep_device_of(old)
             if user_id == old.user_id:
                 self._space.sessions[session_id] = entry  # no index entry changes
             else:

@@ -107,7 +107,7 @@ end
 local id, exp_us, exp_ms, uflag, utag, max = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
-local oexp, created, _, ttag, outag, data = parse(old)
+local oexp, created, _, ttag, outag, data, dev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
 local merged = merge(data, tonumber(ARGV[11]), 12)
 if max ~= '' and #merged > tonumber(max) then return -#merged end
@@ -116,13 +116,14 @@ if exp_us == '' then
   exp_us = oexp
   exp_ms = string.format('%d', math.ceil(tonumber(oexp) / 1000))
   if utag == outag then  -- neither the expiry nor the owner moves: no index changes
-    local v = table.concat({'1', exp_us, created, ARGV[4], ttag, utag, merged}, '\0')
+    local v = table.concat(
+      {'2', exp_us, created, ARGV[4], ttag, utag, dev[1], dev[2], dev[3], dev[4], merged}, '\0')
     redis.call('SET', KEYS[1], v, 'PXAT', exp_ms)
     return 1
   end
 end
 if utag ~= outag then index_remove(id, ttag, outag) end
-put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, merged)
+put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, merged, dev)
 return 1
 """,
 )
