@@ -126,7 +126,7 @@ def demo(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_demo_wrong_password_three_times_says_try_again_in_minutes(demo: TestClient) -> None:
-    assert "password <code>demo</code>" in demo.get("/").text
+    assert "the password is <code>demo</code>" in demo.get("/").text
     for _ in range(2):
         wrong = demo.post("/login", data={"name": "Ada", "password": "nope"})
         assert wrong.status_code == 401 and "Wrong password" in wrong.text
