@@ -182,16 +182,23 @@ class PgHotPath:
         try:
             unnamed = self.unnamed
             try:
-                return await _run_prepared(conn, sql, args, fetch, unnamed, deadline)
+                result = await _run_prepared(conn, sql, args, fetch, unnamed, deadline)
             except pooler.POOLER_ERRORS:
                 if unnamed:
                     raise
                 self.unnamed = True  # a transaction pooler: from now on, and retry once
-            return await _run_prepared(conn, sql, args, fetch, True, deadline)
-        except TimeoutError:
-            raise self._busy() from None
-        finally:
+                result = await _run_prepared(conn, sql, args, fetch, True, deadline)
+        except BaseException as exc:
+            # A statement that failed (or timed out, and is being cancelled on the server)
+            # may hold the connection a while: bound that wait too.
             await pool.release(conn, timeout=self._timeout)
+            if isinstance(exc, TimeoutError):
+                raise self._busy() from None
+            raise
+        # A statement that succeeded leaves nothing to wait for: no timer (asyncio.timeout
+        # costs microseconds on every statement).
+        await pool.release(conn)
+        return result
 
     def _busy(self) -> StoreBusy:
         return StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")

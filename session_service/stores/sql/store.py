@@ -210,14 +210,16 @@ class SqlSessionStore(SqlAdminOps):
         ``extend_expiry=False`` the stored expiry is left as it is (``record.expiry_date``
         should then hold it), which makes the write about half as expensive.
         """
-        sid, data, expiry, user_id, _tenant, now, _ip, _agent, seen, _handle = self._args(
-            record, utcnow()
-        )
+        when = utcnow()
+        data = str(self._values(record, when)["data"])  # not ``_args``: no handle is needed
+        ts, sid, user_id = self._hot.ts, record.id, record.user_id
+        now, seen = ts(when), None if record.last_seen is None else ts(record.last_seen)
         with translate_errors(self.display_url, "save a session"):
             if not extend_expiry and await self._hot.execute(
                 UPDATE_DATA_SQL, sid, data, user_id, now, seen
             ):
                 return True
+            expiry = ts(record.expiry_date)
             return bool(await self._hot.execute(UPDATE_SQL, sid, data, expiry, user_id, now, seen))
 
     async def patch(
