@@ -6,6 +6,8 @@ finishes in about a minute, and writes ``benchmarks/RESULTS-quick.md`` (untracke
 run with a section skipped or a size changed. Sizes and sections are flags, so a test can run
 the store micro-benchmarks alone at tiny sizes. Fewer than 3 rounds still reports every figure
 but rates no target. A run that got any non-2xx HTTP answer exits non-zero without a report.
+``--backends`` (default ``sqlite,postgres,redis``) picks the stores; a Redis row writes under a
+fresh ``bench_*`` key prefix of ``--redis-url`` and deletes every key under it afterwards.
 """
 
 from __future__ import annotations
