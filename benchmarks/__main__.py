@@ -6,6 +6,8 @@ finishes in about a minute, and writes ``benchmarks/RESULTS-quick.md`` (untracke
 run with a section skipped or a size changed. Sizes and sections are flags, so a test can run
 the store micro-benchmarks alone at tiny sizes. Fewer than 3 rounds still reports every figure
 but rates no target. A run that got any non-2xx HTTP answer exits non-zero without a report.
+``--backends`` (default ``sqlite,postgres,redis``) picks the stores; a Redis row writes under a
+fresh ``bench_*`` key prefix of ``--redis-url`` and deletes every key under it afterwards.
 """
 
 from __future__ import annotations
@@ -25,12 +27,30 @@ from ._common import BenchmarkFailed, Kind, Section, asyncpg_dsn, scratch_databa
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
 from .limits_bench import LimitsConfig, run_limits_bench
 from .pooler_bench import PoolerConfig, run_pooler_bench
+from .redis_bench import redis_answers, run_redis_load_bench, server_version
 from .report import MIN_RATED_ROUNDS, environment, markdown, print_report
 from .scale_bench import ScaleConfig, run_scale_bench
 from .store_bench import StoreConfig, run_store_bench
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+DEFAULT_BACKENDS = "sqlite,postgres,redis"
+_KNOWN_BACKENDS = ("sqlite", "postgres", "redis")
+
+
+def _backends(value: str) -> str:
+    """``--backends``, normalized (no spaces); an unknown name is an error, not ignored."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _KNOWN_BACKENDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown backend(s) {', '.join(unknown)}; expected some of "
+            + ", ".join(_KNOWN_BACKENDS)
+        )
+    return ",".join(names)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="report path (default: RESULTS.md for a full run, else RESULTS-quick.md)",
     )
-    p.add_argument("--backends", default="sqlite,postgres", help="comma-separated")
+    p.add_argument(
+        "--backends",
+        type=_backends,
+        default=DEFAULT_BACKENDS,
+        help="comma-separated, of sqlite, postgres and redis (default: all three); without "
+        "redis, no Redis row anywhere (store, limits, HTTP, scale)",
+    )
     p.add_argument(
         "--pg-url",
         default=os.environ.get("BENCH_PG_URL", DEFAULT_PG),
@@ -49,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         "(env BENCH_PG_URL)",
     )
     p.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS),
+        help="a Redis database the benchmarks write to, each under a fresh bench_* key prefix "
+        "deleted afterwards (env BENCH_REDIS_URL)",
     )
     p.add_argument(
         "--rounds", type=int, default=3, help="A/B rounds per ratio (fewer than 3: not rated)"
@@ -96,12 +125,20 @@ async def _pg_answers(url: str) -> str | None:
 
 async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[str, str]]:
     q = args.quick
-    kinds: list[Kind] = []
-    for name in args.backends.split(","):
-        if name.strip() in ("sqlite", "postgres"):
-            kinds.append("sqlite" if name.strip() == "sqlite" else "postgres")
+    names = args.backends.split(",")
+    kinds: list[Kind] = [k for k in ("sqlite", "postgres") if k in names]
     section = Section()
     extra: dict[str, str] = {}
+    redis_url: str | None = args.redis_url if "redis" in names else None
+    if redis_url is not None:
+        why = await redis_answers(redis_url)
+        if why is not None:
+            redis_url = None
+            section.notes.append(
+                f"Redis at {args.redis_url} did not answer ({why}): no Redis row anywhere."
+            )
+        else:
+            extra["redis"] = await server_version(redis_url)
     if "postgres" in kinds:
         why = await _pg_answers(args.pg_url)
         if why is not None:
@@ -122,11 +159,11 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
         for kind in kinds:
             async with scratch_database(kind, args.pg_url, workdir) as url:
                 section.extend(await run_store_bench(kind, url, cfg))
+        if redis_url is not None:
+            section.extend(await run_redis_load_bench(redis_url, cfg))
     if not args.no_limits:
         limits_cfg = LimitsConfig(ops=int(_pick(args.ops, q, 300, 2000)), rounds=rounds)
-        section.extend(
-            await run_limits_bench(kinds, args.pg_url, args.redis_url, workdir, limits_cfg)
-        )
+        section.extend(await run_limits_bench(kinds, args.pg_url, redis_url, workdir, limits_cfg))
     wrk: str | None = None
     if not args.no_http:
         wrk = ensure_wrk()
@@ -144,7 +181,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
             if pg_url:
                 await _migrate(pg_url)
             section.extend(
-                await asyncio.to_thread(run_http_bench, http_cfg, pg_url, lite_url, args.redis_url)
+                await asyncio.to_thread(run_http_bench, http_cfg, pg_url, lite_url, redis_url)
             )
     if args.pooler and "postgres" in kinds:
         pooler_cfg = PoolerConfig(
@@ -165,7 +202,7 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
             rounds=rounds,
             idle_seconds=1.0 if q else 3.0,
         )
-        section.extend(await run_scale_bench(kinds, args.pg_url, workdir, scale, wrk))
+        section.extend(await run_scale_bench(kinds, args.pg_url, workdir, scale, wrk, redis_url))
     return section, extra
 
 
@@ -208,7 +245,7 @@ def default_output(args: argparse.Namespace) -> Path:
         and not args.no_store
         and not args.no_http
         and args.scale is not False
-        and args.backends.replace(" ", "") == "sqlite,postgres"
+        and args.backends == DEFAULT_BACKENDS
         and args.rounds >= MIN_RATED_ROUNDS
         and all(getattr(args, name) is None for name in _PARTIAL)
     )

@@ -6,9 +6,12 @@ gets its cookie). ``GET /ping`` touches no session (readiness probe). The varian
 the environment, so uvicorn can build the app in its own process:
 
 ``BENCH_VARIANT``  one of :data:`VARIANTS`
-``BENCH_DB_URL``   the database of ``ours-*`` and ``floor``
+``BENCH_DB_URL``   the database of ``ours-*`` and ``floor`` (``ours-redis``: a ``redis://`` URL
+                   with its own ``?key_prefix=``; ``ours-memory``: ``memory://``)
 ``BENCH_SECRET``   the signing key
 ``BENCH_REDIS_URL`` for ``starsessions-redis``
+``BENCH_REDIS_PREFIX`` the key prefix of ``starsessions-redis`` (so the harness can delete its
+                   keys afterwards)
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ VARIANTS = (
     "starsessions-redis",
     "ours-sqlite",
     "ours-pg",
+    "ours-redis",
+    "ours-memory",
     "ours-sqlite-tracked",
     "ours-pg-tracked",
     "ours-sqlite-whole",
@@ -248,9 +253,13 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
 
         return _starsessions_app(InMemoryStore())
     if variant == "starsessions-redis":
+        from redis.asyncio import Redis
         from starsessions.stores.redis import RedisStore
 
-        return _starsessions_app(RedisStore(redis_url))
+        prefix = os.environ.get("BENCH_REDIS_PREFIX", "starsessions.")
+        return _starsessions_app(RedisStore(connection=Redis.from_url(redis_url), prefix=prefix))
+    if variant in ("ours-redis", "ours-memory"):
+        return _ours_app(db_url, secret)
     if variant in ("ours-sqlite", "ours-pg", "ours-sqlite-tracked", "ours-pg-tracked"):
         return _ours_app(db_url, secret, track_devices=variant.endswith("-tracked"))
     if variant in ("ours-sqlite-whole", "ours-pg-whole"):

@@ -11,6 +11,7 @@ reporting an error page's speed. (The apps never redirect, so wrk's count is the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -34,6 +35,7 @@ from ._common import (
     median,
     paired_ratio,
 )
+from .redis_bench import delete_prefix, new_prefix, with_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "benchmark-secret-key-0123456789-abcdefghijkl"
@@ -77,7 +79,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_server(variant: str, db_url: str = "", redis_url: str = "") -> Server:
+def start_server(
+    variant: str, db_url: str = "", redis_url: str = "", redis_prefix: str = ""
+) -> Server:
     port = _free_port()
     env = {
         **os.environ,
@@ -85,6 +89,7 @@ def start_server(variant: str, db_url: str = "", redis_url: str = "") -> Server:
         "BENCH_DB_URL": db_url,
         "BENCH_SECRET": SECRET,
         "BENCH_REDIS_URL": redis_url,
+        "BENCH_REDIS_PREFIX": redis_prefix,
         "PYTHONPATH": str(ROOT),
     }
     cmd = [sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app", "--factory"]
@@ -125,12 +130,14 @@ def stop_server(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def servers(specs: dict[str, tuple[str, str]]) -> Iterator[dict[str, Server]]:
+def servers(
+    specs: dict[str, tuple[str, str]], redis_prefix: str = ""
+) -> Iterator[dict[str, Server]]:
     """Start one server per variant (``{variant: (db_url, redis_url)}``); stop them after."""
     started: dict[str, Server] = {}
     try:
         for variant, (db_url, redis_url) in specs.items():
-            started[variant] = start_server(variant, db_url, redis_url)
+            started[variant] = start_server(variant, db_url, redis_url, redis_prefix)
         yield started
     finally:
         for server in started.values():
@@ -202,30 +209,39 @@ def _lat(runs: list[WrkResult]) -> str:
     return f"{p50} / {fmt(median([x.p99_ms for x in runs]), 2)}"
 
 
-def redis_answers(url: str) -> bool:
+def run_http_bench(
+    cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_url: str | None
+) -> Section:
+    """The HTTP table and its targets; ``pg_url`` ``None`` skips the PostgreSQL rows and
+    ``redis_url`` ``None`` the Redis ones (both Redis variants write under fresh key prefixes,
+    deleted afterwards)."""
+    ours_prefix, star_prefix = new_prefix("http"), new_prefix("starsessions")
     try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        ok = bool(client.ping())
-        client.close()
-        return ok
-    except Exception:
-        return False
+        return _run_http_bench(cfg, pg_url, sqlite_url, redis_url, ours_prefix, star_prefix)
+    finally:
+        if redis_url is not None:
+            for prefix in (ours_prefix, star_prefix):
+                asyncio.run(delete_prefix(redis_url, prefix))
 
 
-def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_url: str) -> Section:
-    """The HTTP table and its targets; ``pg_url`` ``None`` skips the PostgreSQL rows."""
+def _run_http_bench(
+    cfg: HttpConfig,
+    pg_url: str | None,
+    sqlite_url: str,
+    redis_url: str | None,
+    ours_prefix: str,
+    star_prefix: str,
+) -> Section:
     wrk = ensure_wrk()
     section = Section()
     specs: dict[str, tuple[str, str]] = {"none": ("", ""), "cookie": ("", "")}
     if pg_url:
         specs["floor"] = (pg_url, "")
     specs["starsessions-memory"] = ("", "")
-    if redis_answers(redis_url):
+    specs["ours-memory"] = ("memory://", "")
+    if redis_url is not None:
         specs["starsessions-redis"] = ("", redis_url)
-    else:
-        section.notes.append(f"Redis did not answer at {redis_url}: no starsessions-redis row.")
+        specs["ours-redis"] = (with_prefix(redis_url, ours_prefix), "")
     specs["ours-sqlite"] = (sqlite_url, "")
     specs["ours-sqlite-tracked"] = (sqlite_url, "")
     specs["ours-sqlite-whole"] = (sqlite_url, "")
@@ -234,7 +250,7 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
         specs["ours-pg-tracked"] = (pg_url, "")
         specs["ours-pg-whole"] = (pg_url, "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
-    with servers(specs) as running:
+    with servers(specs, star_prefix) as running:
         for server in running.values() if cfg.warmup else ():  # imports, pools, caches
             for path in ("read", "write"):
                 run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, cfg.connections)
@@ -266,7 +282,9 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
     table.note = (
         "rps counts 2xx answers only (any other status fails the run). none: no session "
         "middleware; cookie: Starlette's signed-cookie SessionMiddleware; floor: see Floors; "
-        "ours-*: session_service's SessionMiddleware; *-tracked: with "
+        "starsessions-memory / -redis: starsessions' InMemoryStore / RedisStore (same Redis "
+        "database as ours-redis); ours-*: session_service's SessionMiddleware; ours-memory: "
+        "on memory:// (one process); ours-redis: on Redis, its own key prefix; *-tracked: with "
         "SESSION_TRACK_DEVICES=true; ours-*-whole: its write saved as before behaviour 12 "
         "(the whole session, not the changed key)."
     )
@@ -281,6 +299,16 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
         "HTTP cookie (SQLite targets): Starlette's own signed-cookie `SessionMiddleware` (no "
         "database at all)."
     )
+    section.floors.append(
+        "HTTP starsessions-memory (memory target): starsessions 2 `SessionMiddleware` + "
+        "`SessionAutoloadMiddleware` on its `InMemoryStore` (a dict in the process)."
+    )
+    if redis_url is not None:
+        section.floors.append(
+            "HTTP starsessions-redis (Redis targets): the same starsessions middleware on its "
+            "`RedisStore` (one `GET` per request, and a `SET … EX` of the whole session after "
+            "every request, read or write) on the same Redis database as ours-redis."
+        )
     section.tables.append(table)
 
     def rps(variant: str, path: str) -> list[float]:
@@ -313,6 +341,28 @@ def run_http_bench(cfg: HttpConfig, pg_url: str | None, sqlite_url: str, redis_u
                 higher_is_better=True,
             ),
         ]
+    if redis_url is not None:
+        section.targets += [
+            Target(
+                f"HTTP {path} rps: ours-on-Redis / starsessions RedisStore",
+                paired_ratio(rps("ours-redis", path), rps("starsessions-redis", path)),
+                1.5,
+                higher_is_better=True,
+            )
+            for path in ("read", "write")
+        ]
+    section.targets.append(
+        Target(
+            "HTTP read rps: ours-on-memory / starsessions InMemoryStore",
+            paired_ratio(rps("ours-memory", "read"), rps("starsessions-memory", "read")),
+            0.95,
+            higher_is_better=True,
+            detail="write (not a target): "
+            + fmt_ratio(
+                paired_ratio(rps("ours-memory", "write"), rps("starsessions-memory", "write"))
+            ),
+        )
+    )
     section.targets += [
         Target(
             "HTTP read rps: ours-on-SQLite / Starlette cookie",

@@ -1,73 +1,236 @@
 """Redis store ``load`` against its floor: a raw ``GET`` through the same redis-py pool.
 
 Issue 11's target: a store ``load`` costs at most 1.2x the raw ``GET``. Both run in the same
-process, on the same client, interleaved in rounds (A/B), so the ratio is fair on a shared
-machine. ``python -m benchmarks.redis_bench [--quick] [--url redis://127.0.0.1:6379/0]``
-(default URL: ``BENCH_REDIS_URL``, else the local server); it writes under a fresh key prefix
-and deletes every key it wrote.
+process, on the same client (``store.client``, the store's own pool), as alternating A/B
+rounds (:func:`~benchmarks._common.ab_rounds`), so the ratio is fair on a shared machine. The
+main run (``python -m benchmarks``) includes it when Redis is among ``--backends`` and answers;
+``python -m benchmarks.redis_bench [--quick] [--url URL]`` runs it alone.
+
+Also what every Redis benchmark shares: a scratch key prefix per use (:func:`redis_scratch`),
+deleted afterwards with every key under it, and a bulk load through the store's own ``create``
+(the key layout is the store's business, so nothing here writes keys by hand).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import os
+import random
 import secrets
-import statistics
-import time
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
 
 from session_service import RedisSessionStore, SessionRecord
 from session_service.records import new_session_id, utcnow
 
+from ._common import (
+    Op,
+    Section,
+    Table,
+    Target,
+    ab_rounds,
+    concurrent_ops_per_s,
+    fmt,
+    fmt_ratio,
+    median,
+    paired_ratio,
+    sequential_us,
+    session_data,
+)
+from .store_bench import TTL, StoreConfig
 
-async def _per_call_us(call: Callable[[str], Awaitable[object]], ids: list[str]) -> float:
-    start = time.perf_counter()
-    for sid in ids:
-        await call(sid)
-    return (time.perf_counter() - start) / len(ids) * 1e6
+DEFAULT_URL = "redis://127.0.0.1:6379/15"
+#: Concurrent ``create`` calls of a bulk load: fewer than the store pool's 50 connections, so
+#: no call waits for one (at 64 tasks, a run of 1M creates saw one wait past the pool's 5 s
+#: timeout: "No connection available").
+BULK_TASKS = 48
+FLOOR = (
+    "Redis load floor: a raw `GET` of the session's key through the store's own redis-py "
+    "client and pool (`store.client`), no decoding; the store's `load` is that `GET` plus "
+    "parsing the value into a `SessionRecord`."
+)
 
 
-async def run(url: str, sessions: int, rounds: int) -> tuple[float, float]:
-    """Median µs per call of the store's ``load`` and of a raw ``GET``."""
-    store = RedisSessionStore(f"{url}?key_prefix=bench_{secrets.token_hex(4)}:")
-    data = {"user_id": "alice", "cart": list(range(20)), "csrf": secrets.token_hex(16)}
-    ids = []
-    for _ in range(sessions):
-        record = SessionRecord(new_session_id(), dict(data), utcnow() + timedelta(hours=1))
-        await store.create(record)
-        ids.append(record.id)
-    client, prefix = store.client, store.key_prefix + "s:"
+def new_prefix(label: str = "") -> str:
+    """A fresh key prefix ``bench_<hex>[_label]:`` (no glob characters, so SCAN can match it)."""
+    return f"bench_{secrets.token_hex(5)}{'_' + label if label else ''}:"
 
-    async def raw_get(sid: str) -> object:
-        return await client.get(prefix + sid)
 
-    ours, floor = [], []
+def with_prefix(url: str, prefix: str) -> str:
+    """``url`` with ``?key_prefix=prefix`` (which wins over ``SESSION_REDIS_KEY_PREFIX``)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "key_prefix"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("key_prefix", prefix)])))
+
+
+async def delete_prefix(url: str, prefix: str) -> int:
+    """UNLINK every key of the database at ``url`` that starts with ``prefix``; how many."""
+    client = aioredis.Redis.from_url(url)
+    deleted = 0
     try:
-        for _ in range(rounds):
-            floor.append(await _per_call_us(raw_get, ids))
-            ours.append(await _per_call_us(store.load, ids))
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += await client.unlink(*batch)
+                batch = []
+        if batch:
+            deleted += await client.unlink(*batch)
     finally:
-        await store.clear_all_sessions()
+        await client.aclose()
+    return deleted
+
+
+async def redis_answers(url: str) -> str | None:
+    """``None`` if Redis answers at ``url``, else why not."""
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.aclose()
+
+
+async def server_version(url: str) -> str:
+    client = aioredis.Redis.from_url(url)
+    try:
+        return str((await client.info("server")).get("redis_version", "unknown"))
+    finally:
+        await client.aclose()
+
+
+async def used_memory(store: RedisSessionStore) -> int:
+    """Bytes the Redis server holds (``INFO memory``'s ``used_memory``)."""
+    return int((await store.client.info("memory"))["used_memory"])
+
+
+@contextlib.asynccontextmanager
+async def redis_scratch(url: str, label: str = "") -> AsyncIterator[RedisSessionStore]:
+    """A store under a fresh key prefix on ``url``; every key under it is deleted after."""
+    prefix = new_prefix(label)
+    store = RedisSessionStore(with_prefix(url, prefix))
+    try:
+        await store.migrate()
+        yield store
+    finally:
         await store.close()
-    return statistics.median(ours), statistics.median(floor)
+        await delete_prefix(url, prefix)
 
 
-def main() -> None:
+async def bulk_create(
+    store: RedisSessionStore,
+    n: int,
+    *,
+    users: int = 1000,
+    user_prefix: str = "user-",
+    tasks: int = BULK_TASKS,
+) -> list[str]:
+    """Create ``n`` live sessions of ``users`` users with ``tasks`` concurrent ``create`` calls;
+    their ids, in creation order."""
+    expiry = utcnow() + TTL
+    ids: list[str] = [""] * n
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            record = SessionRecord(
+                new_session_id(), session_data(f"{user_prefix}{i % users}"), expiry
+            )
+            ids[i] = (await store.create(record)).id
+
+    await asyncio.gather(*(worker() for _ in range(min(tasks, max(1, n)))))
+    return ids
+
+
+async def run_redis_load_bench(url: str, cfg: StoreConfig) -> Section:
+    """Store ``load`` vs a raw ``GET`` on ``cfg.preload`` sessions, sequential and at
+    ``cfg.tasks`` tasks, in alternating rounds."""
+    async with redis_scratch(url, "load") as store:
+        ids = await bulk_create(store, cfg.preload)
+        random.Random(5).shuffle(ids)
+        client, key_prefix = store.client, store.key_prefix + "s:"
+
+        async def ours(i: int) -> object:
+            return await store.load(ids[i % len(ids)])
+
+        async def raw_get(i: int) -> object:
+            return await client.get(key_prefix + ids[i % len(ids)])
+
+        ops: dict[str, Op] = {"ours load": ours, "raw GET (same pool)": raw_get}
+        for op in ops.values():  # warm the pool
+            for i in range(50):
+                await op(i)
+        stride = cfg.ops + cfg.concurrent_ops
+
+        def seq_case(op: Op) -> Callable[[int], Awaitable[float]]:
+            return lambda r: sequential_us(op, cfg.ops, start=r * stride)
+
+        def conc_case(op: Op) -> Callable[[int], Awaitable[float]]:
+            return lambda r: concurrent_ops_per_s(
+                op, cfg.concurrent_ops, cfg.tasks, start=r * stride + cfg.ops
+            )
+
+        seq = await ab_rounds({n: seq_case(op) for n, op in ops.items()}, cfg.rounds)
+        conc = await ab_rounds({n: conc_case(op) for n, op in ops.items()}, cfg.rounds)
+    seq_ratio = paired_ratio(seq["ours load"], seq["raw GET (same pool)"])
+    conc_ratio = paired_ratio(conc["raw GET (same pool)"], conc["ours load"])  # time ratio
+    table = Table(
+        f"Store, Redis: {cfg.preload:,} sessions stored; µs per call, sequential; calls/s at "
+        f"{cfg.tasks} tasks (median of {cfg.rounds} rounds)",
+        ["operation", "µs/call (seq)", "vs floor (seq)", "calls/s (32 tasks)", "vs floor (32)"],
+        [
+            [name, fmt(median(seq[name])), fmt_ratio(s), fmt(median(conc[name]), 0), fmt_ratio(c)]
+            for name, s, c in (
+                ("ours load", seq_ratio, conc_ratio),
+                ("raw GET (same pool)", None, None),
+            )
+        ],
+        note="ours load: RedisSessionStore.load of a random live id; raw GET (same pool): the "
+        "floor, a GET of the same key on store.client; 'vs floor' is ours ÷ floor in time per "
+        "call.",
+    )
+    section = Section(tables=[table], floors=[FLOOR])
+    section.targets.append(
+        Target(
+            "Redis load / raw GET (same redis-py pool)",
+            seq_ratio,
+            1.2,
+            detail=f"sequential; at {cfg.tasks} tasks: {fmt_ratio(conc_ratio)}",
+        )
+    )
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .report import MIN_RATED_ROUNDS, print_report
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    parser.add_argument("--url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_URL))
     parser.add_argument("--quick", action="store_true", help="a sanity run (seconds)")
-    args = parser.parse_args()
-    sessions, rounds = (200, 3) if args.quick else (5000, 15)
-    ours, floor = asyncio.run(run(args.url, sessions, rounds))
-    print(
-        f"redis load {ours:.1f} us, raw GET {floor:.1f} us, "
-        f"ratio {ours / floor:.2f} (target <= 1.2)"
+    parser.add_argument("--rounds", type=int, help="A/B rounds (default 3; fewer: not rated)")
+    args = parser.parse_args(argv)
+    cfg = (
+        StoreConfig(ops=300, concurrent_ops=640, preload=2000)
+        if args.quick
+        else StoreConfig(ops=5000, concurrent_ops=10_000, preload=10_000, rounds=7)
     )
+    if args.rounds is not None:
+        cfg = dataclasses.replace(cfg, rounds=max(1, args.rounds))
+    why = asyncio.run(redis_answers(args.url))
+    if why is not None:
+        print(f"Redis did not answer at {args.url} ({why})", file=sys.stderr)
+        return 1
+    print_report(asyncio.run(run_redis_load_bench(args.url, cfg)), cfg.rounds >= MIN_RATED_ROUNDS)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

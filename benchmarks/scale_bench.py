@@ -3,13 +3,16 @@
 * ``load`` and ``clear_sessions_for_user`` latency with a small and a large table (default 10k
   and 1M sessions of 1,000 users, a tenth expired), the two databases measured alternately.
   Clear-by-user clears a fresh user holding 5 sessions in both, so only the table size differs.
+  On Redis the same rows, with two key prefixes of one database for the two sizes (all
+  sessions live, loaded through the store's ``create``) and a fresh user holding 100 sessions.
 * ``delete_expired`` over many expired rows while one reader task loads sessions: a separate
   sampler task, on a fixed 2 ms schedule, times from the instant it *should* have started a
   ``load`` to the instant the ``load`` returned, so an event loop stalled by the cleanup shows
   up as latency (a sample timed only around the call would miss it). Its p99 during the
   cleanup against its p99 just before it, in the same round; the reader's own call p99 and the
   loop lag are reported beside it.
-* RSS of an app process (ours, via uvicorn) after a small and a large number of requests.
+* RSS of an app process (ours, via uvicorn) after a small and a large number of requests
+  (SQL kinds; the cleanup and RSS parts do not run on Redis).
 """
 
 from __future__ import annotations
@@ -43,9 +46,15 @@ from ._common import (
     session_data,
 )
 from .http_bench import fmt_rss, run_wrk, start_server, stop_server
+from .redis_bench import BULK_TASKS, bulk_create, redis_scratch, used_memory
 from .store_bench import TTL, _now
 
 Case = Callable[[int], Awaitable[float]]
+#: Sessions of the fresh user each clear-by-user call clears: 5 on SQL; issue 11 asks 100 on
+#: Redis (whose clear is one script walking the user's index).
+SQL_CLEARED = 5
+REDIS_CLEARED = 100
+CLEARS_PER_ROUND = 20
 
 
 @dataclass(frozen=True)
@@ -68,59 +77,106 @@ async def _sized(kind: Kind, pg: str, workdir: Path, cfg: ScaleConfig, label: st
     ):
         backends: dict[int, SessionStoreBackend] = {}
         live: dict[int, list[str]] = {}
-        for size, url in ((cfg.small, small_url), (cfg.large, large_url)):
-            b = await SessionStoreBackend.connect(url)
-            await b.migrate()
-            t0 = time.perf_counter()
-            live[size] = await bulk_load(kind, url, size, users=1000, expired_fraction=0.1)
-            section.notes.append(
-                f"{label}: bulk-loaded {size:,} sessions in {time.perf_counter() - t0:.1f} s."
-            )
-            backends[size] = b
         try:
-            counter = 0
-
-            def load_case(size: int) -> Case:
-                async def case(r: int) -> float:
-                    ids, b = live[size], backends[size]
-                    rnd = random.Random(r)
-                    return await sequential_us(lambda i: b.load(rnd.choice(ids)), cfg.ops)
-
-                return case
-
-            def clear_case(size: int) -> Case:
-                async def case(r: int) -> float:
-                    nonlocal counter
-                    b, total = backends[size], 0.0
-                    for _ in range(20):
-                        counter += 1
-                        user = f"fresh-{counter}"
-                        for _ in range(5):
-                            await b.create(
-                                SessionRecord(new_session_id(), session_data(user), _now() + TTL)
-                            )
-                        t0 = time.perf_counter()
-                        await b.clear_sessions_for_user(user)
-                        total += time.perf_counter() - t0
-                    return total / 20 * 1e6
-
-                return case
-
-            for b, ids in ((backends[s], live[s]) for s in backends):  # warm-up
-                for sid in ids[:200]:
-                    await b.load(sid)
-            res = await ab_rounds(
-                {
-                    "load small": load_case(cfg.small),
-                    "load large": load_case(cfg.large),
-                    "clear small": clear_case(cfg.small),
-                    "clear large": clear_case(cfg.large),
-                },
-                cfg.rounds,
-            )
+            for size, url in ((cfg.small, small_url), (cfg.large, large_url)):
+                backends[size] = b = await SessionStoreBackend.connect(url)
+                await b.migrate()
+                t0 = time.perf_counter()
+                live[size] = await bulk_load(kind, url, size, users=1000, expired_fraction=0.1)
+                section.notes.append(
+                    f"{label}: bulk-loaded {size:,} sessions in {time.perf_counter() - t0:.1f} s."
+                )
+            section.extend(await _sized_rounds(backends, live, cfg, label, SQL_CLEARED))
         finally:
             for b in backends.values():
                 await b.close()
+    return section
+
+
+async def _sized_redis(url: str, cfg: ScaleConfig) -> Section:
+    """The sized rows on Redis: two key prefixes (small, large) of one database, loaded through
+    the store's own ``create`` (the key layout is the store's), each deleted afterwards."""
+    section = Section()
+    async with (
+        redis_scratch(url, "small") as small,
+        redis_scratch(url, "large") as large,
+    ):
+        before = await used_memory(small)
+        live: dict[int, list[str]] = {}
+        for size, store in ((cfg.small, small), (cfg.large, large)):
+            t0 = time.perf_counter()
+            live[size] = await bulk_create(store, size, users=1000)
+            section.notes.append(
+                f"Redis: created {size:,} sessions through the store ({BULK_TASKS} concurrent "
+                f"`create` calls) in {time.perf_counter() - t0:.1f} s."
+            )
+        grown = (await used_memory(small) - before) / 2**20
+        section.notes.append(
+            f"Redis: used_memory grew by {grown:,.0f} MiB for the {cfg.small + cfg.large:,} "
+            "sessions (keys and indexes)."
+        )
+        backends = {cfg.small: SessionStoreBackend(small), cfg.large: SessionStoreBackend(large)}
+        section.extend(await _sized_rounds(backends, live, cfg, "Redis", REDIS_CLEARED))
+    return section
+
+
+async def _sized_rounds(
+    backends: dict[int, SessionStoreBackend],
+    live: dict[int, list[str]],
+    cfg: ScaleConfig,
+    label: str,
+    cleared: int,
+) -> Section:
+    """``load`` and clear-by-user at both sizes, alternating; clear-by-user clears a fresh user
+    holding ``cleared`` sessions, so only the number of stored sessions differs."""
+    counter = 0
+
+    def load_case(size: int) -> Case:
+        async def case(r: int) -> float:
+            ids, b = live[size], backends[size]
+            rnd = random.Random(r)
+            return await sequential_us(lambda i: b.load(rnd.choice(ids)), cfg.ops)
+
+        return case
+
+    def clear_case(size: int) -> Case:
+        async def case(r: int) -> float:
+            nonlocal counter
+            b, total = backends[size], 0.0
+            for _ in range(CLEARS_PER_ROUND):
+                counter += 1
+                user = f"fresh-{counter}"
+                for _ in range(cleared):
+                    await b.create(
+                        SessionRecord(new_session_id(), session_data(user), _now() + TTL)
+                    )
+                t0 = time.perf_counter()
+                await b.clear_sessions_for_user(user)
+                total += time.perf_counter() - t0
+            return total / CLEARS_PER_ROUND * 1e6
+
+        return case
+
+    for b, ids in ((backends[s], live[s]) for s in backends):  # warm-up
+        for sid in ids[:200]:
+            await b.load(sid)
+    res = await ab_rounds(
+        {
+            "load small": load_case(cfg.small),
+            "load large": load_case(cfg.large),
+            "clear small": clear_case(cfg.small),
+            "clear large": clear_case(cfg.large),
+        },
+        cfg.rounds,
+    )
+    note = (
+        "Redis: every stored session live (Redis drops an expired key itself), 1,000 users; "
+        f"clear user: a fresh user's {cleared} sessions, among those."
+        if label == "Redis"
+        else f"A tenth of the stored sessions expired, 1,000 users; clear user: a fresh user's "
+        f"{cleared} sessions, among those."
+    )
+    section = Section()
     section.tables.append(
         Table(
             f"Scale, {label}: µs per call at {cfg.small:,} and {cfg.large:,} stored sessions "
@@ -135,9 +191,10 @@ async def _sized(kind: Kind, pg: str, workdir: Path, cfg: ScaleConfig, label: st
                 ]
                 for op, key in (
                     ("load (random live id)", "load"),
-                    ("clear user (5 sessions)", "clear"),
+                    (f"clear user ({cleared} sessions)", "clear"),
                 )
             ],
+            note=note,
         )
     )
     section.targets += [
@@ -147,7 +204,9 @@ async def _sized(kind: Kind, pg: str, workdir: Path, cfg: ScaleConfig, label: st
             1.2,
         ),
         Target(
-            f"{label} clear-by-user at {cfg.large:,} / at {cfg.small:,}",
+            f"{label} clear-by-user"
+            + ("" if cleared == SQL_CLEARED else f" ({cleared} sessions)")
+            + f" at {cfg.large:,} / at {cfg.small:,}",
             paired_ratio(res["clear large"], res["clear small"]),
             1.5,
         ),
@@ -319,8 +378,14 @@ def _rss(variant: str, url: str, cfg: ScaleConfig, wrk: str, label: str) -> Sect
 
 
 async def run_scale_bench(
-    kinds: list[Kind], pg: str, workdir: Path, cfg: ScaleConfig, wrk: str | None
+    kinds: list[Kind],
+    pg: str,
+    workdir: Path,
+    cfg: ScaleConfig,
+    wrk: str | None,
+    redis_url: str | None = None,
 ) -> Section:
+    """Every part for each SQL kind; on Redis (``redis_url``), the sized rows alone."""
     section = Section()
     for kind in kinds:
         label = "PostgreSQL" if kind == "postgres" else "SQLite"
@@ -333,4 +398,6 @@ async def run_scale_bench(
                 await b.close()
                 variant = "ours-pg" if kind == "postgres" else "ours-sqlite"
                 section.extend(await asyncio.to_thread(_rss, variant, url, cfg, wrk, label))
+    if redis_url is not None:
+        section.extend(await _sized_redis(redis_url, cfg))
     return section

@@ -78,5 +78,21 @@ def test_only_the_full_run_writes_the_tracked_results() -> None:
     assert default_output(_parser().parse_args([])).name == "RESULTS.md"
     for partial in (["--quick"], ["--rounds", "1"], ["--no-http"], ["--ops", "5"]):
         assert default_output(_parser().parse_args(partial)).name == "RESULTS-quick.md"
+    # A full run is the default backends (spaces aside); fewer backends write RESULTS-quick.md.
+    spaced = ["--backends", "sqlite, postgres, redis"]
+    assert default_output(_parser().parse_args(spaced)).name == "RESULTS.md"
+    for fewer in ("sqlite,postgres", "redis", "sqlite"):
+        args = _parser().parse_args(["--backends", fewer])
+        assert default_output(args).name == "RESULTS-quick.md"
     ignored = (Path(__file__).parent.parent / ".gitignore").read_text().split()
     assert "benchmarks/RESULTS-quick.md" in ignored
+
+
+def test_backends_are_sqlite_postgres_and_redis_and_an_unknown_one_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _parser().parse_args([]).backends == "sqlite,postgres,redis"
+    assert _parser().parse_args(["--quick", "--backends", " redis "]).backends == "redis"
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["--backends", "sqlite,mysql"])
+    assert "unknown backend(s) mysql" in capsys.readouterr().err
