@@ -215,3 +215,57 @@ async def test_client_is_a_redis_asyncio_client(backend: SessionStoreBackend) ->
     assert isinstance(store, RedisSessionStore)
     assert isinstance(store.client, aioredis.Redis)
     assert await store.client.ping()
+
+
+async def _connections_named(client: aioredis.Redis, name: str) -> list[dict[str, str]]:
+    return [c for c in await client.client_list() if c.get("name") == name]
+
+
+async def test_a_burst_beyond_the_pool_waits_for_a_connection_instead_of_failing(
+    db_url: str,
+) -> None:
+    name = f"burst-{new_session_id()[:8]}"
+    store = RedisSessionStore(db_url, max_connections=3, client_name=name)
+    try:
+        records = [_record({"user_id": f"u{i}"}) for i in range(5)]
+        for record in records:
+            await store.create(record)
+        loads = [store.load(records[i % 5].id) for i in range(200)]
+        loaded = await asyncio.gather(*loads)
+        assert all(r is not None for r in loaded)  # none failed for want of a connection
+        assert len(await _connections_named(store.client, name)) <= 3
+    finally:
+        await store.clear_all_sessions()
+        await store.close()
+
+
+async def test_an_exhausted_pool_is_unavailable_after_the_timeout_then_recovers(
+    db_url: str,
+) -> None:
+    from session_service import SessionStoreUnavailable
+
+    name = f"held-{new_session_id()[:8]}"
+    store = RedisSessionStore(
+        db_url, max_connections=2, timeout=0.3, socket_timeout=30, client_name=name
+    )
+    record = _record({"user_id": "alice"})
+    await store.create(record)
+    queue = store.key_prefix + "held-queue"
+    probe = aioredis.Redis.from_url(db_url.split("?")[0])  # a client of its own
+    # Both of the store's connections block in BLPOP until something is pushed on ``queue``.
+    holders = [asyncio.ensure_future(store.client.blpop([queue], timeout=30)) for _ in range(2)]
+    try:
+        # Until the server shows both blocked (each check is a round trip the holders run in).
+        while sum(c.get("cmd") == "blpop" for c in await _connections_named(probe, name)) < 2:
+            pass
+        with pytest.raises(SessionStoreUnavailable) as caught:
+            await store.load(record.id)
+        assert "cannot reach the session database" in str(caught.value)
+    finally:
+        await probe.rpush(queue, "a", "b")
+        await asyncio.gather(*holders)
+        await probe.aclose()
+    loaded = await store.load(record.id)  # the same store, no restart
+    assert loaded is not None and loaded.data == {"user_id": "alice"}
+    await store.clear_all_sessions()
+    await store.close()

@@ -39,6 +39,7 @@ from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
 from .delta import PATCH
+from .pool import BoundedConnectionPool
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
@@ -123,9 +124,9 @@ class RedisSessionStore(RedisAdminOps):
         except RuntimeError:
             loop = None
         if self._client is None or (loop is not None and loop is not self._loop):
-            # Blocking: beyond max_connections a command waits for a free connection (up to
+            # Bounded: beyond max_connections a command waits for a free connection (up to
             # the timeout, then 503) instead of failing at once.
-            pool = aioredis.BlockingConnectionPool.from_url(self._url, **self._options)
+            pool = BoundedConnectionPool.from_url(self._url, **self._options)
             self._client = aioredis.Redis.from_pool(pool)
             self._loop = loop
         return self._client
