@@ -27,7 +27,7 @@ from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
 from ._codec import check_text, decode_data, encode_data
 from ._delta import prepare_delta
-from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats, check_untenanted_only
 from .sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 
 _CREATE_ATTEMPTS = 5
@@ -311,12 +311,20 @@ class MemorySessionStore:
     # -- by user, by tenant, everything -------------------------------------------------------
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: str | None = None,
+        untenanted_only: bool = False,
     ) -> int:
-        """Delete every session of ``user_id`` (expired ones too) but ``keep``; returns how
-        many. With ``keep``, nothing unless it is still a live session of that user."""
+        """Delete every session of ``user_id`` (expired ones too; in one tenant, in none with
+        ``untenanted_only``, or in all) but ``keep``; returns how many. With ``keep``, nothing
+        unless it is still a live session of that user in that scope."""
+        check_untenanted_only(tenant_id, untenanted_only)
         with self._space.lock:
-            ids = self._space.owned(str(user_id), tenant_id, tenant_id is None)
+            any_tenant = tenant_id is None and not untenanted_only
+            ids = self._space.owned(str(user_id), tenant_id, any_tenant)
             if keep is not None:
                 if keep not in ids or self._live(keep, utcnow()) is None:
                     return 0

@@ -35,6 +35,7 @@ from ...records import SessionRecord, new_session_id, user_id_of, utcnow
 from ...settings import DEFAULT_REDIS_KEY_PREFIX, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, storable
 from .._delta import prepare_delta, too_large
+from ..protocol import check_untenanted_only
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
@@ -355,18 +356,31 @@ class RedisSessionStore(RedisAdminOps):
     # -- by user, by tenant, everything -------------------------------------------------------
 
     @staticmethod
-    def _owner(user_id: str | int, tenant_id: str | None) -> tuple[str, str] | None:
+    def _owner(
+        user_id: str | int, tenant_id: str | None, untenanted_only: bool = False
+    ) -> tuple[str, str] | None:
+        """(user tag, tenant tag) for the scripts; the tenant tag is ``""`` for every tenant
+        and :data:`~.scripts.NO_TENANT` for none (its index alone: ``untenanted_only``)."""
         user = str(user_id)
         if not storable(user) or (tenant_id is not None and not storable(tenant_id)):
             return None
+        if untenanted_only:
+            return S.user_tag(user), S.tenant_tag(None)
         return S.user_tag(user), "" if tenant_id is None else S.tenant_tag(tenant_id)
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: str | None = None,
+        untenanted_only: bool = False,
     ) -> int:
-        """Delete the user's sessions (in one tenant, or all) but ``keep`` in one script; how
-        many. With ``keep``, nothing unless it is still a live session of that user."""
-        owner = self._owner(user_id, tenant_id)
+        """Delete the user's sessions (in one tenant, in none with ``untenanted_only``, or in
+        all) but ``keep`` in one script; how many. With ``keep``, nothing unless it is still a
+        live session of that user in that scope."""
+        check_untenanted_only(tenant_id, untenanted_only)
+        owner = self._owner(user_id, tenant_id, untenanted_only)
         if owner is None or (keep is not None and not storable(keep)):
             return 0
         return int(
