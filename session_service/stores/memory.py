@@ -27,7 +27,13 @@ from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
 from ._codec import check_text, decode_data, encode_data
 from ._delta import prepare_delta
-from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats, check_untenanted_only
+from .protocol import (
+    DEFAULT_BATCH_SIZE,
+    ProgressCallback,
+    StoreStats,
+    check_batch_size,
+    check_untenanted_only,
+)
 from .sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 
 _CREATE_ATTEMPTS = 5
@@ -381,8 +387,7 @@ class MemorySessionStore:
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_progress: ProgressCallback | None = None,
     ) -> int:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         total = 0
         while True:
             with self._space.lock:
@@ -403,8 +408,7 @@ class MemorySessionStore:
         self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
     ) -> int:
         """Remove expired sessions in batches; returns how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         now, total = utcnow(), 0
         while True:
             with self._space.lock:

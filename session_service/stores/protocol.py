@@ -35,6 +35,13 @@ DEFAULT_BATCH_SIZE = 5000
 ProgressCallback = Callable[[int], None]
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size below 1 (a batched delete would never finish), before any batch:
+    every store's batched deletes call this, so all of them refuse alike and delete nothing."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+
+
 def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
     """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
     tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""

@@ -17,7 +17,7 @@ from redis import exceptions as rx
 from ...errors import SessionDataError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
 from .._codec import storable
-from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats, check_batch_size
 from . import scripts as S
 
 if TYPE_CHECKING:
@@ -112,8 +112,7 @@ class RedisAdminOps:
         on_progress: ProgressCallback | None = None,
     ) -> int:
         """Delete every session (of one tenant) in batches, each one script; how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         if tenant_id is not None and not storable(tenant_id):
             return 0
         total = 0
@@ -148,8 +147,7 @@ class RedisAdminOps:
     ) -> int:
         """Redis expires the keys itself; this removes the expired index entries (counting
         those of the tenant indexes, one per expired session) in batches; returns how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         total = 0
         try:
             for index in await self._tenant_indexes(None):

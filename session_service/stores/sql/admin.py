@@ -30,7 +30,13 @@ from ...records import SessionRecord, utcnow
 from ...settings import StoreKind
 from .._codec import decode_data, storable
 from .._errors import translate_errors
-from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats, check_untenanted_only
+from ..protocol import (
+    DEFAULT_BATCH_SIZE,
+    ProgressCallback,
+    StoreStats,
+    check_batch_size,
+    check_untenanted_only,
+)
 from .dialects import CLEANUP_LOCK_KEY
 from .loop_engine import LoopEngine
 from .schema import sessions_table as T
@@ -288,8 +294,7 @@ class SqlAdminOps:
     ) -> int | None:
         """Delete in batches; with ``leader_lock``, only while that transaction lock is free
         (``None`` when the first batch finds it taken)."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         ids = select(T.c.id).limit(batch_size)
         if cond is not None:
             ids = ids.where(cond)
