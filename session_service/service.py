@@ -219,15 +219,15 @@ class DefaultSessionService:
         user = session.get("user_id")
         if user is None:
             return 0
-        backend, tenant = self._backend, session.tenant_id
-        if tenant is not None:
-            cleared = await backend.clear_sessions_for_user(user, tenant_id=tenant)
-        else:  # tenant_id=None means "every tenant" to the store: pick the untenanted ones
-            records = await backend.list_sessions_for_user(user)
-            untenanted = [r.id for r in records if r.tenant_id is None]
-            for session_id in untenanted:
-                await backend.delete(session_id)
-            cleared = len(untenanted)
+        tenant, clear = session.tenant_id, self._backend.clear_sessions_for_user
+        # One atomic store operation either way, so a login of this user that lands meanwhile
+        # cannot slip between a listing and the deletes. tenant_id=None alone would mean
+        # "every tenant"; untenanted_only is passed only when needed, so a store of your own
+        # that predates it still serves requests with a tenant.
+        if tenant is None:
+            cleared = await clear(user, untenanted_only=True)
+        else:
+            cleared = await clear(user, tenant_id=tenant)
         session.flush()
         return cleared
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -30,6 +31,9 @@ def expired(user: str = "old") -> SessionRecord:
     return SessionRecord(
         id=new_session_id(), data={"user_id": user}, expiry_date=utcnow() - timedelta(1)
     )
+
+
+HOUR = timedelta(hours=1)
 
 
 def live(user: str = "now") -> SessionRecord:
@@ -223,4 +227,91 @@ async def test_sign_out_everywhere_stays_in_the_requests_tenant(
         for client in (*acme_alice, evil_alice, untenanted_alice, acme_bob):
             await client.aclose()
     finally:
+        await service.close()
+
+
+class LoginBeforeEachStoreCall(SessionStoreBackend):
+    """A real backend on which, while ``armed``, another device of ``user`` signs in (without a
+    tenant, straight on the store) just before each store operation starts: the moment a
+    concurrent login on another instance can land between two operations of a request.
+
+    ``calls`` names the operations made while armed, ``logins`` the sessions those logins
+    created. Deterministic: no threads, no timing.
+    """
+
+    def __init__(self, inner: SessionStoreBackend, user: str) -> None:
+        super().__init__(inner.store)
+        self.user = user
+        self.armed = False
+        self.calls: list[str] = []
+        self.logins: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = super().__getattr__(name)
+
+        async def after_a_login(*args: Any, **kwargs: Any) -> Any:
+            if self.armed:
+                self.calls.append(name)
+                record = SessionRecord(new_session_id(), {"user_id": self.user}, utcnow() + HOUR)
+                await self.store.create(record)
+                self.logins.append(record.id)
+            return await method(*args, **kwargs)
+
+        setattr(self, name, after_a_login)
+        return after_a_login
+
+
+async def test_sign_out_everywhere_without_tenant_is_one_store_operation(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An untenanted alice signs out everywhere: exactly her untenanted sessions end, in one
+    atomic store operation, so a login of hers that lands before any of its store operations
+    starts is signed out too (the list-then-delete it replaces let such a login survive)."""
+    backend = LoginBeforeEachStoreCall(SessionStoreBackend.from_url(db_url), "alice")
+    service = DefaultSessionService(backend, settings_for(db_url, str(tmp_path)))
+    await service.migrate()
+
+    async def login(request: Request) -> Response:
+        request.session["user_id"] = request.query_params["user"]
+        return JSONResponse({})
+
+    async def everywhere(request: Request) -> Response:
+        backend.armed = True
+        try:
+            return JSONResponse({"cleared": await service.sign_out_everywhere(request)})
+        finally:
+            backend.armed = False
+
+    app = Starlette(
+        routes=[
+            Route("/login", login, methods=["POST"]),
+            Route("/out", everywhere, methods=["POST"]),
+        ],
+        middleware=[
+            service.session_layer(
+                lambda scope: dict(scope["headers"]).get(b"x-tenant", b"").decode() or None
+            )
+        ],
+    )
+    base = {"transport": httpx.ASGITransport(app=app), "base_url": "http://t"}
+
+    async def sign_in(user: str, tenant: str | None) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(**base, headers={"x-tenant": tenant} if tenant else {})  # type: ignore[arg-type]
+        assert (await client.post(f"/login?user={user}")).status_code == 200
+        return client
+
+    clients = [await sign_in("alice", None) for _ in range(2)]
+    clients += [await sign_in("alice", "t1"), await sign_in("bob", None)]
+    try:
+        response = await clients[0].post("/out")
+        for sid in backend.logins:
+            assert await backend.load(sid) is None, "a login before the sign-out survived it"
+        assert backend.calls == ["clear_sessions_for_user"]
+        assert response.json() == {"cleared": 2 + len(backend.logins)}
+        assert await service.count_sessions_for_user("alice") == 1
+        assert await service.count_sessions_for_user("alice", tenant_id="t1") == 1
+        assert await service.count_sessions_for_user("bob") == 1
+    finally:
+        for client in clients:
+            await client.aclose()
         await service.close()

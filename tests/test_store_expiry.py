@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from session_service import SessionRecord, SessionStoreBackend
@@ -113,6 +114,24 @@ async def test_delete_expired_in_batches_that_divide_evenly(backend: SessionStor
     assert await backend.delete_expired(batch_size=3, on_progress=progress.append) == 9
     assert progress[-1] == 9
     assert (await backend.stats()).total == 0
+
+
+async def test_batched_deletes_refuse_an_empty_batch_and_delete_nothing(
+    backend: SessionStoreBackend,
+) -> None:
+    """A batch size below 1 could never finish: every batched delete refuses it up front."""
+    await _save(backend, _record({"user_id": "a"}, _past(hours=1)))
+    await _save(backend, _record({"user_id": "b"}, _future(hours=1), tenant_id="t1"))
+    for size in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be at least 1"):
+            await backend.delete_expired(batch_size=size)
+        with pytest.raises(ValueError, match="batch_size must be at least 1"):
+            await backend.delete_expired_if_leader(batch_size=size)
+        for tenant in (None, "t1"):
+            with pytest.raises(ValueError, match="batch_size must be at least 1"):
+                await backend.clear_all_sessions(tenant_id=tenant, batch_size=size)
+    stats = await backend.stats()
+    assert (stats.total, stats.live) == (2, 1)
 
 
 async def test_update_of_an_expired_session_does_not_revive_it(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
@@ -114,6 +116,45 @@ async def test_clear_user_without_tenant_clears_every_tenant(
     bob = await _save_for(backend, "bob", tenant_id="acme", n=1)
     assert await backend.clear_sessions_for_user("alice") == 3
     assert await backend.get_session_ids_for_user("bob") == bob
+
+
+async def test_clear_user_untenanted_only_leaves_their_tenants_and_other_users(
+    backend: SessionStoreBackend,
+) -> None:
+    """``untenanted_only=True``: the user's sessions without a tenant, expired ones included
+    (as every clear counts them), and nothing else."""
+    untenanted = await _save_for(backend, "alice", n=2)
+    await _save_for(backend, "alice", n=1, expired=True)
+    t1 = await _save_for(backend, "alice", tenant_id="t1", n=1)
+    bob = await _save_for(backend, "bob", n=1)
+    assert await backend.clear_sessions_for_user("alice", untenanted_only=True) == 3
+    for sid in untenanted:
+        assert await backend.load(sid) is None
+    assert await backend.get_session_ids_for_user("alice") == t1
+    assert await backend.get_session_ids_for_user("bob") == bob
+    assert await backend.clear_sessions_for_user("alice", untenanted_only=True) == 0
+
+
+async def test_clear_user_untenanted_only_keeps_an_untenanted_session(
+    backend: SessionStoreBackend,
+) -> None:
+    """``keep`` composes as with a tenant: it must be a live session of that user *in that
+    scope* (here: without a tenant), else nothing is deleted."""
+    mine, other = await _save_for(backend, "alice", n=2)
+    t1 = await _save_for(backend, "alice", tenant_id="t1", n=1)
+    assert await backend.clear_sessions_for_user("alice", untenanted_only=True, keep=t1[0]) == 0
+    assert await backend.load(other) is not None
+    assert await backend.clear_sessions_for_user("alice", untenanted_only=True, keep=mine) == 1
+    assert await backend.load(other) is None
+    assert set(await backend.get_session_ids_for_user("alice")) == {mine, *t1}
+
+
+async def test_clear_user_untenanted_only_refuses_a_tenant(backend: SessionStoreBackend) -> None:
+    """Only the sessions without a tenant, yet in tenant ``t1``: a contradiction, refused."""
+    t1 = await _save_for(backend, "alice", tenant_id="t1", n=1)
+    with pytest.raises(ValueError, match="untenanted_only"):
+        await backend.clear_sessions_for_user("alice", tenant_id="t1", untenanted_only=True)
+    assert await backend.get_session_ids_for_user("alice") == t1
 
 
 # -- count / ids / list ----------------------------------------------------------------------

@@ -35,6 +35,20 @@ DEFAULT_BATCH_SIZE = 5000
 ProgressCallback = Callable[[int], None]
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size below 1 (a batched delete would never finish), before any batch:
+    every store's batched deletes call this, so all of them refuse alike and delete nothing."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+
+
+def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
+    """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
+    tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""
+    if untenanted_only and tenant_id is not None:
+        raise ValueError("untenanted_only=True is for sessions without a tenant: pass no tenant_id")
+
+
 @dataclass(frozen=True, slots=True)
 class StoreStats:
     """What ``session-service stats`` shows: counts over the whole store."""
@@ -116,11 +130,21 @@ class SessionStore(Protocol):
 
     # -- by user, by tenant, everything (``tenant_id=None``: every tenant) -----------------
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: str | None = None,
+        untenanted_only: bool = False,
     ) -> int:
         """Delete the user's sessions but ``keep`` (an id); returns how many. With ``keep``,
         atomically: nothing at all is deleted unless ``keep`` is still a live session of
-        that user, so of two devices signing each other out, exactly one stays."""
+        that user, so of two devices signing each other out, exactly one stays.
+
+        ``untenanted_only=True`` narrows "every tenant" to the user's sessions that have no
+        tenant (``tenant_id`` must then be ``None``: :func:`check_untenanted_only`), still in
+        one atomic step, so "sign out everywhere" from a request without a tenant misses no
+        login that lands meanwhile; ``keep`` must then be one of those sessions."""
         ...
 
     async def revoke_user_session(

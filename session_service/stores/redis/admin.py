@@ -1,9 +1,11 @@
-"""The Redis store's admin side: dump, clear everything, expiry cleanup and statistics.
+"""The Redis store's admin side: by user, by tenant, everything, expiry cleanup, statistics.
 
-These are the only operations that ``SCAN`` (for the tenant, user and session keys under the
-prefix; never ``KEYS``, which blocks the server): by user and by tenant, the indexes answer.
-Each batch of a delete is one Lua script, so a crash or Ctrl-C between batches leaves every
-session either whole or gone, with its index entries.
+By user and by tenant, the per-user and per-tenant indexes answer, and each change is one Lua
+script (a user's sessions cleared, one revoked). Only the store-wide operations (dump, clear
+everything, cleanup, statistics) ``SCAN`` (for the tenant, user and session keys under the
+prefix; never ``KEYS``, which blocks the server). Each batch of a delete is one Lua script, so
+a crash or Ctrl-C between batches leaves every session either whole or gone, with its index
+entries.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rx
 
+from ...devices import new_handle
 from ...errors import SessionDataError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
 from .._codec import storable
-from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from ..protocol import (
+    DEFAULT_BATCH_SIZE,
+    ProgressCallback,
+    StoreStats,
+    check_batch_size,
+    check_untenanted_only,
+)
 from . import scripts as S
 
 if TYPE_CHECKING:
@@ -47,7 +56,7 @@ def oldest_first(records: Any) -> list[SessionRecord]:
 
 class RedisAdminOps:
     """The admin operations of :class:`~.store.RedisSessionStore` (a mixin: the store
-    provides the client, the scripts runner and the value parser)."""
+    provides the client, the script runners and the value parser)."""
 
     key_prefix: str
     _session_prefix: str
@@ -61,7 +70,91 @@ class RedisAdminOps:
 
         async def _run(self, script: S.Script, keys: Sequence[str], *args: Any) -> Any: ...
 
+        async def _call(
+            self, action: str, script: S.Script, keys: Sequence[str], *args: Any
+        ) -> Any: ...
+
         def _record(self, sid: str, raw: Any, now_us: int) -> SessionRecord | None: ...
+
+    # -- by user, by tenant (the indexes answer) -----------------------------------------
+
+    @staticmethod
+    def _owner(
+        user_id: str | int, tenant_id: str | None, untenanted_only: bool = False
+    ) -> tuple[str, str] | None:
+        """(user tag, tenant tag) for the scripts; the tenant tag is ``""`` for every tenant
+        and :data:`~.scripts.NO_TENANT` for none (its index alone: ``untenanted_only``)."""
+        user = str(user_id)
+        if not storable(user) or (tenant_id is not None and not storable(tenant_id)):
+            return None
+        if untenanted_only:
+            return S.user_tag(user), S.tenant_tag(None)
+        return S.user_tag(user), "" if tenant_id is None else S.tenant_tag(tenant_id)
+
+    async def clear_sessions_for_user(
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: str | None = None,
+        untenanted_only: bool = False,
+    ) -> int:
+        """Delete the user's sessions (in one tenant, in none with ``untenanted_only``, or in
+        all) but ``keep`` in one script; how many. With ``keep``, nothing unless it is still a
+        live session of that user in that scope."""
+        check_untenanted_only(tenant_id, untenanted_only)
+        owner = self._owner(user_id, tenant_id, untenanted_only)
+        if owner is None or (keep is not None and not storable(keep)):
+            return 0
+        return int(
+            await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner, keep or "")
+        )
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the user's session named ``handle`` in one script; ``False`` if none."""
+        owner = self._owner(user_id, tenant_id)
+        if owner is None or not handle or not storable(handle):
+            return False
+        return bool(await self._call("revoke a session", S.REVOKE, [], *owner, handle))
+
+    async def list_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[SessionRecord]:
+        """The user's live sessions, oldest first, each with a handle (a session written
+        before handles existed is given one here)."""
+        records = await self._owned(user_id, tenant_id)
+        for record in records:
+            if record.handle is None:
+                key = self._session_prefix + record.id
+                named = await self._call("name a session", S.DEVICE, [key], "", new_handle())
+                record.handle = named.decode() if isinstance(named, bytes) else named
+        return [r for r in records if r.handle]
+
+    async def _owned(self, user_id: str | int, tenant_id: str | None) -> list[SessionRecord]:
+        owner = self._owner(user_id, tenant_id)
+        if owner is None:
+            return []
+        flat = await self._call("list a user's sessions", S.OWNED, [], *owner)
+        now, user = to_us(utcnow()), str(user_id)
+        records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
+        return oldest_first(
+            r for r in records
+            if r is not None and r.user_id == user and tenant_id in (None, r.tenant_id)
+        )  # fmt: skip
+
+    async def count_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        return len(await self._owned(user_id, tenant_id))
+
+    async def get_session_ids_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[str]:
+        return [r.id for r in await self._owned(user_id, tenant_id)]
+
+    # -- everything (SCAN) ---------------------------------------------------------------
 
     async def _scan(self, kind: str) -> AsyncIterator[str]:
         """Every key of one kind (``s:``, ``t:``, ``u:``, ``ut:``) under the prefix: admin only."""
@@ -112,8 +205,7 @@ class RedisAdminOps:
         on_progress: ProgressCallback | None = None,
     ) -> int:
         """Delete every session (of one tenant) in batches, each one script; how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         if tenant_id is not None and not storable(tenant_id):
             return 0
         total = 0
@@ -148,8 +240,7 @@ class RedisAdminOps:
     ) -> int:
         """Redis expires the keys itself; this removes the expired index entries (counting
         those of the tenant indexes, one per expired session) in batches; returns how many."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         total = 0
         try:
             for index in await self._tenant_indexes(None):

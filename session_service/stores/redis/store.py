@@ -13,9 +13,9 @@ Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are l
 * every key written has a TTL; connection errors, timeouts and ``READONLY`` (a failover) are
   :class:`~session_service.errors.SessionStoreUnavailable` (503), the password masked.
 
-The admin-wide operations (dump, clear everything, cleanup, statistics) are in :mod:`.admin`.
-Redis Cluster is refused: the scripts touch keys that cannot be declared up front, which a
-cluster would spread over nodes.
+The admin operations (by user, by tenant, everything, cleanup, statistics) are in
+:mod:`.admin`. Redis Cluster is refused: the scripts touch keys that cannot be declared up
+front, which a cluster would spread over nodes.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from .._codec import check_text, decode_data, encode_data, storable
 from .._delta import prepare_delta, too_large
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
-from .admin import EPOCH, FAILURES, US, RedisAdminOps, oldest_first, to_us
+from .admin import EPOCH, FAILURES, US, RedisAdminOps, to_us
 from .delta import PATCH
 from .pool import BoundedConnectionPool
 
@@ -352,68 +352,3 @@ class RedisSessionStore(RedisAdminOps):
         if storable(session_id):
             key = self._session_prefix + session_id
             await self._call("delete a session", S.DELETE, [key], session_id)
-
-    # -- by user, by tenant, everything -------------------------------------------------------
-
-    @staticmethod
-    def _owner(user_id: str | int, tenant_id: str | None) -> tuple[str, str] | None:
-        user = str(user_id)
-        if not storable(user) or (tenant_id is not None and not storable(tenant_id)):
-            return None
-        return S.user_tag(user), "" if tenant_id is None else S.tenant_tag(tenant_id)
-
-    async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
-    ) -> int:
-        """Delete the user's sessions (in one tenant, or all) but ``keep`` in one script; how
-        many. With ``keep``, nothing unless it is still a live session of that user."""
-        owner = self._owner(user_id, tenant_id)
-        if owner is None or (keep is not None and not storable(keep)):
-            return 0
-        return int(
-            await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner, keep or "")
-        )
-
-    async def revoke_user_session(
-        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
-    ) -> bool:
-        """Delete the user's session named ``handle`` in one script; ``False`` if none."""
-        owner = self._owner(user_id, tenant_id)
-        if owner is None or not handle or not storable(handle):
-            return False
-        return bool(await self._call("revoke a session", S.REVOKE, [], *owner, handle))
-
-    async def list_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[SessionRecord]:
-        """The user's live sessions, oldest first, each with a handle (a session written
-        before handles existed is given one here)."""
-        records = await self._owned(user_id, tenant_id)
-        for record in records:
-            if record.handle is None:
-                key = self._session_prefix + record.id
-                named = await self._call("name a session", S.DEVICE, [key], "", new_handle())
-                record.handle = named.decode() if isinstance(named, bytes) else named
-        return [r for r in records if r.handle]
-
-    async def _owned(self, user_id: str | int, tenant_id: str | None) -> list[SessionRecord]:
-        owner = self._owner(user_id, tenant_id)
-        if owner is None:
-            return []
-        flat = await self._call("list a user's sessions", S.OWNED, [], *owner)
-        now, user = to_us(utcnow()), str(user_id)
-        records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
-        return oldest_first(
-            r for r in records
-            if r is not None and r.user_id == user and tenant_id in (None, r.tenant_id)
-        )  # fmt: skip
-
-    async def count_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> int:
-        return len(await self._owned(user_id, tenant_id))
-
-    async def get_session_ids_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[str]:
-        return [r.id for r in await self._owned(user_id, tenant_id)]

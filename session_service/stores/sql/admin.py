@@ -30,7 +30,13 @@ from ...records import SessionRecord, utcnow
 from ...settings import StoreKind
 from .._codec import decode_data, storable
 from .._errors import translate_errors
-from ..protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from ..protocol import (
+    DEFAULT_BATCH_SIZE,
+    ProgressCallback,
+    StoreStats,
+    check_batch_size,
+    check_untenanted_only,
+)
 from .dialects import CLEANUP_LOCK_KEY
 from .loop_engine import LoopEngine
 from .schema import sessions_table as T
@@ -83,14 +89,24 @@ class SqlAdminOps:
     # -- by user, by tenant, everything ----------------------------------------------------
 
     @staticmethod
-    def _owned_by(user_id: str | int, tenant_id: str | None) -> ColumnElement[bool]:
+    def _owned_by(
+        user_id: str | int, tenant_id: str | None, untenanted_only: bool = False
+    ) -> ColumnElement[bool]:
         cond = _matches(T.c.user_id, str(user_id))
+        if untenanted_only:
+            return and_(cond, T.c.tenant_id.is_(None))
         return cond if tenant_id is None else and_(cond, _matches(T.c.tenant_id, tenant_id))
 
     async def clear_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None, keep: str | None = None
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: str | None = None,
+        untenanted_only: bool = False,
     ) -> int:
-        """Delete every session of ``user_id`` (in one tenant, or all); returns how many.
+        """Delete every session of ``user_id`` (in one tenant, in none with
+        ``untenanted_only``, or in all); returns how many.
 
         ``keep``: the id of the caller's own session ("sign out other devices"), spared, and
         only if it is still a live session of that user: otherwise nothing is deleted, so of
@@ -98,7 +114,8 @@ class SqlAdminOps:
         the delete are one transaction that holds the user's rows (PostgreSQL: locked in id
         order, so two such calls queue instead of deadlocking; SQLite: ``BEGIN IMMEDIATE``).
         """
-        owned = self._owned_by(user_id, tenant_id)
+        check_untenanted_only(tenant_id, untenanted_only)
+        owned = self._owned_by(user_id, tenant_id, untenanted_only)
         with translate_errors(self.display_url, "clear a user's sessions"):
             async with self._writer.begin() as conn:
                 if keep is not None:
@@ -277,8 +294,7 @@ class SqlAdminOps:
     ) -> int | None:
         """Delete in batches; with ``leader_lock``, only while that transaction lock is free
         (``None`` when the first batch finds it taken)."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        check_batch_size(batch_size)
         ids = select(T.c.id).limit(batch_size)
         if cond is not None:
             ids = ids.where(cond)
