@@ -37,11 +37,13 @@ RETRIES_AFTER_RESTORE = 50
 
 
 class CuttableProxy:
-    """A loopback TCP proxy to ``target`` that can drop every connection and stop listening."""
+    """A loopback TCP proxy to ``target`` that can drop every connection and stop listening,
+    or (``stalled``) swallow what clients send, like a server that stopped answering."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
+        self.stalled = False
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -70,6 +72,8 @@ class CuttableProxy:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with contextlib.suppress(ConnectionError, OSError):
                 while data := await reader.read(65536):
+                    if self.stalled and writer is server_w:
+                        continue  # a request the server never sees: no answer ever comes
                     writer.write(data)
                     await writer.drain()
             writer.transport.abort()

@@ -269,3 +269,38 @@ async def test_an_exhausted_pool_is_unavailable_after_the_timeout_then_recovers(
     assert loaded is not None and loaded.data == {"user_id": "alice"}
     await store.clear_all_sessions()
     await store.close()
+
+
+async def test_a_stalled_redis_costs_a_request_one_timeout_then_503(
+    proxied_redis: tuple[str, CuttableProxy], tmp_path: Path
+) -> None:
+    """A server that stops answering: every request gets 503 after one
+    ``SESSION_DB_TIMEOUT_SECONDS`` (the wait for a pooled connection included; a command is
+    never retried), nothing stored is lost, and the same app recovers when Redis answers."""
+    from .test_reliability_stall import TIMEOUT as STALL_TIMEOUT
+    from .test_reliability_stall import WORST_ALLOWED, _timed
+
+    url, proxy = proxied_redis
+    settings = settings_for(url, str(tmp_path), SESSION_DB_TIMEOUT_SECONDS=str(STALL_TIMEOUT))
+    service = DefaultSessionService(url, settings)
+    await service.migrate()
+    transport = httpx.ASGITransport(app=build_app(service))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            cookies = await _log_in_users(client)
+            client.cookies.clear()  # each request carries exactly its own cookie
+            proxy.stalled = True
+            calls = [
+                _timed(client, method, path, cookie)
+                for cookie in cookies.values()
+                for method, path in (("GET", "/read"), ("POST", "/set?x=1"))
+            ]
+            results = await asyncio.gather(*calls)
+            proxy.stalled = False
+            assert [status for status, _ in results] == [503] * len(calls)
+            worst = max(waited for _, waited in results)
+            print(f"redis: {len(calls)} requests, timeout {STALL_TIMEOUT} s, worst {worst:.2f} s")
+            assert worst < WORST_ALLOWED, f"a request waited {worst:.2f} s"
+            await _assert_sessions_load(client, cookies)  # nothing lost, no restart
+    finally:
+        await service.close()

@@ -53,3 +53,27 @@ class BoundedConnectionPool(aioredis.ConnectionPool):
             if connection in self._slotted:
                 self._slotted.discard(connection)
                 self._slots.release()
+
+
+async def run_command(pool: aioredis.ConnectionPool, *args: Any) -> Any:
+    """One command on a pooled connection, sent straight through it; the server's reply as
+    it came (``bytes``, ``int``, a list), an error reply raised as ``ResponseError``.
+
+    ``Redis.execute_command`` wraps every command in a retry loop, response callbacks and
+    per-command bookkeeping. The store's commands need none of it, and must not be retried:
+    a timed-out script may already have run (a retried ``create`` would find its own id
+    taken), and ``SESSION_DB_TIMEOUT_SECONDS`` bounds one attempt, not four. A connection
+    that failed mid-command may hold half a reply, so it is disconnected before it goes back
+    (the pool reconnects it on its next checkout).
+    """
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        await connection.send_command(*args)
+        return await connection.read_response()
+    except rx.ResponseError:
+        raise  # the server answered: the connection is in step
+    except BaseException:
+        await connection.disconnect()
+        raise
+    finally:
+        await pool.release(connection)

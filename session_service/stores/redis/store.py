@@ -39,7 +39,7 @@ from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, to_us
 from .delta import PATCH
-from .pool import BoundedConnectionPool
+from .pool import BoundedConnectionPool, run_command
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
@@ -145,12 +145,12 @@ class RedisSessionStore(RedisAdminOps):
         now = utcnow()
         us = to_us(now)
         argv = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us, *args)
-        client = self.client
+        pool = self.client.connection_pool
         try:
-            return await client.evalsha(script.sha, len(keys), *keys, *argv)
-        except rx.NoScriptError:
-            await client.script_load(script.source)
-            return await client.evalsha(script.sha, len(keys), *keys, *argv)
+            return await run_command(pool, "EVALSHA", script.sha, len(keys), *keys, *argv)
+        except rx.NoScriptError:  # a restarted (or flushed) server: load it, run it once
+            await run_command(pool, "SCRIPT", "LOAD", script.source)
+            return await run_command(pool, "EVALSHA", script.sha, len(keys), *keys, *argv)
 
     async def _call(self, action: str, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
         try:
@@ -256,7 +256,9 @@ class RedisSessionStore(RedisAdminOps):
         if not storable(session_id):
             return None
         try:
-            raw = await self.client.get(self._session_prefix + session_id)
+            raw = await run_command(
+                self.client.connection_pool, "GET", self._session_prefix + session_id
+            )
         except FAILURES as exc:
             raise self._fail("load a session", exc) from exc
         return None if raw is None else self._record(session_id, raw, to_us(utcnow()))
