@@ -56,9 +56,15 @@ def compare_sql(kind: StoreKind, expiry: bool) -> str:
 
 
 @functools.cache
-def _pg_sql(expiry: bool, owner: bool, limit: bool) -> str:
-    merged = "((data - $2::text[]) || $3::jsonb)"
-    sets, where, n = [f"data = {merged}", "updated_at = $4"], ["id = $1", "expiry_date > $4"], 4
+def _pg_sql(expiry: bool, owner: bool, limit: bool, removes: bool) -> str:
+    # Without removed keys, no ``data - '{}'`` copy of the stored object is made.
+    merged = "((data - $2::text[]) || $3::jsonb)" if removes else "(data || $2::jsonb)"
+    n = 3 if removes else 2
+    sets, where = (
+        [f"data = {merged}", f"updated_at = ${n + 1}"],
+        ["id = $1", f"expiry_date > ${n + 1}"],
+    )
+    n += 1
     if limit:
         n += 1
         where.append(f"octet_length({merged}::text) <= ${n}")
@@ -117,7 +123,8 @@ def patch_statement(
     path can do it (``now``/``expiry`` are already in the driver's form)."""
     moves, owner, limit = expiry is not None, delta.owner_changes, max_bytes is not None
     if kind == "postgres":
-        args = [session_id, list(delta.removed), delta.object_json, now]
+        removes = bool(delta.removed)
+        args = [session_id, *([list(delta.removed)] if removes else []), delta.object_json, now]
     else:
         args = [session_id, now]
         if limit:
@@ -129,7 +136,7 @@ def patch_statement(
     if owner:
         args.append(delta.owner)
     if kind == "postgres":
-        return _pg_sql(moves, owner, limit), args
+        return _pg_sql(moves, owner, limit, removes), args
     if len(delta.entries) > SQLITE_MAX_KEYS or len(delta.removed_json) > SQLITE_MAX_KEYS:
         return None
     for kj in delta.removed_json:
