@@ -83,7 +83,11 @@ async def test_redis_load_section_rates_load_against_a_raw_get(redis_server_url:
     section = await run_redis_load_bench(redis_server_url, cfg)
     [table] = section.tables
     assert table.title.startswith("Store, Redis: 20 sessions stored")
-    assert [row[0] for row in table.rows] == ["ours load", "raw GET (same pool)"]
+    assert [row[0] for row in table.rows] == [
+        "ours load",
+        "raw GET (same pool)",
+        "redis-py client.get",
+    ]
     [target] = section.targets
     assert target.name == "Redis load / raw GET (same redis-py pool)"
     assert target.ratio is not None and target.limit == 1.2
