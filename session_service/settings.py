@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -45,6 +45,11 @@ MAX_CLEANUP_INTERVAL_SECONDS = 7 * 24 * 3600
 MAX_MAX_BYTES = 64 * 1024 * 1024
 MAX_DB_TIMEOUT_SECONDS = 600.0
 DEFAULT_REDIS_KEY_PREFIX = "session:"
+DEFAULT_SENTINEL_PORT = 26379
+#: ``redis+sentinel://`` (and ``rediss+sentinel://``, TLS to the primary): the primary is found
+#: through Sentinel. See :func:`split_sentinel_url`.
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+_REDIS_SCHEMES = ("redis", "rediss", *SENTINEL_SCHEMES)
 DEFAULT_MEMORY_MAX_SESSIONS = 100_000
 MAX_MEMORY_MAX_SESSIONS = 100_000_000
 #: A key shorter than this is refused in cluster mode: it must be a real, generated secret.
@@ -63,7 +68,7 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     normalized URL (with its password, which callers must not print: see :func:`mask_url`).
     """
     scheme = raw.strip().partition(":")[0].lower()
-    if scheme in ("redis", "rediss"):
+    if scheme in _REDIS_SCHEMES:
         return "redis", _check_redis_url(raw.strip(), variable)
     if scheme == "memory":
         return "memory", _check_memory_url(raw.strip(), variable)
@@ -92,17 +97,23 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
         return "postgres", url.set(drivername="postgresql+asyncpg").render_as_string(False)
     raise SessionConfigError(
         f"{variable} has an unsupported scheme {driver!r}; use sqlite:///PATH, "
-        "postgres://…, postgresql://…, postgresql+asyncpg://…, redis://…, rediss://… "
-        "or memory://"
+        "postgres://…, postgresql://…, postgresql+asyncpg://…, redis://…, rediss://…, "
+        "redis+sentinel://… or memory://"
     )
 
 
 def _check_redis_url(raw: str, variable: str) -> str:
-    """A ``redis://``/``rediss://`` URL as given, once its database number is known to parse.
+    """A ``redis://``/``rediss://`` URL as given, once its database number is known to parse
+    (a ``redis+sentinel://`` one once :func:`split_sentinel_url` parses it).
 
     ``?key_prefix=`` may name the namespace of every key the store writes; it belongs to the
     URL, so one URL always means one set of sessions (a second service on it sees the same).
     """
+    if "\x00" in raw:
+        raise SessionConfigError(f"{variable} cannot contain NUL characters")
+    if raw.partition(":")[0].lower() in SENTINEL_SCHEMES:
+        split_sentinel_url(raw, variable=variable)
+        return raw
     parts = urlsplit(raw)
     try:
         parts.port  # noqa: B018 - raises on a malformed port
@@ -113,9 +124,39 @@ def _check_redis_url(raw: str, variable: str) -> str:
         raise SessionConfigError(
             f"{variable} must name a Redis database by number (redis://host:6379/0), not {db!r}"
         )
-    if "\x00" in raw:
-        raise SessionConfigError(f"{variable} cannot contain NUL characters")
     return raw
+
+
+def split_sentinel_url(
+    url: str, *, variable: str = "the database URL"
+) -> tuple[tuple[tuple[str, int], ...], str, int]:
+    """(the Sentinels' addresses, the service name, the database number) of a
+    ``redis+sentinel://[user:password@]host1[:26379][,host2…]/SERVICE[/DB][?…]`` URL.
+
+    The one parser of the form, used by the settings (to refuse a bad URL at start-up) and by
+    the Redis store (to connect). The userinfo and the query belong to the primary, as in a
+    ``redis://`` URL; the Sentinels are asked without a password unless
+    ``?sentinel_password=`` gives theirs.
+    """
+    usage = f"{variable} must be redis+sentinel://[:password@]host:26379[,host:26379…]/SERVICE[/DB]"
+    parts = urlsplit(url)
+    sentinels = []
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        try:
+            address = urlsplit("//" + item.strip())
+            host, port = address.hostname, address.port
+        except ValueError:
+            raise SessionConfigError(f"{usage}: {item.strip()!r} has an invalid port") from None
+        if not host:
+            raise SessionConfigError(f"{usage}: a Sentinel address is empty")
+        sentinels.append((host, port or DEFAULT_SENTINEL_PORT))
+    service, _, db = parts.path.lstrip("/").partition("/")
+    service, db = unquote(service), db.rstrip("/")
+    if not service:
+        raise SessionConfigError(f"{usage}: the URL names no service (the Sentinels' master name)")
+    if db and not db.isdigit():
+        raise SessionConfigError(f"{usage}: the database must be a number, not {db!r}")
+    return tuple(sentinels), service, int(db or 0)
 
 
 def _check_memory_url(raw: str, variable: str) -> str:
@@ -147,7 +188,7 @@ def mask_url(url: str | URL) -> str:
     parameters), so even the error about a malformed URL cannot leak its password.
     """
     text = str(url) if isinstance(url, str) else url.render_as_string(hide_password=True)
-    if text.partition(":")[0].lower() in ("redis", "rediss", "memory"):
+    if text.partition(":")[0].lower() in (*_REDIS_SCHEMES, "memory"):
         return _mask_plain_url(text)
     try:
         parsed = url if isinstance(url, URL) else make_url(url)

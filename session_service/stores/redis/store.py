@@ -11,7 +11,9 @@ Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are l
 * clear/count/list by user and by tenant read per-user and per-tenant sorted sets, never
   ``KEYS``; only the admin-wide operations (everything, cleanup, statistics) ``SCAN``;
 * every key written has a TTL; connection errors, timeouts and ``READONLY`` (a failover) are
-  :class:`~session_service.errors.SessionStoreUnavailable` (503), the password masked.
+  :class:`~session_service.errors.SessionStoreUnavailable` (503), the password masked;
+* with a ``redis+sentinel://`` URL the Sentinels name the primary whenever a connection is
+  opened: during a failover, commands fail (503) until they name the new one.
 
 The admin operations (by user, by tenant, everything, cleanup, statistics) are in
 :mod:`.admin`. Redis Cluster is refused: the scripts touch keys that cannot be declared up
@@ -28,18 +30,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rx
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 
 from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
-from ...settings import DEFAULT_REDIS_KEY_PREFIX, mask_url, normalize_db_url
+from ...settings import DEFAULT_REDIS_KEY_PREFIX, SENTINEL_SCHEMES, mask_url, normalize_db_url
 from .._codec import check_text, decode_data, encode_data, storable
 from .._delta import prepare_delta, too_large
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, to_us
 from .delta import PATCH
-from .pool import BoundedConnectionPool, run_command
+from .pool import BoundedConnectionPool, run_command, sentinel_client
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
@@ -51,7 +54,12 @@ def _ms(us: int) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, rx.ReadOnlyError):
+    if isinstance(exc, MasterNotFoundError):
+        # redis-py appends " : <each Sentinel's error>" when some could not be asked.
+        if " : " in str(exc):
+            return "no Sentinel answered"
+        return "the Sentinels know no primary of that service (unknown, or failing over?)"
+    if isinstance(exc, rx.ReadOnlyError) or "previous master is now a" in str(exc):
         return "the server is a read-only replica (a failover in progress?)"
     if isinstance(exc, rx.AuthenticationError | rx.AuthorizationError):
         return "authentication failed"
@@ -69,7 +77,8 @@ def _describe(exc: BaseException) -> str:
 
 
 class RedisSessionStore(RedisAdminOps):
-    """Sessions in Redis (``redis://`` or ``rediss://``); see the module docstring.
+    """Sessions in Redis (``redis://``, ``rediss://``, or ``redis+sentinel://`` and
+    ``rediss+sentinel://`` to find the primary through Sentinel); see the module docstring.
 
     ``.client`` is the ``redis.asyncio.Redis`` of the running event loop and ``.key_prefix``
     the namespace of every key (other features, such as rate limits, build on both). The
@@ -108,6 +117,8 @@ class RedisSessionStore(RedisAdminOps):
         client_options.setdefault("timeout", timeout)  # waiting for a free pooled connection
         self._options = client_options
         self._client: aioredis.Redis | None = None
+        self._sentinel = parts.scheme.lower() in SENTINEL_SCHEMES
+        self._manager: Sentinel | None = None  # the Sentinels asked, with a sentinel URL
         self._loop: asyncio.AbstractEventLoop | None = None
         self._checked = False
         self._session_prefix = self.key_prefix + "s:"
@@ -126,8 +137,11 @@ class RedisSessionStore(RedisAdminOps):
         if self._client is None or (loop is not None and loop is not self._loop):
             # Bounded: beyond max_connections a command waits for a free connection (up to
             # the timeout, then 503) instead of failing at once.
-            pool = BoundedConnectionPool.from_url(self._url, **self._options)
-            self._client = aioredis.Redis.from_pool(pool)
+            if self._sentinel:
+                self._client, self._manager = sentinel_client(self._url, self._options)
+            else:
+                pool = BoundedConnectionPool.from_url(self._url, **self._options)
+                self._client = aioredis.Redis.from_pool(pool)
             self._loop = loop
         return self._client
 
@@ -198,8 +212,12 @@ class RedisSessionStore(RedisAdminOps):
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
+        manager, self._manager = self._manager, None
+        if self._loop is asyncio.get_running_loop():
+            if client is not None:
+                await client.aclose()
+            if manager is not None:
+                await manager.aclose()
 
     # -- one session ---------------------------------------------------------------------
 
