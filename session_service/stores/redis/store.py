@@ -57,7 +57,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, MasterNotFoundError):
         # redis-py appends " : <each Sentinel's error>" when some could not be asked.
         if " : " in str(exc):
-            return "no Sentinel answered"
+            return "no Sentinel named a primary of that service (not every one could be reached)"
         return "the Sentinels know no primary of that service (unknown, or failing over?)"
     if isinstance(exc, rx.ReadOnlyError) or "previous master is now a" in str(exc):
         return "the server is a read-only replica (a failover in progress?)"
