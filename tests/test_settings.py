@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from session_service import SessionConfigError, SessionSettings
-from session_service.settings import normalize_db_url
+from session_service.settings import normalize_db_url, split_sentinel_url
 
 SECRET = "k" * 24 + "-the-real-secret-value-0123456789"
 PG_URL = "postgresql://app:pw-hunter2@db.internal:5432/sessions"
@@ -182,7 +182,7 @@ def test_database_urls_map_to_the_async_drivers(
 
 
 @pytest.mark.parametrize(
-    "raw", ["mysql://u@h/d", "redis+sentinel://h", "sqlite:///:memory:", "sqlite://", "memory:///x"]
+    "raw", ["mysql://u@h/d", "valkey://h", "sqlite:///:memory:", "sqlite://", "memory:///x"]
 )
 def test_unsupported_database_urls_are_refused(env: dict[str, str], raw: str) -> None:
     env["SESSION_DB_URL"] = raw
@@ -192,6 +192,51 @@ def test_unsupported_database_urls_are_refused(env: dict[str, str], raw: str) ->
 def test_unsupported_url_error_hides_its_password(env: dict[str, str]) -> None:
     env["SESSION_DB_URL"] = "mysql://u:pw-hunter2@h/d"
     assert "pw-hunter2" not in _config_error(env)
+
+
+# -- Redis through Sentinel ----------------------------------------------------------------
+
+SENTINEL_URL = (
+    "redis+sentinel://:pw-hunter2@10.0.0.1:26380,[fd00::2]/sessions/2"
+    "?key_prefix=app:&sentinel_password=sp-hunter3"
+)
+
+
+def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database() -> None:
+    kind, url = normalize_db_url(SENTINEL_URL)
+    assert (kind, url) == ("redis", SENTINEL_URL)
+    sentinels, service, db = split_sentinel_url(url)
+    assert sentinels == (("10.0.0.1", 26380), ("fd00::2", 26379))  # 26379 by default
+    assert (service, db) == ("sessions", 2)
+    assert split_sentinel_url("rediss+sentinel://s1/main")[1:] == ("main", 0)
+
+
+def test_cluster_accepts_a_sentinel_url_and_never_shows_its_passwords(
+    cluster_env: dict[str, str],
+) -> None:
+    cluster_env["SESSION_DB_URL"] = SENTINEL_URL
+    settings = SessionSettings.from_env(cluster_env)
+    assert (settings.deployment, settings.store_kind) == ("cluster", "redis")
+    for shown in (repr(settings), settings.display_url):
+        assert "pw-hunter2" not in shown and "sp-hunter3" not in shown
+    assert settings.display_url.startswith("redis+sentinel://:***@10.0.0.1:26380,[fd00::2]/")
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("redis+sentinel://s1:26379", "names no service"),
+        ("redis+sentinel://s1:26379/", "names no service"),
+        ("rediss+sentinel://s1:port/main", "invalid port"),
+        ("redis+sentinel://s1,,s2/main", "address is empty"),
+        ("redis+sentinel://s1/main/zero", "database must be a number"),
+    ],
+)
+def test_bad_sentinel_urls_are_refused_at_start_up(env: dict[str, str], raw: str, why: str) -> None:
+    env["SESSION_DB_URL"] = raw.replace("://", "://:pw-hunter2@")
+    message = _config_error(env)
+    assert "SESSION_DB_URL" in message and why in message
+    assert "pw-hunter2" not in message
 
 
 # -- cluster mode --------------------------------------------------------------------------

@@ -214,7 +214,7 @@ async def test_store_errors_are_session_service_errors() -> None:
 # -- which store a URL picks ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["mysql://u@h/db", "redis+sentinel://h", "oracle://x", "nope"])
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "valkey://h", "oracle://x", "nope"])
 async def test_unknown_scheme_is_a_config_error(url: str) -> None:
     with pytest.raises(SessionConfigError):
         await SessionStoreBackend.connect(url)
