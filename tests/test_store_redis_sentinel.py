@@ -19,9 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -69,15 +70,29 @@ def _wait_until_named(port: int, service: str, proc: subprocess.Popen[bytes], lo
         client.close()
 
 
-@pytest.fixture(scope="module")
-def sentinel(redis_server_url: str) -> Iterator[tuple[int, str]]:
-    """(port, service name) of a Sentinel whose service is the test Redis."""
+def _redis_server() -> str:
     exe = shutil.which("redis-server")
     if exe is None:
         reason = "the Sentinel tests need redis-server (Debian package `redis-server`)"
         if os.environ.get(REQUIRE_REDIS_ENV) == "1":
             pytest.fail(f"{REQUIRE_REDIS_ENV}=1 but {reason}")
         pytest.skip(reason)
+    return exe
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sentinel(redis_server_url: str) -> Iterator[tuple[int, str]]:
+    """(port, service name) of a Sentinel whose service is the test Redis."""
+    exe = _redis_server()
     server = urlsplit(redis_server_url)
     host = socket.getaddrinfo(server.hostname or "127.0.0.1", server.port or 6379)[0][4][0]
     port, service = _free_port(), f"sstest{secrets.token_hex(4)}"
@@ -97,12 +112,7 @@ def sentinel(redis_server_url: str) -> Iterator[tuple[int, str]]:
         _wait_until_named(port, service, proc, log)
         yield port, service
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -236,3 +246,108 @@ def test_the_cli_works_through_sentinel(urls: tuple[str, str], tmp_path: Path) -
     unknown = f"redis+sentinel://:{PASSWORD}@127.0.0.1:{port}/no-such-service"
     line = one_error_line(run("--db-url", unknown, "count-user", "alice", data_dir=tmp_path))
     assert "the Sentinels know no primary of that service" in line and PASSWORD not in line
+
+
+# -- a failover, on throwaway servers (never the shared test Redis) ---------------------------
+
+
+def _poll(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within 30 s: {what}")
+        time.sleep(0.05)
+
+
+def _role(port: int) -> str:
+    client = redis.Redis(port=port, socket_timeout=2)
+    try:
+        role: Any = client.role()
+        return str(role[0].decode())
+    except redis.ConnectionError:
+        return "down"
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[tuple[int, int, int, str]]:
+    """(primary port, replica port, Sentinel port, service) of servers of this test alone."""
+    exe = _redis_server()
+    primary, replica, port = _free_port(), _free_port(), _free_port()
+    service = "failover"
+    plain = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+    def server(name: str, *args: str) -> subprocess.Popen[bytes]:
+        (tmp_path / name).mkdir()
+        command = [exe, *args, *plain, "--dir", str(tmp_path / name)]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    procs = [server("primary", "--port", str(primary))]
+    try:
+        _poll(lambda: _role(primary) == "master", "the primary answers")
+        procs.append(server("replica", "--port", str(replica), "--replicaof", "127.0.0.1",
+                            str(primary)))  # fmt: skip
+        conf = tmp_path / "sentinel.conf"
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nlogfile {tmp_path / 's.log'}\n"
+            f"sentinel resolve-hostnames no\nsentinel monitor {service} 127.0.0.1 {primary} 1\n"
+        )
+        procs.append(subprocess.Popen([exe, str(conf), "--sentinel"]))
+        _wait_until_named(port, service, procs[-1], tmp_path / "s.log")
+        ask = redis.Redis(port=port, socket_timeout=2)
+        try:  # the Sentinel must have seen the replica in sync before it can promote it
+
+            def in_sync() -> bool:
+                known = ask.sentinel_slaves(service)
+                return bool(known) and known[0].get("master-link-status") == "ok"
+
+            _poll(in_sync, "the Sentinel sees the replica in sync")
+        finally:
+            ask.close()
+        yield primary, replica, port, service
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
+async def test_a_failover_is_503_until_the_new_primary_then_works_without_a_restart(
+    replicated: tuple[int, int, int, str],
+) -> None:
+    primary, replica, port, service = replicated
+    store = RedisSessionStore(f"redis+sentinel://127.0.0.1:{port}/{service}")
+    try:
+        await store.migrate()
+        before = _record("alice")
+        await store.create(before)  # a pooled connection to the old primary stays open
+        direct = redis.Redis(port=primary, socket_timeout=10)
+        try:  # the replica has the session before it is promoted
+            assert direct.wait(1, 5000) == 1
+        finally:
+            direct.close()
+        ask = redis.Redis(port=port, socket_timeout=2)
+        try:
+            ask.sentinel_failover(service)
+
+            def promoted() -> bool:
+                address: Any = ask.sentinel_get_master_addr_by_name(service)
+                return int(address[1]) == replica
+
+            _poll(promoted, "the Sentinel names the replica as the primary")
+        finally:
+            ask.close()
+        _poll(lambda: _role(primary) == "slave", "the old primary is demoted")
+        outcomes = []
+        for _ in range(3):  # the connection to the old primary fails (503), a new one works
+            try:
+                outcomes.append(await store.create(_record("bob")) is not None)
+                break
+            except SessionStoreUnavailable:
+                outcomes.append(False)
+        assert outcomes[-1] is True and len(outcomes) <= 2, outcomes
+        assert await store.count_sessions_for_user("bob") == 1
+        loaded = await store.load(before.id)  # written before the failover, replicated
+        assert loaded is not None and loaded.data == {"user_id": "alice"}
+        assert _role(replica) == "master"
+    finally:
+        await store.close()
