@@ -95,13 +95,10 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
     async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
-        import redis.exceptions
+        from ..stores.redis.pool import run_script
 
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        # Straight on a pooled connection, never retried, as the session store's scripts.
+        return await run_script(client.connection_pool, self.sha, self.source, keys, args)
 
 
 _HIT_SCRIPT, _RESET_IF_SCRIPT, _ADD_SCRIPT = _Script(_HIT), _Script(_RESET_IF), _Script(_ADD)

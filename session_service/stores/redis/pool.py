@@ -12,7 +12,7 @@ mixin, so the Sentinel pool (``redis+sentinel://``) has the same one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -133,3 +133,15 @@ def sentinel_client(url: str, options: Mapping[str, Any]) -> tuple[aioredis.Redi
     )
     pool = BoundedSentinelPool(service, manager, ssl=tls, **{**options, **primary})
     return aioredis.Redis.from_pool(pool), manager
+
+
+async def run_script(
+    pool: aioredis.ConnectionPool, sha: str, source: str, keys: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """``EVALSHA`` through :func:`run_command`; a server that does not have the script yet
+    (restarted, flushed) gets it loaded, then runs it once."""
+    try:
+        return await run_command(pool, "EVALSHA", sha, len(keys), *keys, *args)
+    except rx.NoScriptError:
+        await run_command(pool, "SCRIPT", "LOAD", source)
+        return await run_command(pool, "EVALSHA", sha, len(keys), *keys, *args)

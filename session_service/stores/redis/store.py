@@ -42,7 +42,7 @@ from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, to_us
 from .delta import PATCH
-from .pool import BoundedConnectionPool, run_command, sentinel_client
+from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 
 #: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
 MIN_VERSION = (6, 2)
@@ -159,12 +159,7 @@ class RedisSessionStore(RedisAdminOps):
         now = utcnow()
         us = to_us(now)
         argv = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us, *args)
-        pool = self.client.connection_pool
-        try:
-            return await run_command(pool, "EVALSHA", script.sha, len(keys), *keys, *argv)
-        except rx.NoScriptError:  # a restarted (or flushed) server: load it, run it once
-            await run_command(pool, "SCRIPT", "LOAD", script.source)
-            return await run_command(pool, "EVALSHA", script.sha, len(keys), *keys, *argv)
+        return await run_script(self.client.connection_pool, script.sha, script.source, keys, argv)
 
     async def _call(self, action: str, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
         try:
