@@ -82,10 +82,10 @@ async def run_command(pool: aioredis.ConnectionPool, *args: Any) -> Any:
 
     ``Redis.execute_command`` wraps every command in a retry loop, response callbacks and
     per-command bookkeeping. The store's commands need none of it, and must not be retried:
-    a timed-out script may already have run (a retried ``create`` would find its own id
-    taken), and ``SESSION_DB_TIMEOUT_SECONDS`` bounds one attempt, not four. A connection
-    that failed mid-command may hold half a reply, so it is disconnected before it goes back
-    (the pool reconnects it on its next checkout).
+    a script whose connection failed may already have run (a retried ``create`` would find its
+    own id taken), and a failure is the caller's 503 at once. A connection that failed
+    mid-command may hold half a reply, so it is disconnected before it goes back (the pool
+    reconnects it on its next checkout).
     """
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
