@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -174,20 +174,19 @@ async def test_backend_connect_reports_an_unreachable_database() -> None:
         await SessionStoreBackend.connect("postgresql://u:pw@127.0.0.1:1/none")
 
 
-async def test_sign_out_everywhere_stays_in_the_requests_tenant(
-    db_url: str, tmp_path: Path
-) -> None:
-    """acme's alice signs out everywhere: evil's alice (same user id) and acme's bob stay in."""
+SignIn = Callable[[str, "str | None"], Awaitable[httpx.AsyncClient]]
 
-    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))
-    await service.migrate()
+
+def _tenant_app(
+    service: DefaultSessionService, everywhere: Callable[[Request], Awaitable[Response]]
+) -> tuple[dict[str, Any], SignIn]:
+    """An app whose tenant is the ``x-tenant`` header: ``POST /login?user=`` signs in,
+    ``POST /out`` is ``everywhere``. Returns the client arguments and ``sign_in(user, tenant)``,
+    a client of its own signed in as ``user`` in ``tenant``."""
 
     async def login(request: Request) -> Response:
         request.session["user_id"] = request.query_params["user"]
         return JSONResponse({})
-
-    async def everywhere(request: Request) -> Response:
-        return JSONResponse({"cleared": await service.sign_out_everywhere(request)})
 
     app = Starlette(
         routes=[
@@ -200,12 +199,28 @@ async def test_sign_out_everywhere_stays_in_the_requests_tenant(
             )
         ],
     )
-    base = {"transport": httpx.ASGITransport(app=app), "base_url": "http://t"}
+    base: dict[str, Any] = {"transport": httpx.ASGITransport(app=app), "base_url": "http://t"}
 
     async def sign_in(user: str, tenant: str | None) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(**base, headers={"x-tenant": tenant} if tenant else {})  # type: ignore[arg-type]
+        client = httpx.AsyncClient(**base, headers={"x-tenant": tenant} if tenant else {})
         assert (await client.post(f"/login?user={user}")).status_code == 200
         return client
+
+    return base, sign_in
+
+
+async def test_sign_out_everywhere_stays_in_the_requests_tenant(
+    db_url: str, tmp_path: Path
+) -> None:
+    """acme's alice signs out everywhere: evil's alice (same user id) and acme's bob stay in."""
+
+    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))
+    await service.migrate()
+
+    async def everywhere(request: Request) -> Response:
+        return JSONResponse({"cleared": await service.sign_out_everywhere(request)})
+
+    base, sign_in = _tenant_app(service, everywhere)
 
     try:
         acme_alice = [await sign_in("alice", "acme") for _ in range(2)]
@@ -222,7 +237,7 @@ async def test_sign_out_everywhere_stays_in_the_requests_tenant(
 
         assert (await untenanted_alice.post("/out")).json() == {"cleared": 1}
         assert await service.count_sessions_for_user("alice", tenant_id="evil") == 1
-        async with httpx.AsyncClient(**base) as anonymous:  # type: ignore[arg-type]
+        async with httpx.AsyncClient(**base) as anonymous:
             assert (await anonymous.post("/out")).json() == {"cleared": 0}
         for client in (*acme_alice, evil_alice, untenanted_alice, acme_bob):
             await client.aclose()
@@ -271,10 +286,6 @@ async def test_sign_out_everywhere_without_tenant_is_one_store_operation(
     service = DefaultSessionService(backend, settings_for(db_url, str(tmp_path)))
     await service.migrate()
 
-    async def login(request: Request) -> Response:
-        request.session["user_id"] = request.query_params["user"]
-        return JSONResponse({})
-
     async def everywhere(request: Request) -> Response:
         backend.armed = True
         try:
@@ -282,23 +293,7 @@ async def test_sign_out_everywhere_without_tenant_is_one_store_operation(
         finally:
             backend.armed = False
 
-    app = Starlette(
-        routes=[
-            Route("/login", login, methods=["POST"]),
-            Route("/out", everywhere, methods=["POST"]),
-        ],
-        middleware=[
-            service.session_layer(
-                lambda scope: dict(scope["headers"]).get(b"x-tenant", b"").decode() or None
-            )
-        ],
-    )
-    base = {"transport": httpx.ASGITransport(app=app), "base_url": "http://t"}
-
-    async def sign_in(user: str, tenant: str | None) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(**base, headers={"x-tenant": tenant} if tenant else {})  # type: ignore[arg-type]
-        assert (await client.post(f"/login?user={user}")).status_code == 200
-        return client
+    _, sign_in = _tenant_app(service, everywhere)
 
     clients = [await sign_in("alice", None) for _ in range(2)]
     clients += [await sign_in("alice", "t1"), await sign_in("bob", None)]
