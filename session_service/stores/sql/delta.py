@@ -58,13 +58,11 @@ def compare_sql(kind: StoreKind, expiry: bool) -> str:
 @functools.cache
 def _pg_sql(expiry: bool, owner: bool, limit: bool, removes: bool) -> str:
     # Without removed keys, no ``data - '{}'`` copy of the stored object is made.
-    merged = "((data - $2::text[]) || $3::jsonb)" if removes else "(data || $2::jsonb)"
-    n = 3 if removes else 2
-    sets, where = (
-        [f"data = {merged}", f"updated_at = ${n + 1}"],
-        ["id = $1", f"expiry_date > ${n + 1}"],
-    )
-    n += 1
+    if removes:
+        merged, n = "((data - $2::text[]) || $3::jsonb)", 4
+    else:
+        merged, n = "(data || $2::jsonb)", 3
+    sets, where = [f"data = {merged}", f"updated_at = ${n}"], ["id = $1", f"expiry_date > ${n}"]
     if limit:
         n += 1
         where.append(f"octet_length({merged}::text) <= ${n}")
