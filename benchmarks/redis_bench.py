@@ -21,7 +21,7 @@ import os
 import random
 import secrets
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -35,16 +35,13 @@ from ._common import (
     Section,
     Table,
     Target,
-    ab_rounds,
-    concurrent_ops_per_s,
     fmt,
     fmt_ratio,
     median,
     paired_ratio,
-    sequential_us,
     session_data,
 )
-from .store_bench import TTL, StoreConfig
+from .store_bench import TTL, StoreConfig, measure_ops
 
 DEFAULT_URL = "redis://127.0.0.1:6379/15"
 #: Concurrent ``create`` calls of a bulk load: fewer than the store pool's 50 connections, so
@@ -177,18 +174,7 @@ async def run_redis_load_bench(url: str, cfg: StoreConfig) -> Section:
         for op in ops.values():  # warm the pool
             for i in range(50):
                 await op(i)
-        stride = cfg.ops + cfg.concurrent_ops
-
-        def seq_case(op: Op) -> Callable[[int], Awaitable[float]]:
-            return lambda r: sequential_us(op, cfg.ops, start=r * stride)
-
-        def conc_case(op: Op) -> Callable[[int], Awaitable[float]]:
-            return lambda r: concurrent_ops_per_s(
-                op, cfg.concurrent_ops, cfg.tasks, start=r * stride + cfg.ops
-            )
-
-        seq = await ab_rounds({n: seq_case(op) for n, op in ops.items()}, cfg.rounds)
-        conc = await ab_rounds({n: conc_case(op) for n, op in ops.items()}, cfg.rounds)
+        seq, conc = await measure_ops(ops, ops, cfg)
     seq_ratio = paired_ratio(seq["ours load"], seq["raw GET (same pool)"])
     conc_ratio = paired_ratio(conc["raw GET (same pool)"], conc["ours load"])  # time ratio
     table = Table(

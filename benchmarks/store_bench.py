@@ -220,6 +220,27 @@ class _Fixture:
         return shared, {}
 
 
+async def measure_ops(
+    seq_ops: dict[str, Op], conc_ops: dict[str, Op], cfg: StoreConfig
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """µs per call, sequential, of ``seq_ops``, then calls/s at ``cfg.tasks`` tasks of
+    ``conc_ops``, each in alternating A/B rounds; each case of each round is handed its own
+    range of call numbers (``i``), the sequential range first."""
+    stride = cfg.ops + cfg.concurrent_ops
+
+    def seq_case(op: Op) -> Callable[[int], Awaitable[float]]:
+        return lambda r: sequential_us(op, cfg.ops, start=r * stride)
+
+    def conc_case(op: Op) -> Callable[[int], Awaitable[float]]:
+        return lambda r: concurrent_ops_per_s(
+            op, cfg.concurrent_ops, cfg.tasks, start=r * stride + cfg.ops
+        )
+
+    seq = await ab_rounds({n: seq_case(op) for n, op in seq_ops.items()}, cfg.rounds)
+    conc = await ab_rounds({n: conc_case(op) for n, op in conc_ops.items()}, cfg.rounds)
+    return seq, conc
+
+
 async def run_store_bench(kind: Kind, url: str, cfg: StoreConfig) -> Section:
     """The store micro-benchmarks on an empty database at ``url``."""
     backend = await SessionStoreBackend.connect(url)
@@ -243,16 +264,7 @@ async def run_store_bench(kind: Kind, url: str, cfg: StoreConfig) -> Section:
                 if name != "ours clear_sessions_for_user" and name != "ours create":
                     await op(i)
 
-        def seq_case(op: Op) -> Callable[[int], Awaitable[float]]:
-            return lambda r: sequential_us(op, cfg.ops, start=r * stride)
-
-        def conc_case(op: Op) -> Callable[[int], Awaitable[float]]:
-            return lambda r: concurrent_ops_per_s(
-                op, cfg.concurrent_ops, cfg.tasks, start=r * stride + cfg.ops
-            )
-
-        seq = await ab_rounds({n: seq_case(op) for n, op in seq_ops.items()}, cfg.rounds)
-        conc = await ab_rounds({n: conc_case(op) for n, op in conc_ops.items()}, cfg.rounds)
+        seq, conc = await measure_ops(seq_ops, conc_ops, cfg)
     finally:
         for closer in fx.closers:
             await closer()
