@@ -2,19 +2,25 @@
 
 Two ways in, one set of revisions:
 
-* from code (``await backend.migrate()``): :mod:`session_service.migrate` opens a connection,
-  takes the migration lock and passes the connection in ``config.attributes["connection"]``;
-* from the ``alembic`` command: the URL comes from ``SESSION_DB_URL`` through
-  :class:`SessionSettings` (or ``-x db_url=...``), and the same locked runner is used.
+* from code (``await backend.migrate()``): the SQL store opens a connection, takes the
+  migration lock and passes the connection in ``config.attributes["connection"]``;
+* from the ``alembic`` command: the store is built from the settings as the app builds it
+  (``SESSION_DB_URL``, or ``-x db_url=...``, through
+  :meth:`SessionStoreBackend.from_settings`), and its same locked runner is used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from session_service.backend import SessionStoreBackend
+from session_service.errors import SessionConfigError
+from session_service.settings import SessionSettings
+from session_service.stores.sql import SqlSessionStore
 from session_service.stores.sql.schema import metadata
 
 config = context.config
@@ -31,17 +37,30 @@ def _run_on(connection: Connection) -> None:
         context.run_migrations()
 
 
-def _url_from_environment() -> str:
-    from session_service.settings import SessionSettings, normalize_db_url
-
+def _settings() -> SessionSettings:
+    """The app's settings (the command signs nothing: no key needed), ``-x db_url`` first."""
     override = context.get_x_argument(as_dictionary=True).get("db_url")
+    environ = dict(os.environ)
     if override:
-        return normalize_db_url(override)[1]
-    return SessionSettings.from_env(need_secret=False).db_url
+        environ["SESSION_DB_URL"] = override
+    return SessionSettings.from_env(environ, need_secret=False)
+
+
+async def _run_from_command() -> None:
+    store = SessionStoreBackend.from_settings(_settings()).store
+    if not isinstance(store, SqlSessionStore):
+        raise SessionConfigError(
+            f"alembic migrates the SQL stores only, not {store.kind}: point SESSION_DB_URL "
+            "(or -x db_url=...) at SQLite or PostgreSQL"
+        )
+    try:
+        await store.run_migration(_run_on)
+    finally:
+        await store.close()
 
 
 if context.is_offline_mode():
-    context.configure(url=_url_from_environment(), target_metadata=metadata, literal_binds=True)
+    context.configure(url=_settings().db_url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 else:
@@ -49,6 +68,4 @@ else:
     if given is not None:
         _run_on(given)
     else:
-        from session_service.stores.sql.migrate import run_locked
-
-        asyncio.run(run_locked(_url_from_environment(), _run_on))
+        asyncio.run(_run_from_command())

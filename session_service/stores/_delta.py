@@ -18,8 +18,8 @@ from typing import Any
 
 from ..errors import SessionDataError
 from ..records import user_id_of
-from ._codec import check_text, encode_data, storable
-from .sql.schema import PRINCIPAL_LENGTH
+from ..storable import PRINCIPAL_LENGTH, check_text, storable
+from ._codec import encode_json
 
 
 class Delta:
@@ -85,7 +85,7 @@ def prepare_delta(changed: Mapping[str, Any], removed: Collection[str]) -> Delta
     would for the same keys and values). A key both set and removed is set. ``changed`` is
     kept, not copied: the caller must not change it until the write is done."""
     # Every check of a whole write, naming the key; the result is the object PostgreSQL merges.
-    text = encode_data(changed if type(changed) is dict else dict(changed))
+    text = encode_json(changed if type(changed) is dict else dict(changed))
     entries: tuple[tuple[str, str], ...] = ()
     if len(changed) == 1:  # the usual save: one key, its parts sliced out of the checked text
         ((key, _),) = changed.items()
@@ -102,7 +102,7 @@ def prepare_delta(changed: Mapping[str, Any], removed: Collection[str]) -> Delta
     if "user_id" in changed:
         owner = user_id_of({"user_id": changed["user_id"]})
         check_text("session['user_id']", owner, PRINCIPAL_LENGTH)
-    return Delta(changed, str(text), entries, gone, owner_changes, owner)
+    return Delta(changed, text, entries, gone, owner_changes, owner)
 
 
 def too_large(size: int, max_bytes: int) -> SessionDataError:

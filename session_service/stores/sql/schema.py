@@ -39,14 +39,27 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH
 from ...errors import SessionDataError
+from ...storable import (
+    HANDLE_LENGTH,
+    ID_LENGTH,
+    IP_LENGTH,
+    LIMIT_KEY_LENGTH,
+    NAIVE_DATETIME,
+    PRINCIPAL_LENGTH,
+    USER_AGENT_LENGTH,
+)
+
+__all__ = [
+    "ID_LENGTH",
+    "PRINCIPAL_LENGTH",
+    "counters_table",
+    "limits_table",
+    "metadata",
+    "sessions_table",
+]
 
 TABLE_NAME = "sessions"
-#: Long enough for any id this library makes (43 chars) and for ids of older versions.
-ID_LENGTH = 128
-#: User and tenant ids are opaque text chosen by the app.
-PRINCIPAL_LENGTH = 255
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -61,9 +74,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             # SessionDataError (a ValueError) so stores report a caller's mistake as such,
             # not as the database being unavailable.
-            raise SessionDataError(
-                "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
-            )
+            raise SessionDataError(NAIVE_DATETIME)
         value = value.astimezone(UTC)
         # SQLite keeps text; dropping the offset keeps every stored value the same width.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
@@ -97,9 +108,6 @@ sessions_table = Table(
     Index("ix_sessions_expiry_date", "expiry_date"),
     Index("ix_sessions_tenant", "tenant_id"),
 )
-
-#: Longest rate-limit or counter key, in characters.
-LIMIT_KEY_LENGTH = 512
 
 #: The rate limits (``service.limits`` and the login guard): per key, the last ``limit``
 #: allowed hit times as fixed-width milliseconds of the app clock, concatenated, and when the
