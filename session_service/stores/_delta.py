@@ -1,12 +1,13 @@
 """A request's changes to one session, checked and encoded once for every store's ``patch``.
 
-``patch`` writes only the keys a request set or removed (behaviour 12: two overlapping
-requests that change different keys both keep their writes), so each store merges them into
-the stored data in one atomic statement or script. :func:`prepare_delta` does what every store
-needs first, before anything is written: each value goes through the same JSON checks as a
-whole-session write (so a bad value fails naming its key, and nothing is written), keys come
-out as the exact JSON text the encoder writes (the Redis script matches stored keys by it),
-and a change of ``user_id`` is turned into the new value of the ``user_id`` column.
+``patch`` writes only the keys a request set or removed (two overlapping requests that change
+different keys both keep their writes: README, "Concurrent requests of one session"), so each
+store merges them into the stored data in one atomic statement or script.
+:func:`prepare_delta` does what every store needs first (the stores' base class calls it once,
+before anything is written): each value goes through the same JSON checks as a whole-session
+write (so a bad value fails naming its key, and nothing is written), keys come out as the
+exact JSON text the encoder writes (the Redis script matches stored keys by it), and a change
+of ``user_id`` is turned into the new value of the ``user_id`` column.
 """
 
 from __future__ import annotations

@@ -111,9 +111,10 @@ class SessionStoreBase:
         check_text("the ip", record.ip, IP_LENGTH)
         check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
         check_text("the handle", record.handle, HANDLE_LENGTH)
-        check_aware(record.expiry_date)
-        if record.last_seen is not None:
-            check_aware(record.last_seen)
+        if record.expiry_date.tzinfo is None:
+            check_aware(record.expiry_date)  # raises
+        if record.last_seen is not None and record.last_seen.tzinfo is None:
+            check_aware(record.last_seen)  # raises
         data = encode_json(record.data, self.max_bytes)
         record.user_id = user_id
         if handle and record.handle is None:
@@ -165,8 +166,8 @@ class SessionStoreBase:
     ) -> Coroutine[Any, Any, bool]:
         """Set ``changed`` and remove ``removed`` in a live session in one atomic step,
         every other key kept as stored; ``False`` (nothing written) when it is gone."""
-        if expiry_date is not None:
-            check_aware(expiry_date)
+        if expiry_date is not None and expiry_date.tzinfo is None:
+            check_aware(expiry_date)  # raises
         if not storable(session_id):
             return _false()
         return self._patch(session_id, prepare_delta(changed, removed), expiry_date)
@@ -175,16 +176,18 @@ class SessionStoreBase:
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
     ) -> Coroutine[Any, Any, bool]:
         """Move a live session's expiry (and ``last_seen`` when given); ``False`` if gone."""
-        check_aware(expiry_date)
-        if last_seen is not None:
-            check_aware(last_seen)
+        if expiry_date.tzinfo is None:
+            check_aware(expiry_date)  # raises
+        if last_seen is not None and last_seen.tzinfo is None:
+            check_aware(last_seen)  # raises
         if not storable(session_id):
             return _false()
         return self._touch(session_id, expiry_date, last_seen)
 
     def seen(self, session_id: str, when: datetime) -> Coroutine[Any, Any, bool]:
         """Set a live session's ``last_seen`` alone, never its expiry; ``False`` if gone."""
-        check_aware(when)
+        if when.tzinfo is None:
+            check_aware(when)  # raises
         if not storable(session_id):
             return _false()
         return self._seen(session_id, when)

@@ -37,7 +37,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ...errors import SessionDataError
 from ...storable import (
@@ -75,9 +75,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             # SessionDataError (a ValueError) so stores report a caller's mistake as such,
             # not as the database being unavailable.
             raise SessionDataError(NAIVE_DATETIME)
-        value = value.astimezone(UTC)
-        # SQLite keeps text; dropping the offset keeps every stored value the same width.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -88,6 +86,21 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _NaiveUtcText(UtcDateTime):
+    """SQLite's spelling of :class:`UtcDateTime`: it keeps text, and dropping the offset keeps
+    every stored value the same width."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        value = super().process_bind_param(value, dialect)
+        return None if value is None else value.replace(tzinfo=None)
+
+
+def _utc_datetime() -> TypeEngine[datetime]:
+    return UtcDateTime().with_variant(_NaiveUtcText(), "sqlite")
+
+
 metadata = MetaData()
 
 sessions_table = Table(
@@ -95,14 +108,14 @@ sessions_table = Table(
     metadata,
     Column("id", String(ID_LENGTH), primary_key=True),
     Column("data", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
-    Column("expiry_date", UtcDateTime(), nullable=False),
+    Column("expiry_date", _utc_datetime(), nullable=False),
     Column("user_id", String(PRINCIPAL_LENGTH), nullable=True),
     Column("tenant_id", String(PRINCIPAL_LENGTH), nullable=True),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("created_at", _utc_datetime(), nullable=False),
+    Column("updated_at", _utc_datetime(), nullable=False),
     Column("ip", String(IP_LENGTH), nullable=True),
     Column("user_agent", String(USER_AGENT_LENGTH), nullable=True),
-    Column("last_seen", UtcDateTime(), nullable=True),
+    Column("last_seen", _utc_datetime(), nullable=True),
     Column("handle", String(HANDLE_LENGTH), nullable=True),
     Index("ix_sessions_user_tenant", "user_id", "tenant_id"),
     Index("ix_sessions_expiry_date", "expiry_date"),
@@ -111,7 +124,7 @@ sessions_table = Table(
 
 #: The rate limits (``service.limits`` and the login guard): per key, the last ``limit``
 #: allowed hit times as fixed-width milliseconds of the app clock, concatenated, and when the
-#: newest of them leaves its window (ms). See :mod:`session_service.limits.sql`.
+#: newest of them leaves its window (ms). See :mod:`.limits`.
 limits_table = Table(
     "session_limits",
     metadata,
