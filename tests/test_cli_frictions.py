@@ -10,20 +10,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.limits import LoginGuard, RateLimiter, storage_for
 from session_service.records import new_session_id
 
+from .conftest import SCHEMA_HEAD as HEAD
 from .test_cli import Cli, cli, ok, one_error_line, seed, with_store
 
 __all__ = ["cli"]  # the fixture, shared with tests/test_cli.py
+Done = subprocess.CompletedProcess[str]
 pytestmark = pytest.mark.stores("sqlite", "postgres", "redis")
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0"
@@ -217,3 +221,66 @@ def test_limits_show_without_the_numbers_says_what_the_store_knows(cli: Cli, db_
     assert doc["logged_hits"] == 0 and doc["limit"] is None
     alone = cli("limits", "show", "api:bob", "--limit", "5")
     assert alone.returncode == 2 and "--window" in alone.stderr
+
+
+# -- alembic, as the README runs it ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC = shutil.which("alembic", path=os.path.dirname(sys.executable))
+
+
+def alembic(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> Done:
+    """``.venv/bin/alembic ARGS`` in the checkout, with only this test's session settings."""
+    assert ALEMBIC is not None, "alembic is not installed next to this Python"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_")}
+    base.pop("DEPLOYMENT", None)
+    return subprocess.run(
+        [ALEMBIC, *args],
+        cwd=ROOT,
+        env={**base, "SESSION_DATA_DIR": str(data_dir), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_alembic_line(done: Done) -> str:
+    assert done.returncode != 0, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = (done.stdout + done.stderr).splitlines()
+    assert len(lines) == 1, done.stdout + done.stderr
+    return lines[0]
+
+
+@pytest.mark.stores("sqlite", "postgres")
+def test_alembic_upgrade_says_which_revision_it_reached(db_url: str, tmp_path: Path) -> None:
+    first = alembic("upgrade", "head", data_dir=tmp_path, env={"SESSION_DB_URL": db_url})
+    assert first.returncode == 0, first.stderr
+    assert f"to revision {HEAD}" in first.stdout and "none (empty)" in first.stdout
+    again = alembic("upgrade", "head", data_dir=tmp_path, env={"SESSION_DB_URL": db_url})
+    assert again.returncode == 0, again.stderr
+    assert f"already at revision {HEAD}" in again.stdout
+    assert str(make_url(db_url).database) in again.stdout  # which database
+
+
+def test_alembic_with_the_database_down_is_one_line(tmp_path: Path) -> None:
+    down = "postgresql://u:s3cret@127.0.0.1:1/none"
+    for args, env in [
+        (["-x", f"db_url={down}", "upgrade", "head"], {}),
+        (["upgrade", "head"], {"SESSION_DB_URL": down}),
+    ]:
+        done = alembic(*args, data_dir=tmp_path, env=env)
+        line = one_alembic_line(done)
+        assert "cannot reach" in line and "127.0.0.1:1" in line and "s3cret" not in line
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "memory://", "mysql://db/app"])
+def test_alembic_refuses_a_url_it_cannot_migrate(tmp_path: Path, url: str) -> None:
+    for args, env in [
+        (["-x", f"db_url={url}", "upgrade", "head"], {}),
+        (["upgrade", "head"], {"SESSION_DB_URL": url}),
+    ]:
+        line = one_alembic_line(alembic(*args, data_dir=tmp_path, env=env))
+        assert url.partition(":")[0] in line
+        assert not (tmp_path / "sessions.sqlite").exists()  # never the SQLite default instead
