@@ -7,6 +7,7 @@ what is left in the store.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -284,3 +285,73 @@ def test_alembic_refuses_a_url_it_cannot_migrate(tmp_path: Path, url: str) -> No
         line = one_alembic_line(alembic(*args, data_dir=tmp_path, env=env))
         assert url.partition(":")[0] in line
         assert not (tmp_path / "sessions.sqlite").exists()  # never the SQLite default instead
+
+
+# -- the FastAPI example and `make run-fastapi` ------------------------------------------------
+
+
+def test_make_run_fastapi_serves_on_the_port_given(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    from ._demo_server import free_port
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSION_")}
+    env["SESSION_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen(
+        ["make", "-s", "run-fastapi", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # make and its uvicorn, stopped together below
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while True:  # until it answers (bounded), as tests/_demo_server.py waits for the demo
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/me", timeout=1).json() == {"session": {}}
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"make run-fastapi PORT={port} did not serve there:\n{out}")
+                time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _statements(source: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """What a module imports (module, name) and its other top-level statements (as ASTs)."""
+    imported: set[tuple[str, str]] = set()
+    others: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom):
+            imported |= {(node.module or "", alias.name) for alias in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {(alias.name, "") for alias in node.names}
+        else:
+            others.add(ast.dump(node))
+    return imported, others
+
+
+def test_the_fastapi_example_is_the_readme_snippet() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "FastAPI(" in b]
+    assert blocks, "the README has no FastAPI snippet (a python block making FastAPI(...))"
+    imported, statements = _statements((ROOT / "examples" / "fastapi_app.py").read_text("utf-8"))
+    for block in blocks:
+        wanted_imports, wanted = _statements(block)
+        assert wanted_imports <= imported, wanted_imports - imported
+        missing = [
+            ast.unparse(n) for n in ast.parse(block).body if ast.dump(n) in wanted - statements
+        ]
+        assert not missing, f"README statements not in examples/fastapi_app.py: {missing}"
