@@ -94,18 +94,18 @@ def _run_command() -> None:
     try:
         url = _url_from_environment()
         if context.is_offline_mode():
-            context.configure(url=url, target_metadata=metadata, literal_binds=True)
-            with context.begin_transaction():
-                context.run_migrations()
-            return
+            raise SessionConfigError(
+                "--sql (offline mode) cannot render these revisions: they look at the live "
+                "table (an older unversioned one is adopted, not recreated); run the command "
+                "without --sql against the database"
+            )
         from session_service.stores.sql.migrate import run_locked
 
         asyncio.run(run_locked(url, _run_on))
     except SessionServiceError as exc:
         _fail(exc)
     else:
-        if not context.is_offline_mode():
-            _report(url)
+        _report(url)
 
 
 given = config.attributes.get("connection")

@@ -355,3 +355,8 @@ def test_the_fastapi_example_is_the_readme_snippet() -> None:
             ast.unparse(n) for n in ast.parse(block).body if ast.dump(n) in wanted - statements
         ]
         assert not missing, f"README statements not in examples/fastapi_app.py: {missing}"
+
+
+def test_alembic_sql_mode_says_it_cannot_render_the_revisions(tmp_path: Path) -> None:
+    line = one_alembic_line(alembic("upgrade", "head", "--sql", data_dir=tmp_path))
+    assert "--sql" in line and "without --sql" in line
