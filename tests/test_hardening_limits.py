@@ -215,7 +215,7 @@ async def test_hit_with_fail_open_on_a_store_outage_allows_and_says_degraded(
     assert result.retry_after == 0.0
     lines = _our_lines(caplog)
     assert len(lines) == 1
-    assert "4711" not in lines[0] and "pw" not in lines[0].split("://")[-1].split("@")[0]
+    assert "4711" not in lines[0] and ":pw@" not in lines[0]
 
 
 @pytest.mark.stores("sqlite", "postgres", "redis")
@@ -293,3 +293,11 @@ async def test_a_guard_says_ok_and_locked(service: DefaultSessionService) -> Non
     assert (await guard.attempt("dave", "192.0.2.4")).reason == "locked"
     await guard.succeeded("dave", "192.0.2.4")
     assert (await guard.check("dave", "192.0.2.4")).reason == "ok"
+
+
+def test_a_decision_made_without_a_reason_reads_as_ok_or_locked() -> None:
+    from session_service.limits import LoginDecision
+
+    assert LoginDecision(True, 0.0).reason == "ok"
+    assert LoginDecision(False, 5.0).reason == "locked"
+    assert LoginDecision(False, 5.0, "unavailable").reason == "unavailable"
