@@ -129,11 +129,8 @@ class LoginGuard:
     def _keys(self, username: str, ip: str) -> tuple[tuple[str, int], tuple[str, int]]:
         if not isinstance(username, str) or not isinstance(ip, str):
             raise TypeError("username and ip must be str")
-        name = self.name
-        return (pair_key(username, ip, name), self.max_failures), (
-            ip_key(ip, name),
-            self.ip_max_failures,
-        )
+        pair = pair_key(username, ip, self.name)
+        return (pair, self.max_failures), (ip_key(ip, self.name), self.ip_max_failures)
 
     async def _book(self, key: str, limit: int, now: int) -> int:
         """Book one try on ``key``; 0 when booked, else when the lock ends."""
