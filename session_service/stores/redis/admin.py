@@ -10,6 +10,7 @@ entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,16 @@ def to_us(value: datetime) -> int:
     if value.tzinfo is None:
         raise SessionDataError("naive datetimes are ambiguous; pass a timezone-aware datetime")
     return (value - EPOCH) // US
+
+
+#: What follows each kind of key (:mod:`.scripts`): a session id (never a ``:``), a tenant tag
+#: (``-`` or ``=`` and an escaped id), a tenant and a user tag, a user tag.
+_SHAPES = {
+    "s:": re.compile(r"[^:]+"),
+    "t:": re.compile(r"-|=[^:]*"),
+    "u:": re.compile(r"(?:-|=[^:]*):=[^:]*"),
+    "ut:": re.compile(r"=[^:]*"),
+}
 
 
 def _glob(text: str) -> str:
@@ -157,11 +168,21 @@ class RedisAdminOps:
     # -- everything (SCAN) ---------------------------------------------------------------
 
     async def _scan(self, kind: str) -> AsyncIterator[str]:
-        """Every key of one kind (``s:``, ``t:``, ``u:``, ``ut:``) under the prefix: admin only."""
-        async for key in self.client.scan_iter(
+        """Every key of one kind (``s:``, ``t:``, ``u:``, ``ut:``) under the prefix: admin only.
+
+        ``SCAN MATCH`` compares text, so ``app:s:*`` also names every key of a store on the
+        prefix ``app:s:``, and ``apps:*`` (prefix ``app``) every key of one on ``apps:``. A
+        key is this store's only if what follows the kind has the exact shape this store
+        writes (:data:`_SHAPES`): the other store's keys carry a kind tag ending in ``:``
+        there, which no id or escaped tag can contain.
+        """
+        shape, start = _SHAPES[kind], len(self.key_prefix) + len(kind)
+        async for raw in self.client.scan_iter(
             match=_glob(self.key_prefix + kind) + "*", count=_SCAN_COUNT
         ):
-            yield key.decode()
+            key = raw.decode()
+            if shape.fullmatch(key, start):
+                yield key
 
     async def _records(self, ids: list[str], now: int) -> list[SessionRecord]:
         out: list[SessionRecord] = []
