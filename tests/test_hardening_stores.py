@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import redis
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.devices import new_handle
-from session_service.errors import SessionConfigError
+from session_service.errors import SessionConfigError, SessionStoreUnavailable
 from session_service.limits.core import Counters, RateLimiter
 from session_service.limits.storage import storage_for
 from session_service.records import new_session_id, utcnow
@@ -151,6 +151,10 @@ async def test_nested_prefixes_never_touch_each_other(
 # -- maxmemory-policy -------------------------------------------------------------------------
 
 
+#: Starts a throwaway redis-server with these extra arguments; its URL.
+StartRedis = Callable[..., str]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,7 +169,7 @@ def _redis_server_exe() -> str:
 
 
 @pytest.fixture
-def throwaway_redis() -> Iterator[object]:
+def throwaway_redis() -> Iterator[StartRedis]:
     """A function starting a private ``redis-server`` with extra arguments; its URL."""
     exe = _redis_server_exe()
     procs: list[subprocess.Popen[bytes]] = []
@@ -227,10 +231,10 @@ async def _refused(url: str) -> str:
     "disable_config", [False, True], ids=["config-get", "config-disabled-info"]
 )
 async def test_an_evicting_redis_is_refused_unless_the_url_opts_out(
-    throwaway_redis: object, disable_config: bool
+    throwaway_redis: StartRedis, disable_config: bool
 ) -> None:
     extra = ("--rename-command", "CONFIG", "") if disable_config else ()
-    url = throwaway_redis("--maxmemory-policy", "allkeys-lru", *extra)  # type: ignore[operator]
+    url = throwaway_redis("--maxmemory-policy", "allkeys-lru", *extra)
     message = await _refused(url)
     assert "maxmemory-policy" in message
     assert "allkeys-lru" in message
@@ -247,15 +251,17 @@ async def test_an_evicting_redis_is_refused_unless_the_url_opts_out(
         await accepted.close()
 
 
-async def test_volatile_policies_are_refused_too(throwaway_redis: object) -> None:
-    url = throwaway_redis("--maxmemory-policy", "volatile-lru")  # type: ignore[operator]
+async def test_volatile_policies_are_refused_too(throwaway_redis: StartRedis) -> None:
+    url = throwaway_redis("--maxmemory-policy", "volatile-lru")
     assert "volatile-lru" in await _refused(url)
 
 
 @pytest.mark.parametrize("disable_config", [False, True], ids=["config-get", "config-disabled"])
-async def test_a_noeviction_redis_is_accepted(throwaway_redis: object, disable_config: bool) -> None:
+async def test_a_noeviction_redis_is_accepted(
+    throwaway_redis: StartRedis, disable_config: bool
+) -> None:
     extra = ("--rename-command", "CONFIG", "") if disable_config else ()
-    url = throwaway_redis("--maxmemory-policy", "noeviction", *extra)  # type: ignore[operator]
+    url = throwaway_redis("--maxmemory-policy", "noeviction", *extra)
     backend = await SessionStoreBackend.connect(url)
     try:
         await backend.migrate()
@@ -263,6 +269,25 @@ async def test_a_noeviction_redis_is_accepted(throwaway_redis: object, disable_c
         assert await backend.store.load(record.id) is not None
     finally:
         await backend.close()
+
+
+async def test_a_request_on_an_evicting_redis_is_a_503_never_served(
+    throwaway_redis: StartRedis,
+) -> None:
+    """A store nobody migrated or pinged checks on its first command: a request meets an
+    evicting server as unavailable (the middleware's 503, the reason logged)."""
+    url = throwaway_redis("--maxmemory-policy", "volatile-ttl")
+    store = RedisSessionStore(url)
+    try:
+        with pytest.raises(SessionStoreUnavailable, match="maxmemory-policy volatile-ttl"):
+            await store.create(_record("alice"))
+        with pytest.raises(SessionStoreUnavailable, match="maxmemory-policy"):
+            await store.load(new_session_id())
+        client = redis.Redis.from_url(url)
+        assert client.dbsize() == 0  # nothing was written
+        client.close()
+    finally:
+        await store.close()
 
 
 def test_a_bad_allow_eviction_value_is_refused() -> None:
