@@ -69,7 +69,14 @@ async def test_revoking_an_expired_session_by_handle_is_false(
 
 #: (outer, inner) suffixes of one random base: ``app:`` holds ``app:s:``'s keys as a string
 #: prefix, and ``app`` holds ``apps:``'s (no trailing colon).
-NESTED = [("app:", "app:s:"), ("app", "apps:"), ("app:", "app:u:"), ("app", "appt:")]
+NESTED = [
+    ("app:", "app:s:"),
+    ("app", "apps:"),
+    ("app:", "app:u:"),
+    ("app:", "app:u:=x:"),
+    ("app", "appt:"),
+    ("app", "appu:-"),
+]
 
 
 @pytest.fixture(params=NESTED, ids=lambda p: f"{p[0]}|{p[1]}")
@@ -146,6 +153,14 @@ async def test_nested_prefixes_never_touch_each_other(
     assert await _state(other, their_ids) == before
     after = await other.stats()
     assert (after.total, after.live) == (4, 3)
+
+
+@pytest.mark.parametrize("prefix", ["app:u:=x", "u:=", "a:u:=b=c"])
+def test_the_one_confusable_prefix_shape_is_refused(prefix: str) -> None:
+    """Under ``app:``, the keys of a store on ``app:u:=x`` would read as user indexes."""
+    with pytest.raises(SessionConfigError, match="end the prefix with ':'"):
+        RedisSessionStore(f"redis://127.0.0.1:1/0?key_prefix={prefix}")
+    RedisSessionStore(f"redis://127.0.0.1:1/0?key_prefix={prefix}:")
 
 
 # -- maxmemory-policy -------------------------------------------------------------------------

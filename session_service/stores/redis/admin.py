@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from redis import exceptions as rx
 
 from ...devices import new_handle
-from ...errors import SessionDataError, SessionStoreUnavailable
+from ...errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
 from .._codec import storable
 from ..protocol import (
@@ -54,6 +54,28 @@ _SHAPES = {
     "u:": re.compile(r"(?:-|=[^:]*):=[^:]*"),
     "ut:": re.compile(r"=[^:]*"),
 }
+
+
+#: The one prefix shape a nested store could be mistaken by: ``app:u:=x`` followed by ``t:…``
+#: reads, under the prefix ``app:``, as the user index of tenant ``xt``.
+_CONFUSABLE = re.compile(r"u:=[^:]*\Z")
+
+
+def check_prefix(prefix: str) -> None:
+    """Refuse the one kind of key prefix whose keys another store could take for its own.
+
+    Two stores on nested prefixes (``app:`` and ``app:s:``, ``app`` and ``apps:``) each keep
+    to their own keys, since every admin scan accepts only the exact shapes of
+    :data:`_SHAPES`, and what a nested prefix adds always carries a ``:`` that no id or tag
+    holds. The exception is a prefix ending in ``u:=`` and text without ``:``: its tenant
+    indexes would have the shape of a user index under the shorter prefix.
+    """
+    if _CONFUSABLE.search(prefix):
+        raise SessionConfigError(
+            f"the Redis key prefix {prefix!r} ends like a user index of another store's keys "
+            "('u:=' and no ':' after it); end the prefix with ':' (for example "
+            f"{prefix + ':'!r})"
+        )
 
 
 def _glob(text: str) -> str:

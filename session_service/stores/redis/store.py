@@ -46,7 +46,7 @@ from .._codec import check_text, decode_data, encode_data, storable
 from .._delta import prepare_delta, too_large
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
-from .admin import EPOCH, FAILURES, US, RedisAdminOps, to_us
+from .admin import EPOCH, FAILURES, US, RedisAdminOps, check_prefix, to_us
 from .delta import PATCH
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .server import ALLOW_EVICTION, check_server
@@ -111,6 +111,7 @@ class RedisSessionStore(RedisAdminOps):
         in_url = [v for k, v in query if k == "key_prefix"]
         prefix = in_url[-1] if in_url else None
         self.key_prefix: str = prefix or key_prefix or DEFAULT_REDIS_KEY_PREFIX
+        check_prefix(self.key_prefix)
         allow = [v for k, v in query if k == ALLOW_EVICTION]
         option = f"the URL option {ALLOW_EVICTION}"
         self._allow_eviction = _parse_bool({option: allow[-1] if allow else ""}, option, False)
