@@ -194,7 +194,8 @@ class RedisSessionStore(RedisAdminOps):
     async def _first_use(self) -> None:
         """The server check, on a store's first command when nothing (``migrate``, ``ping``,
         ``SessionStoreBackend.connect``) ran it before: once per store, not per request. A
-        request meets a refused server as unavailable (503, the reason logged), not a 500."""
+        request meets a refused server as unavailable (503, the reason logged), not a 500, and
+        the next request checks again, so a server set right is used without a restart."""
         try:
             await self._check_server()
         except SessionConfigError as exc:
