@@ -305,6 +305,21 @@ async def test_a_request_on_an_evicting_redis_is_a_503_never_served(
         await store.close()
 
 
+async def test_a_server_set_right_is_used_without_a_restart(throwaway_redis: StartRedis) -> None:
+    url = throwaway_redis("--maxmemory-policy", "allkeys-lru")
+    store = RedisSessionStore(url)
+    client = redis.Redis.from_url(url)
+    try:
+        with pytest.raises(SessionStoreUnavailable, match="maxmemory-policy allkeys-lru"):
+            await store.create(_record("alice"))
+        client.config_set("maxmemory-policy", "noeviction")  # the throwaway server's own
+        record = await store.create(_record("alice"))
+        assert await store.load(record.id) is not None
+    finally:
+        client.close()
+        await store.close()
+
+
 def test_a_bad_allow_eviction_value_is_refused() -> None:
     with pytest.raises(SessionConfigError, match="allow_eviction"):
         RedisSessionStore("redis://127.0.0.1:1/0?allow_eviction=maybe")
