@@ -232,8 +232,8 @@ class SessionStoreBase:
     async def revoke_user_session(
         self, user_id: str | int, handle: str, *, tenant_id: str | None = None
     ) -> bool:
-        """Delete the user's session named ``handle``; ``False`` when the user has none (a
-        handle of another user's session deletes nothing)."""
+        """Delete the user's live session named ``handle``; ``False`` when the user has none
+        (a handle of another user's session, or of an expired one, deletes nothing)."""
         user = str(user_id)
         if not handle or not storable(handle) or not _scope_ok(user, tenant_id):
             return False

@@ -37,9 +37,11 @@ class MemoryAdminOps(SessionStoreBase):
         return len(ids)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
+        now = utcnow()
         with self._space.lock:
             for sid in self._space.owned(user_id, tenant_id, tenant_id is None):
-                if self._space.sessions[sid].handle == handle:
+                entry = self._space.live(sid, now)
+                if entry is not None and entry.handle == handle:
                     self._space.drop(sid)
                     return True
         return False

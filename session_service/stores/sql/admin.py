@@ -100,7 +100,9 @@ class SqlAdminOps(SessionStoreBase):
                 return int((await conn.execute(delete(T).where(owned))).rowcount)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
-        stmt = delete(T).where(_owned_by(user_id, tenant_id), T.c.handle == handle)
+        # The live row only: an expired one is the cleanup's, and signing it out would report
+        # a device that was already gone.
+        stmt = delete(T).where(_owned_by(user_id, tenant_id), T.c.handle == handle, _live())
         with translate_errors(self.display_url, "revoke a session"):
             async with self._writer.begin() as conn:
                 return bool((await conn.execute(stmt)).rowcount)
