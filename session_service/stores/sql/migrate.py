@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ...errors import SessionConfigError
 from .engine import WRITE_OPTION
 
 #: What runs under the lock: Alembic's upgrade, or the ``alembic`` command's own step.
@@ -32,7 +33,10 @@ def script_location() -> str:
     # session_service.migrations is mapped onto the top-level migrations/ directory.
     spec = importlib.util.find_spec("session_service.migrations")
     if spec is None or spec.origin is None:
-        raise RuntimeError("session_service is installed without its migrations")
+        raise SessionConfigError(
+            "session_service is installed without its migrations (session_service.migrations): "
+            "reinstall the package from its wheel or a checkout"
+        )
     return str(Path(spec.origin).parent)
 
 
