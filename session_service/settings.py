@@ -139,8 +139,9 @@ def _unencoded_at(raw: str, variable: str) -> SessionConfigError:
     """The error for a user name or password holding an ``@`` (or a ``/ ? #`` before one):
     where the password ends cannot be told, and half of it would become the host name."""
     return SessionConfigError(
-        f"{variable} has a user name or password that is not percent-encoded "
-        f"({mask_url(raw)}): write @ : / ? # % in it as %40 %3A %2F %3F %23 %25"
+        f"{variable} has an '@' that does not end its user name and password "
+        f"({mask_url(raw)}): write @ in a password, user name or option as %40 (and : / ? # % "
+        "in a password as %3A %2F %3F %23 %25)"
     )
 
 
