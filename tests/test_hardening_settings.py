@@ -138,7 +138,8 @@ def test_a_refused_redis_option_is_a_one_line_cli_error(tmp_path: Path) -> None:
     "url",
     [
         "redis://127.0.0.1:6379/0?key_prefix=a:&socket_timeout=2&health_check_interval=10"
-        "&client_name=app&max_connections=20&socket_keepalive=true&password=x",
+        "&client_name=app&max_connections=20&socket_keepalive=true&password=x"
+        "&allow_eviction=true",
         "rediss://127.0.0.1:6380/0?ssl_cert_reqs=required&ssl_ca_certs=/etc/ca.pem",
         "redis+sentinel://127.0.0.1:26379/mymaster/0?sentinel_password=x&socket_timeout=2",
         "rediss+sentinel://127.0.0.1:26379/mymaster?ssl_check_hostname=false",
