@@ -156,15 +156,14 @@ def _check_redis_extra(variable: str) -> None:
 
 
 #: The query options of a Redis URL the store honours: its own (``key_prefix``,
-#: ``allow_eviction``), and the
-#: connection options redis-py applies without changing what the server's replies look like.
-#: Anything else (``decode_responses``, ``protocol``, ``encoding``…) would hand the store
-#: replies it cannot read, or be ignored silently; ``retry_on_timeout`` contradicts the
-#: store's rule that a command is never retried.
+#: ``allow_eviction``), and the connection options redis-py applies without changing what the
+#: server's replies look like. Anything else (``decode_responses``, ``protocol``,
+#: ``encoding``…) would hand the store replies it cannot read, or be ignored silently;
+#: ``retry_on_timeout`` contradicts the store's rule that a command is never retried.
 _REDIS_OPTIONS = frozenset({
-    "key_prefix", "allow_eviction", "db", "username", "password", "client_name", "timeout", "max_connections",
-    "socket_timeout", "socket_connect_timeout", "socket_keepalive", "socket_read_size",
-    "health_check_interval",
+    "key_prefix", "allow_eviction", "db", "username", "password", "client_name", "timeout",
+    "max_connections", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+    "socket_read_size", "health_check_interval",
 })  # fmt: skip
 #: Only with TLS (``rediss://``, ``rediss+sentinel://``).
 _REDIS_TLS_OPTIONS = frozenset({
