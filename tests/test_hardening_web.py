@@ -37,9 +37,17 @@ def _service(
     return service
 
 
-def _run(service: DefaultSessionService, call: Any) -> Any:
-    """``call(service)`` on a loop of its own (the stores work from any loop)."""
-    return asyncio.run(call(service))
+def _finally(service: DefaultSessionService, call: Any) -> Any:
+    """``call(service)``, then close the service, on a loop of their own (the stores work from
+    any loop; closing on the same loop leaves no connection behind)."""
+
+    async def run() -> Any:
+        try:
+            return await call(service)
+        finally:
+            await service.close()
+
+    return asyncio.run(run())
 
 
 # -- IPv6 zone ids (item 6) --------------------------------------------------------------------
@@ -76,11 +84,10 @@ def test_an_ipv6_zone_id_never_reaches_the_recorded_ip(
     headers = {"x-forwarded-for": forwarded} if forwarded else {}
     response = client.post("/login", params={"user": "alice"}, headers=headers)
     assert response.status_code == 200, response.text
-    [info] = _run(service, lambda s: s.list_user_sessions("alice"))
+    [info] = _finally(service, lambda s: s.list_user_sessions("alice"))
     if recorded is not None and tracking == "coarse":
         recorded = recorded.rsplit(".", 1)[0] + ".0/24"
     assert info.ip == recorded
-    _run(service, DefaultSessionService.close)
 
 
 # -- writes to a websocket's session (item 16) -------------------------------------------------
@@ -133,7 +140,7 @@ def test_an_anonymous_websocket_that_writes_is_refused_by_the_app_not_crashed(
     with client.websocket_connect("/ws") as ws:
         assert ws.receive_json() == {"user": None}
         assert ws.receive_json() == {"write": "allowed"}
-    assert _run(service, lambda s: s.get_session_store().dump_all_sessions()) == []
+    assert _finally(service, lambda s: s.get_session_store().dump_all_sessions()) == []
 
 
 # -- auto_migrate in a mounted sub-app (item 17) -----------------------------------------------
@@ -160,7 +167,8 @@ def test_auto_migrate_in_a_mounted_sub_app_migrates_on_the_first_request(
     finally:
         if entered:
             client.__exit__(None, None, None)
-        _run(service, DefaultSessionService.close)
+        else:
+            asyncio.run(service.close())
 
 
 async def test_concurrent_first_requests_migrate_once(db_url: str, tmp_path: Path) -> None:
@@ -195,10 +203,11 @@ async def test_without_auto_migrate_a_request_never_migrates(db_url: str, tmp_pa
 
 @pytest.mark.stores("postgres")
 async def test_a_first_request_migration_that_cannot_finish_is_a_503_within_the_timeout(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another process holds the migration lock: the request waits at most
-    SESSION_DB_TIMEOUT_SECONDS, answers 503, and a later request migrates."""
+    SESSION_DB_TIMEOUT_SECONDS and answers 503; a later request tries again (here it finds
+    the schema migrated by that other process meanwhile)."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
@@ -208,7 +217,7 @@ async def test_a_first_request_migration_that_cannot_finish_is_a_503_within_the_
         db_url,
         str(tmp_path),
         SESSION_CLEANUP_INTERVAL_SECONDS="0",
-        SESSION_DB_TIMEOUT_SECONDS="0.5",
+        SESSION_DB_TIMEOUT_SECONDS="1",
     )
     service = DefaultSessionService(db_url, settings, auto_migrate=True)
     dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -219,7 +228,11 @@ async def test_a_first_request_migration_that_cannot_finish_is_a_503_within_the_
             await other.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
             blocked = await client.post("/admin/set", params={"n": "1"})
             assert blocked.status_code == 503
+            assert "longer than SESSION_DB_TIMEOUT_SECONDS (1 s)" in caplog.text
             await other.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+            elsewhere = SessionStoreBackend.from_url(db_url)  # the other process migrates
+            await elsewhere.migrate()
+            await elsewhere.close()
             assert (await client.post("/admin/set", params={"n": "2"})).status_code == 200
     finally:
         await other.close()
