@@ -74,9 +74,13 @@ def _dead_links(page: Path) -> list[str]:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
-        if not file.exists():
-            dead.append(target)
-        elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text("utf-8")):
+        missing_anchor = (
+            file.exists()
+            and bool(anchor)
+            and file.suffix == ".md"
+            and anchor not in _anchors(file.read_text("utf-8"))
+        )
+        if not file.exists() or missing_anchor:
             dead.append(target)
     return dead
 

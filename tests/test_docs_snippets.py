@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", ROOT / "docs" / "getting-started.md"]
 
 _BLOCK = re.compile(
-    r"^(?P<mark><!-- snippet: skip \((?P<why>[^)]+)\) -->\n)?```(?P<lang>[\w+-]*)\n(?P<code>.*?)^```$",
+    r"^(?P<mark><!-- snippet: skip \((?P<why>[^)]+)\) -->\n)?"
+    r"```(?P<lang>[\w+-]*)\n(?P<code>.*?)^```$",
     re.MULTILINE | re.DOTALL,
 )
 
