@@ -17,7 +17,8 @@ from pathlib import Path
 import session_service
 from session_service import DefaultSessionService
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout's root, wherever under tests/ this file is moved.
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 DOCS = ROOT / "docs"
 
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout's root, wherever under tests/ this file is moved.
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 PAGES = [ROOT / "README.md", ROOT / "docs" / "getting-started.md"]
 
 _BLOCK = re.compile(

@@ -19,7 +19,8 @@ import pytest
 
 import session_service
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout's root, wherever under tests/ this file is moved.
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 
 # One request through the middleware, driven as a server would (raw ASGI: the bare virtualenv
 # has no HTTP client): the first response sets the cookie, the second sends it back and reads.
