@@ -99,6 +99,7 @@ class DefaultSessionService:
         return Middleware(SessionMiddleware, service=self, tenant_resolver=tenant_resolver)
 
     def get_session_store(self) -> SessionStoreBackend:
+        """The backend the service stores sessions in (for the store-level operations)."""
         return self._backend
 
     async def migrate(self) -> None:
@@ -205,6 +206,7 @@ class DefaultSessionService:
         )
 
     async def stop_cleanup(self) -> None:
+        """Stop the background cleanup (if running) and wait until it has stopped."""
         task, self._cleanup_task = self._cleanup_task, None
         if task is not None:
             task.cancel()
@@ -323,11 +325,13 @@ class DefaultSessionService:
     async def count_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> int:
+        """How many live sessions the user has (``tenant_id=None``: in every tenant)."""
         return await self._backend.count_sessions_for_user(user_id, tenant_id=tenant_id)
 
     async def get_session_ids_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
+        """The ids of the user's live sessions (``tenant_id=None``: in every tenant)."""
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
 
     # -- rate limits, failed logins, counters (API.md section 7) ------------------------------

@@ -1,7 +1,7 @@
 """Starlette's ``tests/middleware/test_session.py``, case by case, against our middleware.
 
 Where we deliberately differ (a bad cookie is expired with ``Max-Age=0``), the test says so;
-README "Differences from Starlette's SessionMiddleware / starsessions / Django" explains why.
+docs/migrating.md ("What differs, and why") explains why.
 """
 
 from __future__ import annotations
