@@ -19,7 +19,7 @@ from typing import Any
 
 from session_service import SessionStoreBackend
 from session_service.limits import RateLimiter, storage_for
-from session_service.limits.redis import RedisLimitStorage
+from session_service.stores.redis.limits import RedisLimitStorage
 
 from ._common import (
     Kind,

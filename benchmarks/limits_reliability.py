@@ -33,7 +33,7 @@ WINDOW = 3600
 async def _storage(kind: str, url: str, prefix: str) -> tuple[Any, Any]:
     from session_service import SessionStoreBackend
     from session_service.limits import storage_for
-    from session_service.limits.redis import RedisLimitStorage
+    from session_service.stores.redis.limits import RedisLimitStorage
 
     if kind == "redis":
         import redis.asyncio

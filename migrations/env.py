@@ -2,10 +2,11 @@
 
 Two ways in, one set of revisions:
 
-* from code (``await backend.migrate()``): :mod:`session_service.migrate` opens a connection,
-  takes the migration lock and passes the connection in ``config.attributes["connection"]``;
-* from the ``alembic`` command: the URL comes from ``SESSION_DB_URL`` through
-  :class:`SessionSettings` (or ``-x db_url=...``), and the same locked runner is used.
+* from code (``await backend.migrate()``): the SQL store opens a connection, takes the
+  migration lock and passes the connection in ``config.attributes["connection"]``;
+* from the ``alembic`` command: the store is built from the settings as the app builds it
+  (``SESSION_DB_URL``, or ``-x db_url=...``, through
+  :meth:`SessionStoreBackend.from_settings`), and its same locked runner is used.
 
 From the command, success is one line saying which revision the database reached, and a
 failure (the database down, a URL that is not SQLite or PostgreSQL) is one line on stderr and
@@ -16,13 +17,17 @@ Python code gets an ``alembic.util.CommandError`` instead.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from alembic import context
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 
+from session_service.backend import SessionStoreBackend
 from session_service.errors import SessionConfigError, SessionServiceError
+from session_service.settings import SessionSettings, mask_url, normalize_db_url
+from session_service.stores.sql import SqlSessionStore
 from session_service.stores.sql.schema import metadata
 
 config = context.config
@@ -43,24 +48,35 @@ def _run_on(connection: Connection) -> None:
     config.attributes["after"] = context.get_context().get_current_revision()
 
 
-def _url_from_environment() -> str:
-    """The app's database URL (or ``-x db_url``), refused unless Alembic can migrate it."""
-    from session_service.settings import SessionSettings, normalize_db_url
-
+def _settings() -> SessionSettings:
+    """The app's settings (the command signs nothing: no key needed), with ``-x db_url`` as
+    ``SESSION_DB_URL``; refused unless Alembic can migrate that database."""
     override = context.get_x_argument(as_dictionary=True).get("db_url")
+    environ = dict(os.environ)
     if override is not None:
-        kind, url = normalize_db_url(override, variable="-x db_url")
+        environ["SESSION_DB_URL"] = normalize_db_url(override, variable="-x db_url")[1]
         source = "-x db_url"
     else:
-        settings = SessionSettings.from_env(need_secret=False)
-        kind, url, source = settings.store_kind, settings.db_url, "SESSION_DB_URL"
+        source = "SESSION_DB_URL"
+    settings = SessionSettings.from_env(environ, need_secret=False)
+    kind = settings.store_kind
     if kind not in ("sqlite", "postgres"):
         raise SessionConfigError(
             f"{source} is a {kind} URL: Alembic migrates the SQL stores (sqlite:///PATH, "
             "postgresql://...) only; a Redis or memory store has no schema "
             "(`session-service migrate` checks a Redis server)"
         )
-    return url
+    return settings
+
+
+async def _migrate(settings: SessionSettings) -> None:
+    """The store the app would open, migrated with its own locked runner."""
+    store = SessionStoreBackend.from_settings(settings).store
+    assert isinstance(store, SqlSessionStore)  # _settings refused the others
+    try:
+        await store.run_migration(_run_on)
+    finally:
+        await store.close()
 
 
 def _command_name() -> str | None:
@@ -78,8 +94,6 @@ def _fail(exc: SessionServiceError) -> None:
 
 
 def _report(url: str) -> None:
-    from session_service.settings import mask_url
-
     if _command_name() not in _MOVING:
         return
     before, after = config.attributes.get("before"), config.attributes.get("after")
@@ -92,20 +106,18 @@ def _report(url: str) -> None:
 
 def _run_command() -> None:
     try:
-        url = _url_from_environment()
+        settings = _settings()
         if context.is_offline_mode():
             raise SessionConfigError(
                 "--sql (offline mode) cannot render these revisions: they look at the live "
                 "table (an older unversioned one is adopted, not recreated); run the command "
                 "without --sql against the database"
             )
-        from session_service.stores.sql.migrate import run_locked
-
-        asyncio.run(run_locked(url, _run_on))
+        asyncio.run(_migrate(settings))
     except SessionServiceError as exc:
         _fail(exc)
     else:
-        _report(url)
+        _report(settings.db_url)
 
 
 given = config.attributes.get("connection")

@@ -1,17 +1,22 @@
-"""``SessionStoreBackend``: pick the store from the URL, then hand every call to it.
+"""``SessionStoreBackend``: the store for a URL or for the settings, as one object to hold.
 
-The service, the CLI and the benchmarks hold a backend, never a concrete store, so the
-database is a configuration choice (``SESSION_DB_URL``), not a code change. The backend adds
-nothing to a call: each method of :class:`~.stores.SessionStore` is looked up on the store
-once and kept on the backend, so a call through the backend costs what a call on the store
-costs, and a store with more methods needs no change here.
+The service, the CLI and the benchmarks hold a backend, never a concrete store class, so the
+database is a configuration choice (``SESSION_DB_URL``), not a code change. A store is built
+from the settings in one place, :meth:`SessionStoreBackend.from_settings` (the service, the
+CLI and the ``alembic`` command all use it).
+
+The backend adds nothing to a call and forwards nothing: its methods *are* the store's own
+bound methods, taken once when the backend is made (``backend.load is store.load``'s
+function), so a call through it costs what a call on the store costs and a type checker sees
+:class:`~.stores.SessionStore`'s signatures. The rules every store follows live in the
+stores' base class (:class:`~.stores.base.SessionStoreBase`), not here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
-from .settings import StoreKind, normalize_db_url
+from .settings import SessionSettings, StoreKind, normalize_db_url
 from .stores.protocol import SessionStore
 from .stores.sql import PgSessionStore, SqliteSessionStore
 
@@ -29,12 +34,13 @@ def _store_class(kind: StoreKind) -> Any:
     return SqliteSessionStore if kind == "sqlite" else PgSessionStore
 
 
-#: The names a backend hands to its store: the protocol's methods.
-_FORWARDED = frozenset(
+#: The store methods a backend offers: every method of the protocol (and its capabilities).
+_METHODS = tuple(
     name
-    for name, value in vars(SessionStore).items()
-    if callable(value) and not isinstance(value, property) and name[0] != "_"
-)
+    for name in dir(SessionStore)
+    if name[0] != "_" and callable(getattr(SessionStore, name))
+    and not isinstance(getattr(SessionStore, name), property)
+)  # fmt: skip
 
 
 class SessionStoreBackend:
@@ -45,8 +51,7 @@ class SessionStoreBackend:
     """
 
     if TYPE_CHECKING:
-        # The protocol's methods, as the type checker sees them; at run time __getattr__
-        # finds each on the store (once: it is then kept on the instance).
+        # What __init__ takes from the store, as the type checker sees it.
         ping = SessionStore.ping
         migrate = SessionStore.migrate
         close = SessionStore.close
@@ -72,13 +77,20 @@ class SessionStoreBackend:
 
     def __init__(self, store: SessionStore) -> None:
         if not isinstance(store, SessionStore):
-            wanted = (*_FORWARDED, "kind", "display_url", "max_bytes")
+            wanted = (*_METHODS, "kind", "display_url", "max_bytes")
             missing = sorted(n for n in wanted if not hasattr(store, n))
             raise TypeError(
                 f"{type(store).__name__} is not a session store: it lacks {', '.join(missing)} "
                 "(see session_service.SessionStore)"
             )
         self.store = store
+        for name in _METHODS:  # the store's own bound methods, not wrappers of them
+            setattr(self, name, self._expose(name, getattr(store, name)))
+
+    def _expose(self, name: str, method: Any) -> Any:
+        """What the backend offers as ``name``: the store's ``method`` itself. A subclass may
+        return a wrapper instead (the tests count store calls that way)."""
+        return method
 
     @property
     def kind(self) -> str:
@@ -99,13 +111,6 @@ class SessionStoreBackend:
     def max_bytes(self, value: int | None) -> None:
         self.store.max_bytes = value
 
-    def __getattr__(self, name: str) -> Any:
-        if name not in _FORWARDED:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        method = getattr(self.store, name)
-        setattr(self, name, method)  # kept: the next call does not come back here
-        return method
-
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
         """The backend for ``url`` without touching the database (engines connect lazily).
@@ -114,6 +119,15 @@ class SessionStoreBackend:
         """
         kind, normalized = normalize_db_url(url, variable="the database URL")
         return cls(_store_class(kind)(normalized, **options))
+
+    @classmethod
+    def from_settings(cls, settings: SessionSettings, url: str | None = None) -> Self:
+        """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
+        setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
+        Redis key prefix, the memory bound). No I/O."""
+        url = settings.db_url if url is None else url
+        kind = normalize_db_url(url, variable="the database URL")[0]
+        return cls.from_url(url, **settings.store_options(kind))
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> Self:

@@ -17,12 +17,16 @@ from datetime import datetime
 
 from ua_parser import parse_os, parse_user_agent
 
-#: Longest ``User-Agent`` stored; real ones are under 300 characters.
-USER_AGENT_LENGTH = 512
-#: Longest ip text stored: an IPv6 address with its /48 suffix fits with room to spare.
-IP_LENGTH = 64
-#: Longest handle stored (``new_handle`` makes 16 characters).
-HANDLE_LENGTH = 32
+from .storable import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH
+
+__all__ = [
+    "HANDLE_LENGTH",
+    "IP_LENGTH",
+    "USER_AGENT_LENGTH",
+    "SessionInfo",
+    "device_label",
+    "new_handle",
+]
 
 UNKNOWN_BROWSER = "Unknown browser"
 

@@ -25,7 +25,7 @@ from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavail
 from .limits import Counters, LimitStorage, LoginGuard, RateLimiter, storage_for
 from .limits._checks import wall_clock
 from .records import SessionRecord
-from .settings import SessionSettings, normalize_db_url
+from .settings import SessionSettings
 from .web.middleware import SessionMiddleware, TenantResolver
 from .web.session import Session, get_session
 
@@ -62,10 +62,7 @@ class DefaultSessionService:
                 # backend was given a limit of its own.
                 backend_or_url.store.max_bytes = self.settings.max_bytes
         else:
-            url = backend_or_url or self.settings.db_url
-            kind = normalize_db_url(url, variable="the database URL")[0]
-            options = self.settings.store_options(kind)
-            self._backend = SessionStoreBackend.from_url(url, **options)
+            self._backend = SessionStoreBackend.from_settings(self.settings, backend_or_url or None)
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
         self._migrate_task: asyncio.Task[None] | None = None

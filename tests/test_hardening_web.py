@@ -211,7 +211,7 @@ async def test_a_first_request_migration_that_cannot_finish_is_a_503_within_the_
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    from session_service.stores.sql.dialects import MIGRATION_LOCK_KEY
+    from session_service.stores.sql.postgres.engine import MIGRATION_LOCK_KEY
 
     settings = settings_for(
         db_url,

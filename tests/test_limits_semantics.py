@@ -238,8 +238,8 @@ async def test_bad_counter_numbers_are_data_errors(
 
 def test_the_sql_log_text_reads_as_the_log_does() -> None:
     """SQL stores read the window straight off the stored text; it must agree with the log."""
-    from session_service.limits.sql import _window_of_text
     from session_service.limits.storage import encode_log, window_of
+    from session_service.stores.sql.limits import _window_of_text
 
     rng = random.Random(3)
     for _ in range(5000):

@@ -26,8 +26,8 @@ from session_service import DefaultSessionService, SessionRecord, SessionStoreBa
 from session_service.errors import SessionConfigError
 from session_service.records import new_session_id, utcnow
 from session_service.settings import SessionSettings
-from session_service.stores.sql.dialects import CLEANUP_LOCK_KEY
-from session_service.stores.sql.hot_path import PgHotPath
+from session_service.stores.sql.postgres.driver import PgHotPath
+from session_service.stores.sql.postgres.engine import CLEANUP_LOCK_KEY
 
 from .conftest import create_pg_database, drop_pg_database
 from .test_cli import ok, run, seed, session, stats

@@ -22,7 +22,7 @@ from starlette.types import Message
 
 from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
-from session_service.stores.sql.dialects import CLEANUP_LOCK_KEY
+from session_service.stores.sql.postgres.engine import CLEANUP_LOCK_KEY
 
 from .webapp import SECRET, build_app, settings_for
 
@@ -263,9 +263,7 @@ class LoginBeforeEachStoreCall(SessionStoreBackend):
         self.calls: list[str] = []
         self.logins: list[str] = []
 
-    def __getattr__(self, name: str) -> Any:
-        method = super().__getattr__(name)
-
+    def _expose(self, name: str, method: Any) -> Any:
         async def after_a_login(*args: Any, **kwargs: Any) -> Any:
             if self.armed:
                 self.calls.append(name)
@@ -274,7 +272,6 @@ class LoginBeforeEachStoreCall(SessionStoreBackend):
                 self.logins.append(record.id)
             return await method(*args, **kwargs)
 
-        setattr(self, name, after_a_login)
         return after_a_login
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from session_service.records import utcnow
-from session_service.stores.sql.hot_path import SqliteHotPath
+from session_service.stores.sql.sqlite.driver import SqliteHotPath
 
 
 @pytest.fixture

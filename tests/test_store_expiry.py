@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
-from session_service.stores.sql.dialects import CLEANUP_LOCK_KEY
+from session_service.stores.sql.postgres.engine import CLEANUP_LOCK_KEY
 
 from .conftest import sql_engine
 

@@ -50,23 +50,20 @@ WRITE_OPERATIONS = (
 class CountingBackend(SessionStoreBackend):
     """A real backend that counts every store operation asked of it.
 
-    ``SessionStoreBackend`` hands each protocol method to its store through ``__getattr__``;
-    this one hands over a counting wrapper of ``self.store.<name>`` instead, so every protocol
-    method is counted, including any added later, with no per-method code to forget.
+    ``SessionStoreBackend`` offers each protocol method of its store through ``_expose``; this
+    one offers a counting wrapper of the store's method instead, so every protocol method is
+    counted, including any added later, with no per-method code to forget.
     """
 
     def __init__(self, inner: SessionStoreBackend) -> None:
         super().__init__(inner.store)
         self.calls: Counter[str] = Counter()
 
-    def __getattr__(self, name: str) -> Any:
-        method = super().__getattr__(name)  # the store's method (AttributeError if none)
-
+    def _expose(self, name: str, method: Any) -> Any:
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
             return await method(*args, **kwargs)
 
-        setattr(self, name, counted)
         return counted
 
     @property

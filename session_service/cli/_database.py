@@ -81,5 +81,6 @@ async def open_backend(settings: SessionSettings, *, create: bool) -> SessionSto
             f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
             "or point SESSION_DB_URL or --db-url at the existing one"
         )
-    options = settings.store_options(settings.store_kind)
-    return await SessionStoreBackend.connect(settings.db_url, **options)
+    backend = SessionStoreBackend.from_settings(settings)
+    await backend.store.ping()
+    return backend

@@ -7,7 +7,7 @@
 * :class:`Counters` (``service.counters``): integers with a cap and an expiry.
 
 The algorithms are in :mod:`.core` and :mod:`.guard`, once; each store kind has a small
-storage (:mod:`.sql`, :mod:`.redis`, :mod:`.memory`) with the primitives of
+storage, offered by the store itself (``store.limit_storage()``), with the primitives of
 :class:`LimitStorage`, each decision one atomic statement or script.
 
 Errors: a bad key (not a str, empty, over 512 characters, NUL or unpaired surrogates) or a

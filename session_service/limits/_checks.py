@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 
 from ..errors import SessionDataError
-from ..stores._codec import check_text
+from ..storable import LIMIT_KEY_LENGTH, check_text
 
 #: Longest key, in characters (any Unicode but NUL and unpaired surrogates).
-MAX_KEY_LENGTH = 512
+MAX_KEY_LENGTH = LIMIT_KEY_LENGTH
 #: Integers the stores hold exactly (SQL ``BIGINT``, Redis ``INCRBY``).
 MAX_INT = 2**63 - 1
 #: Longest window, in seconds: about 31 years, far inside the millisecond clock's range.

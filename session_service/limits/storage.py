@@ -13,6 +13,7 @@ own, except that Redis expires keys on its own clock (entries' times still decid
 from __future__ import annotations
 
 import bisect
+import inspect
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import SessionConfigError
@@ -82,26 +83,19 @@ class LimitStorage(Protocol):
 
 
 def storage_for(store: Any) -> LimitStorage:
-    """The limit storage of a session store, chosen by ``store.kind``.
+    """The limit storage a session store offers: every built-in store has a
+    ``limit_storage()`` method; a store of your own may offer one too, or a ``limit_storage``
+    attribute holding a :class:`LimitStorage`.
 
-    A store of your own may offer one as a ``limit_storage`` attribute.
+    Looked up on the store itself, never through a ``__getattr__`` that forwards to another
+    store: a wrapper offers limits only if it says so.
     """
-    own = getattr(store, "limit_storage", None)
-    if own is not None:
+    if inspect.getattr_static(store, "limit_storage", None) is not None:
+        own = store.limit_storage
+        if callable(own) and not isinstance(own, LimitStorage):
+            own = own()
         return own  # type: ignore[no-any-return]
     kind = getattr(store, "kind", None)
-    if kind in ("sqlite", "postgres"):
-        from .sql import SqlLimitStorage
-
-        return SqlLimitStorage(store.hot, store.display_url)
-    if kind == "redis":
-        from .redis import RedisLimitStorage
-
-        return RedisLimitStorage(lambda: store.client, store.key_prefix)
-    if kind == "memory":
-        from .memory import memory_storage_of
-
-        return memory_storage_of(store)
     raise SessionConfigError(
         f"the {kind!r} store has no storage for rate limits and counters: use a sqlite, "
         "postgres, redis or memory store, or give your store a `limit_storage` attribute "

@@ -71,6 +71,11 @@ def _first_unencodable_key(data: dict[str, Any]) -> str | None:
 
 
 def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJson:
+    """:func:`encode_json` as :class:`EncodedJson` (what an engine's JSON column takes)."""
+    return EncodedJson(encode_json(data, max_bytes))
+
+
+def encode_json(data: dict[str, Any], max_bytes: int | None = None) -> str:
     """Encode ``data`` as compact JSON, refusing what would not round-trip.
 
     NaN and infinities are refused (they are not JSON; PostgreSQL's jsonb rejects them), and
@@ -104,7 +109,7 @@ def encode_data(data: dict[str, Any], max_bytes: int | None = None) -> EncodedJs
             f"the session is {size} bytes as JSON, over the limit of {max_bytes} "
             "(SESSION_MAX_BYTES); keep large data elsewhere and store a reference"
         )
-    return EncodedJson(text)
+    return text
 
 
 def json_serializer(obj: Any) -> str:
@@ -139,25 +144,3 @@ def decode_data(value: Any) -> dict[str, Any]:
         if isinstance(decoded, dict):
             return decoded
     return {}
-
-
-def storable(value: str) -> bool:
-    """Whether both databases can hold ``value``: PostgreSQL text cannot hold NUL, and an
-    unpaired surrogate is not UTF-8. Checked here so both backends refuse (on write) or miss
-    (on read) the same strings instead of PostgreSQL failing as if the database were down."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def check_text(what: str, value: str | None, limit: int) -> None:
-    if value is None:
-        return
-    if len(value) > limit:
-        raise SessionDataError(f"{what} is {len(value)} characters long, over the limit of {limit}")
-    if not storable(value):
-        raise SessionDataError(f"{what} cannot contain NUL characters or unpaired surrogates")

@@ -1,12 +1,13 @@
 """A request's changes to one session, checked and encoded once for every store's ``patch``.
 
-``patch`` writes only the keys a request set or removed (behaviour 12: two overlapping
-requests that change different keys both keep their writes), so each store merges them into
-the stored data in one atomic statement or script. :func:`prepare_delta` does what every store
-needs first, before anything is written: each value goes through the same JSON checks as a
-whole-session write (so a bad value fails naming its key, and nothing is written), keys come
-out as the exact JSON text the encoder writes (the Redis script matches stored keys by it),
-and a change of ``user_id`` is turned into the new value of the ``user_id`` column.
+``patch`` writes only the keys a request set or removed (two overlapping requests that change
+different keys both keep their writes: README, "Concurrent requests of one session"), so each
+store merges them into the stored data in one atomic statement or script.
+:func:`prepare_delta` does what every store needs first (the stores' base class calls it once,
+before anything is written): each value goes through the same JSON checks as a whole-session
+write (so a bad value fails naming its key, and nothing is written), keys come out as the
+exact JSON text the encoder writes (the Redis script matches stored keys by it), and a change
+of ``user_id`` is turned into the new value of the ``user_id`` column.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 
 from ..errors import SessionDataError
 from ..records import user_id_of
-from ._codec import check_text, encode_data, storable
-from .sql.schema import PRINCIPAL_LENGTH
+from ..storable import PRINCIPAL_LENGTH, check_text, storable
+from ._codec import encode_json
 
 
 class Delta:
@@ -85,7 +86,7 @@ def prepare_delta(changed: Mapping[str, Any], removed: Collection[str]) -> Delta
     would for the same keys and values). A key both set and removed is set. ``changed`` is
     kept, not copied: the caller must not change it until the write is done."""
     # Every check of a whole write, naming the key; the result is the object PostgreSQL merges.
-    text = encode_data(changed if type(changed) is dict else dict(changed))
+    text = encode_json(changed if type(changed) is dict else dict(changed))
     entries: tuple[tuple[str, str], ...] = ()
     if len(changed) == 1:  # the usual save: one key, its parts sliced out of the checked text
         ((key, _),) = changed.items()
@@ -102,7 +103,7 @@ def prepare_delta(changed: Mapping[str, Any], removed: Collection[str]) -> Delta
     if "user_id" in changed:
         owner = user_id_of({"user_id": changed["user_id"]})
         check_text("session['user_id']", owner, PRINCIPAL_LENGTH)
-    return Delta(changed, str(text), entries, gone, owner_changes, owner)
+    return Delta(changed, text, entries, gone, owner_changes, owner)
 
 
 def too_large(size: int, max_bytes: int) -> SessionDataError:

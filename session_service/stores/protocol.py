@@ -1,11 +1,20 @@
-"""``SessionStore``: the one protocol every store satisfies, built in or the user's own.
+"""``SessionStore``: the protocol every store satisfies, built in or the user's own.
 
 The service, the middleware and the CLI call only what is named here, so a store is any object
 with these methods: :class:`~.sql.SqliteSessionStore`, :class:`~.sql.PgSessionStore`, the Redis
-and in-memory stores, or one written by a user (``SessionStoreBackend(MyStore())``).
+and in-memory stores, or one written by a user (``SessionStoreBackend(MyStore())``). It is the
+union of capabilities, each a protocol of its own, so code that needs one piece (a cache in
+front of the per-request path, a metrics wrapper, a cleanup job) can say which:
 
-What a caller may rely on, whatever the store (the behavioural suite in ``tests/`` checks each
-kind against the same tests):
+* :class:`StoreLifecycle`: what it is and where (``kind``, ``display_url``, ``max_bytes``), and
+  ``ping``, ``migrate``, ``close``;
+* :class:`PerRequestStore`: one session by id, what every request may do;
+* :class:`UserIndexStore`: by user, by tenant, everything (the admin side);
+* :class:`ExpiryStore`: the cleanup of expired sessions;
+* :class:`StatsStore`: counts for the operator.
+
+What a caller may rely on, whatever the store (the rules are written once, in
+:class:`~.base.SessionStoreBase`, and the behavioural suite in ``tests/`` checks each kind):
 
 * ``create`` never overwrites: on an id collision it picks a fresh id and sets it on the record.
 * ``update``, ``patch``, ``touch`` and ``rotate`` change a session only while it still exists
@@ -35,20 +44,6 @@ DEFAULT_BATCH_SIZE = 5000
 ProgressCallback = Callable[[int], None]
 
 
-def check_batch_size(batch_size: int) -> None:
-    """Refuse a batch size below 1 (a batched delete would never finish), before any batch:
-    every store's batched deletes call this, so all of them refuse alike and delete nothing."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-
-
-def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
-    """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
-    tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""
-    if untenanted_only and tenant_id is not None:
-        raise ValueError("untenanted_only=True is for sessions without a tenant: pass no tenant_id")
-
-
 @dataclass(frozen=True, slots=True)
 class StoreStats:
     """What ``session-service stats`` shows: counts over the whole store."""
@@ -61,8 +56,8 @@ class StoreStats:
 
 
 @runtime_checkable
-class SessionStore(Protocol):
-    """Every method the service, the middleware and the CLI call on a store."""
+class StoreLifecycle(Protocol):
+    """What every store is: a kind, a printable place, a size limit, and its connections."""
 
     #: Largest session accepted, as JSON bytes (``None``: no limit); the service sets it.
     max_bytes: int | None
@@ -90,7 +85,11 @@ class SessionStore(Protocol):
         """Release connections; the store may still be used afterwards."""
         ...
 
-    # -- one session (the per-request path) ------------------------------------------------
+
+@runtime_checkable
+class PerRequestStore(Protocol):
+    """One session by id: the calls a request makes (load, then at most one write)."""
+
     async def load(self, session_id: str) -> SessionRecord | None: ...
 
     async def create(self, record: SessionRecord) -> SessionRecord: ...
@@ -128,7 +127,12 @@ class SessionStore(Protocol):
 
     async def delete(self, session_id: str) -> None: ...
 
-    # -- by user, by tenant, everything (``tenant_id=None``: every tenant) -----------------
+
+@runtime_checkable
+class UserIndexStore(Protocol):
+    """By user, by tenant, everything (``tenant_id=None``: every tenant): answered from an
+    index (a user's sessions are never a full scan)."""
+
     async def clear_sessions_for_user(
         self,
         user_id: str | int,
@@ -142,7 +146,7 @@ class SessionStore(Protocol):
         that user, so of two devices signing each other out, exactly one stays.
 
         ``untenanted_only=True`` narrows "every tenant" to the user's sessions that have no
-        tenant (``tenant_id`` must then be ``None``: :func:`check_untenanted_only`), still in
+        tenant (``tenant_id`` must then be ``None``), still in
         one atomic step, so "sign out everywhere" from a request without a tenant misses no
         login that lands meanwhile; ``keep`` must then be one of those sessions."""
         ...
@@ -177,7 +181,11 @@ class SessionStore(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> int: ...
 
-    # -- expiry and statistics -------------------------------------------------------------
+
+@runtime_checkable
+class ExpiryStore(Protocol):
+    """Removing expired sessions, in bounded batches."""
+
     async def delete_expired(
         self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
     ) -> int: ...
@@ -186,4 +194,17 @@ class SessionStore(Protocol):
         self, *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> int | None: ...
 
+
+@runtime_checkable
+class StatsStore(Protocol):
+    """Counts over the whole store, for ``session-service stats``."""
+
     async def stats(self) -> StoreStats: ...
+
+
+@runtime_checkable
+class SessionStore(
+    StoreLifecycle, PerRequestStore, UserIndexStore, ExpiryStore, StatsStore, Protocol
+):
+    """Every method the service, the middleware and the CLI call on a store: the union of
+    the capabilities above."""

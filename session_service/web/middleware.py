@@ -37,11 +37,9 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..devices import USER_AGENT_LENGTH
 from ..errors import RateLimitExceeded, SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, utcnow
-from ..stores._codec import storable
-from ..stores.sql.schema import PRINCIPAL_LENGTH
+from ..storable import PRINCIPAL_LENGTH, USER_AGENT_LENGTH, storable
 from .client import client_ip, coarse
 from .cookie import CookieCodec
 from .session import Session

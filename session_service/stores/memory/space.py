@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import SessionDataError
 from ...records import SessionRecord
 from ...settings import normalize_db_url
 from .._codec import decode_data
@@ -123,13 +122,6 @@ def record_of(sid: str, entry: Entry) -> SessionRecord:
     )
 
 
-def oldest_first(records: list[SessionRecord]) -> list[SessionRecord]:
-    return sorted(records, key=lambda r: (r.created_at, r.id))
-
-
 def utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise SessionDataError(
-            "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
-        )
+    """``value`` (timezone-aware: checked by the store's rules) in UTC."""
     return value.astimezone(UTC)

@@ -1,10 +1,10 @@
 """``MemorySessionStore`` (``memory://``): one process, for tests and development.
 
-It keeps the SQL stores' rules so that a test green here is green on PostgreSQL: data goes
-through the same JSON encoder and size limit (and is decoded again on every load, so a loaded
-record is a private copy), expired sessions are never served but stay until
-``delete_expired()``, ``create`` never overwrites, and ``update``/``touch``/``rotate`` never
-bring back a revoked session.
+It keeps the rules of every store (:class:`~..base.SessionStoreBase`), so that a test green
+here is green on PostgreSQL: data goes through the same JSON encoder and size limit (and is
+decoded again on every load, so a loaded record is a private copy), expired sessions are never
+served but stay until ``delete_expired()``, ``create`` never overwrites, and
+``update``/``touch``/``rotate`` never bring back a revoked session.
 
 Stores opened on the same URL in one process share their sessions (a process-wide registry
 keyed by the URL), like two app instances on one database. Use ``memory://NAME`` to keep
@@ -15,21 +15,17 @@ purged, and if it is still full a new session is refused with ``SessionStoreUnav
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
 
-from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...errors import SessionConfigError, SessionStoreUnavailable
-from ...records import SessionRecord, new_session_id, user_id_of, utcnow
+from ...records import SessionRecord, utcnow
 from ...settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
-from .._codec import check_text, decode_data, encode_data
-from .._delta import prepare_delta
-from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
+from .._codec import decode_data, encode_json
+from .._delta import Delta
+from ..base import IdTaken
 from .admin import MemoryAdminOps
+from .limits import MemoryLimitStorage, memory_storage_of
 from .space import Entry, record_of, space_of, utc
-
-_CREATE_ATTEMPTS = 5
 
 
 class MemorySessionStore(MemoryAdminOps):
@@ -58,6 +54,10 @@ class MemorySessionStore(MemoryAdminOps):
     def __repr__(self) -> str:
         return f"MemorySessionStore({self.display_url!r})"
 
+    def limit_storage(self) -> MemoryLimitStorage:
+        """The rate limits and counters of this store's space (shared by its URL)."""
+        return memory_storage_of(self._space)
+
     # -- lifecycle (nothing to connect, migrate or release) -----------------------------------
 
     async def ping(self) -> None:
@@ -69,23 +69,13 @@ class MemorySessionStore(MemoryAdminOps):
     async def close(self) -> None:
         return None
 
-    # -- one session ---------------------------------------------------------------------
+    # -- one session (primitives: the record is checked and encoded already) -----------------
 
-    def _entry(self, record: SessionRecord, now: datetime, created: datetime) -> Entry:
-        check_text("the session id", record.id, ID_LENGTH)
-        check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
-        user_id = user_id_of(record.data)
-        check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
-        check_text("the ip", record.ip, IP_LENGTH)
-        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
-        check_text("the handle", record.handle, HANDLE_LENGTH)
-        data = encode_data(record.data, self.max_bytes)
-        expiry = utc(record.expiry_date)
+    @staticmethod
+    def _entry(record: SessionRecord, data: str, now: datetime) -> Entry:
         seen = None if record.last_seen is None else utc(record.last_seen)
-        record.user_id = user_id
-        record.handle = record.handle or new_handle()
-        return Entry(data, expiry, user_id, record.tenant_id, created, now,
-                      record.ip, record.user_agent, seen, record.handle)  # fmt: skip
+        return Entry(data, utc(record.expiry_date), record.user_id, record.tenant_id, now, now,
+                     record.ip, record.user_agent, seen, record.handle)  # fmt: skip
 
     def _make_room(self, now: datetime) -> None:
         space = self._space
@@ -99,29 +89,23 @@ class MemorySessionStore(MemoryAdminOps):
                 "a new session is refused rather than evicting a live one"
             )
 
-    async def load(self, session_id: str) -> SessionRecord | None:
-        """The live session with this id (a private copy), or ``None``."""
+    async def _load(self, session_id: str) -> SessionRecord | None:
         with self._space.lock:
             entry = self._space.live(session_id, utcnow())
         return None if entry is None else record_of(session_id, entry)
 
-    async def create(self, record: SessionRecord) -> SessionRecord:
-        """Store a new session; on an id collision, a fresh id (set on ``record``)."""
+    async def _insert(self, record: SessionRecord, data: str) -> None:
         now = utcnow()
-        entry = self._entry(record, now, now)
+        entry = self._entry(record, data, now)
         with self._space.lock:
+            if record.id in self._space.sessions:
+                raise IdTaken
             self._make_room(now)
-            for _ in range(_CREATE_ATTEMPTS):
-                if record.id not in self._space.sessions:
-                    self._space.put(record.id, entry)
-                    return record
-                record.id = new_session_id()
-        raise RuntimeError("could not find a free session id; the random source is broken")
+            self._space.put(record.id, entry)
 
-    async def save(self, record: SessionRecord) -> None:
-        """Insert or replace (``created_at`` survives a replace, as in SQL)."""
+    async def _save(self, record: SessionRecord, data: str) -> None:
         now = utcnow()
-        entry = self._entry(record, now, now)
+        entry = self._entry(record, data, now)
         with self._space.lock:
             old = self._space.sessions.get(record.id)
             if old is None:
@@ -131,10 +115,9 @@ class MemorySessionStore(MemoryAdminOps):
                 entry.keep_device_of(old)
             self._space.put(record.id, entry)
 
-    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
-        """Rewrite a live session; ``False`` (nothing written) when it is gone or expired."""
+    async def _update(self, record: SessionRecord, data: str, extend_expiry: bool) -> bool:
         now = utcnow()
-        entry = self._entry(record, now, now)
+        entry = self._entry(record, data, now)
         with self._space.lock:
             old = self._space.live(record.id, now)
             if old is None:
@@ -146,24 +129,14 @@ class MemorySessionStore(MemoryAdminOps):
             self._space.put(record.id, entry)
             return True
 
-    async def patch(
-        self,
-        session_id: str,
-        changed: Mapping[str, Any],
-        removed: Collection[str],
-        *,
-        expiry_date: datetime | None = None,
-    ) -> bool:
-        """Merge changed and removed keys into a live session under the lock; ``False`` when
-        it is gone or expired. The merged data passes the same encoder and size limit."""
-        delta = prepare_delta(changed, removed)
+    async def _patch(self, session_id: str, delta: Delta, expiry_date: datetime | None) -> bool:
         expiry = None if expiry_date is None else utc(expiry_date)
         now = utcnow()
         with self._space.lock:
             old = self._space.live(session_id, now)
             if old is None:
                 return False
-            data = encode_data(delta.apply(decode_data(old.data)), self.max_bytes)
+            data = encode_json(delta.apply(decode_data(old.data)), self.max_bytes)
             user_id = delta.owner if delta.owner_changes else old.user_id
             entry = Entry(data, expiry or old.expiry, user_id, old.tenant_id, old.created_at, now)
             entry.keep_device_of(old)
@@ -173,10 +146,9 @@ class MemorySessionStore(MemoryAdminOps):
                 self._space.put(session_id, entry)
             return True
 
-    async def touch(
-        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    async def _touch(
+        self, session_id: str, expiry_date: datetime, last_seen: datetime | None
     ) -> bool:
-        """Move a live session's expiry (and ``last_seen``); ``False`` when it is gone."""
         expiry_date = utc(expiry_date)
         now = utcnow()
         with self._space.lock:
@@ -187,34 +159,30 @@ class MemorySessionStore(MemoryAdminOps):
             entry.last_seen = entry.last_seen if last_seen is None else utc(last_seen)
             return True
 
-    async def seen(self, session_id: str, when: datetime) -> bool:
-        """Set a live session's ``last_seen`` alone; ``False`` when it is gone."""
+    async def _seen(self, session_id: str, when: datetime) -> bool:
         with self._space.lock:
             entry = self._space.live(session_id, utcnow())
             if entry is not None:
                 entry.last_seen = utc(when)
             return entry is not None
 
-    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
-        """Move a live session to ``record.id`` at once; ``False`` if it was revoked."""
+    async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
         now = utcnow()
-        entry = self._entry(record, now, now)
+        entry = self._entry(record, data, now)
         tracked = record.last_seen is not None  # a login with tracking on: this device
         with self._space.lock:
             old = self._space.live(old_id, now)
             if old is None:
                 return False
+            if record.id in self._space.sessions:
+                raise IdTaken
             if not tracked:
                 entry.keep_device_of(old)
             entry.handle = old.handle or entry.handle
-            for _ in range(_CREATE_ATTEMPTS):
-                if record.id not in self._space.sessions:
-                    self._space.drop(old_id)
-                    self._space.put(record.id, entry)
-                    return True
-                record.id = new_session_id()
-        raise RuntimeError("could not find a free session id; the random source is broken")
+            self._space.drop(old_id)
+            self._space.put(record.id, entry)
+            return True
 
-    async def delete(self, session_id: str) -> None:
+    async def _delete(self, session_id: str) -> None:
         with self._space.lock:
             self._space.drop(session_id)

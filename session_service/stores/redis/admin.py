@@ -5,7 +5,7 @@ script (a user's sessions cleared, one revoked). Only the store-wide operations 
 everything, cleanup, statistics) ``SCAN`` (for the tenant, user and session keys under the
 prefix; never ``KEYS``, which blocks the server). Each batch of a delete is one Lua script, so
 a crash or Ctrl-C between batches leaves every session either whole or gone, with its index
-entries.
+entries. The arguments are checked above, in :class:`~..base.SessionStoreBase`.
 """
 
 from __future__ import annotations
@@ -17,17 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as rx
 
-from ...devices import new_handle
-from ...errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
+from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
-from .._codec import storable
-from ..protocol import (
-    DEFAULT_BATCH_SIZE,
-    ProgressCallback,
-    StoreStats,
-    check_batch_size,
-    check_untenanted_only,
-)
+from ..base import SessionStoreBase
+from ..protocol import ProgressCallback, StoreStats
 from . import scripts as S
 
 if TYPE_CHECKING:
@@ -40,9 +33,8 @@ _SCAN_COUNT = 1000
 
 
 def to_us(value: datetime) -> int:
-    """Microseconds since the epoch (exact), for the values and the scripts' clock."""
-    if value.tzinfo is None:
-        raise SessionDataError("naive datetimes are ambiguous; pass a timezone-aware datetime")
+    """Microseconds since the epoch (exact) of an aware datetime (checked by the store's
+    rules), for the values and the scripts' clock."""
     return (value - EPOCH) // US
 
 
@@ -83,13 +75,9 @@ def _glob(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-def oldest_first(records: Any) -> list[SessionRecord]:
-    return sorted(records, key=lambda r: (r.created_at, r.id))
-
-
-class RedisAdminOps:
-    """The admin operations of :class:`~.store.RedisSessionStore` (a mixin: the store
-    provides the client, the script runners and the value parser)."""
+class RedisAdminOps(SessionStoreBase):
+    """The admin primitives of :class:`~.store.RedisSessionStore` (the store provides the
+    client, the script runners and the value parser)."""
 
     key_prefix: str
     _session_prefix: str
@@ -113,79 +101,42 @@ class RedisAdminOps:
 
     @staticmethod
     def _owner(
-        user_id: str | int, tenant_id: str | None, untenanted_only: bool = False
-    ) -> tuple[str, str] | None:
+        user_id: str, tenant_id: str | None, untenanted_only: bool = False
+    ) -> tuple[str, str]:
         """(user tag, tenant tag) for the scripts; the tenant tag is ``""`` for every tenant
         and :data:`~.scripts.NO_TENANT` for none (its index alone: ``untenanted_only``)."""
-        user = str(user_id)
-        if not storable(user) or (tenant_id is not None and not storable(tenant_id)):
-            return None
         if untenanted_only:
-            return S.user_tag(user), S.tenant_tag(None)
-        return S.user_tag(user), "" if tenant_id is None else S.tenant_tag(tenant_id)
+            return S.user_tag(user_id), S.tenant_tag(None)
+        return S.user_tag(user_id), "" if tenant_id is None else S.tenant_tag(tenant_id)
 
-    async def clear_sessions_for_user(
-        self,
-        user_id: str | int,
-        *,
-        tenant_id: str | None = None,
-        keep: str | None = None,
-        untenanted_only: bool = False,
+    async def _clear_user(
+        self, user_id: str, tenant_id: str | None, untenanted_only: bool, keep: str | None
     ) -> int:
-        """Delete the user's sessions (in one tenant, in none with ``untenanted_only``, or in
-        all) but ``keep`` in one script; how many. With ``keep``, nothing unless it is still a
-        live session of that user in that scope."""
-        check_untenanted_only(tenant_id, untenanted_only)
+        """One script, so ``keep`` is checked and the rest deleted atomically."""
         owner = self._owner(user_id, tenant_id, untenanted_only)
-        if owner is None or (keep is not None and not storable(keep)):
-            return 0
         return int(
             await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner, keep or "")
         )
 
-    async def revoke_user_session(
-        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
-    ) -> bool:
-        """Delete the user's session named ``handle`` in one script; ``False`` if none."""
+    async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
         owner = self._owner(user_id, tenant_id)
-        if owner is None or not handle or not storable(handle):
-            return False
         return bool(await self._call("revoke a session", S.REVOKE, [], *owner, handle))
 
-    async def list_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[SessionRecord]:
-        """The user's live sessions, oldest first, each with a handle (a session written
-        before handles existed is given one here)."""
-        records = await self._owned(user_id, tenant_id)
-        for record in records:
-            if record.handle is None:
-                key = self._session_prefix + record.id
-                named = await self._call("name a session", S.DEVICE, [key], "", new_handle())
-                record.handle = named.decode() if isinstance(named, bytes) else named
-        return [r for r in records if r.handle]
+    async def _name_session(self, session_id: str, handle: str) -> str | None:
+        key = self._session_prefix + session_id
+        named = await self._call("name a session", S.DEVICE, [key], "", handle)
+        return named.decode() if isinstance(named, bytes) else named
 
-    async def _owned(self, user_id: str | int, tenant_id: str | None) -> list[SessionRecord]:
-        owner = self._owner(user_id, tenant_id)
-        if owner is None:
-            return []
-        flat = await self._call("list a user's sessions", S.OWNED, [], *owner)
-        now, user = to_us(utcnow()), str(user_id)
+    async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
+        flat = await self._call(
+            "list a user's sessions", S.OWNED, [], *self._owner(user_id, tenant_id)
+        )
+        now = to_us(utcnow())
         records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
-        return oldest_first(
+        return [  # an index entry may outlive a rewrite of its session: the value decides
             r for r in records
-            if r is not None and r.user_id == user and tenant_id in (None, r.tenant_id)
-        )  # fmt: skip
-
-    async def count_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> int:
-        return len(await self._owned(user_id, tenant_id))
-
-    async def get_session_ids_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[str]:
-        return [r.id for r in await self._owned(user_id, tenant_id)]
+            if r is not None and r.user_id == user_id and tenant_id in (None, r.tenant_id)
+        ]  # fmt: skip
 
     # -- everything (SCAN) ---------------------------------------------------------------
 
@@ -217,10 +168,8 @@ class RedisAdminOps:
             )  # fmt: skip
         return out
 
-    async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
-        """Every live session (of one tenant), for debugging; ``SCAN``s without a tenant."""
-        if tenant_id is not None and not storable(tenant_id):
-            return []
+    async def _dump(self, tenant_id: str | None) -> list[SessionRecord]:
+        """``SCAN``s without a tenant; a tenant's index answers for one."""
         now = to_us(utcnow())
         try:
             if tenant_id is None:
@@ -233,24 +182,17 @@ class RedisAdminOps:
             records = await self._records(ids, now)
         except FAILURES as exc:
             raise self._fail("dump sessions", exc) from exc
-        return oldest_first(r for r in records if tenant_id is None or r.tenant_id == tenant_id)
+        return [r for r in records if tenant_id is None or r.tenant_id == tenant_id]
 
     async def _tenant_indexes(self, tenant_id: str | None) -> list[str]:
         if tenant_id is not None:
             return [self.key_prefix + "t:" + S.tenant_tag(tenant_id)]
         return [key async for key in self._scan("t:")]
 
-    async def clear_all_sessions(
-        self,
-        *,
-        tenant_id: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        on_progress: ProgressCallback | None = None,
+    async def _clear_all(
+        self, tenant_id: str | None, batch_size: int, on_progress: ProgressCallback | None
     ) -> int:
-        """Delete every session (of one tenant) in batches, each one script; how many."""
-        check_batch_size(batch_size)
-        if tenant_id is not None and not storable(tenant_id):
-            return 0
+        """In batches, each one script."""
         total = 0
         try:
             for index in await self._tenant_indexes(tenant_id):
@@ -278,12 +220,10 @@ class RedisAdminOps:
 
     # -- expiry and statistics ----------------------------------------------------------
 
-    async def delete_expired(
-        self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
-    ) -> int:
+    async def _delete_expired(self, batch_size: int, on_progress: ProgressCallback | None) -> int:
         """Redis expires the keys itself; this removes the expired index entries (counting
-        those of the tenant indexes, one per expired session) in batches; returns how many."""
-        check_batch_size(batch_size)
+        those of the tenant indexes, one per expired session) in batches. Every instance may
+        prune (each batch is atomic), so the leader's cleanup is this too."""
         total = 0
         try:
             for index in await self._tenant_indexes(None):
@@ -301,10 +241,6 @@ class RedisAdminOps:
         except FAILURES as exc:
             raise self._fail("delete expired sessions", exc) from exc
         return total
-
-    async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
-        """Every instance may prune (each batch is atomic), so this just runs it."""
-        return await self.delete_expired(batch_size=batch_size)
 
     async def stats(self) -> StoreStats:
         """Totals from the indexes (``SCAN``): expired = index entries not yet cleaned."""

@@ -23,7 +23,7 @@ front, which a cluster would spread over nodes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,9 +32,8 @@ import redis.asyncio as aioredis
 from redis import exceptions as rx
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 
-from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...errors import SessionConfigError, SessionStoreUnavailable
-from ...records import SessionRecord, new_session_id, user_id_of, utcnow
+from ...records import SessionRecord, utcnow
 from ...settings import (
     DEFAULT_REDIS_KEY_PREFIX,
     SENTINEL_SCHEMES,
@@ -42,16 +41,15 @@ from ...settings import (
     mask_url,
     normalize_db_url,
 )
-from .._codec import check_text, decode_data, encode_data, storable
-from .._delta import prepare_delta, too_large
-from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
+from .._codec import decode_data
+from .._delta import Delta, too_large
+from ..base import IdTaken
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, check_prefix, to_us
 from .delta import PATCH
+from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .server import ALLOW_EVICTION, check_server
-
-_CREATE_ATTEMPTS = 5
 
 
 def _ms(us: int) -> int:
@@ -156,6 +154,10 @@ class RedisSessionStore(RedisAdminOps):
             self._loop = loop
         return self._client
 
+    def limit_storage(self) -> RedisLimitStorage:
+        """Rate limits and counters under this store's key prefix, on its client."""
+        return RedisLimitStorage(lambda: self.client, self.key_prefix)
+
     def _fail(self, action: str, exc: BaseException) -> SessionStoreUnavailable:
         reason = _describe(exc)
         if isinstance(exc, rx.ConnectionError | rx.TimeoutError | OSError | TimeoutError):
@@ -224,29 +226,16 @@ class RedisSessionStore(RedisAdminOps):
             if manager is not None:
                 await manager.aclose()
 
-    # -- one session ---------------------------------------------------------------------
-
-    def _args(self, record: SessionRecord) -> tuple[Any, ...]:
-        """exp_us, exp_ms, tenant tag, user tag, data: what the write scripts take."""
-        check_text("the session id", record.id, ID_LENGTH)
-        check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
-        user_id = user_id_of(record.data)
-        check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
-        data = encode_data(record.data, self.max_bytes)
-        exp = to_us(record.expiry_date)
-        record.user_id = user_id
-        return exp, _ms(exp), S.tenant_tag(record.tenant_id), S.user_tag(user_id), str(data)
+    # -- one session (primitives: the record is checked and encoded already) -----------------
 
     @staticmethod
-    def _device_args(record: SessionRecord) -> tuple[str, str, str, str]:
-        """ip, user agent, last_seen_us, handle ('' for none; a fresh handle, set on
-        ``record``, when it has none)."""
-        check_text("the ip", record.ip, IP_LENGTH)
-        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
-        check_text("the handle", record.handle, HANDLE_LENGTH)
-        record.handle = record.handle or new_handle()
+    def _args(record: SessionRecord, data: str) -> tuple[Any, ...]:
+        """exp_us, exp_ms, tenant tag, user tag, data, then ip, user agent, last_seen_us,
+        handle ('' for none): what the write scripts take."""
+        exp = to_us(record.expiry_date)
         seen = "" if record.last_seen is None else str(to_us(record.last_seen))
-        return record.ip or "", record.user_agent or "", seen, record.handle
+        return (exp, _ms(exp), S.tenant_tag(record.tenant_id), S.user_tag(record.user_id), data,
+                record.ip or "", record.user_agent or "", seen, record.handle or "")  # fmt: skip
 
     def _record(self, sid: str, raw: Any, now_us: int) -> SessionRecord | None:
         """The session in ``raw``, or ``None`` if it has expired by the app's clock."""
@@ -274,10 +263,8 @@ class RedisSessionStore(RedisAdminOps):
             handle=handle.decode() or None,
         )
 
-    async def load(self, session_id: str) -> SessionRecord | None:
-        """The live session with this id, or ``None``: one ``GET``."""
-        if not storable(session_id):
-            return None
+    async def _load(self, session_id: str) -> SessionRecord | None:
+        """One ``GET``."""
         if not self._checked:
             await self._first_use()
         try:
@@ -288,42 +275,27 @@ class RedisSessionStore(RedisAdminOps):
             raise self._fail("load a session", exc) from exc
         return None if raw is None else self._record(session_id, raw, to_us(utcnow()))
 
-    async def _write(self, mode: str, record: SessionRecord, extend: bool = True) -> int:
-        args, device = self._args(record), self._device_args(record)
+    async def _write(self, mode: str, record: SessionRecord, data: str, extend: bool) -> int:
+        args = self._args(record, data)
         key = self._session_prefix + record.id
         flag = "1" if extend else "0"
-        return int(await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id, *args,
-                                    flag, *device))  # fmt: skip
+        return int(await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id,
+                                    *args[:5], flag, *args[5:]))  # fmt: skip
 
-    async def create(self, record: SessionRecord) -> SessionRecord:
-        """Store a new session (``SET NX`` in a script); a taken id gets a fresh one."""
-        for _ in range(_CREATE_ATTEMPTS):
-            if await self._write("create", record):
-                return record
-            record.id = new_session_id()
-        raise RuntimeError("could not find a free session id; the random source is broken")
+    async def _insert(self, record: SessionRecord, data: str) -> None:
+        """``SET NX`` in a script (an id still in a tenant index counts as taken, as an
+        expired row not yet cleaned does in SQL)."""
+        if not await self._write("create", record, data, True):
+            raise IdTaken
 
-    async def save(self, record: SessionRecord) -> None:
-        """Insert or replace (``created_at`` and indexes follow)."""
-        await self._write("save", record)
+    async def _save(self, record: SessionRecord, data: str) -> None:
+        await self._write("save", record, data, True)
 
-    async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
-        """Rewrite a live session; ``False`` (nothing written) if it is gone or expired."""
-        return bool(await self._write("update", record, extend_expiry))
+    async def _update(self, record: SessionRecord, data: str, extend_expiry: bool) -> bool:
+        return bool(await self._write("update", record, data, extend_expiry))
 
-    async def patch(
-        self,
-        session_id: str,
-        changed: Mapping[str, Any],
-        removed: Collection[str],
-        *,
-        expiry_date: datetime | None = None,
-    ) -> bool:
-        """Merge changed and removed keys into a live session in one script (:mod:`.delta`);
-        ``False`` (nothing written) if it is gone or expired."""
-        if not storable(session_id):
-            return False
-        delta = prepare_delta(changed, removed)
+    async def _patch(self, session_id: str, delta: Delta, expiry_date: datetime | None) -> bool:
+        """One script merges the changes into the stored JSON (:mod:`.delta`)."""
         exp: int | str = ""
         exp_ms: int | str = ""
         if expiry_date is not None:
@@ -341,41 +313,29 @@ class RedisSessionStore(RedisAdminOps):
             raise too_large(-done, self.max_bytes)
         return done == 1
 
-    async def touch(
-        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    async def _touch(
+        self, session_id: str, expiry_date: datetime, last_seen: datetime | None
     ) -> bool:
-        """Move a live session's expiry (and ``last_seen``); ``False`` if it is gone."""
         exp = to_us(expiry_date)
         seen = "" if last_seen is None else to_us(last_seen)
-        if not storable(session_id):
-            return False
         key = self._session_prefix + session_id
         return bool(await self._call("extend a session", S.TOUCH, [key], session_id, exp,
                                      _ms(exp), seen))  # fmt: skip
 
-    async def seen(self, session_id: str, when: datetime) -> bool:
-        """Set a live session's ``last_seen`` alone (its TTL kept); ``False`` if it is gone."""
-        if not storable(session_id):
-            return False
+    async def _seen(self, session_id: str, when: datetime) -> bool:
+        """``last_seen`` alone, the TTL kept."""
         key = self._session_prefix + session_id
         done = await self._call("record a session's last use", S.DEVICE, [key], to_us(when), "")
         return done is not None
 
-    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
-        """Move a live session to ``record.id`` in one script; ``False`` if it was revoked."""
-        args, device = self._args(record), self._device_args(record)
-        if not storable(old_id):
-            return False
-        for _ in range(_CREATE_ATTEMPTS):
-            keys = [self._session_prefix + old_id, self._session_prefix + record.id]
-            done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id,
-                                        record.id, *args, *device))  # fmt: skip
-            if done >= 0:
-                return done == 1
-            record.id = new_session_id()
-        raise RuntimeError("could not find a free session id; the random source is broken")
+    async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
+        keys = [self._session_prefix + old_id, self._session_prefix + record.id]
+        done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
+                                    *self._args(record, data)))  # fmt: skip
+        if done < 0:
+            raise IdTaken
+        return done == 1
 
-    async def delete(self, session_id: str) -> None:
-        if storable(session_id):
-            key = self._session_prefix + session_id
-            await self._call("delete a session", S.DELETE, [key], session_id)
+    async def _delete(self, session_id: str) -> None:
+        key = self._session_prefix + session_id
+        await self._call("delete a session", S.DELETE, [key], session_id)

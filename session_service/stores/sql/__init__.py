@@ -1,9 +1,9 @@
-"""The SQL stores: SQLite and PostgreSQL share one table, one set of statements and one class.
+"""The SQL stores: SQLite and PostgreSQL share one table (:mod:`.schema`), the per-request
+statements (:mod:`.statements`) and one class, :class:`~.store.SqlSessionStore`.
 
-:class:`~.store.SqlSessionStore` holds every operation; :class:`~.sqlite.SqliteSessionStore`
-and :class:`~.postgres.PgSessionStore` only name their kind. What differs between the two
-databases is :mod:`.dialects` (engine set-up) and the lines marked ``[dialect]`` in
-:mod:`.hot_path` (per-request statements on the drivers).
+What differs between the two databases lives in a package of its own, as SQLAlchemy keeps its
+dialects: :mod:`.sqlite` and :mod:`.postgres` (each its store class, per-request driver,
+engine and ``patch`` statements). The shared code never asks which database it is on.
 """
 
 from .postgres import PgSessionStore

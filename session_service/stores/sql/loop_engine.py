@@ -15,7 +15,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .dialects import WRITE_OPTION
+from .engine import WRITE_OPTION
 
 
 class LoopEngine:

@@ -37,16 +37,29 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH
 from ...errors import SessionDataError
+from ...storable import (
+    HANDLE_LENGTH,
+    ID_LENGTH,
+    IP_LENGTH,
+    LIMIT_KEY_LENGTH,
+    NAIVE_DATETIME,
+    PRINCIPAL_LENGTH,
+    USER_AGENT_LENGTH,
+)
+
+__all__ = [
+    "ID_LENGTH",
+    "PRINCIPAL_LENGTH",
+    "counters_table",
+    "limits_table",
+    "metadata",
+    "sessions_table",
+]
 
 TABLE_NAME = "sessions"
-#: Long enough for any id this library makes (43 chars) and for ids of older versions.
-ID_LENGTH = 128
-#: User and tenant ids are opaque text chosen by the app.
-PRINCIPAL_LENGTH = 255
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -61,12 +74,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             # SessionDataError (a ValueError) so stores report a caller's mistake as such,
             # not as the database being unavailable.
-            raise SessionDataError(
-                "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
-            )
-        value = value.astimezone(UTC)
-        # SQLite keeps text; dropping the offset keeps every stored value the same width.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+            raise SessionDataError(NAIVE_DATETIME)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -77,6 +86,21 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _NaiveUtcText(UtcDateTime):
+    """SQLite's spelling of :class:`UtcDateTime`: it keeps text, and dropping the offset keeps
+    every stored value the same width."""
+
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        value = super().process_bind_param(value, dialect)
+        return None if value is None else value.replace(tzinfo=None)
+
+
+def _utc_datetime() -> TypeEngine[datetime]:
+    return UtcDateTime().with_variant(_NaiveUtcText(), "sqlite")
+
+
 metadata = MetaData()
 
 sessions_table = Table(
@@ -84,26 +108,23 @@ sessions_table = Table(
     metadata,
     Column("id", String(ID_LENGTH), primary_key=True),
     Column("data", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
-    Column("expiry_date", UtcDateTime(), nullable=False),
+    Column("expiry_date", _utc_datetime(), nullable=False),
     Column("user_id", String(PRINCIPAL_LENGTH), nullable=True),
     Column("tenant_id", String(PRINCIPAL_LENGTH), nullable=True),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("created_at", _utc_datetime(), nullable=False),
+    Column("updated_at", _utc_datetime(), nullable=False),
     Column("ip", String(IP_LENGTH), nullable=True),
     Column("user_agent", String(USER_AGENT_LENGTH), nullable=True),
-    Column("last_seen", UtcDateTime(), nullable=True),
+    Column("last_seen", _utc_datetime(), nullable=True),
     Column("handle", String(HANDLE_LENGTH), nullable=True),
     Index("ix_sessions_user_tenant", "user_id", "tenant_id"),
     Index("ix_sessions_expiry_date", "expiry_date"),
     Index("ix_sessions_tenant", "tenant_id"),
 )
 
-#: Longest rate-limit or counter key, in characters.
-LIMIT_KEY_LENGTH = 512
-
 #: The rate limits (``service.limits`` and the login guard): per key, the last ``limit``
 #: allowed hit times as fixed-width milliseconds of the app clock, concatenated, and when the
-#: newest of them leaves its window (ms). See :mod:`session_service.limits.sql`.
+#: newest of them leaves its window (ms). See :mod:`.limits`.
 limits_table = Table(
     "session_limits",
     metadata,

@@ -16,8 +16,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import SessionStoreUnavailable
-from .storage import MAX_LOG_ENTRIES, Window
+import redis.exceptions
+
+from ...errors import SessionStoreUnavailable
+from ...limits.storage import MAX_LOG_ENTRIES, Window
+from .pool import run_script
 
 # KEYS[1] log (newest first); ARGV limit, now, window (ms).
 # Returns "allowed counted oldest newest" (the Window; '-' for none) as one string: one line
@@ -79,8 +82,6 @@ def _as_int(value: Any) -> int:
 @contextlib.contextmanager
 def _unavailable(action: str) -> Iterator[None]:
     """Redis failures as :class:`SessionStoreUnavailable` (the 503 path), cause chained."""
-    import redis.exceptions
-
     try:
         yield
     except (redis.exceptions.RedisError, OSError) as exc:
@@ -98,8 +99,6 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
     async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
-        from ..stores.redis.pool import run_script
-
         # Straight on a pooled connection, never retried, as the session store's scripts.
         return await run_script(client.connection_pool, self.sha, self.source, keys, args)
 

@@ -12,15 +12,14 @@ import threading
 import weakref
 from typing import Any
 
-from .storage import Window, window_of
+from ...limits.storage import Window, window_of
 
 _BY_STORE: weakref.WeakKeyDictionary[Any, MemoryLimitStorage] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def memory_storage_of(store: Any) -> MemoryLimitStorage:
-    """The one storage of ``store``'s sessions space (made on first use)."""
-    space = getattr(store, "_space", store)
+def memory_storage_of(space: Any) -> MemoryLimitStorage:
+    """The one storage of a sessions space (made on first use)."""
     with _LOCK:
         storage = _BY_STORE.get(space)
         if storage is None:

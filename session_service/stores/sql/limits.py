@@ -15,10 +15,10 @@ digits compare as text in time order on every collation. The portable SQL is spe
 
 from __future__ import annotations
 
-from ..stores._errors import translate_errors
-from ..stores.sql.hot_path import PgHotPath, SqliteHotPath
-from ..stores.sql.schema import counters_table, limits_table
-from .storage import MAX_LOG_ENTRIES, Window, decode_log, encode_log, window_of
+from ...limits.storage import MAX_LOG_ENTRIES, Window, decode_log, encode_log, window_of
+from .._errors import translate_errors
+from .driver import Driver
+from .schema import counters_table, limits_table
 
 _L = limits_table.name
 _C = counters_table.name
@@ -101,7 +101,7 @@ def _like_escape(text: str) -> str:
 class SqlLimitStorage:
     """The limits of a :class:`~session_service.stores.sql.SqlSessionStore`, on its hot path."""
 
-    def __init__(self, hot: PgHotPath | SqliteHotPath, display_url: str) -> None:
+    def __init__(self, hot: Driver, display_url: str) -> None:
         self._hot = hot
         self._url = display_url
 

@@ -1,0 +1,60 @@
+"""What every store can hold: the longest text of each stored field and the checks on text.
+
+Every layer applies these before anything is written: the stores (for a session's id, user,
+tenant and device fields), the middleware (a tenant from the resolver), the rate limits (a
+key). PostgreSQL text cannot hold NUL and an unpaired surrogate is not UTF-8; refusing such
+text here makes every store refuse it alike (on write) or miss it (on read), instead of one
+database failing as if it were down. The SQL schema's column widths are these numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .errors import SessionDataError
+
+#: A session id: long enough for any id this library makes (43 characters) and older ones.
+ID_LENGTH = 128
+#: A user or tenant id: opaque text chosen by the app.
+PRINCIPAL_LENGTH = 255
+#: A client ip as stored: an IPv6 address with its /48 suffix fits with room to spare.
+IP_LENGTH = 64
+#: A ``User-Agent`` as stored (cut to this); real ones are under 300 characters.
+USER_AGENT_LENGTH = 512
+#: A session's handle (``new_handle`` makes 16 characters).
+HANDLE_LENGTH = 32
+#: A rate-limit or counter key.
+LIMIT_KEY_LENGTH = 512
+
+#: The one wording of a naive datetime given to a store.
+NAIVE_DATETIME = "naive datetimes are ambiguous; pass a timezone-aware datetime (UTC)"
+
+
+def storable(value: str) -> bool:
+    """Whether every store can hold ``value``: no NUL, no unpaired surrogate."""
+    if value.isascii():  # the usual case, and no bytes to make for it
+        return "\x00" not in value
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(what: str, value: str | None, limit: int) -> None:
+    """Refuse ``value`` (``None`` passes) when it is longer than ``limit`` or not storable."""
+    if value is None:
+        return
+    if len(value) > limit:
+        raise SessionDataError(f"{what} is {len(value)} characters long, over the limit of {limit}")
+    if not storable(value):
+        raise SessionDataError(f"{what} cannot contain NUL characters or unpaired surrogates")
+
+
+def check_aware(value: datetime) -> datetime:
+    """``value``, refused when naive: a store cannot tell which time a naive datetime means."""
+    if value.tzinfo is None:
+        raise SessionDataError(NAIVE_DATETIME)
+    return value

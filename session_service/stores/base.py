@@ -1,0 +1,380 @@
+"""``SessionStoreBase``: the rules every store follows, written once above the stores.
+
+A store (SQLite, PostgreSQL, Redis, memory, or one of your own) subclasses this and writes
+only ``_``-prefixed primitives, which receive values that are already checked and encoded:
+
+* a record is checked and encoded here (:meth:`_encode`): the id, user, tenant and device
+  fields within their lengths and storable (:mod:`session_service.storable`), ``user_id``
+  taken from the data (and set on the record), timezone-aware datetimes, the data as JSON
+  within ``SESSION_MAX_BYTES``, and a fresh handle for a record that has none;
+* an id or a handle that no store could hold reads as missing (``None``, ``False``, ``0``,
+  ``[]``), so a hostile cookie costs no round trip and cannot fail as if the store were down;
+* a primitive that finds the new id taken raises :class:`IdTaken`; the one loop here draws
+  another id, and a random source that keeps colliding is a ``SessionStoreUnavailable``;
+* arguments are checked before any I/O (batch sizes, ``untenanted_only`` with a tenant);
+* listings come out oldest first, ``(created_at, id)``, and every listed session has a handle.
+
+The per-request methods (``load``, ``update``, ``patch``, ``touch``, ``seen``) are plain
+functions that check, then return the primitive's coroutine for the caller to await: the
+rules cost no extra coroutine on the path every request takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Coroutine, Iterable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from ..devices import new_handle
+from ..errors import SessionDataError, SessionStoreUnavailable
+from ..records import SessionRecord, new_session_id, user_id_of
+from ..storable import (
+    HANDLE_LENGTH,
+    ID_LENGTH,
+    IP_LENGTH,
+    PRINCIPAL_LENGTH,
+    USER_AGENT_LENGTH,
+    check_aware,
+    check_text,
+    storable,
+)
+from ._codec import encode_json
+from ._delta import Delta, prepare_delta
+from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+
+#: Ids drawn for one new session before the random source is declared broken.
+CREATE_ATTEMPTS = 5
+
+
+class IdTaken(Exception):
+    """Raised by a store's ``_insert``/``_rotate`` when the new id is taken (the loop in
+    :class:`SessionStoreBase` draws another). Never leaves the store."""
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size below 1 (a batched delete would never finish), before any batch."""
+    if batch_size < 1:
+        raise SessionDataError("batch_size must be at least 1")
+
+
+def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
+    """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
+    tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""
+    if untenanted_only and tenant_id is not None:
+        raise SessionDataError(
+            "untenanted_only=True is for sessions without a tenant: pass no tenant_id"
+        )
+
+
+def oldest_first(records: Iterable[SessionRecord]) -> list[SessionRecord]:
+    """The order of every listing: by creation, then id (a stable order for equal times)."""
+    return sorted(records, key=lambda r: (r.created_at, r.id))
+
+
+async def _none() -> None:
+    return None
+
+
+async def _false() -> bool:
+    return False
+
+
+def _no_free_id() -> SessionStoreUnavailable:
+    return SessionStoreUnavailable(
+        f"could not find a free session id in {CREATE_ATTEMPTS} tries: the random source "
+        "(os.urandom) is broken; fix the system's entropy source"
+    )
+
+
+def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
+    return storable(user_id) and (tenant_id is None or storable(tenant_id))
+
+
+class SessionStoreBase:
+    """The public methods of :class:`~.protocol.SessionStore`, over a store's primitives."""
+
+    kind: ClassVar[str]
+    display_url: str
+    #: Largest session accepted, as JSON bytes (``None``: no limit); the service sets it.
+    max_bytes: int | None = None
+
+    # -- the rules --------------------------------------------------------------------------
+
+    def _encode(self, record: SessionRecord, *, handle: bool) -> str:
+        """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
+        ``handle``, a fresh ``record.handle`` when it has none). Nothing is written when this
+        raises :class:`SessionDataError`."""
+        check_text("the session id", record.id, ID_LENGTH)
+        check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
+        user_id = user_id_of(record.data)
+        check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+        check_text("the ip", record.ip, IP_LENGTH)
+        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
+        check_text("the handle", record.handle, HANDLE_LENGTH)
+        if record.expiry_date.tzinfo is None:
+            check_aware(record.expiry_date)  # raises
+        if record.last_seen is not None and record.last_seen.tzinfo is None:
+            check_aware(record.last_seen)  # raises
+        data = encode_json(record.data, self.max_bytes)
+        record.user_id = user_id
+        if handle and record.handle is None:
+            record.handle = new_handle()
+        return data
+
+    # -- one session (the per-request path) ---------------------------------------------------
+
+    def load(self, session_id: str) -> Coroutine[Any, Any, SessionRecord | None]:
+        """The live session with this id, or ``None`` when missing or expired (a private
+        copy: the caller may change it freely)."""
+        # ``storable`` spelled out for the usual ASCII id: a function call less per request.
+        if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
+            return _none()
+        return self._load(session_id)
+
+    async def create(self, record: SessionRecord) -> SessionRecord:
+        """Store a new session, never overwriting: a taken id is replaced by a fresh one
+        (set on ``record``)."""
+        data = self._encode(record, handle=True)
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                await self._insert(record, data)
+            except IdTaken:
+                record.id = new_session_id()
+            else:
+                return record
+        raise _no_free_id()
+
+    async def save(self, record: SessionRecord) -> None:
+        """Insert or replace ``record`` (``created_at`` and the device fields of an existing
+        session are kept)."""
+        await self._save(record, self._encode(record, handle=True))
+
+    def update(
+        self, record: SessionRecord, *, extend_expiry: bool = True
+    ) -> Coroutine[Any, Any, bool]:
+        """Rewrite a live session; ``False`` (nothing written) when it is gone or expired, so
+        a session revoked while a request held it stays revoked. ``extend_expiry=False``
+        keeps the stored expiry."""
+        return self._update(record, self._encode(record, handle=False), extend_expiry)
+
+    def patch(
+        self,
+        session_id: str,
+        changed: Mapping[str, Any],
+        removed: Collection[str],
+        *,
+        expiry_date: datetime | None = None,
+    ) -> Coroutine[Any, Any, bool]:
+        """Set ``changed`` and remove ``removed`` in a live session in one atomic step,
+        every other key kept as stored; ``False`` (nothing written) when it is gone."""
+        if expiry_date is not None and expiry_date.tzinfo is None:
+            check_aware(expiry_date)  # raises
+        if not storable(session_id):
+            return _false()
+        return self._patch(session_id, prepare_delta(changed, removed), expiry_date)
+
+    def touch(
+        self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
+    ) -> Coroutine[Any, Any, bool]:
+        """Move a live session's expiry (and ``last_seen`` when given); ``False`` if gone."""
+        if expiry_date.tzinfo is None:
+            check_aware(expiry_date)  # raises
+        if last_seen is not None and last_seen.tzinfo is None:
+            check_aware(last_seen)  # raises
+        if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
+            return _false()
+        return self._touch(session_id, expiry_date, last_seen)
+
+    def seen(self, session_id: str, when: datetime) -> Coroutine[Any, Any, bool]:
+        """Set a live session's ``last_seen`` alone, never its expiry; ``False`` if gone."""
+        if when.tzinfo is None:
+            check_aware(when)  # raises
+        if not storable(session_id):
+            return _false()
+        return self._seen(session_id, when)
+
+    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
+        """Move a live session to ``record.id`` (a login) at once; ``False`` (nothing
+        written) if it was revoked meanwhile. A taken new id is replaced by a fresh one."""
+        data = self._encode(record, handle=True)
+        if not storable(old_id):
+            return False
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                return await self._rotate(old_id, record, data)
+            except IdTaken:
+                record.id = new_session_id()
+        raise _no_free_id()
+
+    async def delete(self, session_id: str) -> None:
+        """Remove the session; no error when it is already gone."""
+        if storable(session_id):
+            await self._delete(session_id)
+
+    # -- by user, by tenant, everything (``tenant_id=None``: every tenant) -------------------
+
+    async def clear_sessions_for_user(
+        self,
+        user_id: str | int,
+        *,
+        tenant_id: str | None = None,
+        keep: str | None = None,
+        untenanted_only: bool = False,
+    ) -> int:
+        """Delete the user's sessions but ``keep`` (in one tenant, in none with
+        ``untenanted_only``, or in all) in one atomic step; returns how many. With ``keep``,
+        nothing unless ``keep`` is still a live session of that user in that scope."""
+        check_untenanted_only(tenant_id, untenanted_only)
+        user = str(user_id)
+        if not _scope_ok(user, tenant_id) or (keep is not None and not storable(keep)):
+            return 0
+        return await self._clear_user(user, tenant_id, untenanted_only, keep)
+
+    async def revoke_user_session(
+        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
+    ) -> bool:
+        """Delete the user's live session named ``handle``; ``False`` when the user has none
+        (a handle of another user's session, or of an expired one, deletes nothing)."""
+        user = str(user_id)
+        if not handle or not storable(handle) or not _scope_ok(user, tenant_id):
+            return False
+        return await self._revoke(user, handle, tenant_id)
+
+    async def count_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> int:
+        """How many live sessions the user has (in one tenant, or in all)."""
+        user = str(user_id)
+        if not _scope_ok(user, tenant_id):
+            return 0
+        return await self._count_user(user, tenant_id)
+
+    async def get_session_ids_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[str]:
+        """The ids of the user's live sessions, oldest first."""
+        user = str(user_id)
+        if not _scope_ok(user, tenant_id):
+            return []
+        return [r.id for r in oldest_first(await self._list_user(user, tenant_id))]
+
+    async def list_sessions_for_user(
+        self, user_id: str | int, *, tenant_id: str | None = None
+    ) -> list[SessionRecord]:
+        """The user's live sessions, oldest first, with their timestamps and device fields,
+        each with a handle (a session stored before handles existed is given one now)."""
+        user = str(user_id)
+        if not _scope_ok(user, tenant_id):
+            return []
+        records = oldest_first(await self._list_user(user, tenant_id))
+        for record in records:
+            if record.handle is None:
+                record.handle = await self._name_session(record.id, new_handle())
+        return [r for r in records if r.handle is not None]
+
+    async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
+        """Every live session (of one tenant), oldest first, for debugging."""
+        if tenant_id is not None and not storable(tenant_id):
+            return []
+        return oldest_first(await self._dump(tenant_id))
+
+    async def clear_all_sessions(
+        self,
+        *,
+        tenant_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: ProgressCallback | None = None,
+    ) -> int:
+        """Delete every session (of one tenant) in batches; returns how many."""
+        check_batch_size(batch_size)
+        if tenant_id is not None and not storable(tenant_id):
+            return 0
+        return await self._clear_all(tenant_id, batch_size, on_progress)
+
+    # -- expiry -----------------------------------------------------------------------------
+
+    async def delete_expired(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
+    ) -> int:
+        """Remove expired sessions in batches of ``batch_size``; returns how many."""
+        check_batch_size(batch_size)
+        return await self._delete_expired(batch_size, on_progress)
+
+    async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
+        """:meth:`delete_expired` on one instance at a time; ``None`` if another is cleaning."""
+        check_batch_size(batch_size)
+        return await self._delete_expired_as_leader(batch_size)
+
+    # -- primitives a store writes (on checked, encoded values) ------------------------------
+
+    async def _load(self, session_id: str) -> SessionRecord | None:
+        raise NotImplementedError
+
+    async def _insert(self, record: SessionRecord, data: str) -> None:
+        """Store a new session; raise :class:`IdTaken` if ``record.id`` is taken."""
+        raise NotImplementedError
+
+    async def _save(self, record: SessionRecord, data: str) -> None:
+        raise NotImplementedError
+
+    async def _update(self, record: SessionRecord, data: str, extend_expiry: bool) -> bool:
+        raise NotImplementedError
+
+    async def _patch(self, session_id: str, delta: Delta, expiry_date: datetime | None) -> bool:
+        raise NotImplementedError
+
+    async def _touch(
+        self, session_id: str, expiry_date: datetime, last_seen: datetime | None
+    ) -> bool:
+        raise NotImplementedError
+
+    async def _seen(self, session_id: str, when: datetime) -> bool:
+        raise NotImplementedError
+
+    async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
+        """Move the live session ``old_id`` to ``record.id``; ``False`` if it is gone; raise
+        :class:`IdTaken` if ``record.id`` is taken."""
+        raise NotImplementedError
+
+    async def _delete(self, session_id: str) -> None:
+        raise NotImplementedError
+
+    async def _clear_user(
+        self, user_id: str, tenant_id: str | None, untenanted_only: bool, keep: str | None
+    ) -> int:
+        raise NotImplementedError
+
+    async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
+        raise NotImplementedError
+
+    async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
+        """The user's live sessions (in one tenant, or in all), in any order."""
+        raise NotImplementedError
+
+    async def _count_user(self, user_id: str, tenant_id: str | None) -> int:
+        return len(await self._list_user(user_id, tenant_id))
+
+    async def _name_session(self, session_id: str, handle: str) -> str | None:
+        """Give a live session without a handle ``handle``; its handle afterwards (another
+        listing's, if it was first), or ``None`` if it is gone."""
+        raise NotImplementedError
+
+    async def _dump(self, tenant_id: str | None) -> list[SessionRecord]:
+        raise NotImplementedError
+
+    async def _clear_all(
+        self, tenant_id: str | None, batch_size: int, on_progress: ProgressCallback | None
+    ) -> int:
+        raise NotImplementedError
+
+    async def _delete_expired(self, batch_size: int, on_progress: ProgressCallback | None) -> int:
+        raise NotImplementedError
+
+    async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
+        """Only one instance at a time needs a lock: by default every instance cleans."""
+        return await self._delete_expired(batch_size, None)
+
+    # -- statistics (each store counts its own way) ----------------------------------------
+
+    async def stats(self) -> StoreStats:
+        raise NotImplementedError

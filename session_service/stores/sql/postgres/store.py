@@ -1,0 +1,76 @@
+"""``PgSessionStore``: what PostgreSQL does its own way, for many app instances on many machines.
+
+JSONB data; per-request statements on a private asyncpg pool (:mod:`.driver`, prepared, and
+unnamed behind a transaction pooler: :mod:`.pooler`); ``patch`` merged by jsonb operators
+(:mod:`.patch`); rows held by ``FOR UPDATE``; statistics on one ``REPEATABLE READ`` snapshot;
+migrations and the expiry cleanup under transaction-scoped advisory locks, which a transaction
+pooler keeps on one server connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ....records import utcnow
+from ....settings import DbPooler, StoreKind
+from ..._delta import Delta
+from ..schema import sessions_table as T
+from ..store import SqlSessionStore
+from . import patch
+from .driver import PgHotPath
+from .engine import CLEANUP_LOCK_KEY, MIGRATION_LOCK_KEY, make_engine
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+
+class PgSessionStore(SqlSessionStore):
+    """Sessions in PostgreSQL (JSONB data, advisory-locked migrations and cleanup)."""
+
+    kind: ClassVar[StoreKind] = "postgres"
+    _read_sql: ClassVar[str] = patch.READ_SQL
+
+    def _make_engine(self, url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
+        return make_engine(url, timeout=timeout, **options)
+
+    def _make_driver(self, url: str, timeout: float, pooler: DbPooler) -> PgHotPath:
+        # Behind a transaction pooler: unnamed statements from the start.
+        return PgHotPath(url, timeout=timeout, unnamed=pooler == "transaction")
+
+    def _patch_statement(
+        self, session_id: str, delta: Delta, now: Any, expiry: Any
+    ) -> tuple[str, list[Any]] | None:
+        return patch.patch_statement(
+            session_id, delta, now=now, expiry=expiry, max_bytes=self.max_bytes
+        )
+
+    def _compare_sql(self, expiry: bool) -> str:
+        return patch.compare_sql(expiry)
+
+    def _hold_rows(self, rows: Select[Any]) -> Select[Any]:
+        return rows.with_for_update()  # locked in id order: two callers queue, never deadlock
+
+    async def _one_snapshot(self, conn: AsyncConnection) -> None:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+
+    async def _lock_for_migration(self, conn: AsyncConnection) -> None:
+        await conn.execute(_LOCK, {"key": MIGRATION_LOCK_KEY})
+
+    async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
+        """Every batch's transaction first takes a transaction-scoped advisory lock
+        (``pg_try_advisory_xact_lock``), so the lock lives and dies with the transaction that
+        deletes: a transaction pooler keeps a transaction on one server connection, nothing is
+        ever unlocked on another connection, and a crashed leader's lock is gone the moment its
+        transaction is. A batch that finds the lock taken ends this run (another instance is
+        cleaning)."""
+        cond = T.c.expiry_date <= utcnow()
+        return await self._delete_batches(
+            cond, batch_size, None, "delete expired sessions", _cleanup_lock
+        )
+
+
+async def _cleanup_lock(conn: AsyncConnection) -> bool:
+    return bool(await conn.scalar(_TRY_LOCK, {"key": CLEANUP_LOCK_KEY}))

@@ -1,0 +1,57 @@
+"""``SqliteSessionStore``: what SQLite does its own way, for the processes of one machine.
+
+Per-request statements inline on the event loop (:mod:`.driver`; a writer thread when the file
+is locked); ``patch`` merged by ``json_set``/``json_remove`` (:mod:`.patch`); the engine in WAL
+mode with ``BEGIN IMMEDIATE`` for writes (:mod:`.engine`), so the file's write lock is what
+holds rows, keeps one snapshot, serializes migrations and the cleanup: nothing more to lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import Select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ....settings import DbPooler, StoreKind
+from ..._delta import Delta
+from ..store import SqlSessionStore
+from . import patch
+from .driver import SqliteHotPath
+from .engine import make_engine
+
+
+class SqliteSessionStore(SqlSessionStore):
+    """Sessions in a SQLite file (WAL mode, busy timeout, ``BEGIN IMMEDIATE`` for writes)."""
+
+    kind: ClassVar[StoreKind] = "sqlite"
+    _read_sql: ClassVar[str] = patch.READ_SQL
+
+    def _make_engine(self, url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
+        return make_engine(url, timeout=timeout, **options)
+
+    def _make_driver(self, url: str, timeout: float, pooler: DbPooler) -> SqliteHotPath:
+        database = make_url(url).database  # a normalized URL always names a file
+        assert database
+        return SqliteHotPath(str(Path(database).expanduser().absolute()), timeout)
+
+    def _patch_statement(
+        self, session_id: str, delta: Delta, now: Any, expiry: Any
+    ) -> tuple[str, list[Any]] | None:
+        return patch.patch_statement(
+            session_id, delta, now=now, expiry=expiry, max_bytes=self.max_bytes
+        )
+
+    def _compare_sql(self, expiry: bool) -> str:
+        return patch.compare_sql(expiry)
+
+    def _hold_rows(self, rows: Select[Any]) -> Select[Any]:
+        return rows  # the transaction's BEGIN IMMEDIATE holds the whole file
+
+    async def _one_snapshot(self, conn: AsyncConnection) -> None:
+        return None  # a read transaction of SQLite sees one snapshot already
+
+    async def _lock_for_migration(self, conn: AsyncConnection) -> None:
+        return None  # BEGIN IMMEDIATE: the file's write lock, held to the end

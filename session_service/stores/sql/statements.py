@@ -1,0 +1,51 @@
+"""The per-request statements, one text for both databases (``$n`` parameters; SQLite's driver
+spells them ``?n``). Nothing is cached but connections, so a row deleted by another process is
+gone for the very next statement.
+"""
+
+from __future__ import annotations
+
+from .schema import sessions_table as T
+
+LOAD_SQL = (
+    f"SELECT id, data, expiry_date, user_id, tenant_id, last_seen FROM {T.name} "
+    "WHERE id = $1 AND expiry_date > $2"
+)
+INSERT_SQL = (
+    f"INSERT INTO {T.name} (id, data, expiry_date, user_id, tenant_id, created_at, updated_at, "
+    "ip, user_agent, last_seen, handle) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) ON CONFLICT (id) DO "
+)
+CREATE_SQL = INSERT_SQL + "NOTHING"
+#: An upsert keeps the device columns of an existing row (they describe where it was created);
+#: a NULL ``last_seen`` leaves the stored one.
+SAVE_SQL = INSERT_SQL + (
+    "UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, "
+    "user_id = excluded.user_id, tenant_id = excluded.tenant_id, updated_at = excluded.updated_at, "
+    f"last_seen = COALESCE(excluded.last_seen, {T.name}.last_seen), "
+    f"handle = COALESCE({T.name}.handle, excluded.handle)"
+)
+# In the updates below, a NULL ``last_seen`` parameter leaves the column as it is: the
+# middleware sets it at most once per SESSION_LAST_SEEN_SECONDS, folded into a write it does
+# anyway when it can.
+UPDATE_SQL = (
+    f"UPDATE {T.name} SET data = $2, expiry_date = $3, user_id = $4, updated_at = $5, "
+    "last_seen = COALESCE($6, last_seen) WHERE id = $1 AND expiry_date > $5"
+)
+#: ``update`` when the expiry is not due to move and the owner is unchanged: no index entry
+#: changes (SQLite rewrites an index even for an unchanged value; PostgreSQL can then do a HOT
+#: update), about half the cost. Guarded on ``user_id``, so the column can never disagree with
+#: the data: when the owner changed (or the row is gone) it changes nothing, and the full
+#: ``UPDATE_SQL`` runs instead.
+UPDATE_DATA_SQL = (
+    f"UPDATE {T.name} SET data = $2, updated_at = $4, last_seen = COALESCE($5, last_seen) "
+    "WHERE id = $1 AND expiry_date > $4 AND (user_id = $3 OR (user_id IS NULL AND $3 IS NULL))"
+)
+TOUCH_SQL = (
+    f"UPDATE {T.name} SET expiry_date = $2, updated_at = $3, last_seen = COALESCE($4, last_seen) "
+    "WHERE id = $1 AND expiry_date > $3"
+)
+#: A read-only request's ``last_seen``: no expiry, no data, no ``updated_at`` (which is the
+#: time of the last write, what the CLI shows as "last active").
+SEEN_SQL = f"UPDATE {T.name} SET last_seen = $2 WHERE id = $1 AND expiry_date > $2"
+DELETE_SQL = f"DELETE FROM {T.name} WHERE id = $1"
