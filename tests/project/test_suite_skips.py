@@ -16,7 +16,7 @@ def test_the_no_postgres_skip_reason_is_printed_once() -> None:
     env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # no testcontainers either
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/stores/test_sessions.py", "-k", "postgres"],
+         "tests/stores/test_contract.py", "-k", "postgres"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     lines = [line for line in done.stdout.splitlines() if "PostgreSQL tests need a server" in line]

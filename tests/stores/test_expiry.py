@@ -1,14 +1,12 @@
-"""Expiry: an expired session is gone for every reader, and ``delete_expired`` removes it.
-
-Expired rows are made by saving a past ``expiry_date``, never by waiting.
-"""
+"""Expiry cleanup on PostgreSQL: one instance at a time cleans, through an advisory lock.
+The expiry rules every store follows are in the store contract
+(``session_service.testing.expiry``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from session_service import SessionRecord, SessionStoreBackend
@@ -26,154 +24,9 @@ def _record(
     )
 
 
-def _past(**delta: float) -> datetime:
-    return utcnow() - timedelta(**delta)
-
-
-def _future(**delta: float) -> datetime:
-    return utcnow() + timedelta(**delta)
-
-
 async def _save(backend: SessionStoreBackend, record: SessionRecord) -> str:
     await backend.save(record)
     return record.id
-
-
-async def test_expired_session_does_not_load(backend: SessionStoreBackend) -> None:
-    sid = await _save(backend, _record({"k": 1}, _past(seconds=1)))
-    assert await backend.load(sid) is None
-
-
-async def test_expired_session_is_still_stored_until_cleanup(backend: SessionStoreBackend) -> None:
-    await _save(backend, _record({"k": 1}, _past(minutes=1)))
-    stats = await backend.stats()
-    assert (stats.total, stats.live, stats.expired) == (1, 0, 1)
-
-
-async def test_expired_sessions_are_not_counted_or_listed_for_the_user(
-    backend: SessionStoreBackend,
-) -> None:
-    live = await _save(backend, _record({"user_id": "alice"}, _future(hours=1)))
-    await _save(backend, _record({"user_id": "alice"}, _past(seconds=1)))
-    await _save(backend, _record({"user_id": "alice"}, _past(days=400)))
-    assert await backend.count_sessions_for_user("alice") == 1
-    assert await backend.get_session_ids_for_user("alice") == [live]
-    assert [r.id for r in await backend.list_sessions_for_user("alice")] == [live]
-
-
-async def test_expired_sessions_are_not_dumped(backend: SessionStoreBackend) -> None:
-    live = await _save(backend, _record({"k": 1}, _future(minutes=1), tenant_id="acme"))
-    await _save(backend, _record({"k": 2}, _past(minutes=1), tenant_id="acme"))
-    assert [r.id for r in await backend.dump_all_sessions()] == [live]
-    assert [r.id for r in await backend.dump_all_sessions(tenant_id="acme")] == [live]
-
-
-async def test_delete_expired_removes_exactly_the_expired(backend: SessionStoreBackend) -> None:
-    live = [
-        await _save(backend, _record({"user_id": "alice"}, _future(seconds=30))),
-        await _save(backend, _record({}, _future(days=14))),
-        await _save(backend, _record({"t": 1}, datetime(2999, 1, 1, tzinfo=UTC))),
-    ]
-    for days in (0.0001, 1, 30, 3650):
-        await _save(backend, _record({"user_id": "alice"}, _past(days=days)))
-    assert await backend.delete_expired() == 4
-    stats = await backend.stats()
-    assert (stats.total, stats.expired) == (3, 0)
-    for sid in live:
-        assert await backend.load(sid) is not None
-    assert await backend.count_sessions_for_user("alice") == 1
-
-
-async def test_delete_expired_with_nothing_expired_returns_zero(
-    backend: SessionStoreBackend,
-) -> None:
-    await _save(backend, _record({}, _future(hours=1)))
-    progress: list[int] = []
-    assert await backend.delete_expired(on_progress=progress.append) == 0
-    assert progress == []
-    assert (await backend.stats()).total == 1
-
-
-async def test_delete_expired_in_batches_reports_progress(backend: SessionStoreBackend) -> None:
-    for i in range(10):
-        await _save(backend, _record({"i": i}, _past(minutes=i + 1)))
-    keep = [await _save(backend, _record({"i": i}, _future(hours=1))) for i in range(4)]
-    progress: list[int] = []
-    deleted = await backend.delete_expired(batch_size=3, on_progress=progress.append)
-    assert deleted == 10
-    assert progress == sorted(set(progress))  # strictly increasing totals
-    assert len(progress) >= 4
-    assert progress[-1] == 10
-    assert sorted(r.id for r in await backend.dump_all_sessions()) == sorted(keep)
-
-
-async def test_delete_expired_in_batches_that_divide_evenly(backend: SessionStoreBackend) -> None:
-    for i in range(9):
-        await _save(backend, _record({"i": i}, _past(hours=1)))
-    progress: list[int] = []
-    assert await backend.delete_expired(batch_size=3, on_progress=progress.append) == 9
-    assert progress[-1] == 9
-    assert (await backend.stats()).total == 0
-
-
-async def test_batched_deletes_refuse_an_empty_batch_and_delete_nothing(
-    backend: SessionStoreBackend,
-) -> None:
-    """A batch size below 1 could never finish: every batched delete refuses it up front."""
-    await _save(backend, _record({"user_id": "a"}, _past(hours=1)))
-    await _save(backend, _record({"user_id": "b"}, _future(hours=1), tenant_id="t1"))
-    for size in (0, -1):
-        with pytest.raises(ValueError, match="batch_size must be at least 1"):
-            await backend.delete_expired(batch_size=size)
-        with pytest.raises(ValueError, match="batch_size must be at least 1"):
-            await backend.delete_expired_if_leader(batch_size=size)
-        for tenant in (None, "t1"):
-            with pytest.raises(ValueError, match="batch_size must be at least 1"):
-                await backend.clear_all_sessions(tenant_id=tenant, batch_size=size)
-    stats = await backend.stats()
-    assert (stats.total, stats.live) == (2, 1)
-
-
-async def test_update_of_an_expired_session_does_not_revive_it(
-    backend: SessionStoreBackend,
-) -> None:
-    record = _record({"user_id": "alice"}, _past(seconds=5))
-    await backend.save(record)
-    record.expiry_date = _future(days=1)
-    assert await backend.update(record) is False
-    assert await backend.load(record.id) is None
-    assert await backend.count_sessions_for_user("alice") == 0
-
-
-async def test_touch_of_an_expired_session_does_not_revive_it(
-    backend: SessionStoreBackend,
-) -> None:
-    sid = await _save(backend, _record({"k": 1}, _past(seconds=5)))
-    assert await backend.touch(sid, _future(days=1)) is False
-    assert await backend.load(sid) is None
-
-
-async def test_rotate_of_an_expired_session_writes_nothing(backend: SessionStoreBackend) -> None:
-    sid = await _save(backend, _record({"k": 1}, _past(seconds=5)))
-    new = _record({"k": 1, "user_id": "alice"}, _future(days=1))
-    assert await backend.rotate(sid, new) is False
-    assert await backend.load(new.id) is None
-    assert await backend.count_sessions_for_user("alice") == 0
-
-
-async def test_touch_into_the_past_expires_the_session(backend: SessionStoreBackend) -> None:
-    sid = await _save(backend, _record({"user_id": "alice"}, _future(hours=1)))
-    assert await backend.touch(sid, _past(seconds=1)) is True
-    assert await backend.load(sid) is None
-    assert await backend.count_sessions_for_user("alice") == 0
-    assert await backend.delete_expired() == 1
-
-
-async def test_cleanup_by_the_leader_removes_expired_sessions(backend: SessionStoreBackend) -> None:
-    await _save(backend, _record({}, _past(minutes=1)))
-    live = await _save(backend, _record({}, _future(minutes=1)))
-    assert await backend.delete_expired_if_leader(batch_size=1) == 1
-    assert [r.id for r in await backend.dump_all_sessions()] == [live]
 
 
 async def test_cleanup_skips_while_another_instance_is_cleaning(pg_db_url: str) -> None:
@@ -181,7 +34,7 @@ async def test_cleanup_skips_while_another_instance_is_cleaning(pg_db_url: str) 
     backend = await SessionStoreBackend.connect(pg_db_url)
     await backend.migrate()
     try:
-        await _save(backend, _record({}, _past(minutes=1)))
+        await _save(backend, _record({}, utcnow() - timedelta(minutes=1)))
         async with sql_engine(backend).connect() as other_instance:
             lock = {"key": CLEANUP_LOCK_KEY}
             assert await other_instance.scalar(text("SELECT pg_try_advisory_lock(:key)"), lock)

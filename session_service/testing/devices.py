@@ -1,0 +1,65 @@
+""" "Your devices" at the store: every session has a handle of its own to revoke it by, a
+handle revokes only a session of that user, and "sign out my other devices" (a clear with
+``keep``) deletes nothing unless the kept session is still a live session of that user, so
+two devices signing each other out at once leave exactly one."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..backend import SessionStoreBackend
+from ._harness import ContractCase
+from ._records import new_record
+
+
+class DeviceRules(ContractCase):
+    """Handles and ``keep``: what the README's "Your devices" page is built on."""
+
+    async def test_a_handle_revokes_only_a_session_of_that_user(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        alice = await backend.create(new_record({"user_id": "alice"}))
+        bob = await backend.create(new_record({"user_id": "bob"}))
+        [bob_listed] = await backend.list_sessions_for_user("bob")
+        [alice_listed] = await backend.list_sessions_for_user("alice")
+        assert bob_listed.handle and alice_listed.handle
+        assert bob_listed.handle != alice_listed.handle
+        assert bob_listed.handle != bob.id and bob_listed.handle not in bob.id
+        assert await backend.revoke_user_session("alice", bob_listed.handle) is False
+        assert await backend.revoke_user_session("alice", bob.id) is False  # an id is no handle
+        assert await backend.revoke_user_session("alice", "x\x00y") is False
+        assert await backend.load(bob.id) is not None
+        assert await backend.revoke_user_session("alice", alice_listed.handle) is True
+        assert await backend.load(alice.id) is None
+        assert await backend.revoke_user_session("alice", alice_listed.handle) is False
+        assert await backend.revoke_user_session("bob", bob_listed.handle, tenant_id="t") is False
+        assert await backend.load(bob.id) is not None
+
+    async def test_two_devices_signing_each_other_out_leave_exactly_one(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        for _ in range(20):
+            a = await backend.create(new_record({"user_id": "alice"}))
+            b = await backend.create(new_record({"user_id": "alice"}))
+            bystander = await backend.create(new_record({"user_id": "bob"}))
+            results = await asyncio.gather(
+                backend.clear_sessions_for_user("alice", keep=a.id),
+                backend.clear_sessions_for_user("alice", keep=b.id),
+            )
+            left = await backend.get_session_ids_for_user("alice")
+            assert len(left) == 1 and left[0] in (a.id, b.id), (results, left)
+            assert sorted(results) == [0, 1]
+            assert await backend.load(bystander.id) is not None
+            await backend.clear_all_sessions()
+
+    async def test_keeping_a_session_that_is_not_the_users_live_one_signs_nobody_out(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        gone = await backend.create(new_record({"user_id": "alice"}))
+        other = await backend.create(new_record({"user_id": "alice"}))
+        await backend.delete(gone.id)
+        assert await backend.clear_sessions_for_user("alice", keep=gone.id) == 0
+        assert await backend.clear_sessions_for_user("alice", keep="\x00") == 0
+        bobs = await backend.create(new_record({"user_id": "bob"}))
+        assert await backend.clear_sessions_for_user("alice", keep=bobs.id) == 0
+        assert await backend.get_session_ids_for_user("alice") == [other.id]
