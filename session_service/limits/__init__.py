@@ -19,8 +19,9 @@ bad number (``limit``/``amount`` not an int in 1 .. 2**63 - 1, ``bool`` included
 from __future__ import annotations
 
 from ..errors import RateLimitExceeded
-from .core import CounterResult, Counters, RateLimiter, RateLimitResult
+from .core import Counters, RateLimiter
 from .guard import LoginDecision, LoginGuard, unlock
+from .results import CounterResult, RateLimitResult
 from .storage import LimitStorage, storage_for
 
 __all__ = [

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,7 +43,8 @@ from .cookie import CookieCodec
 from .session import Session
 
 if TYPE_CHECKING:
-    from ..service import DefaultSessionService
+    from ..backend import SessionStoreBackend
+    from ..settings import SessionSettings
 
 logger = logging.getLogger("session_service")
 
@@ -87,6 +88,17 @@ async def _send_too_many(send: Send, exc: RateLimitExceeded) -> None:
     await _send_plain(send, 429, b"Too many requests: try again later.\n", *headers)
 
 
+class SessionSource(Protocol):
+    """What the middleware needs of its service (``DefaultSessionService`` is one): the
+    settings and the store. Named here so the web layer never imports the service module,
+    which imports this one to build ``service.session_layer()``."""
+
+    @property
+    def settings(self) -> SessionSettings: ...
+
+    def get_session_store(self) -> SessionStoreBackend: ...
+
+
 class SessionMiddleware:
     """Mount with ``Starlette(middleware=[service.session_layer()])`` or
     ``app.add_middleware(SessionMiddleware, service=service)``."""
@@ -94,7 +106,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        service: DefaultSessionService,
+        service: SessionSource,
         tenant_resolver: TenantResolver | None = None,
     ) -> None:
         self.app = app
