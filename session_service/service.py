@@ -295,7 +295,7 @@ class DefaultSessionService:
     ) -> list[str]:
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
 
-    # -- rate limits, failed logins, counters (API.md section 7) ------------------------------
+    # -- rate limits, failed logins, counters (README: "Rate limits, failed logins and counters")
 
     def _limit_storage_or_none(self) -> LimitStorage | None:
         try:

@@ -61,7 +61,8 @@ def ip_key(ip: str) -> str:
 
 
 class LoginGuard:
-    """See the module docstring; numbers as in API.md §7."""
+    """See the module docstring; the README's "Rate limits, failed logins and counters"
+    shows it in use."""
 
     def __init__(
         self,

@@ -140,7 +140,7 @@ def test_no_import_cycle_among_module_level_and_type_only_imports() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="limits/storage.py's storage_for imports each limit storage, which imports its "
-    "Window: the per-store limit storage (store half of issue 20) removes that switch; "
+    "Window: a limit storage offered by each store removes that switch; "
     "drop this mark when it lands",
 )
 def test_no_import_cycle_counting_imports_inside_functions() -> None:

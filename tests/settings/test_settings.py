@@ -1,4 +1,5 @@
-"""``SessionSettings.from_env``: every variable of API §1, its default and its validation.
+"""``SessionSettings.from_env``: every variable of the README's "Configuration", its default
+and its validation.
 
 Each test passes an explicit environment (never ``os.environ``) with ``SESSION_DATA_DIR`` in a
 temporary directory, so nothing is read from or written to the developer's machine.

@@ -1,4 +1,4 @@
-"""Stores work from any event loop (API.md §11): a fresh ``asyncio.run`` per call, and
+"""Stores work from any event loop: a fresh ``asyncio.run`` per call, and
 Starlette's ``TestClient`` without ``with`` (a fresh loop per request), on every store kind.
 
 A pool or engine connection belongs to the loop that opened it; once that loop is closed it

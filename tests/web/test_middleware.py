@@ -1,4 +1,4 @@
-"""Behaviours of API §3 through a real Starlette app, on both backends."""
+"""The README's "Session lifecycle" through a real Starlette app, on every store kind."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Web-layer hardening (issue 15): a login racing another request of the same browser, and
+"""Web-layer hardening: a login racing another request of the same browser, and
 tenants no store can hold. Over every store kind."""
 
 from __future__ import annotations
