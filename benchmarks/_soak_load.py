@@ -42,15 +42,50 @@ def make_client(connections: int = 200, timeout: float = 30.0) -> httpx.AsyncCli
     return httpx.AsyncClient(limits=limits, timeout=timeout, cookies=_NoJar())
 
 
+@dataclass(frozen=True)
+class WriteTally:
+    """One user's writes, judged from what the client saw and what the store holds at the end.
+
+    A write whose response never arrived (a client timeout, a dropped connection, a 5xx) may
+    or may not have been applied: the client cannot know. So it is never counted as lost;
+    only an *acknowledged* write missing from the stored counter is data loss.
+    """
+
+    #: Acknowledged (200, answering the new counter) but not in the stored counter.
+    lost: int
+    #: Applied by the server although the client got no acknowledgement: not a loss.
+    applied_unacknowledged: int
+    #: Stored beyond every write the client attempted: a write from nowhere.
+    unexplained: int
+
+
+def tally_writes(acked: int, unacked: int, highest_acked: int, stored: int) -> WriteTally:
+    """Judge one user's counter (0 at login, +1 per applied write).
+
+    ``acked`` writes were answered 200, the highest of them with ``highest_acked`` (the
+    counter after it); ``unacked`` attempts got no such answer. Each acknowledgement says the
+    counter reached its value, so a stored value below ``highest_acked`` or below ``acked``
+    has lost acknowledged writes; what the stored value holds beyond the acknowledged writes
+    that survived came from the unacknowledged attempts (at most ``unacked`` of them).
+    """
+    lost = max(0, acked - stored, highest_acked - stored)
+    extra = stored - (acked - lost)
+    applied = min(max(0, extra), unacked)
+    return WriteTally(lost, applied, max(0, extra - unacked))
+
+
 @dataclass
 class Stats:
-    """What the load did: request count, failures by kind, latencies, lost writes."""
+    """What the load did: request count, failures by kind, latencies, and the writes judged by
+    :func:`tally_writes` (only ``lost_writes`` is data loss)."""
 
     requests: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     lost_writes: int = 0
+    applied_unacknowledged_writes: int = 0
+    unexplained_writes: int = 0
     users_done: int = 0
     users_failed: int = 0
     revoked_but_alive: int = 0
@@ -76,7 +111,8 @@ class Stats:
 
 
 class User:
-    """One browser: a cookie, and a counter of the increments the server acknowledged."""
+    """One browser: a cookie, the increments the server acknowledged (and the highest value
+    it answered), and the attempts it did not acknowledge."""
 
     def __init__(
         self,
@@ -93,6 +129,8 @@ class User:
         self.on_response = on_response
         self.cookie: str | None = None
         self.acked = 0
+        self.unacked = 0
+        self.highest_acked = 0
         self._turn = hash(name) % len(servers)
 
     async def request(self, method: str, path: str) -> httpx.Response | None:
@@ -121,14 +159,18 @@ class User:
         response = await self.request("POST", f"/login?user={self.name}")
         ok = response is not None and response.status_code == 200 and self.cookie is not None
         if ok:
-            self.acked = 0
+            self.acked = self.unacked = self.highest_acked = 0
         return ok
 
     async def incr(self) -> bool:
+        """One write; ``True`` if the server acknowledged it."""
         response = await self.request("POST", "/incr")
         if response is not None and response.status_code == 200:
             self.acked += 1
+            with contextlib.suppress(ValueError):
+                self.highest_acked = max(self.highest_acked, int(response.text))
             return True
+        self.unacked += 1
         return False
 
     async def counter(self) -> int | None:
@@ -141,7 +183,8 @@ class User:
 
 
 async def user_journey(user: User, writes: int) -> None:
-    """Log in, write ``writes`` times, read, log out; lost writes are counted."""
+    """Log in, write ``writes`` times, read, log out; the writes are judged by
+    :func:`tally_writes`."""
     stats = user.stats
     if not await user.login():
         stats.users_failed += 1
@@ -151,8 +194,11 @@ async def user_journey(user: User, writes: int) -> None:
     stored = await user.counter()
     if stored is None:
         stats.users_failed += 1
-    elif stored != user.acked:
-        stats.lost_writes += abs(user.acked - stored)
+    else:
+        tally = tally_writes(user.acked, user.unacked, user.highest_acked, stored)
+        stats.lost_writes += tally.lost
+        stats.applied_unacknowledged_writes += tally.applied_unacknowledged
+        stats.unexplained_writes += tally.unexplained
     response = await user.request("POST", "/logout")
     if response is not None and response.status_code == 200:
         after = await user.request("GET", "/me")

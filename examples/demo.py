@@ -76,12 +76,16 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     ip = request.client.host if request.client else "unknown"
     decision = await guard.attempt(name, ip)  # booked before the password is looked at
+    if decision.reason == "unavailable":  # the store is down: not a lock, say so
+        return pages.sign_in(
+            "Sign-in is unavailable right now: please try again in a moment.", 503, name
+        )
     if decision.allowed and secrets.compare_digest(password.encode(), DEMO_PASSWORD.encode()):
         await guard.succeeded(name, ip)
     else:
         if decision.allowed:  # a wrong password: was it the last one allowed?
             decision = await guard.check(name, ip)
-        if not decision.allowed:
+        if decision.reason == "locked":
             minutes = max(1, math.ceil(decision.retry_after / 60))
             return pages.sign_in(
                 "Too many failed sign-ins for this name from your address: "

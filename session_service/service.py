@@ -325,15 +325,19 @@ class DefaultSessionService:
         window: float = 900,
         lockout: float = 900,
         ip_max_failures: int = 100,
+        name: str = "default",
     ) -> LoginGuard:
         """A failed-login guard: call ``attempt`` before checking a password, ``succeeded``
-        after a right one (see :class:`~session_service.limits.LoginGuard`)."""
+        after a right one (see :class:`~session_service.limits.LoginGuard`). Guards of
+        different ``name`` keep separate books (a one-time-code guard next to a password
+        guard never lifts its lock); guards of one name share theirs."""
         return LoginGuard(
             self._limit_storage,
             max_failures=max_failures,
             window=window,
             lockout=lockout,
             ip_max_failures=ip_max_failures,
+            name=name,
             clock=self.clock,
         )
 

@@ -13,7 +13,9 @@ storage (:mod:`.sql`, :mod:`.redis`, :mod:`.memory`) with the primitives of
 Errors: a bad key (not a str, empty, over 512 characters, NUL or unpaired surrogates) or a
 bad number (``limit``/``amount`` not an int in 1 .. 2**63 - 1, ``bool`` included; ``window``/
 ``ttl`` not more than 0 seconds) is :class:`~session_service.errors.SessionDataError`, a
-``ValueError``; an outage is :class:`~session_service.errors.SessionStoreUnavailable`.
+``ValueError``; an outage is :class:`~session_service.errors.SessionStoreUnavailable`, unless
+the call says ``fail_open=True`` (``hit``, ``enforce``, ``add``): then it serves on with
+``degraded=True`` on the result. The guard refuses during an outage, ``reason="unavailable"``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,13 @@ seconds after the newest of them. When the lock is over, the first attempt start
 afresh with a compare-and-delete, so two attempts racing there cannot erase each other's
 booking.
 
+Guards of different ``name`` keep separate books (a short one-time-code guard never resets a
+password guard's log); the ``"default"`` guard keeps the keys it always had, so its locks
+survive an upgrade, and ``unlock`` clears the locks of every guard.
+
 Keys hold hashes, never the username or the address, and nothing here logs either: an
-outage logs one line without them and refuses the attempt (fail closed).
+outage logs one line without them and refuses the attempt (fail closed) with
+``reason="unavailable"``, so an app can tell it from a lock.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
-from ..errors import SessionStoreUnavailable
-from ._checks import Clock, check_count, check_seconds, now_ms, wall_clock
+from ..errors import SessionDataError, SessionStoreUnavailable
+from ._checks import MAX_KEY_LENGTH, Clock, check_count, check_seconds, now_ms, wall_clock
 from .storage import LimitStorage
 
 logger = logging.getLogger("session_service")
@@ -31,12 +37,25 @@ logger = logging.getLogger("session_service")
 UNAVAILABLE_RETRY_SECONDS = 5.0
 PAIR_PREFIX = "login:pair:"
 IP_PREFIX = "login:ip:"
+DEFAULT_NAME = "default"
+
+#: Why an attempt was let through or not: a lock, or a store that could not be asked.
+LoginReason = Literal["ok", "locked", "unavailable"]
 
 
 @dataclass(frozen=True, slots=True)
 class LoginDecision:
+    """``reason``: ``"ok"`` (allowed), ``"locked"`` (too many failures: wait ``retry_after``)
+    or ``"unavailable"`` (the store is down: the attempt is refused, nothing is known about
+    a lock). Made without a reason, a refusal reads as ``"locked"``."""
+
     allowed: bool
     retry_after: float
+    reason: LoginReason = "ok"
+
+    def __post_init__(self) -> None:
+        if not self.allowed and self.reason == "ok":
+            object.__setattr__(self, "reason", "locked")
 
 
 def _digest(text: str) -> str:
@@ -52,12 +71,27 @@ def ip_part(ip: str) -> str:
     return _digest("i\0" + ip)
 
 
-def pair_key(username: str, ip: str) -> str:
-    return f"{PAIR_PREFIX}{user_part(username)}:{ip_part(ip)}"
+def name_part(name: str) -> str:
+    """``""`` for the default guard (its keys as they always were), else the hashed name and
+    a colon, placed just before the ip's part so every ``unlock`` pattern still matches."""
+    return "" if name == DEFAULT_NAME else _digest("n\0" + name) + ":"
 
 
-def ip_key(ip: str) -> str:
-    return IP_PREFIX + ip_part(ip)
+def pair_key(username: str, ip: str, name: str = DEFAULT_NAME) -> str:
+    return f"{PAIR_PREFIX}{user_part(username)}:{name_part(name)}{ip_part(ip)}"
+
+
+def ip_key(ip: str, name: str = DEFAULT_NAME) -> str:
+    return IP_PREFIX + name_part(name) + ip_part(ip)
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_KEY_LENGTH:
+        raise SessionDataError(
+            f"a login guard name must be a str of 1 to {MAX_KEY_LENGTH} characters, "
+            f'such as "otp" (not {type(name).__name__} {str(name)[:20]!r})'
+        )
+    return name
 
 
 class LoginGuard:
@@ -72,9 +106,11 @@ class LoginGuard:
         window: float = 900,
         lockout: float = 900,
         ip_max_failures: int = 100,
+        name: str = DEFAULT_NAME,
         clock: Clock = wall_clock,
     ) -> None:
         self.storage = storage
+        self.name = _check_name(name)
         self.max_failures = check_count("max_failures", max_failures)
         self.ip_max_failures = check_count("ip_max_failures", ip_max_failures)
         self.window_ms = check_seconds("window", window)
@@ -94,7 +130,8 @@ class LoginGuard:
     def _keys(self, username: str, ip: str) -> tuple[tuple[str, int], tuple[str, int]]:
         if not isinstance(username, str) or not isinstance(ip, str):
             raise TypeError("username and ip must be str")
-        return (pair_key(username, ip), self.max_failures), (ip_key(ip), self.ip_max_failures)
+        pair = pair_key(username, ip, self.name)
+        return (pair, self.max_failures), (ip_key(ip, self.name), self.ip_max_failures)
 
     async def _book(self, key: str, limit: int, now: int) -> int:
         """Book one try on ``key``; 0 when booked, else when the lock ends."""
@@ -122,8 +159,8 @@ class LoginGuard:
                     await self.storage.take_back(pair)  # refused: this try did not happen
         except SessionStoreUnavailable as exc:
             logger.error("login guard refused an attempt: the store is unavailable: %s", exc)
-            return LoginDecision(False, UNAVAILABLE_RETRY_SECONDS)
-        return LoginDecision(True, 0.0) if not until else LoginDecision(False, (until - now) / 1000)
+            return LoginDecision(False, UNAVAILABLE_RETRY_SECONDS, "unavailable")
+        return _decision(until, now)
 
     async def succeeded(self, username: str, ip: str) -> None:
         """The password was right: clear the pair's failures and take back this try from the
@@ -142,25 +179,31 @@ class LoginGuard:
                 until = max(until, self._locked_until(await self.storage.log(key), limit))
         except SessionStoreUnavailable as exc:
             logger.error("login guard check failed: the store is unavailable: %s", exc)
-            return LoginDecision(False, UNAVAILABLE_RETRY_SECONDS)
-        return (
-            LoginDecision(True, 0.0) if until <= now else LoginDecision(False, (until - now) / 1000)
-        )
+            return LoginDecision(False, UNAVAILABLE_RETRY_SECONDS, "unavailable")
+        return _decision(until, now)
+
+
+def _decision(until: int, now: int) -> LoginDecision:
+    """Allowed when no lock runs past ``now``; else locked until ``until`` (ms)."""
+    if until <= now:
+        return LoginDecision(True, 0.0, "ok")
+    return LoginDecision(False, (until - now) / 1000, "locked")
 
 
 async def unlock(storage: LimitStorage, *, user: str | None = None, ip: str | None = None) -> int:
-    """Clear the guard's locks: every pair of ``user``, every pair from ``ip`` and the ip's
-    own, or with both the one pair and the ip. Returns how many logs were deleted."""
+    """Clear the locks of every guard (whatever its name): every pair of ``user``, every pair
+    from ``ip`` and the ip's own, or with both the one pair and the ip. Returns how many logs
+    were deleted."""
     if user is None and ip is None:
         raise ValueError("unlock needs a user, an ip, or both")
     deleted = 0
     if user is not None and ip is not None:
-        deleted += await storage.delete_matching(pair_key(user, ip), "")
+        deleted += await storage.delete_matching(f"{PAIR_PREFIX}{user_part(user)}:", ip_part(ip))
     elif user is not None:
         deleted += await storage.delete_matching(f"{PAIR_PREFIX}{user_part(user)}:", "")
     else:
         assert ip is not None
         deleted += await storage.delete_matching(PAIR_PREFIX, ":" + ip_part(ip))
     if ip is not None:
-        deleted += await storage.delete_matching(ip_key(ip), "")
+        deleted += await storage.delete_matching(IP_PREFIX, ip_part(ip))
     return deleted

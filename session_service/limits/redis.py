@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import SessionStoreUnavailable
-from .storage import Window
+from .storage import MAX_LOG_ENTRIES, Window
 
 # KEYS[1] log (newest first); ARGV limit, now, window (ms).
 # Returns "allowed counted oldest newest" (the Window; '-' for none) as one string: one line
@@ -52,14 +52,17 @@ return redis.call('DEL', KEYS[1])
 """
 
 # KEYS[1] counter; ARGV amount, most (the live value may be at most this), ttl ms or ''.
-# Integers above 2**53 compare as doubles in Lua: caps are exact up to 2**53 here.
+# Lua's numbers are doubles, exact only up to 2**53, so nothing here goes through one: the
+# value and ``most`` compare as decimal strings (both non-negative, without leading zeros:
+# the longer is larger, equal lengths compare digit by digit), INCRBY adds as a 64-bit
+# integer, and the total is read back as the string Redis keeps. Exact to 2**63 - 1.
 _ADD = """
 local v = redis.call('GET', KEYS[1])
-local current = tonumber(v) or 0
-if current > tonumber(ARGV[2]) then return {0, v} end
-local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+local most = ARGV[2]
+if v and (#v > #most or (#v == #most and v > most)) then return {0, v} end
+redis.call('INCRBY', KEYS[1], ARGV[1])
 if not v and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return {1, tostring(total)}
+return {1, redis.call('GET', KEYS[1])}
 """
 
 _GLOB = re.compile(r"([*?\[\]\\])")
@@ -126,8 +129,10 @@ class RedisLimitStorage:
         return f"{self._prefix}counter:{key}"
 
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
+        # A limit past what a log keeps (as on SQL) also stays where Lua's numbers are exact.
+        kept = min(limit, MAX_LOG_ENTRIES)
         with _unavailable("count a rate-limited hit"):
-            reply = await _HIT_SCRIPT(self._client, [self._log_key(key)], [limit, now, window_ms])
+            reply = await _HIT_SCRIPT(self._client, [self._log_key(key)], [kept, now, window_ms])
         if isinstance(reply, str):  # a client made with decode_responses=True
             reply = reply.encode()
         allowed, counted, oldest, newest = reply.split()

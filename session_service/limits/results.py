@@ -13,6 +13,8 @@ class RateLimitResult(NamedTuple):
 
     ``retry_after``: until the next hit would be allowed (0.0 when this one was allowed);
     ``reset_after``: until every counted hit has left the window (``remaining == limit``).
+    ``degraded``: the store was down and the call asked for ``fail_open``: the hit was
+    allowed without being counted (``remaining == limit``, both times 0.0).
     (A named tuple: it is made on every hit, and a frozen dataclass costs ten times more.)
     """
 
@@ -21,6 +23,7 @@ class RateLimitResult(NamedTuple):
     remaining: int
     retry_after: float
     reset_after: float
+    degraded: bool = False
 
     def headers(self) -> dict[str, str]:
         """``RateLimit-Limit/-Remaining/-Reset`` (and ``Retry-After`` when refused), whole
@@ -41,8 +44,9 @@ def _whole_seconds(seconds: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class CounterResult:
-    """What ``service.counters.add`` did: ``applied`` (the cap let it through) and ``value``
-    (the counter afterwards)."""
+    """Whether an add was applied, and the value afterwards. ``degraded``: the store was down
+    and the add asked for ``fail_open``: nothing was applied and the value is unknown (0)."""
 
     applied: bool
     value: int
+    degraded: bool = False

@@ -18,12 +18,10 @@ from __future__ import annotations
 from ..stores._errors import translate_errors
 from ..stores.sql.hot_path import PgHotPath, SqliteHotPath
 from ..stores.sql.schema import counters_table, limits_table
-from .storage import Window, decode_log, encode_log, window_of
+from .storage import MAX_LOG_ENTRIES, Window, decode_log, encode_log, window_of
 
 _L = limits_table.name
 _C = counters_table.name
-#: Above this many entries a log would be over 1 GB: a larger limit keeps the last this many.
-_MAX_ENTRIES = 10**8
 
 # $1 key, $2 now (13 digits), $3 now + window (ms), $4 limit * 13 (chars), $5 now - window.
 _OLD = f"{_L}.hits"
@@ -108,7 +106,7 @@ class SqlLimitStorage:
         self._url = display_url
 
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
-        chars = min(limit, _MAX_ENTRIES) * 13
+        chars = min(limit, MAX_LOG_ENTRIES) * 13
         stamp = f"{now:013d}"
         with translate_errors(self._url, "count a rate-limited hit"):
             row = await self._hot.write_fetchrow(

@@ -17,6 +17,10 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import SessionConfigError
 
+#: The most times a log keeps (over 1 GB of SQL text beyond this): a larger ``limit`` is
+#: stored as this many, on every store kind.
+MAX_LOG_ENTRIES = 10**8
+
 
 class Window(NamedTuple):
     """A key's log as a decision sees it at ``now``: how many logged times are after

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 
 from ..backend import SessionStoreBackend
+from ..devices import new_handle
 from ._harness import ContractCase
-from ._records import new_record
+from ._records import new_record, past
 
 
 class DeviceRules(ContractCase):
@@ -63,3 +64,22 @@ class DeviceRules(ContractCase):
         bobs = await backend.create(new_record({"user_id": "bob"}))
         assert await backend.clear_sessions_for_user("alice", keep=bobs.id) == 0
         assert await backend.get_session_ids_for_user("alice") == [other.id]
+
+    async def test_revoking_an_expired_session_by_handle_is_false(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        gone = new_record({"user_id": "alice"}, expiry_date=past(hours=1))
+        gone.handle = new_handle()
+        await backend.save(gone)
+        live = await backend.create(new_record({"user_id": "alice"}))
+        other = await backend.create(new_record({"user_id": "bob"}))
+        assert await backend.revoke_user_session("alice", gone.handle) is False
+        # Nothing a user sees changed: the live sessions load and are listed as before.
+        assert await backend.load(live.id) is not None
+        assert await backend.load(other.id) is not None
+        [listed] = await backend.list_sessions_for_user("alice")
+        assert listed.id == live.id
+        assert listed.handle is not None
+        assert await backend.revoke_user_session("alice", listed.handle) is True
+        assert await backend.load(live.id) is None
+        assert await backend.count_sessions_for_user("bob") == 1

@@ -52,10 +52,13 @@ class MemoryAdminOps:
     async def revoke_user_session(
         self, user_id: str | int, handle: str, *, tenant_id: str | None = None
     ) -> bool:
-        """Delete the session of ``user_id`` named ``handle``; ``False`` if it has none."""
+        """Delete the live session of ``user_id`` named ``handle``; ``False`` if it has none
+        (an expired one counts as none, as in every store)."""
+        now = utcnow()
         with self._space.lock:
             for sid in self._space.owned(str(user_id), tenant_id, tenant_id is None):
-                if self._space.sessions[sid].handle == handle:
+                entry = self._space.live(sid, now)
+                if entry is not None and entry.handle == handle:
                     self._space.drop(sid)
                     return True
         return False

@@ -10,6 +10,7 @@ entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from redis import exceptions as rx
 
 from ...devices import new_handle
-from ...errors import SessionDataError, SessionStoreUnavailable
+from ...errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
 from .._codec import storable
 from ..protocol import (
@@ -43,6 +44,38 @@ def to_us(value: datetime) -> int:
     if value.tzinfo is None:
         raise SessionDataError("naive datetimes are ambiguous; pass a timezone-aware datetime")
     return (value - EPOCH) // US
+
+
+#: What follows each kind of key (:mod:`.scripts`): a session id (never a ``:``), a tenant tag
+#: (``-`` or ``=`` and an escaped id), a tenant and a user tag, a user tag.
+_SHAPES = {
+    "s:": re.compile(r"[^:]+"),
+    "t:": re.compile(r"-|=[^:]*"),
+    "u:": re.compile(r"(?:-|=[^:]*):=[^:]*"),
+    "ut:": re.compile(r"=[^:]*"),
+}
+
+
+#: The one prefix shape a nested store could be mistaken by: ``app:u:=x`` followed by ``t:…``
+#: reads, under the prefix ``app:``, as the user index of tenant ``xt``.
+_CONFUSABLE = re.compile(r"u:=[^:]*\Z")
+
+
+def check_prefix(prefix: str) -> None:
+    """Refuse the one kind of key prefix whose keys another store could take for its own.
+
+    Two stores on nested prefixes (``app:`` and ``app:s:``, ``app`` and ``apps:``) each keep
+    to their own keys, since every admin scan accepts only the exact shapes of
+    :data:`_SHAPES`, and what a nested prefix adds always carries a ``:`` that no id or tag
+    holds. The exception is a prefix ending in ``u:=`` and text without ``:``: its tenant
+    indexes would have the shape of a user index under the shorter prefix.
+    """
+    if _CONFUSABLE.search(prefix):
+        raise SessionConfigError(
+            f"the Redis key prefix {prefix!r} ends like a user index of another store's keys "
+            "('u:=' and no ':' after it); end the prefix with ':' (for example "
+            f"{prefix + ':'!r})"
+        )
 
 
 def _glob(text: str) -> str:
@@ -157,11 +190,21 @@ class RedisAdminOps:
     # -- everything (SCAN) ---------------------------------------------------------------
 
     async def _scan(self, kind: str) -> AsyncIterator[str]:
-        """Every key of one kind (``s:``, ``t:``, ``u:``, ``ut:``) under the prefix: admin only."""
-        async for key in self.client.scan_iter(
+        """Every key of one kind (``s:``, ``t:``, ``u:``, ``ut:``) under the prefix: admin only.
+
+        ``SCAN MATCH`` compares text, so ``app:s:*`` also names every key of a store on the
+        prefix ``app:s:``, and ``apps:*`` (prefix ``app``) every key of one on ``apps:``. A
+        key is this store's only if what follows the kind has the exact shape this store
+        writes (:data:`_SHAPES`): the other store's keys carry a kind tag ending in ``:``
+        there, which no id or escaped tag can contain.
+        """
+        shape, start = _SHAPES[kind], len(self.key_prefix) + len(kind)
+        async for raw in self.client.scan_iter(
             match=_glob(self.key_prefix + kind) + "*", count=_SCAN_COUNT
         ):
-            yield key.decode()
+            key = raw.decode()
+            if shape.fullmatch(key, start):
+                yield key
 
     async def _records(self, ids: list[str], now: int) -> list[SessionRecord]:
         out: list[SessionRecord] = []

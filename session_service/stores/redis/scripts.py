@@ -298,7 +298,8 @@ return n
 )
 
 # ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] a handle. Deletes the one
-# session of that user with that handle; 1, or 0 when the user has none.
+# live session of that user with that handle; 1, or 0 when the user has none (an expired one,
+# by the app's clock, is none).
 REVOKE = _script(
     "revoke",
     _OWNER_TENANTS
@@ -309,8 +310,8 @@ for _, ttag in ipairs(tenants) do
     local key = P .. 's:' .. id
     local v = redis.call('GET', key)
     if v then
-      local _, _, _, vt, vu, _, dev = parse(v)
-      if vt == ttag and vu == utag and dev[4] == ARGV[7] then
+      local vexp, _, _, vt, vu, _, dev = parse(v)
+      if vt == ttag and vu == utag and dev[4] == ARGV[7] and tonumber(vexp) > NOW_US then
         redis.call('DEL', key)
         index_remove(id, vt, vu)
         return 1

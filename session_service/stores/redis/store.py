@@ -35,17 +35,22 @@ from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from ...devices import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH, new_handle
 from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, new_session_id, user_id_of, utcnow
-from ...settings import DEFAULT_REDIS_KEY_PREFIX, SENTINEL_SCHEMES, mask_url, normalize_db_url
+from ...settings import (
+    DEFAULT_REDIS_KEY_PREFIX,
+    SENTINEL_SCHEMES,
+    _parse_bool,
+    mask_url,
+    normalize_db_url,
+)
 from .._codec import check_text, decode_data, encode_data, storable
 from .._delta import prepare_delta, too_large
 from ..sql.schema import ID_LENGTH, PRINCIPAL_LENGTH
 from . import scripts as S
-from .admin import EPOCH, FAILURES, US, RedisAdminOps, to_us
+from .admin import EPOCH, FAILURES, US, RedisAdminOps, check_prefix, to_us
 from .delta import PATCH
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
+from .server import ALLOW_EVICTION, check_server
 
-#: Oldest server with every command the scripts use (``SET … PXAT``, ``GETDEL``, ``ZADD GT``).
-MIN_VERSION = (6, 2)
 _CREATE_ATTEMPTS = 5
 
 
@@ -83,7 +88,8 @@ class RedisSessionStore(RedisAdminOps):
     ``.client`` is the ``redis.asyncio.Redis`` of the running event loop and ``.key_prefix``
     the namespace of every key (other features, such as rate limits, build on both). The
     URL's own ``?key_prefix=`` wins over the ``key_prefix`` argument, so one URL always names
-    one set of sessions.
+    one set of sessions. ``?allow_eviction=true`` accepts a server whose ``maxmemory-policy``
+    is not ``noeviction`` (:mod:`.server` says what that risks).
     """
 
     kind = "redis"
@@ -105,8 +111,13 @@ class RedisSessionStore(RedisAdminOps):
         in_url = [v for k, v in query if k == "key_prefix"]
         prefix = in_url[-1] if in_url else None
         self.key_prefix: str = prefix or key_prefix or DEFAULT_REDIS_KEY_PREFIX
+        check_prefix(self.key_prefix)
+        allow = [v for k, v in query if k == ALLOW_EVICTION]
+        option = f"the URL option {ALLOW_EVICTION}"
+        self._allow_eviction = _parse_bool({option: allow[-1] if allow else ""}, option, False)
+        ours = ("key_prefix", ALLOW_EVICTION)  # the store's options, not redis-py's
         self._url = urlunsplit(parts._replace(query=urlencode(
-            [(k, v) for k, v in query if k != "key_prefix"])))  # fmt: skip
+            [(k, v) for k, v in query if k not in ours])))  # fmt: skip
         self.display_url = mask_url(normalized)
         self.max_bytes = max_bytes
         # SESSION_DB_TIMEOUT_SECONDS bounds the connect, each command and the wait for a free
@@ -156,6 +167,8 @@ class RedisSessionStore(RedisAdminOps):
         )
 
     async def _run(self, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
+        if not self._checked:
+            await self._first_use()
         now = utcnow()
         us = to_us(now)
         argv = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us, *args)
@@ -170,26 +183,23 @@ class RedisSessionStore(RedisAdminOps):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def _check_server(self) -> None:
-        """Refuse a cluster or a server too old for the scripts, with a clear message."""
+        """Refuse a cluster, a server too old for the scripts or one that may evict keys
+        (:mod:`.server`) with a ``SessionConfigError`` that says how to fix it."""
         try:
-            server = await self.client.info("server")
-            cluster = await self.client.info("cluster")
+            await check_server(self.client, self.display_url, allow_eviction=self._allow_eviction)
         except FAILURES as exc:
             raise self._fail("answer", exc) from exc
-        if str(cluster.get("cluster_enabled", "0")) == "1":
-            raise SessionConfigError(
-                f"{self.display_url} is a Redis Cluster, which the Redis session store does "
-                "not support (its scripts touch keys on several nodes); use a single primary "
-                "(with replicas or Sentinel)"
-            )
-        version = str(server.get("redis_version", "0"))
-        numbers = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-        if numbers < MIN_VERSION:
-            raise SessionConfigError(
-                f"the Redis server at {self.display_url} is version {version}; the session "
-                "store needs 6.2 or newer (SET … PXAT, GETDEL, ZADD GT)"
-            )
         self._checked = True
+
+    async def _first_use(self) -> None:
+        """The server check, on a store's first command when nothing (``migrate``, ``ping``,
+        ``SessionStoreBackend.connect``) ran it before: once per store, not per request. A
+        request meets a refused server as unavailable (503, the reason logged), not a 500, and
+        the next request checks again, so a server set right is used without a restart."""
+        try:
+            await self._check_server()
+        except SessionConfigError as exc:
+            raise SessionStoreUnavailable(str(exc)) from exc
 
     async def ping(self) -> None:
         """Raise ``SessionStoreUnavailable`` unless Redis answers (and is usable)."""
@@ -268,6 +278,8 @@ class RedisSessionStore(RedisAdminOps):
         """The live session with this id, or ``None``: one ``GET``."""
         if not storable(session_id):
             return None
+        if not self._checked:
+            await self._first_use()
         try:
             raw = await run_command(
                 self.client.connection_pool, "GET", self._session_prefix + session_id

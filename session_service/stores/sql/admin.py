@@ -134,9 +134,12 @@ class SqlAdminOps:
     async def revoke_user_session(
         self, user_id: str | int, handle: str, *, tenant_id: str | None = None
     ) -> bool:
-        """Delete the session of ``user_id`` named ``handle``; ``False`` if there is none (a
-        handle of another user's session deletes nothing)."""
-        stmt = delete(T).where(self._owned_by(user_id, tenant_id), _matches(T.c.handle, handle))
+        """Delete the live session of ``user_id`` named ``handle``; ``False`` if there is none
+        (a handle of another user's session, or of an expired one, deletes nothing: the expired
+        row is the cleanup's, and signing it out would report a device that was already gone)."""
+        stmt = delete(T).where(
+            self._owned_by(user_id, tenant_id), _matches(T.c.handle, handle), self._live()
+        )
         with translate_errors(self.display_url, "revoke a session"):
             async with self._writer.begin() as conn:
                 return bool((await conn.execute(stmt)).rowcount)
