@@ -6,9 +6,11 @@ two devices signing each other out at once leave exactly one."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from ..backend import SessionStoreBackend
 from ..devices import new_handle
+from ..records import utcnow
 from ._harness import ContractCase
 from ._records import new_record, past
 
@@ -83,3 +85,35 @@ class DeviceRules(ContractCase):
         assert await backend.revoke_user_session("alice", listed.handle) is True
         assert await backend.load(live.id) is None
         assert await backend.count_sessions_for_user("bob") == 1
+
+    async def test_create_gives_each_session_a_handle_of_its_own(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        created = [await backend.create(new_record({"user_id": "alice"})) for _ in range(3)]
+        listed = await backend.list_sessions_for_user("alice")
+        handles = {r.handle for r in listed}
+        assert None not in handles and len(handles) == 3
+        assert not any(h in r.id for h in handles for r in created)  # type: ignore[operator]
+
+    async def test_device_fields_written_at_create_survive_later_writes(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        """ip, user agent and handle are written once, when the session is created; a save,
+        an update, a patch or a touch of the session keeps them."""
+        fresh = new_record({"user_id": "alice", "n": 0})
+        fresh.ip, fresh.user_agent = "203.0.113.5", "Firefox/128.0"
+        created = await backend.create(fresh)
+        [before] = await backend.list_sessions_for_user("alice")
+        later = new_record({"user_id": "alice", "n": 1}, sid=created.id)  # no device fields
+        await backend.save(later)
+        later.data["n"] = 2
+        assert await backend.update(later)
+        assert await backend.patch(created.id, {"n": 3}, [])
+        assert await backend.touch(created.id, utcnow() + timedelta(hours=2))
+        [after] = await backend.list_sessions_for_user("alice")
+        assert (after.handle, after.ip, after.user_agent) == (
+            before.handle,
+            "203.0.113.5",
+            "Firefox/128.0",
+        )
+        assert after.data == {"user_id": "alice", "n": 3}

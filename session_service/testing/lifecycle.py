@@ -165,3 +165,41 @@ class LiveSessionRules(ContractCase):
         moved = await backend.load(new.id)
         assert moved is not None
         assert moved.data == {"owner": "me", "rotated": True}
+
+    async def test_seen_moves_last_seen_and_never_the_expiry(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        expiry = utcnow() + timedelta(hours=1)
+        saved = new_record({"k": 1}, expiry_date=expiry)
+        await backend.save(saved)
+        when = utcnow()
+        assert await backend.seen(saved.id, when) is True
+        loaded = await backend.load(saved.id)
+        assert loaded is not None and loaded.last_seen is not None
+        assert abs(loaded.last_seen - when) < timedelta(seconds=1)
+        assert loaded.expiry_date == expiry
+        assert loaded.data == {"k": 1}
+
+    async def test_seen_of_a_deleted_or_expired_session_is_false_and_writes_nothing(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        deleted = new_record({"k": 1})
+        await backend.save(deleted)
+        await backend.delete(deleted.id)
+        expired = new_record({"k": 2}, expiry_date=utcnow() - timedelta(seconds=5))
+        await backend.save(expired)
+        assert await backend.seen(deleted.id, utcnow()) is False
+        assert await backend.seen(expired.id, utcnow()) is False
+        assert await backend.load(deleted.id) is None
+        assert await backend.load(expired.id) is None
+        assert (await backend.stats()).live == 0
+
+    async def test_touch_with_last_seen_moves_both(self, backend: SessionStoreBackend) -> None:
+        saved = new_record({"k": 1})
+        await backend.save(saved)
+        later, when = datetime(2099, 1, 1, tzinfo=UTC), utcnow()
+        assert await backend.touch(saved.id, later, last_seen=when) is True
+        loaded = await backend.load(saved.id)
+        assert loaded is not None and loaded.last_seen is not None
+        assert loaded.expiry_date == later
+        assert abs(loaded.last_seen - when) < timedelta(seconds=1)

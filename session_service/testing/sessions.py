@@ -238,3 +238,23 @@ class SessionRules(ContractCase):
         loaded = await backend.load(created.id)
         assert loaded is not None
         assert loaded.data == {"owner": "new"}
+
+    async def test_a_loaded_record_is_a_private_copy(self, backend: SessionStoreBackend) -> None:
+        """Neither the record saved nor one loaded is the stored session: changing them in
+        place changes nothing stored."""
+        saved = new_record({"cart": [1, 2]})
+        await backend.save(saved)
+        saved.data["cart"].append(3)
+        loaded = await backend.load(saved.id)
+        assert loaded is not None
+        loaded.data["cart"].append(4)
+        again = await backend.load(saved.id)
+        assert again is not None and again.data == {"cart": [1, 2]}
+
+    async def test_migrate_again_keeps_every_session(self, backend: SessionStoreBackend) -> None:
+        saved = new_record({"user_id": "alice"})
+        await backend.save(saved)
+        await backend.migrate()
+        await backend.ping()
+        assert await backend.load(saved.id) is not None
+        assert await backend.count_sessions_for_user("alice") == 1
