@@ -98,9 +98,12 @@ run: $(DEV_STAMP)
 	$(BIN)/uvicorn examples.demo:app --host $(HOST) --port $(PORT)
 
 # Its own data directory: the example's "sign out everywhere" must not clear the demo's sessions.
+# Its own default port (FASTAPI_PORT, 8001), unless PORT is given (`make run-fastapi PORT=9000`,
+# or PORT in the environment), as for `make run`.
+RUN_FASTAPI_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),$(FASTAPI_PORT))
 run-fastapi: $(DEV_STAMP)
 	SESSION_DATA_DIR=$${SESSION_DATA_DIR:-.session-data-fastapi} \
-		$(BIN)/uvicorn examples.fastapi_app:app --host $(HOST) --port $(FASTAPI_PORT)
+		$(BIN)/uvicorn examples.fastapi_app:app --host $(HOST) --port $(RUN_FASTAPI_PORT)
 
 cli: $(DEV_STAMP)
 	@$(BIN)/session-service $(ARGS)

@@ -1,6 +1,7 @@
 """The same library under FastAPI: ``add_middleware`` and a lifespan.
 
     make run-fastapi    # http://127.0.0.1:8001, its own SQLite in ./.session-data-fastapi
+    make run-fastapi PORT=9000
 
 (or: ``SESSION_DATA_DIR=.session-data-fastapi .venv/bin/uvicorn examples.fastapi_app:app
 --port 8001``; a data directory of its own, so its "sign out everywhere" never touches the
@@ -9,24 +10,14 @@ demo's sessions.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI, Request
 
 from session_service import DefaultSessionService, SessionMiddleware, get_session
 
-service = DefaultSessionService.from_env()
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    await service.migrate()
-    async with service:  # starts the expired-session cleanup, closes connections at exit
-        yield
-
-
-app = FastAPI(lifespan=lifespan)
+# The README's FastAPI snippet, as it is written there: the service's own lifespan migrates
+# (auto_migrate=True), starts the expired-session cleanup and closes connections at exit.
+service = DefaultSessionService.from_env(auto_migrate=True)
+app = FastAPI(lifespan=service.lifespan)
 app.add_middleware(SessionMiddleware, service=service)
 
 

@@ -34,6 +34,7 @@ from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
 from . import limits as limit_commands
 from . import output as out
+from . import sessions as cmd
 from ._database import PROG, load_settings, open_backend
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -42,86 +43,6 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _Result = out.Result
 
 _Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[_Result]]
-
-
-# -- commands -------------------------------------------------------------------------------
-
-
-async def _migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    revision: Callable[[], Awaitable[str | None]] | None = getattr(b.store, "schema_revision", None)
-    before = await revision() if revision is not None else None
-    await b.migrate()
-    after = await revision() if revision is not None else None
-    changed = before != after
-    where = f"the session database at {b.display_url}"
-    if revision is None:  # Redis: nothing to migrate; migrate() checked the server
-        return _Result(
-            f"{where} is ready: a {b.kind} store has no schema to migrate",
-            {"from": None, "to": None, "changed": False, "database": b.display_url},
-        )
-    text = (
-        f"migrated {where} from revision {before or 'none (empty)'} to {after} (the newest schema)"
-        if changed
-        else f"{where} is already at the newest schema (revision {after}); nothing changed"
-    )
-    return _Result(
-        text, {"from": before, "to": after, "changed": changed, "database": b.display_url}
-    )
-
-
-async def _clear_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    n = await b.clear_sessions_for_user(a.user_id, tenant_id=a.tenant)
-    return _Result(
-        f"cleared {out.plural(n, 'session')} {out.for_user(a.user_id, a.tenant)}",
-        {"cleared": n, "user_id": a.user_id, "tenant_id": a.tenant},
-    )
-
-
-async def _clear_all(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    n = await b.clear_all_sessions(tenant_id=a.tenant, batch_size=a.batch_size, on_progress=p)
-    where = "" if a.tenant is None else f" in tenant {out.printable(a.tenant)}"
-    return _Result(
-        f"cleared {out.plural(n, 'session')}{where}", {"cleared": n, "tenant_id": a.tenant}
-    )
-
-
-async def _count_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    n = await b.count_sessions_for_user(a.user_id, tenant_id=a.tenant)
-    return _Result(
-        f"{out.plural(n, 'live session')} {out.for_user(a.user_id, a.tenant)}",
-        {"live_sessions": n, "user_id": a.user_id, "tenant_id": a.tenant},
-    )
-
-
-async def _list_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    records = await b.list_sessions_for_user(a.user_id, tenant_id=a.tenant)
-    document = [out.session_document(r, with_data=False) for r in records]
-    title = f"{out.plural(len(records), 'live session')} {out.for_user(a.user_id, a.tenant)}"
-    if not records:
-        return _Result(title, document)
-    return _Result(f"{title}\n\n{out.sessions_table(records, dump=False)}", document)
-
-
-async def _cleanup(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    n = await b.delete_expired(batch_size=a.batch_size, on_progress=p)
-    entries = await limit_commands.delete_expired(b)
-    text = f"deleted {out.plural(n, 'expired session')}"
-    if entries:
-        text += f" and {out.plural(entries, 'expired rate-limit or counter entry')}"
-    return _Result(text, {"deleted": n, "deleted_limit_entries": entries})
-
-
-async def _stats(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    s = await b.stats()
-    return _Result(out.stats_text(s), out.stats_document(s))
-
-
-async def _dump(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> _Result:
-    records = await b.dump_all_sessions(tenant_id=a.tenant)
-    document = [out.session_document(r, with_data=True) for r in records]
-    if not records:
-        return _Result("0 live sessions", document)
-    return _Result(out.sessions_table(records, dump=True), document)
 
 
 # -- the parser -----------------------------------------------------------------------------
@@ -140,6 +61,7 @@ def _text(what: str) -> Callable[[str], str]:
 
 
 def _batch_size(value: str) -> int:
+    """A whole number of at least 1 (``--batch-size``, ``--limit``)."""
     try:
         n = int(value)
     except ValueError:
@@ -147,6 +69,24 @@ def _batch_size(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
     return n
+
+
+def _revoke_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "handle",
+        metavar="HANDLE",
+        type=_text("HANDLE"),
+        help="the session's handle, as list-user shows it (never its id)",
+    )
+
+
+def _dump_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--limit",
+        metavar="N",
+        type=_batch_size,
+        help="show only the N most recently active sessions (default: all)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +105,14 @@ class _Command:
 _COMMANDS = (
     _Command(
         "migrate",
-        _migrate,
+        cmd.migrate,
         "create or upgrade the sessions table (idempotent)",
         "session-service migrate\n  session-service --db-url postgresql://app@db/app migrate",
         creates_database=True,
     ),
     _Command(
         "clear-user",
-        _clear_user,
+        cmd.clear_user,
         "sign a user out everywhere (delete their sessions)",
         "session-service clear-user alice\n  session-service clear-user alice --tenant acme",
         user=True,
@@ -180,7 +120,7 @@ _COMMANDS = (
     ),
     _Command(
         "clear-all",
-        _clear_all,
+        cmd.clear_all,
         "delete every session (of one tenant); needs --yes",
         "session-service clear-all --yes --tenant acme\n  session-service clear-all --yes",
         tenant=True,
@@ -188,7 +128,7 @@ _COMMANDS = (
     ),
     _Command(
         "count-user",
-        _count_user,
+        cmd.count_user,
         "count a user's live sessions",
         "session-service count-user alice\n  session-service count-user 42 --json",
         user=True,
@@ -196,31 +136,43 @@ _COMMANDS = (
     ),
     _Command(
         "list-user",
-        _list_user,
-        "list a user's live sessions (ids, created, expiry)",
+        cmd.list_user,
+        "list a user's live sessions: handle, device, ip, created, last seen, expiry",
         "session-service list-user alice\n  session-service list-user alice --json",
         user=True,
         tenant=True,
     ),
     _Command(
+        "revoke",
+        cmd.revoke,
+        "sign out one session of a user, by the handle list-user shows",
+        "session-service revoke alice Xq3k9f0aB2cD1eFg\n"
+        "  session-service revoke alice Xq3k9f0aB2cD1eFg --tenant acme",
+        user=True,
+        tenant=True,
+        arguments=_revoke_arguments,
+    ),
+    _Command(
         "cleanup-expired",
-        _cleanup,
+        cmd.cleanup,
         "delete expired sessions in batches (for cron)",
         "session-service cleanup-expired\n  session-service cleanup-expired --batch-size 1000",
         batched=True,
     ),
     _Command(
         "stats",
-        _stats,
+        cmd.stats,
         "totals: all, live, expired, distinct users, per tenant",
         "session-service stats\n  session-service stats --json",
     ),
     _Command(
         "dump",
-        _dump,
+        cmd.dump,
         "show every live session, for debugging (--json adds the data)",
-        "session-service dump --tenant acme\n  session-service dump --json | jq '.[].data'",
+        "session-service dump --tenant acme --limit 20\n"
+        "  session-service dump --json | jq '.[].data'",
         tenant=True,
+        arguments=_dump_arguments,
     ),
     _Command(
         "unlock",
@@ -232,8 +184,9 @@ _COMMANDS = (
     _Command(
         "limits",
         limit_commands.show_command,
-        "show a rate limit's state: limits show KEY --limit N --window S",
-        "session-service limits show api:alice --limit 60 --window 60 --json",
+        "show a rate limit's state: limits show KEY [--limit N --window S]",
+        "session-service limits show api:alice\n"
+        "  session-service limits show api:alice --limit 60 --window 60 --json",
         arguments=limit_commands.show_arguments,
     ),
 )
@@ -360,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")
     if args.spec.name == "unlock" and args.user is None and args.ip is None:
         args.subparser.error("unlock needs --user, --ip, or both")
+    if args.spec.name == "limits" and (args.limit is None) != (args.window is None):
+        args.subparser.error("--limit and --window go together (the numbers the app passes)")
     progress = out.Progress(sys.stderr)
     try:
         settings = load_settings(args.db_url)
@@ -383,8 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, SessionServiceError):
             _fail(str(exc))
         else:  # a bug, not an operating condition: say so and how to see more
+            # The exception's own words, never its class name (that is for --debug).
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
             hint = "" if args.debug else " (run with --debug for the traceback)"
-            _fail(f"unexpected error: {type(exc).__name__}: {exc}{hint}")
+            _fail(f"unexpected error: {reason}{hint}")
         return EXIT_FAILURE
     progress.finish()
     try:

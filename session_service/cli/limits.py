@@ -7,6 +7,7 @@ They work on the store the app uses, through the same storage and algorithms as
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable
 
 from ..backend import SessionStoreBackend
@@ -26,9 +27,34 @@ async def delete_expired(backend: SessionStoreBackend) -> int:
     return await storage.delete_expired(now_ms(wall_clock))
 
 
+def _address(value: str) -> str:
+    """An IPv4 or IPv6 address, written as servers report a peer (``2001:db8::1``): the guard
+    books the address the app passed, so a typo must not "unlock" nothing and say it did."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an IPv4 or IPv6 address (e.g. 203.0.113.7 or 2001:db8::1)"
+        ) from None
+
+
+def _username(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
+_address.__name__ = "ip address"  # argparse names the type in its messages
+_username.__name__ = "user name"
+
+
 def unlock_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--user", metavar="U", help="every lock of this user name (any case)")
-    parser.add_argument("--ip", metavar="IP", help="this address's lock and its pairs' locks")
+    parser.add_argument(
+        "--user", metavar="U", type=_username, help="every lock of this user name (any case)"
+    )
+    parser.add_argument(
+        "--ip", metavar="IP", type=_address, help="this address's lock and its pairs' locks"
+    )
 
 
 async def unlock_command(
@@ -36,10 +62,15 @@ async def unlock_command(
 ) -> out.Result:
     deleted = await unlock(storage_for(b.store), user=a.user, ip=a.ip)
     parts = [f"user {out.printable(a.user)}"] if a.user is not None else []
-    parts += [f"ip {out.printable(a.ip)}"] if a.ip is not None else []
+    parts += [f"ip {a.ip}"] if a.ip is not None else []
+    who = " and ".join(parts)
+    text = (
+        f"unlocked {who} ({out.plural(deleted, 'failed-sign-in record')} cleared)"
+        if deleted
+        else f"nothing to unlock for {who}: the login guard holds no failed sign-ins for it"
+    )
     return out.Result(
-        f"unlocked {' and '.join(parts)} ({out.plural(deleted, 'log')} cleared)",
-        {"unlocked": True, "user": a.user, "ip": a.ip, "cleared": deleted},
+        text, {"unlocked": deleted > 0, "user": a.user, "ip": a.ip, "cleared": deleted}
     )
 
 
@@ -58,18 +89,30 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
 
 def show_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["show"], help="what to do (show: print the state)")
-    parser.add_argument("key", metavar="KEY", help="the key, as the app passes it")
-    parser.add_argument("--limit", metavar="N", type=_positive(int), required=True)
-    parser.add_argument("--window", metavar="S", type=_positive(float), required=True)
+    parser.add_argument("key", metavar="KEY", help="the key, exactly as the app passes it")
+    parser.add_argument(
+        "--limit",
+        metavar="N",
+        type=_positive(int),
+        help="the app's limit for this key, in hits (with --window: what the next hit gets)",
+    )
+    parser.add_argument(
+        "--window",
+        metavar="S",
+        type=_positive(float),
+        help="the app's window for this key, in seconds (with --limit)",
+    )
 
 
 async def show_command(
     b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress
 ) -> out.Result:
+    if a.limit is None or a.window is None:
+        return await _logged(b, a.key)
     r = await RateLimiter(storage_for(b.store)).peek(a.key, limit=a.limit, window=a.window)
     text = (
         f"{out.printable(a.key)}: {'allowed' if r.allowed else 'limited'}, "
-        f"{r.remaining} of {r.limit} left, retry after {r.retry_after:.3f} s, "
+        f"{r.remaining:,} of {r.limit:,} left, retry after {r.retry_after:.3f} s, "
         f"full again in {r.reset_after:.3f} s"
     )
     document = {
@@ -81,3 +124,25 @@ async def show_command(
         "reset_after": r.reset_after,
     }
     return out.Result(text, document)
+
+
+async def _logged(b: SessionStoreBackend, key: str) -> out.Result:
+    """What the store holds without the app's numbers: the logged hit times. The store keeps
+    no limit or window with them, so "allowed" and "remaining" are not guessed: the sentence
+    says which flags give them."""
+    log = await storage_for(b.store).log(key)
+    now = now_ms(wall_clock)
+    ago = None if not log else max(now - log[-1], 0) / 1000
+    name = out.printable(key)
+    if ago is None:
+        text = f"{name}: no hits logged (an unused key, or its hits have all expired)"
+    else:
+        text = f"{name}: {out.plural(len(log), 'hit')} logged, the newest {ago:.3f} s ago"
+    text += (
+        "; the store keeps hit times, not the app's limit: add --limit N --window S "
+        "(the numbers the app passes) for allowed, remaining and retry-after"
+    )
+    return out.Result(
+        text,
+        {"key": key, "logged_hits": len(log), "newest_hit_ago": ago, "limit": None},
+    )

@@ -6,9 +6,11 @@ terminal live in one place:
 * Text that came from the database (user ids, tenant ids, data keys) is attacker-influenced,
   so control characters are escaped before they reach a terminal: a user id holding an ANSI
   escape sequence must not be able to rewrite the operator's screen.
-* Session ids are shortened in tables (enough to tell rows apart and to grep logs) and given
-  in full only in ``--json``. A stored id is not a working cookie (the cookie is the id signed
-  with the secret key), but there is no reason to put whole ids on a shared screen.
+* Tables name a session by its handle (what the devices page and ``revoke`` use), never by
+  its id; the id is given only in ``--json``. A stored id is not a working cookie (the cookie
+  is the id signed with the secret key), but there is no reason to put ids on a shared screen.
+* Counts for people have thousands separators (``1,001 sessions``); ``--json`` has plain
+  numbers.
 * ``--json`` writes exactly one JSON document to stdout, ASCII-only, so it parses the same
   whatever the locale of the cron job or the pipe.
 """
@@ -21,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
+
+from ..devices import device_label
 
 if TYPE_CHECKING:
     from ..records import SessionRecord
@@ -35,22 +39,11 @@ class Result:
     document: Any
 
 
-#: Characters of a session id shown in tables: 72 bits, unique in any real table.
-SHORT_ID_LENGTH = 12
-
-
 def printable(value: str) -> str:
     """``value`` with every non-printable character escaped (``\\n``, ``\\x1b``, ``\\u200b``)."""
     if value.isprintable():
         return value
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in value)
-
-
-def short_id(session_id: str) -> str:
-    """The first characters of an id, marked as shortened when they are not all of it."""
-    if len(session_id) <= SHORT_ID_LENGTH:
-        return printable(session_id)
-    return printable(session_id[:SHORT_ID_LENGTH]) + "…"
 
 
 def when(moment: datetime | None) -> str:
@@ -64,8 +57,12 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def plural(count: int, word: str) -> str:
-    """``1 session``, ``3 sessions``."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+    """``1 session``, ``1,001 sessions``, ``2 entries``: the count and its noun, agreed."""
+    if count == 1:
+        return f"1 {word}"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return f"{count:,} {word[:-1]}ies"
+    return f"{count:,} {word}s"
 
 
 def for_user(user_id: str, tenant_id: str | None) -> str:
@@ -85,7 +82,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     Cells are passed through :func:`printable`, so callers can hand over database values as
     they are.
     """
-    cells = [[printable(str(c)) for c in row] for row in rows]
+    cells = [[f"{c:,}" if _is_count(c) else printable(str(c)) for c in row] for row in rows]
     numeric = [
         bool(rows) and all(isinstance(row[i], int) for row in rows) for i in range(len(headers))
     ]
@@ -101,6 +98,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join([line(headers), *(line(row) for row in cells)])
 
 
+def _is_count(cell: object) -> bool:
+    return isinstance(cell, int) and not isinstance(cell, bool)
+
+
+def most_recent_first(records: Sequence[SessionRecord]) -> list[SessionRecord]:
+    """Most recently seen (else active) first, as the devices page lists them."""
+
+    def recency(r: SessionRecord) -> float:
+        moment = r.last_seen or r.updated_at or r.created_at
+        return moment.timestamp() if moment is not None else 0.0
+
+    return sorted(records, key=recency, reverse=True)
+
+
+def _device(record: SessionRecord) -> str:
+    """The readable label, or ``-`` for a session created while device tracking was off."""
+    return "-" if record.user_agent is None else device_label(record.user_agent)
+
+
 def session_document(record: SessionRecord, *, with_data: bool) -> dict[str, Any]:
     """One session for ``--json``: the full id, timestamps, and the data only when asked."""
     doc: dict[str, Any] = {
@@ -110,6 +126,11 @@ def session_document(record: SessionRecord, *, with_data: bool) -> dict[str, Any
         "created_at": iso(record.created_at),
         "last_active_at": iso(record.updated_at),
         "expires_at": iso(record.expiry_date),
+        "handle": record.handle,
+        "ip": record.ip,
+        "device": None if record.user_agent is None else device_label(record.user_agent),
+        "user_agent": record.user_agent,
+        "last_seen_at": iso(record.last_seen),
     }
     if with_data:
         doc["data"] = record.data
@@ -117,11 +138,21 @@ def session_document(record: SessionRecord, *, with_data: bool) -> dict[str, Any
 
 
 def sessions_table(records: Sequence[SessionRecord], *, dump: bool) -> str:
-    """Sessions as a table; ``dump`` adds the user and the data's keys (never its values)."""
-    headers = ["ID", "USER", "TENANT", "CREATED (UTC)", "LAST ACTIVE (UTC)", "EXPIRES (UTC)"]
+    """Sessions as a table, by handle; ``dump`` adds the user and the data's keys (never its
+    values). The device columns are ``-`` for sessions created while tracking was off."""
+    headers = [
+        "HANDLE",
+        "USER",
+        "TENANT",
+        "DEVICE",
+        "IP",
+        "CREATED (UTC)",
+        "LAST SEEN (UTC)",
+        "EXPIRES (UTC)",
+    ]
     rows: list[list[object]] = [
-        [short_id(r.id), r.user_id or "-", r.tenant_id or "-", when(r.created_at),
-         when(r.updated_at), when(r.expiry_date)]
+        [r.handle or "-", r.user_id or "-", r.tenant_id or "-", _device(r), r.ip or "-",
+         when(r.created_at), when(r.last_seen), when(r.expiry_date)]
         for r in records
     ]  # fmt: skip
     if dump:
