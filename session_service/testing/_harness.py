@@ -71,13 +71,8 @@ class ContractCase:
             for opened in reversed(self._opened):
                 await self.close_store(opened)
 
-    #: pytest collects the store author's subclasses only, never the mixins or
-    #: ``StoreContractTests`` itself (whatever ``python_classes`` says): they have no store.
-    __test__ = False
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.__test__ = not cls.__module__.startswith(__package__ or "session_service.testing")
         for name in dir(cls):
             if name.startswith("test") and inspect.iscoroutinefunction(getattr(cls, name)):
                 setattr(cls, name, _on_own_loop(getattr(cls, name)))

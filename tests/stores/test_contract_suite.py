@@ -2,9 +2,7 @@
 pytest with no asyncio plugin, and a store that breaks a rule fails the test named after it.
 
 Each test runs pytest in a subprocess on a module written to a temporary directory (outside
-this project, so none of its configuration applies), with pytest-asyncio switched off, and
-collecting classes named ``*Tests`` too: the imported ``StoreContractTests`` itself, which has
-no store, must still not run.
+this project, so none of its configuration applies), with pytest-asyncio switched off.
 """
 
 from __future__ import annotations
@@ -61,7 +59,7 @@ def _pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_", "PYTEST_"))}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:asyncio", "-p", "no:cacheprovider",
-         "-q", "-rfEs", "-o", "python_classes=Test* *Tests", "test_my_store.py", *args],
+         "-q", "-rfEs", "test_my_store.py", *args],
         cwd=directory, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
