@@ -55,12 +55,21 @@ async def run_on_engine(engine: AsyncEngine, fn: Callable[[Connection], None]) -
 
     (Several workers migrating a brand-new SQLite file at once used to lose the race to switch
     it to WAL; connections now tolerate that, see :func:`._dialects.enable_wal`.)
+
+    The connection is closed afterwards rather than pooled: a migration runs once, often in
+    an event loop of its own (``asyncio.run(service.migrate())``), and an aiosqlite connection
+    left in the pool of a service never closed would outlive that loop, its thread then
+    failing with "Event loop is closed" when the garbage collector reaches it.
     """
-    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            lock = text("SELECT pg_advisory_xact_lock(:key)")
-            await conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
-        await conn.run_sync(fn)
+    async with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+        try:
+            async with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    lock = text("SELECT pg_advisory_xact_lock(:key)")
+                    await conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
+                await conn.run_sync(fn)
+        finally:
+            await conn.invalidate()
 
 
 async def run_locked(url: str, fn: Callable[[Connection], None]) -> None:
