@@ -95,7 +95,7 @@ def _check_name(name: str) -> str:
 
 
 class LoginGuard:
-    """See the module docstring; the README's "Rate limits, failed logins and counters"
+    """See the module docstring; ``docs/limits.md`` ("Rate limits, failed logins and counters")
     shows it in use."""
 
     def __init__(

@@ -16,7 +16,7 @@ from ._records import new_record, past
 
 
 class DeviceRules(ContractCase):
-    """Handles and ``keep``: what the README's "Your devices" page is built on."""
+    """Handles and ``keep``: what a "Your devices" page (``docs/devices.md``) is built on."""
 
     async def test_a_handle_revokes_only_a_session_of_that_user(
         self, backend: SessionStoreBackend

@@ -264,8 +264,8 @@ class SessionMiddleware:
         now = utcnow()
         changes = session.changes()
         if old_id is not None and changes is not None:
-            # Only what this request changed: a concurrent request's keys stay (README: "Concurrent
-            # requests of one session").
+            # Only what this request changed: a concurrent request's keys stay (docs/sessions.md,
+            # "Concurrent requests of one session").
             moved = now + self.ttl if self.rolling and self._extension_due(session, now) else None
             changed, removed = changes
             if not await self.store.patch(old_id, changed, removed, expiry_date=moved):

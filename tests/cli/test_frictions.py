@@ -343,7 +343,7 @@ def _statements(source: str) -> tuple[set[tuple[str, str]], set[str]]:
     return imported, others
 
 
-#: The README's FastAPI snippet (the "Using it" section), which the example must run as written.
+#: The FastAPI snippet the docs show for ``examples/fastapi_app.py``; the example must run it.
 FASTAPI_SNIPPET = """
 from fastapi import FastAPI
 from session_service import DefaultSessionService, SessionMiddleware

@@ -4,7 +4,7 @@ Each iteration logs a user in, then runs a request of that session (a write, or 
 ``cycle_id``) concurrently with a revocation from elsewhere: ``clear_sessions_for_user`` from
 another app instance, or a logout from another device holding the same cookie. Whatever the
 interleaving, afterwards the user has no live session and the next request of the client
-sees an empty session (README: "Session lifecycle"). Both backends, hundreds of times over.
+sees an empty session (``docs/sessions.md``). Both backends, hundreds of times over.
 
 The random interleavings above hit a given window only by chance, so two windows are also
 forced, deterministically, on every store:

@@ -1,4 +1,4 @@
-"""The cookie-lifetime settings (README: "Configuration"): ``SESSION_COOKIE_PERSISTENT``,
+"""The cookie-lifetime settings (``docs/configuration.md``): ``SESSION_COOKIE_PERSISTENT``,
 ``SESSION_COOKIE_PARTITIONED`` and ``SESSION_ROLLING`` (defaults, parsing, validation) and
 the ``Set-Cookie`` they give."""
 

@@ -1,5 +1,5 @@
-"""Through a transaction pooler (README: "Behind a connection pooler"): a real PgBouncer in
-``pool_mode = transaction`` in front of the test PostgreSQL, started by a fixture.
+"""Through a transaction pooler (``docs/stores.md``, "Behind a connection pooler"): a real
+PgBouncer in ``pool_mode = transaction`` in front of the test PostgreSQL, started by a fixture.
 
 PgBouncer before 1.21 (Debian 12 ships 1.18) keeps no prepared statement across transactions,
 so a named statement prepared by one transaction is missing (or already taken) in the next.

@@ -1,5 +1,6 @@
-"""The README's "Concurrent requests of one session", through the middleware on every store
-kind: overlapping requests of one session that change different keys both keep their writes.
+"""``docs/sessions.md``'s "Concurrent requests of one session", through the middleware on every
+store kind: overlapping requests of one session that change different keys both keep their
+writes.
 
 Each overlap is forced, not hoped for: every request of a scenario loads the session and then
 waits at its own gate (an ``asyncio.Event``) inside the handler, so all of them hold the same

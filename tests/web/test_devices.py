@@ -177,7 +177,7 @@ async def test_listing_labels_each_device_and_marks_this_one(make_client: MakeCl
 
 
 async def test_a_write_keeps_the_device_fields_and_the_handle(make_client: MakeClient) -> None:
-    # A write saves only the changed key (README: "Concurrent requests of one session"):
+    # A write saves only the changed key (docs/sessions.md, "Concurrent requests of one session"):
     # the device must survive it.
     laptop = make_client(peer="203.0.113.5", user_agent=FIREFOX_WINDOWS, SESSION_TRACK_DEVICES="1")
     assert (await laptop.post("/login?user=alice")).status_code == 200

@@ -1,4 +1,5 @@
-"""The README's "Session lifecycle" through a real Starlette app, on every store kind."""
+"""Sessions and their lifecycle (``docs/sessions.md``) through a real Starlette app, on every
+store kind."""
 
 from __future__ import annotations
 
