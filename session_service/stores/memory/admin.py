@@ -8,7 +8,7 @@ or one Redis script is. The arguments are checked above, in :class:`~..base.Sess
 from __future__ import annotations
 
 from ...records import SessionRecord, utcnow
-from ..base import SessionStoreBase
+from ..base import SessionStoreBase, least_recently_used
 from ..protocol import ProgressCallback, StoreStats
 from .space import Space, record_of
 
@@ -35,6 +35,22 @@ class MemoryAdminOps(SessionStoreBase):
             for sid in ids:
                 self._space.drop(sid)
         return len(ids)
+
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        # The check and the deletes under one hold of the lock, with no await in between.
+        now = utcnow()
+        with self._space.lock:
+            entry = self._space.live(keep, now)
+            if entry is None or entry.user_id is None:
+                return 0
+            ids = self._space.owned(entry.user_id, entry.tenant_id, False)
+            live = [(sid, self._space.live(sid, now)) for sid in ids]
+            doomed = least_recently_used(
+                [record_of(sid, e) for sid, e in live if e is not None], keep, limit
+            )
+            for sid in doomed:
+                self._space.drop(sid)
+        return len(doomed)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
         now = utcnow()

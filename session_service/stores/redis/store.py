@@ -336,6 +336,12 @@ class RedisSessionStore(RedisAdminOps):
             raise IdTaken
         return done == 1
 
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        """One script (:data:`.scripts.EVICT_EXTRA`): the check and the deletes are atomic."""
+        key = self._session_prefix + keep
+        return int(await self._call("sign out a user's extra sessions", S.EVICT_EXTRA, [key],
+                                    keep, limit))  # fmt: skip
+
     async def _delete(self, session_id: str) -> None:
         key = self._session_prefix + session_id
         await self._call("delete a session", S.DELETE, [key], session_id)

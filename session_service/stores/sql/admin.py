@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ...records import SessionRecord, utcnow
 from .._codec import decode_data
 from .._errors import translate_errors
-from ..base import SessionStoreBase
+from ..base import SessionStoreBase, least_recently_used
 from ..protocol import ProgressCallback, StoreStats
 from .loop_engine import LoopEngine
 from .schema import sessions_table as T
@@ -99,6 +99,33 @@ class SqlAdminOps(SessionStoreBase):
                     owned = and_(owned, T.c.id != keep)
                 return int((await conn.execute(delete(T).where(owned))).rowcount)
 
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        """One transaction: the owner of ``keep`` is read, the owner's lock taken
+        (:meth:`_lock_owner`), the owner's live rows in that tenant read afresh and the extra
+        ones deleted. Two logins of one user queue on the lock, so the later one sees the
+        earlier one's session and deletes."""
+        now = utcnow()
+        owner = select(T.c.user_id, T.c.tenant_id).where(T.c.id == keep, T.c.expiry_date > now)
+        with translate_errors(self.display_url, "sign out a user's extra sessions"):
+            async with self._writer.begin() as conn:
+                found = (await conn.execute(owner)).first()
+                if found is None or found.user_id is None:
+                    return 0
+                user, tenant = found.user_id, found.tenant_id
+                await self._lock_owner(conn, user, tenant)
+                rows = select(T.c.id, T.c.created_at, T.c.updated_at, T.c.last_seen).where(
+                    _owned_by(user, tenant, untenanted_only=tenant is None), _live()
+                )
+                held = [
+                    SessionRecord(r.id, {}, now, user, tenant, created_at=r.created_at,
+                                  updated_at=r.updated_at, last_seen=r.last_seen)
+                    for r in await conn.execute(rows)
+                ]  # fmt: skip
+                doomed = least_recently_used(held, keep, limit)
+                if not doomed:
+                    return 0
+                return int((await conn.execute(delete(T).where(T.c.id.in_(doomed)))).rowcount)
+
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
         # The live row only: an expired one is the cleanup's, and signing it out would report
         # a device that was already gone.
@@ -176,6 +203,11 @@ class SqlAdminOps(SessionStoreBase):
 
     async def _lock_for_migration(self, conn: AsyncConnection) -> None:
         """Keep other processes from migrating until ``conn``'s transaction ends."""
+        raise NotImplementedError
+
+    async def _lock_owner(self, conn: AsyncConnection, user_id: str, tenant_id: str | None) -> None:
+        """Keep other ``SESSION_MAX_PER_USER`` checks of this user in this tenant waiting
+        until ``conn``'s transaction ends (a new snapshot is read after it)."""
         raise NotImplementedError
 
     # -- helpers -------------------------------------------------------------------------
