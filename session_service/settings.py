@@ -37,6 +37,8 @@ DEFAULT_MAX_BYTES = 64 * 1024
 DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
 DEFAULT_LAST_SEEN_SECONDS = 300
 MAX_LAST_SEEN_SECONDS = 24 * 3600
+#: ``SESSION_MAX_PER_USER``'s bound: a login reads the user's sessions in one tenant to apply it.
+MAX_MAX_PER_USER = 100_000
 DEFAULT_DB_TIMEOUT_SECONDS = 5.0
 #: Upper bounds of the number settings: a larger value is a typo, and some (a TTL past the
 #: year 9999) would make every request fail instead of the start-up.
@@ -394,6 +396,11 @@ class SessionSettings:
     track_devices: DeviceTracking = "off"
     trusted_proxies: tuple[IpNetwork, ...] = ()
     last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
+    #: Most live sessions per user and tenant (0: unlimited); a login past it signs out the
+    #: user's least recently used other sessions.
+    max_per_user: int = 0
+    #: A request that sets, changes or removes ``session["user_id"]`` gets a new session id.
+    rotate_on_user_change: bool = True
 
     @classmethod
     def from_env(
@@ -552,6 +559,10 @@ class SessionSettings:
                 minimum=1,
                 maximum=MAX_LAST_SEEN_SECONDS,
             ),
+            max_per_user=_parse_int(
+                env, "SESSION_MAX_PER_USER", 0, minimum=0, maximum=MAX_MAX_PER_USER
+            ),
+            rotate_on_user_change=_parse_bool(env, "SESSION_ROTATE_ON_USER_CHANGE", True),
         )
 
     def store_options(self, kind: StoreKind) -> dict[str, Any]:

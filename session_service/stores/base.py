@@ -15,9 +15,7 @@ only ``_``-prefixed primitives, which receive values that are already checked an
 * listings come out oldest first, ``(created_at, id)``, and every listed session has a handle;
 * with :attr:`SessionStoreBase.max_per_user` (``SESSION_MAX_PER_USER``), a save that binds a
   session to a user (``create``, ``save``, ``update``, ``rotate``, or a ``patch`` that sets
-  ``user_id``) is followed by the store's atomic :meth:`SessionStoreBase._evict_extra`, which
-  signs out the user's least recently used other sessions in that tenant
-  (:func:`least_recently_used`) down to the limit.
+  ``user_id``) is followed by the store's atomic ``_evict_extra`` (:mod:`._per_user`).
 
 The per-request methods (``load``, ``update``, ``patch``, ``touch``, ``seen``) are plain
 functions that check, then return the primitive's coroutine for the caller to await: the
@@ -45,6 +43,7 @@ from ..storable import (
 )
 from ._codec import encode_json
 from ._delta import Delta, prepare_delta
+from ._per_user import PerUserLimit
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
 
 #: Ids drawn for one new session before the random source is declared broken.
@@ -91,43 +90,17 @@ def _no_free_id() -> SessionStoreUnavailable:
     )
 
 
-def recency(record: SessionRecord) -> tuple[datetime, datetime, str]:
-    """How recently a session was used, for ``SESSION_MAX_PER_USER``: the later of its last
-    write (``updated_at``: a save, a patch, an expiry extension) and its last recorded use
-    (``last_seen``, with device tracking), then its creation and id as tie-breakers."""
-    assert record.updated_at is not None and record.created_at is not None
-    used = record.updated_at
-    if record.last_seen is not None and record.last_seen > used:
-        used = record.last_seen
-    return used, record.created_at, record.id
-
-
-def least_recently_used(records: Iterable[SessionRecord], keep: str, limit: int) -> list[str]:
-    """The rule of ``SESSION_MAX_PER_USER``, for a store to apply inside its atomic step:
-    given one user's live sessions in one tenant, the ids to sign out so that ``limit`` stay,
-    the least recently used (:func:`recency`) first, never ``keep`` (the session logging in).
-    Nothing when ``keep`` is not among them (signed out meanwhile: it keeps nobody out)."""
-    records = list(records)
-    if len(records) <= limit or all(r.id != keep for r in records):
-        return []
-    others = sorted((r for r in records if r.id != keep), key=recency, reverse=True)
-    return [r.id for r in others[limit - 1 :]]
-
-
 def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
     return storable(user_id) and (tenant_id is None or storable(tenant_id))
 
 
-class SessionStoreBase:
+class SessionStoreBase(PerUserLimit):
     """The public methods of :class:`~.protocol.SessionStore`, over a store's primitives."""
 
     kind: ClassVar[str]
     display_url: str
     #: Largest session accepted, as JSON bytes (``None``: no limit); the service sets it.
     max_bytes: int | None = None
-    #: Most live sessions one user may have in one tenant (``SESSION_MAX_PER_USER``; ``0``:
-    #: no limit); the service sets it.
-    max_per_user: int = 0
 
     # -- the rules --------------------------------------------------------------------------
 
@@ -249,13 +222,6 @@ class SessionStoreBase:
                 await self._evict_extra(record.id, self.max_per_user)
             return moved
         raise _no_free_id()
-
-    async def _bound(self, session_id: str, write: Coroutine[Any, Any, bool]) -> bool:
-        """``write``, then (if it wrote) the ``SESSION_MAX_PER_USER`` limit for its user."""
-        if not await write:
-            return False
-        await self._evict_extra(session_id, self.max_per_user)
-        return True
 
     async def delete(self, session_id: str) -> None:
         """Remove the session; no error when it is already gone."""
@@ -400,13 +366,6 @@ class SessionStoreBase:
 
     async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
         """The user's live sessions (in one tenant, or in all), in any order."""
-        raise NotImplementedError
-
-    async def _evict_extra(self, keep: str, limit: int) -> int:
-        """In one atomic step: when the live session ``keep`` has a user who has more than
-        ``limit`` live sessions in ``keep``'s tenant, delete those :func:`least_recently_used`
-        names; returns how many. Nothing when ``keep`` is gone or has no user. Atomic against
-        every other write, so logins racing for one user never leave more than ``limit``."""
         raise NotImplementedError
 
     async def _count_user(self, user_id: str, tenant_id: str | None) -> int:

@@ -8,7 +8,8 @@ or one Redis script is. The arguments are checked above, in :class:`~..base.Sess
 from __future__ import annotations
 
 from ...records import SessionRecord, utcnow
-from ..base import SessionStoreBase, least_recently_used
+from .._per_user import least_recently_used
+from ..base import SessionStoreBase
 from ..protocol import ProgressCallback, StoreStats
 from .space import Space, record_of
 

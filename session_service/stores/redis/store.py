@@ -47,6 +47,7 @@ from ..base import IdTaken
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, RedisAdminOps, check_prefix, to_us
 from .delta import PATCH
+from .evict import EVICT_EXTRA
 from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .server import ALLOW_EVICTION, check_server
@@ -337,9 +338,9 @@ class RedisSessionStore(RedisAdminOps):
         return done == 1
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
-        """One script (:data:`.scripts.EVICT_EXTRA`): the check and the deletes are atomic."""
+        """One script (:data:`.evict.EVICT_EXTRA`): the check and the deletes are atomic."""
         key = self._session_prefix + keep
-        return int(await self._call("sign out a user's extra sessions", S.EVICT_EXTRA, [key],
+        return int(await self._call("sign out a user's extra sessions", EVICT_EXTRA, [key],
                                     keep, limit))  # fmt: skip
 
     async def _delete(self, session_id: str) -> None:

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ...records import SessionRecord, utcnow
 from .._codec import decode_data
 from .._errors import translate_errors
-from ..base import SessionStoreBase, least_recently_used
+from .._per_user import least_recently_used
+from ..base import SessionStoreBase
 from ..protocol import ProgressCallback, StoreStats
 from .loop_engine import LoopEngine
 from .schema import sessions_table as T
