@@ -16,7 +16,7 @@ LIMIT = 5
 
 
 async def test_racing_logins_through_the_pooler_leave_the_limit(
-    pooled: tuple[str, str],
+    pooled: tuple[str, str],  # noqa: F811  (the fixture imported above)
 ) -> None:
     direct, through = pooled
     setup = await SessionStoreBackend.connect(direct)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from ..records import SessionRecord
 
@@ -47,6 +47,8 @@ class PerUserLimit:
     #: Most live sessions one user may have in one tenant (``SESSION_MAX_PER_USER``; ``0``:
     #: no limit); the service sets it.
     max_per_user: int = 0
+    #: A store whose ``_rotate`` applies the limit in its own atomic step (no second step).
+    _limits_in_rotate: ClassVar[bool] = False
 
     async def _bound(self, session_id: str, write: Coroutine[Any, Any, bool]) -> bool:
         """``write``, then (if it wrote) the limit for the user of ``session_id``."""

@@ -218,7 +218,7 @@ class SessionStoreBase(PerUserLimit):
             except IdTaken:
                 record.id = new_session_id()
                 continue
-            if moved and self.max_per_user and record.user_id is not None:
+            if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
                 await self._evict_extra(record.id, self.max_per_user)
             return moved
         raise _no_free_id()

@@ -45,10 +45,14 @@ class MemoryAdminOps(SessionStoreBase):
             if entry is None or entry.user_id is None:
                 return 0
             ids = self._space.owned(entry.user_id, entry.tenant_id, False)
-            live = [(sid, self._space.live(sid, now)) for sid in ids]
-            doomed = least_recently_used(
-                [record_of(sid, e) for sid, e in live if e is not None], keep, limit
-            )
+            if len(ids) <= limit:
+                return 0
+            held = [
+                SessionRecord(sid, {}, e.expiry, e.user_id, e.tenant_id, created_at=e.created_at,
+                              updated_at=e.updated_at, last_seen=e.last_seen)
+                for sid in ids if (e := self._space.live(sid, now)) is not None
+            ]  # fmt: skip
+            doomed = least_recently_used(held, keep, limit)
             for sid in doomed:
                 self._space.drop(sid)
         return len(doomed)
