@@ -15,8 +15,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[2] / "session_service"
 
 
@@ -137,12 +135,6 @@ def test_no_import_cycle_among_module_level_and_type_only_imports() -> None:
     assert not cycles, "import cycles:\n" + _shown(cycles)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="limits/storage.py's storage_for imports each limit storage, which imports its "
-    "Window: a limit storage offered by each store removes that switch; "
-    "drop this mark when it lands",
-)
 def test_no_import_cycle_counting_imports_inside_functions() -> None:
     cycles = _cycles(_graph(in_functions=True))
     assert not cycles, "import cycles:\n" + _shown(cycles)
