@@ -40,6 +40,7 @@ from .defaults import (
     MAX_DB_TIMEOUT_SECONDS,
     MAX_LAST_SEEN_SECONDS,
     MAX_MAX_BYTES,
+    MAX_MAX_PER_USER,
     MAX_MEMORY_MAX_SESSIONS,
     MAX_TTL_SECONDS,
 )
@@ -379,5 +380,20 @@ ENV_VARS: tuple[EnvVar, ...] = (
             minimum=1,
             maximum=MAX_LAST_SEEN_SECONDS,
         ),
+    ),
+    EnvVar(
+        "SESSION_MAX_PER_USER",
+        "`0` (unlimited)",
+        "most live sessions one user may have in one tenant, 0 to 100000: a login past it signs "
+        "out the user's least recently used other sessions, never the one logging in (see "
+        "[Sessions per user](security.md#sessions-per-user))",
+        _integer("max_per_user", 0, minimum=0, maximum=MAX_MAX_PER_USER),
+    ),
+    EnvVar(
+        "SESSION_ROTATE_ON_USER_CHANGE",
+        "`true`",
+        'a request that sets, changes or removes `session["user_id"]` without `cycle_id()` '
+        "gets a new session id anyway (data kept); `false`: the id stays",
+        _flag("rotate_on_user_change", True),
     ),
 )

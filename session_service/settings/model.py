@@ -56,6 +56,11 @@ class SessionSettings:
     track_devices: DeviceTracking = "off"
     trusted_proxies: tuple[IpNetwork, ...] = ()
     last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
+    #: Most live sessions per user and tenant (0: unlimited); a login past it signs out the
+    #: user's least recently used other sessions.
+    max_per_user: int = 0
+    #: A request that sets, changes or removes ``session["user_id"]`` gets a new session id.
+    rotate_on_user_change: bool = True
 
     @classmethod
     def from_env(

@@ -12,7 +12,10 @@ only ``_``-prefixed primitives, which receive values that are already checked an
 * a primitive that finds the new id taken raises :class:`IdTaken`; the one loop here draws
   another id, and a random source that keeps colliding is a ``SessionStoreUnavailable``;
 * arguments are checked before any I/O (batch sizes, ``untenanted_only`` with a tenant);
-* listings come out oldest first, ``(created_at, id)``, and every listed session has a handle.
+* listings come out oldest first, ``(created_at, id)``, and every listed session has a handle;
+* with :attr:`SessionStoreBase.max_per_user` (``SESSION_MAX_PER_USER``), a save that binds a
+  session to a user (``create``, ``save``, ``update``, ``rotate``, or a ``patch`` that sets
+  ``user_id``) is followed by the store's atomic ``_evict_extra`` (:mod:`._per_user`).
 
 The per-request methods (``load``, ``update``, ``patch``, ``touch``, ``seen``) are plain
 functions that check, then return the primitive's coroutine for the caller to await: the
@@ -40,6 +43,7 @@ from ..storable import (
 )
 from ._codec import encode_json
 from ._delta import Delta, prepare_delta
+from ._per_user import PerUserLimit
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
 
 #: Ids drawn for one new session before the random source is declared broken.
@@ -90,7 +94,7 @@ def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
     return storable(user_id) and (tenant_id is None or storable(tenant_id))
 
 
-class SessionStoreBase:
+class SessionStoreBase(PerUserLimit):
     """The public methods of :class:`~.protocol.SessionStore`, over a store's primitives."""
 
     kind: ClassVar[str]
@@ -141,6 +145,8 @@ class SessionStoreBase:
             except IdTaken:
                 record.id = new_session_id()
             else:
+                if self.max_per_user and record.user_id is not None:
+                    await self._evict_extra(record.id, self.max_per_user)
                 return record
         raise _no_free_id()
 
@@ -148,6 +154,8 @@ class SessionStoreBase:
         """Insert or replace ``record`` (``created_at`` and the device fields of an existing
         session are kept)."""
         await self._save(record, self._encode(record, handle=True))
+        if self.max_per_user and record.user_id is not None:
+            await self._evict_extra(record.id, self.max_per_user)
 
     def update(
         self, record: SessionRecord, *, extend_expiry: bool = True
@@ -155,7 +163,10 @@ class SessionStoreBase:
         """Rewrite a live session; ``False`` (nothing written) when it is gone or expired, so
         a session revoked while a request held it stays revoked. ``extend_expiry=False``
         keeps the stored expiry."""
-        return self._update(record, self._encode(record, handle=False), extend_expiry)
+        data = self._encode(record, handle=False)
+        if self.max_per_user and record.user_id is not None:
+            return self._bound(record.id, self._update(record, data, extend_expiry))
+        return self._update(record, data, extend_expiry)
 
     def patch(
         self,
@@ -171,7 +182,10 @@ class SessionStoreBase:
             check_aware(expiry_date)  # raises
         if not storable(session_id):
             return _false()
-        return self._patch(session_id, prepare_delta(changed, removed), expiry_date)
+        delta = prepare_delta(changed, removed)
+        if self.max_per_user and delta.owner_changes and delta.owner is not None:
+            return self._bound(session_id, self._patch(session_id, delta, expiry_date))
+        return self._patch(session_id, delta, expiry_date)
 
     def touch(
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
@@ -201,9 +215,13 @@ class SessionStoreBase:
             return False
         for _ in range(CREATE_ATTEMPTS):
             try:
-                return await self._rotate(old_id, record, data)
+                moved = await self._rotate(old_id, record, data)
             except IdTaken:
                 record.id = new_session_id()
+                continue
+            if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
+                await self._evict_extra(record.id, self.max_per_user)
+            return moved
         raise _no_free_id()
 
     async def delete(self, session_id: str) -> None:
