@@ -265,6 +265,18 @@ def _parse_int(
     return value
 
 
+def _parse_absolute_ttl(env: Mapping[str, str], ttl: int) -> int:
+    """``SESSION_ABSOLUTE_TTL_SECONDS``: 0 (off), or from the idle TTL up to 10 years (a
+    shorter absolute limit would make the idle one meaningless, a typo more likely)."""
+    name = "SESSION_ABSOLUTE_TTL_SECONDS"
+    value = _parse_int(env, name, 0, minimum=0, maximum=MAX_TTL_SECONDS)
+    if 0 < value < ttl:
+        raise SessionConfigError(
+            f"{name} must be 0 (off) or at least SESSION_TTL_SECONDS ({ttl}), not {value}"
+        )
+    return value
+
+
 def _parse_seconds(
     env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float
 ) -> float:
@@ -394,6 +406,9 @@ class SessionSettings:
     track_devices: DeviceTracking = "off"
     trusted_proxies: tuple[IpNetwork, ...] = ()
     last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
+    #: ``SESSION_ABSOLUTE_TTL_SECONDS``: a session ends this long after its login (creation
+    #: or last ``cycle_id``), however active; 0: no absolute limit.
+    absolute_ttl_seconds: int = 0
 
     @classmethod
     def from_env(
@@ -498,6 +513,10 @@ class SessionSettings:
                 f"names), not {cookie_domain!r}"
             )
 
+        ttl = _parse_int(
+            env, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, minimum=1, maximum=MAX_TTL_SECONDS
+        )
+        absolute = _parse_absolute_ttl(env, ttl)
         return cls(
             db_url=db_url,
             store_kind=kind,
@@ -505,9 +524,8 @@ class SessionSettings:
             deployment=deployment,
             secret_key=secret,
             secret_key_fallbacks=fallbacks,
-            ttl_seconds=_parse_int(
-                env, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, minimum=1, maximum=MAX_TTL_SECONDS
-            ),
+            ttl_seconds=ttl,
+            absolute_ttl_seconds=absolute,
             cookie_name=cookie_name,
             cookie_secure=secure,
             cookie_samesite="strict" if samesite == "strict" else samesite,  # type: ignore[arg-type]

@@ -12,7 +12,15 @@ only ``_``-prefixed primitives, which receive values that are already checked an
 * a primitive that finds the new id taken raises :class:`IdTaken`; the one loop here draws
   another id, and a random source that keeps colliding is a ``SessionStoreUnavailable``;
 * arguments are checked before any I/O (batch sizes, ``untenanted_only`` with a tenant);
-* listings come out oldest first, ``(created_at, id)``, and every listed session has a handle.
+* listings come out oldest first, ``(created_at, id)``, and every listed session has a handle;
+* a session's lifetime (:mod:`session_service.lifetime`): its own idle TTL and cookie kind
+  travel in its data under a reserved key, put there on every write and taken out on every
+  read; with ``absolute_ttl`` set, every read (load, listings, counts) ends a session whose
+  start (``created_at``, reset by a rotation) is that long ago and reports the earlier of the
+  two deadlines, and every write of a record clamps its expiry to the deadline (a new or
+  rotated session's starts now). So a stored expiry never passes the deadline once written,
+  the stores' own "live" checks on it stay exact, and a session stored before the setting
+  was turned on ends on time too (its start is its creation).
 
 The per-request methods (``load``, ``update``, ``patch``, ``touch``, ``seen``) are plain
 functions that check, then return the primitive's coroutine for the caller to await: the
@@ -22,12 +30,13 @@ rules cost no extra coroutine on the path every request takes.
 from __future__ import annotations
 
 from collections.abc import Collection, Coroutine, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from ..devices import new_handle
 from ..errors import SessionDataError, SessionStoreUnavailable
-from ..records import SessionRecord, new_session_id, user_id_of
+from ..lifetime import LIFETIME_KEY, lifetime_value, read_lifetime, refuse_reserved
+from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..storable import (
     HANDLE_LENGTH,
     ID_LENGTH,
@@ -97,8 +106,42 @@ class SessionStoreBase:
     display_url: str
     #: Largest session accepted, as JSON bytes (``None``: no limit); the service sets it.
     max_bytes: int | None = None
+    #: ``SESSION_ABSOLUTE_TTL_SECONDS`` (``None``: no absolute limit); the service sets it.
+    absolute_ttl: timedelta | None = None
 
     # -- the rules --------------------------------------------------------------------------
+
+    def _read(self, record: SessionRecord, now: datetime) -> SessionRecord | None:
+        """A record as read from the store, with its lifetime taken out of the data and its
+        absolute deadline applied; ``None`` when that deadline has passed."""
+        data = record.data
+        if LIFETIME_KEY in data:
+            record.idle_ttl, record.persistent = read_lifetime(data.pop(LIFETIME_KEY))
+        ttl = self.absolute_ttl
+        if ttl is not None and record.created_at is not None:
+            deadline = record.created_at + ttl
+            if deadline <= now:
+                return None
+            record.absolute_expiry = deadline
+            if record.expiry_date > deadline:
+                record.expiry_date = deadline
+        return record
+
+    def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
+        now = utcnow()
+        return [r for r in records if self._read(r, now) is not None]
+
+    def _start(self, record: SessionRecord) -> None:
+        """A new absolute lifetime (a new session, a login): the deadline is from now."""
+        ttl = self.absolute_ttl
+        record.absolute_expiry = None if ttl is None else utcnow() + ttl
+        self._clamp(record)
+
+    @staticmethod
+    def _clamp(record: SessionRecord) -> None:
+        deadline = record.absolute_expiry
+        if deadline is not None and record.expiry_date > deadline:
+            record.expiry_date = deadline
 
     def _encode(self, record: SessionRecord, *, handle: bool) -> str:
         """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
@@ -115,7 +158,13 @@ class SessionStoreBase:
             check_aware(record.expiry_date)  # raises
         if record.last_seen is not None and record.last_seen.tzinfo is None:
             check_aware(record.last_seen)  # raises
-        data = encode_json(record.data, self.max_bytes)
+        stored = record.data
+        if LIFETIME_KEY in stored:
+            raise refuse_reserved()
+        life = lifetime_value(record.idle_ttl, record.persistent)
+        if life is not None:
+            stored = {**stored, LIFETIME_KEY: life}
+        data = encode_json(stored, self.max_bytes)
         record.user_id = user_id
         if handle and record.handle is None:
             record.handle = new_handle()
@@ -128,11 +177,16 @@ class SessionStoreBase:
         copy: the caller may change it freely)."""
         if not storable(session_id):
             return _none()
-        return self._load(session_id)
+        return self._load_live(session_id)
+
+    async def _load_live(self, session_id: str) -> SessionRecord | None:
+        record = await self._load(session_id)
+        return None if record is None else self._read(record, utcnow())
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Store a new session, never overwriting: a taken id is replaced by a fresh one
-        (set on ``record``)."""
+        (set on ``record``). Its absolute lifetime starts now."""
+        self._start(record)
         data = self._encode(record, handle=True)
         for _ in range(CREATE_ATTEMPTS):
             try:
@@ -145,7 +199,8 @@ class SessionStoreBase:
 
     async def save(self, record: SessionRecord) -> None:
         """Insert or replace ``record`` (``created_at`` and the device fields of an existing
-        session are kept)."""
+        session are kept); the expiry never passes ``record.absolute_expiry``."""
+        self._clamp(record)
         await self._save(record, self._encode(record, handle=True))
 
     def update(
@@ -153,7 +208,8 @@ class SessionStoreBase:
     ) -> Coroutine[Any, Any, bool]:
         """Rewrite a live session; ``False`` (nothing written) when it is gone or expired, so
         a session revoked while a request held it stays revoked. ``extend_expiry=False``
-        keeps the stored expiry."""
+        keeps the stored expiry; a new one never passes ``record.absolute_expiry``."""
+        self._clamp(record)
         return self._update(record, self._encode(record, handle=False), extend_expiry)
 
     def patch(
@@ -163,11 +219,21 @@ class SessionStoreBase:
         removed: Collection[str],
         *,
         expiry_date: datetime | None = None,
+        lifetime: tuple[int | None, bool | None] | None = None,
     ) -> Coroutine[Any, Any, bool]:
         """Set ``changed`` and remove ``removed`` in a live session in one atomic step,
-        every other key kept as stored; ``False`` (nothing written) when it is gone."""
+        every other key kept as stored; ``False`` (nothing written) when it is gone.
+        ``lifetime`` (idle TTL, cookie kind) replaces the session's own, in the same step."""
         if expiry_date is not None and expiry_date.tzinfo is None:
             check_aware(expiry_date)  # raises
+        if LIFETIME_KEY in changed or LIFETIME_KEY in removed:
+            raise refuse_reserved()
+        if lifetime is not None:
+            life = lifetime_value(*lifetime)
+            if life is None:
+                removed = [*removed, LIFETIME_KEY]
+            else:
+                changed = {**changed, LIFETIME_KEY: life}
         if not storable(session_id):
             return _false()
         return self._patch(session_id, prepare_delta(changed, removed), expiry_date)
@@ -194,7 +260,9 @@ class SessionStoreBase:
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` (a login) at once; ``False`` (nothing
-        written) if it was revoked meanwhile. A taken new id is replaced by a fresh one."""
+        written) if it was revoked meanwhile. A taken new id is replaced by a fresh one.
+        A login starts a new absolute lifetime."""
+        self._start(record)
         data = self._encode(record, handle=True)
         if not storable(old_id):
             return False
@@ -246,6 +314,8 @@ class SessionStoreBase:
         user = str(user_id)
         if not _scope_ok(user, tenant_id):
             return 0
+        if self.absolute_ttl is not None:  # a session past its deadline is not live
+            return len(self._live(await self._list_user(user, tenant_id)))
         return await self._count_user(user, tenant_id)
 
     async def get_session_ids_for_user(
@@ -255,7 +325,7 @@ class SessionStoreBase:
         user = str(user_id)
         if not _scope_ok(user, tenant_id):
             return []
-        return [r.id for r in oldest_first(await self._list_user(user, tenant_id))]
+        return [r.id for r in oldest_first(self._live(await self._list_user(user, tenant_id)))]
 
     async def list_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
@@ -265,7 +335,7 @@ class SessionStoreBase:
         user = str(user_id)
         if not _scope_ok(user, tenant_id):
             return []
-        records = oldest_first(await self._list_user(user, tenant_id))
+        records = oldest_first(self._live(await self._list_user(user, tenant_id)))
         for record in records:
             if record.handle is None:
                 record.handle = await self._name_session(record.id, new_handle())
@@ -275,7 +345,7 @@ class SessionStoreBase:
         """Every live session (of one tenant), oldest first, for debugging."""
         if tenant_id is not None and not storable(tenant_id):
             return []
-        return oldest_first(await self._dump(tenant_id))
+        return oldest_first(self._live(await self._dump(tenant_id)))
 
     async def clear_all_sessions(
         self,
