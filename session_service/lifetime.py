@@ -22,7 +22,7 @@ take the key out of the data on every read and put it back on every write, so ne
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .errors import SessionDataError
@@ -89,11 +89,6 @@ def refuse_reserved() -> SessionDataError:
         f"session[{LIFETIME_KEY!r}] is reserved for the session's own lifetime: use "
         "session.set_expiry() and session.persistent, or another key"
     )
-
-
-def earlier(expiry: datetime, deadline: datetime | None) -> datetime:
-    """``expiry``, brought forward to ``deadline`` when that comes first."""
-    return deadline if deadline is not None and deadline < expiry else expiry
 
 
 def absolute_ttl_of(seconds: int) -> timedelta | None:

@@ -29,7 +29,7 @@ async def age_session(backend: SessionStoreBackend, session_id: str, by: timedel
     if isinstance(store, RedisSessionStore):
         key = store.key_prefix + "s:" + session_id
         raw = await store.client.get(key)
-        assert raw is not None
+        assert isinstance(raw, bytes)
         fields = raw.split(b"\0", 3)
         fields[2] = str(int(fields[2]) - by // timedelta(microseconds=1)).encode()
         await store.client.set(key, b"\0".join(fields), keepttl=True)

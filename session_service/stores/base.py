@@ -34,8 +34,8 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from ..devices import new_handle
-from ..errors import SessionDataError, SessionStoreUnavailable
-from ..lifetime import LIFETIME_KEY, lifetime_value, read_lifetime, refuse_reserved
+from ..lifetime import LIFETIME_KEY, lifetime_value, refuse_reserved
+from ..lifetime_rules import clamp_to_deadline, read_record, start_lifetime
 from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..storable import (
     HANDLE_LENGTH,
@@ -49,54 +49,20 @@ from ..storable import (
 )
 from ._codec import encode_json
 from ._delta import Delta, prepare_delta
+from ._rules import (
+    CREATE_ATTEMPTS,
+    _false,
+    _no_free_id,
+    _none,
+    _scope_ok,
+    check_batch_size,
+    check_untenanted_only,
+    oldest_first,
+)
+from ._rules import (
+    IdTaken as IdTaken,
+)
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
-
-#: Ids drawn for one new session before the random source is declared broken.
-CREATE_ATTEMPTS = 5
-
-
-class IdTaken(Exception):
-    """Raised by a store's ``_insert``/``_rotate`` when the new id is taken (the loop in
-    :class:`SessionStoreBase` draws another). Never leaves the store."""
-
-
-def check_batch_size(batch_size: int) -> None:
-    """Refuse a batch size below 1 (a batched delete would never finish), before any batch."""
-    if batch_size < 1:
-        raise SessionDataError("batch_size must be at least 1")
-
-
-def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
-    """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
-    tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""
-    if untenanted_only and tenant_id is not None:
-        raise SessionDataError(
-            "untenanted_only=True is for sessions without a tenant: pass no tenant_id"
-        )
-
-
-def oldest_first(records: Iterable[SessionRecord]) -> list[SessionRecord]:
-    """The order of every listing: by creation, then id (a stable order for equal times)."""
-    return sorted(records, key=lambda r: (r.created_at, r.id))
-
-
-async def _none() -> None:
-    return None
-
-
-async def _false() -> bool:
-    return False
-
-
-def _no_free_id() -> SessionStoreUnavailable:
-    return SessionStoreUnavailable(
-        f"could not find a free session id in {CREATE_ATTEMPTS} tries: the random source "
-        "(os.urandom) is broken; fix the system's entropy source"
-    )
-
-
-def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
-    return storable(user_id) and (tenant_id is None or storable(tenant_id))
 
 
 class SessionStoreBase:
@@ -112,36 +78,13 @@ class SessionStoreBase:
     # -- the rules --------------------------------------------------------------------------
 
     def _read(self, record: SessionRecord, now: datetime) -> SessionRecord | None:
-        """A record as read from the store, with its lifetime taken out of the data and its
-        absolute deadline applied; ``None`` when that deadline has passed."""
-        data = record.data
-        if LIFETIME_KEY in data:
-            record.idle_ttl, record.persistent = read_lifetime(data.pop(LIFETIME_KEY))
-        ttl = self.absolute_ttl
-        if ttl is not None and record.created_at is not None:
-            deadline = record.created_at + ttl
-            if deadline <= now:
-                return None
-            record.absolute_expiry = deadline
-            if record.expiry_date > deadline:
-                record.expiry_date = deadline
-        return record
+        """A record as read from the store, its lifetime applied (``None``: past its
+        absolute deadline)."""
+        return read_record(record, self.absolute_ttl, now)
 
     def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
         now = utcnow()
-        return [r for r in records if self._read(r, now) is not None]
-
-    def _start(self, record: SessionRecord) -> None:
-        """A new absolute lifetime (a new session, a login): the deadline is from now."""
-        ttl = self.absolute_ttl
-        record.absolute_expiry = None if ttl is None else utcnow() + ttl
-        self._clamp(record)
-
-    @staticmethod
-    def _clamp(record: SessionRecord) -> None:
-        deadline = record.absolute_expiry
-        if deadline is not None and record.expiry_date > deadline:
-            record.expiry_date = deadline
+        return [r for r in records if read_record(r, self.absolute_ttl, now) is not None]
 
     def _encode(self, record: SessionRecord, *, handle: bool) -> str:
         """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
@@ -186,7 +129,7 @@ class SessionStoreBase:
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Store a new session, never overwriting: a taken id is replaced by a fresh one
         (set on ``record``). Its absolute lifetime starts now."""
-        self._start(record)
+        start_lifetime(record, self.absolute_ttl)
         data = self._encode(record, handle=True)
         for _ in range(CREATE_ATTEMPTS):
             try:
@@ -200,7 +143,7 @@ class SessionStoreBase:
     async def save(self, record: SessionRecord) -> None:
         """Insert or replace ``record`` (``created_at`` and the device fields of an existing
         session are kept); the expiry never passes ``record.absolute_expiry``."""
-        self._clamp(record)
+        clamp_to_deadline(record)
         await self._save(record, self._encode(record, handle=True))
 
     def update(
@@ -209,7 +152,7 @@ class SessionStoreBase:
         """Rewrite a live session; ``False`` (nothing written) when it is gone or expired, so
         a session revoked while a request held it stays revoked. ``extend_expiry=False``
         keeps the stored expiry; a new one never passes ``record.absolute_expiry``."""
-        self._clamp(record)
+        clamp_to_deadline(record)
         return self._update(record, self._encode(record, handle=False), extend_expiry)
 
     def patch(
@@ -262,7 +205,7 @@ class SessionStoreBase:
         """Move a live session to ``record.id`` (a login) at once; ``False`` (nothing
         written) if it was revoked meanwhile. A taken new id is replaced by a fresh one.
         A login starts a new absolute lifetime."""
-        self._start(record)
+        start_lifetime(record, self.absolute_ttl)
         data = self._encode(record, handle=True)
         if not storable(old_id):
             return False
