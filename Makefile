@@ -1,14 +1,18 @@
 # session-service: every target installs what it needs, so any of them works as the very first
 # command on a fresh clone. The virtualenv lives in .venv/ and is reinstalled when
-# pyproject.toml changes (the stamp files below are older than it then). `make run` needs the
-# `dev` extra; the test suite and mypy also cover benchmarks/ (its harness is tested, its code
-# type-checked), so test, lint and bench install `dev` and `bench`.
+# pyproject.toml changes (the stamp files below are older than it then). `make run` needs only
+# the `demo` extra (uvicorn, python-multipart); `make docs` the `docs` extra; the test suite
+# and mypy also cover benchmarks/ (its harness is tested, its code type-checked), the docs
+# build and the wheel, so test, lint and bench install `dev`, `bench`, `docs` and `release`.
 #
 #   make run               the demo app on http://127.0.0.1:8000 (embedded SQLite)
 #   make run-fastapi       the FastAPI example on http://127.0.0.1:8001 (./.session-data-fastapi)
 #   make cli ARGS="stats"  the session-service command line (.venv/bin/session-service)
 #   make test              the whole test suite (PostgreSQL tests: see test.session.all)
 #   make lint              ruff check, ruff format --check, mypy (strict)
+#   make docs              the documentation site into site/ (mkdocs build --strict)
+#   make docs-serve        the same, served with live reload on http://127.0.0.1:8002
+#   make dist              the wheel and the sdist into dist/, checked with twine
 #   make test.deps.up      PostgreSQL (127.0.0.1:54320) and Redis (127.0.0.1:63790) for tests
 #                          (Docker, else a local cluster and a local redis-server)
 #   make test.deps.down    stop it and delete its data
@@ -29,8 +33,11 @@ BENCH_ARGS ?=
 TEST_PG_URL := postgresql://session_test:session_test@127.0.0.1:54320/sessions
 TEST_REDIS_URL := redis://127.0.0.1:63790/0
 
+DEMO_STAMP := $(VENV)/.installed-demo
+DOCS_STAMP := $(VENV)/.installed-docs
 DEV_STAMP := $(VENV)/.installed-dev
-ALL_STAMP := $(VENV)/.installed-dev-bench
+ALL_STAMP := $(VENV)/.installed-all
+DOCS_PORT ?= 8002
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off
 # Two makes installing into one .venv at once break each other; flock (util-linux) serializes
 # them where it exists.
@@ -39,8 +46,8 @@ LOCKED := $(if $(FLOCK),$(FLOCK) $(VENV)/.install.lock,)
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install install-dev run run-fastapi cli test lint test.deps.up test.deps.down test.session.all \
-	bench bench-quick soak clean pgbouncer chromium
+.PHONY: help install install-dev run run-fastapi cli test lint docs docs-serve dist test.deps.up \
+	test.deps.down test.session.all bench bench-quick soak clean pgbouncer chromium
 
 help:
 	@echo "make run               demo app on http://$(HOST):$(PORT) (embedded SQLite)"
@@ -48,12 +55,15 @@ help:
 	@echo "make cli ARGS=\"stats\"  the session-service command line, e.g. ARGS=\"clear-user alice\""
 	@echo "make test              the whole test suite"
 	@echo "make lint              ruff check, ruff format --check, mypy --strict"
+	@echo "make docs              the documentation site into site/ (mkdocs build --strict)"
+	@echo "make docs-serve        the documentation on http://$(HOST):$(DOCS_PORT), live reload"
+	@echo "make dist              wheel and sdist into dist/ (python -m build), twine check"
 	@echo "make test.deps.up      PostgreSQL at $(TEST_PG_URL) and Redis at $(TEST_REDIS_URL) for tests"
 	@echo "make test.deps.down    stop it and delete its data"
 	@echo "make test.session.all  up, the whole suite with PostgreSQL required, down"
 	@echo "make bench | bench-quick | soak   the benchmarks"
-	@echo "make install           just create .venv and install the package with the dev and bench extras"
-	@echo "make install-dev       the same with the dev extra only (what make run needs), and Chromium"
+	@echo "make install           just create .venv and install the package with every extra make test needs"
+	@echo "make install-dev       the same with the dev extra only, and Chromium"
 	@echo "make clean             remove .venv and caches"
 
 # -- the virtualenv ------------------------------------------------------------------------
@@ -61,13 +71,23 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(LOCKED) $(PIP_INSTALL) -e '.[dev]'
+# Each stamp says which extras are installed; a wider install touches the narrower stamps
+# (dev holds demo's packages; the full install holds all of them).
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[demo]'
 	@touch $@
 
+$(DOCS_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[docs]'
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[dev]'
+	@touch $@ $(DEMO_STAMP)
+
 $(ALL_STAMP): pyproject.toml | $(BIN)/python
-	$(LOCKED) $(PIP_INSTALL) -e '.[dev,bench]'
-	@touch $@ $(DEV_STAMP)
+	$(LOCKED) $(PIP_INSTALL) -e '.[dev,bench,docs,release]'
+	@touch $@ $(DEV_STAMP) $(DEMO_STAMP) $(DOCS_STAMP)
 
 install: $(ALL_STAMP)
 
@@ -93,7 +113,7 @@ chromium:
 
 # -- run, test, lint ---------------------------------------------------------------------------
 
-run: $(DEV_STAMP)
+run: $(DEMO_STAMP)
 	@test -f examples/demo.py || { echo "examples/demo.py is not written yet: nothing to run" >&2; exit 1; }
 	$(BIN)/uvicorn examples.demo:app --host $(HOST) --port $(PORT)
 
@@ -118,6 +138,24 @@ lint: $(ALL_STAMP)
 	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
 	echo "$(BIN)/mypy"; $(BIN)/mypy || status=1; \
 	exit $$status
+
+# -- documentation and distributions ---------------------------------------------------------
+
+# --strict: any warning (a dead link between pages, a missing anchor, a name mkdocstrings
+# cannot find) fails the build. tests/test_docs_build.py runs the same build in make test.
+# NO_MKDOCS_2_WARNING: Material's banner about MkDocs' future, printed on every build.
+docs: export NO_MKDOCS_2_WARNING := 1
+docs-serve: export NO_MKDOCS_2_WARNING := 1
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(BIN)/mkdocs serve --strict --dev-addr $(HOST):$(DOCS_PORT)
+
+dist: $(ALL_STAMP)
+	rm -rf dist
+	$(BIN)/python -m build
+	$(BIN)/twine check --strict dist/*
 
 # -- PostgreSQL for the tests (scripts/test-pg.sh says how it is chosen) -------------------------
 
@@ -148,4 +186,4 @@ soak: $(ALL_STAMP)
 	$(BIN)/python -m benchmarks.soak $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist site *.egg-info

@@ -33,6 +33,10 @@ from .stores.protocol import SessionStore
 from .stores.sql.postgres import PgSessionStore
 from .stores.sql.sqlite import SqliteSessionStore
 
+#: The package's version, the one source of it: pyproject.toml reads it from here (statically)
+#: for the wheel's metadata, and ``session-service --version`` prints it.
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from .devices import SessionInfo
     from .service import DefaultSessionService

@@ -69,6 +69,10 @@ class DefaultSessionService:
         self._migrate_task: asyncio.Task[None] | None = None
         #: Set once ``auto_migrate`` has brought the schema to head (at once or in the background).
         self.migrated = asyncio.Event()
+        self._lifespan_entered = False
+        #: Serializes the first requests' migration (see :meth:`migrate_on_first_request`); a
+        #: lock belongs to one event loop, so a new loop gets a new one.
+        self._first_request_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         # Set after every cleanup run, successful or not (lets tests wait without sleeping).
         self._cleanup_ran = asyncio.Event()
 
@@ -93,6 +97,7 @@ class DefaultSessionService:
         return Middleware(SessionMiddleware, service=self, tenant_resolver=tenant_resolver)
 
     def get_session_store(self) -> SessionStoreBackend:
+        """The backend the service stores sessions in (for the store-level operations)."""
         return self._backend
 
     async def migrate(self) -> None:
@@ -109,7 +114,38 @@ class DefaultSessionService:
                 await task
         await self._backend.close()
 
+    async def migrate_on_first_request(self) -> None:
+        """With ``auto_migrate=True`` and no lifespan entered, migrate once, before the first
+        request that reaches the middleware (the middleware calls this).
+
+        A middleware mounted inside a sub-app (``Mount("/admin", app=...)``, as admin panels
+        do) never sees a lifespan, so the start-up migration never ran. Concurrent first
+        requests share one migration; it may take ``SESSION_DB_TIMEOUT_SECONDS``, after which
+        the request gets a 503 and a later request tries again. Once the lifespan ran, this
+        does nothing: the lifespan (or its retries in the background) migrates.
+        """
+        if not self.auto_migrate or self._lifespan_entered or self.migrated.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        if self._first_request_lock is None or self._first_request_lock[0] is not loop:
+            self._first_request_lock = (loop, asyncio.Lock())
+        async with self._first_request_lock[1]:
+            if self.migrated.is_set():
+                return  # another request migrated while this one waited
+            timeout = self.settings.db_timeout_seconds
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.migrate()
+            except TimeoutError:
+                raise SessionStoreUnavailable(
+                    f"migrating the session database at {self._backend.display_url} took "
+                    f"longer than SESSION_DB_TIMEOUT_SECONDS ({timeout:g} s); the next request "
+                    "tries again (or run `session-service migrate`)"
+                ) from None
+            self.migrated.set()
+
     async def __aenter__(self) -> Self:
+        self._lifespan_entered = True
         if self.auto_migrate:
             try:
                 await self.migrate()
@@ -168,6 +204,7 @@ class DefaultSessionService:
         )
 
     async def stop_cleanup(self) -> None:
+        """Stop the background cleanup (if running) and wait until it has stopped."""
         task, self._cleanup_task = self._cleanup_task, None
         if task is not None:
             task.cancel()
@@ -286,11 +323,13 @@ class DefaultSessionService:
     async def count_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> int:
+        """How many live sessions the user has (``tenant_id=None``: in every tenant)."""
         return await self._backend.count_sessions_for_user(user_id, tenant_id=tenant_id)
 
     async def get_session_ids_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
+        """The ids of the user's live sessions (``tenant_id=None``: in every tenant)."""
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
 
     # -- rate limits, failed logins, counters (API.md section 7) ------------------------------

@@ -8,6 +8,7 @@ at start-up, and fails with a :class:`SessionConfigError` that names the variabl
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import ipaddress
 import os
 import re
@@ -69,6 +70,7 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     """
     scheme = raw.strip().partition(":")[0].lower()
     if scheme in _REDIS_SCHEMES:
+        _check_redis_extra(variable)
         return "redis", _check_redis_url(raw.strip(), variable)
     if scheme == "memory":
         return "memory", _check_memory_url(raw.strip(), variable)
@@ -84,6 +86,8 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
             "such as @ : / ? # % in the password)"
         ) from None
     driver = url.drivername
+    if "@" in (url.host or "") or "@" in (url.username or ""):
+        raise _unencoded_at(raw, variable)
     if driver in ("sqlite", "sqlite+aiosqlite"):
         if not url.database or url.database == ":memory:":
             raise SessionConfigError(
@@ -111,10 +115,14 @@ def _check_redis_url(raw: str, variable: str) -> str:
     """
     if "\x00" in raw:
         raise SessionConfigError(f"{variable} cannot contain NUL characters")
-    if raw.partition(":")[0].lower() in SENTINEL_SCHEMES:
+    parts = urlsplit(raw)
+    past_netloc = raw.partition("://")[2][len(parts.netloc) :]
+    if "@" in parts.netloc.rpartition("@")[0] or "@" in past_netloc:
+        raise _unencoded_at(raw, variable)
+    _check_redis_options(parts.scheme.lower(), parts.query, variable)
+    if parts.scheme.lower() in SENTINEL_SCHEMES:
         split_sentinel_url(raw, variable=variable)
         return raw
-    parts = urlsplit(raw)
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
@@ -125,6 +133,67 @@ def _check_redis_url(raw: str, variable: str) -> str:
             f"{variable} must name a Redis database by number (redis://host:6379/0), not {db!r}"
         )
     return raw
+
+
+def _unencoded_at(raw: str, variable: str) -> SessionConfigError:
+    """The error for a user name or password holding an ``@`` (or a ``/ ? #`` before one):
+    where the password ends cannot be told, and half of it would become the host name."""
+    return SessionConfigError(
+        f"{variable} has an '@' that does not end its user name and password "
+        f"({mask_url(raw)}): write @ in a password, user name or option as %40 (and : / ? # % "
+        "in a password as %3A %2F %3F %23 %25)"
+    )
+
+
+def _check_redis_extra(variable: str) -> None:
+    """A Redis URL needs the ``redis`` extra: say so at start-up, not as an import error at
+    the first request (or an "unexpected error" in the CLI)."""
+    if importlib.util.find_spec("redis") is None:
+        raise SessionConfigError(
+            f"{variable} names a Redis store, but the redis package is not installed: "
+            "pip install 'session-service[redis]'"
+        )
+
+
+#: The query options of a Redis URL the store honours: its own (``key_prefix``,
+#: ``allow_eviction``), and the connection options redis-py applies without changing what the
+#: server's replies look like. Anything else (``decode_responses``, ``protocol``,
+#: ``encoding``…) would hand the store replies it cannot read, or be ignored silently;
+#: ``retry_on_timeout`` contradicts the store's rule that a command is never retried.
+_REDIS_OPTIONS = frozenset({
+    "key_prefix", "allow_eviction", "db", "username", "password", "client_name", "timeout",
+    "max_connections", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+    "socket_read_size", "health_check_interval",
+})  # fmt: skip
+#: Only with TLS (``rediss://``, ``rediss+sentinel://``).
+_REDIS_TLS_OPTIONS = frozenset({
+    "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data", "ssl_certfile",
+    "ssl_keyfile", "ssl_password", "ssl_check_hostname", "ssl_min_version",
+    "ssl_include_verify_flags", "ssl_exclude_verify_flags",
+})  # fmt: skip
+
+
+def _check_redis_options(scheme: str, query: str, variable: str) -> None:
+    """Refuse a Redis URL option the store cannot honour, naming it (see ``_REDIS_OPTIONS``)."""
+    allowed = _REDIS_OPTIONS
+    if scheme.startswith("rediss"):
+        allowed |= _REDIS_TLS_OPTIONS
+    if scheme in SENTINEL_SCHEMES:
+        allowed |= {"sentinel_password"}
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        if name not in allowed:
+            shown = name if name.isprintable() else repr(name)
+            where = (
+                " without rediss:// (TLS)"
+                if name in _REDIS_TLS_OPTIONS
+                else " without redis+sentinel://"
+                if name == "sentinel_password"
+                else ""
+            )
+            raise SessionConfigError(
+                f"{variable} has the option {shown}=, which the Redis session store cannot "
+                f"honour{where}; remove it (options it honours: {', '.join(sorted(allowed))})"
+            )
 
 
 def split_sentinel_url(
@@ -192,6 +261,8 @@ def mask_url(url: str | URL) -> str:
         return _mask_plain_url(text)
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
+        if "@" in (parsed.host or "") or "@" in (parsed.username or ""):
+            return _mask_text(text)  # an unencoded "@": where the password ends is unknown
         hidden = {k: _MASK for k in parsed.query if _secret_param(k)}
         if hidden:
             parsed = parsed.set(query={**parsed.query, **hidden})
@@ -219,10 +290,15 @@ def _mask_plain_url(text: str) -> str:
     try:
         parts = urlsplit(text)
         netloc = parts.netloc
+        if "@" in text.partition("://")[2][len(netloc) :]:
+            # An "@" past the authority: a password holding "/", "?" or "#" cut it short.
+            return _mask_text(text)
         if "@" in netloc:
             userinfo, _, host = netloc.rpartition("@")
             user, has_password, _ = userinfo.partition(":")
-            netloc = f"{user}:***@{host}" if has_password else f"{userinfo}@{host}"
+            # A user name alone (redis://PASSWORD@host is a common mistake) is hidden too.
+            shown = has_password and "@" not in user
+            netloc = f"{user}:***@{host}" if shown else f"***@{host}"
         query = "&".join(
             f"{name}={_MASK}" if _secret_param(name) else f"{name}={value}"
             for name, value in parse_qsl(parts.query, keep_blank_values=True)
@@ -235,6 +311,34 @@ def _mask_plain_url(text: str) -> str:
 def _cookie_attribute_ok(value: str) -> bool:
     """Printable ASCII without the characters that end a cookie attribute."""
     return value.isascii() and value.isprintable() and not any(c in value for c in ";, ")
+
+
+def _check_cookie_prefix(name: str, secure: bool, domain: str | None, path: str) -> None:
+    """Refuse a ``__Secure-``/``__Host-`` cookie name with settings browsers reject it under.
+
+    Browsers drop (case-insensitively by prefix) a ``__Secure-`` cookie that is not Secure, and
+    a ``__Host-`` cookie that is not Secure, has a Domain, or a Path other than ``/``: with
+    such settings no login would ever stick, so it is refused at start-up instead.
+    """
+    prefix = name[: len("__secure-")].lower()
+    if prefix.startswith("__host-"):
+        start, rule = name[: len("__host-")], "it is Secure, has no Domain and has Path=/"
+        needs = [
+            ("SESSION_COOKIE_SECURE=true", not secure),
+            ("no SESSION_COOKIE_DOMAIN", domain is not None),
+            ("SESSION_COOKIE_PATH=/", path != "/"),
+        ]
+    elif prefix == "__secure-":
+        start, rule = name[: len("__secure-")], "it is Secure"
+        needs = [("SESSION_COOKIE_SECURE=true", not secure)]
+    else:
+        return
+    wrong = [need for need, missing in needs if missing]
+    if wrong:
+        raise SessionConfigError(
+            f"SESSION_COOKIE_NAME {name!r} starts with {start!r}: browsers drop such a cookie "
+            f"unless {rule}, so it needs {' and '.join(wrong)} (or a name without the prefix)"
+        )
 
 
 def _parse_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -512,6 +616,7 @@ class SessionSettings:
                 f"SESSION_COOKIE_DOMAIN must be an ASCII host name (punycode for international "
                 f"names), not {cookie_domain!r}"
             )
+        _check_cookie_prefix(cookie_name, secure, cookie_domain, cookie_path)
 
         ttl = _parse_int(
             env, "SESSION_TTL_SECONDS", DEFAULT_TTL_SECONDS, minimum=1, maximum=MAX_TTL_SECONDS

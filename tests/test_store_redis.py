@@ -128,7 +128,7 @@ def test_key_prefix_comes_from_the_url_then_the_argument_then_the_default() -> N
         "redis://:s3cret@h:6379/0",
         "redis://user:s3cret@h/0?key_prefix=x:",
         "rediss://h/0?password=s3cret",
-        "redis://h/0?key_prefix=k:&auth_token=s3cret",
+        "redis+sentinel://h/mymaster?key_prefix=k:&sentinel_password=s3cret",
     ],
 )
 def test_passwords_are_masked_in_urls_and_reprs(url: str) -> None:

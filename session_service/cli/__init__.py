@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import __version__
 from ..backend import SessionStoreBackend
 from ..errors import SessionServiceError
 from ..settings import SessionSettings
@@ -229,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _global_options(parser, None)
     # The global options are accepted after the command too; SUPPRESS keeps the subcommand
     # from overwriting a value given before it.

@@ -8,6 +8,26 @@ once (:mod:`.base`), and the stores that satisfy it.
 * :mod:`._errors`: driver failures to ``SessionStoreUnavailable`` with one readable line.
 """
 
-from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, SessionStore, StoreStats
+from .protocol import (
+    DEFAULT_BATCH_SIZE,
+    ExpiryStore,
+    PerRequestStore,
+    ProgressCallback,
+    SessionStore,
+    StatsStore,
+    StoreLifecycle,
+    StoreStats,
+    UserIndexStore,
+)
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ProgressCallback", "SessionStore", "StoreStats"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "ExpiryStore",
+    "PerRequestStore",
+    "ProgressCallback",
+    "SessionStore",
+    "StatsStore",
+    "StoreLifecycle",
+    "StoreStats",
+    "UserIndexStore",
+]

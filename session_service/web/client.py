@@ -6,7 +6,8 @@ are true. So the header is read only when the direct peer is a trusted proxy
 first hop that is not trusted is the client (a proxy we trust vouches for the address it saw,
 nothing further left). A header that is not a clean list of ip addresses, or is implausibly
 long, is ignored as a whole and the peer's own address is used: a forged or broken header
-never becomes an address, an error or a 500.
+never becomes an address, an error or a 500. A peer address that is not a bare ip (an IPv6
+zone id, ``fe80::1%eth0``) is no address either: no ip is recorded.
 """
 
 from __future__ import annotations
@@ -27,12 +28,21 @@ MAX_FORWARDED_HOPS = 16
 
 
 def _parse(text: str) -> IpAddress | None:
+    """A bare ip address, or ``None`` for anything else.
+
+    ``ipaddress`` accepts an IPv6 zone id (``fe80::1%eth0``), any text of any length after the
+    ``%``; it names an interface of the machine that saw the address, not the client, so an
+    address carrying one is not an address here.
+    """
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # ::ffff:203.0.113.5 is the IPv4 client 203.0.113.5
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            return None
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped  # ::ffff:203.0.113.5 is the IPv4 client 203.0.113.5
     return address
 
 

@@ -18,6 +18,10 @@ The hot path, per request:
 
 A tenant the resolver names that no store can hold is a 400 before any database work.
 
+A websocket gets its session loaded the same way; it may change it (Starlette-Login marks every
+connection), but nothing saves those changes: there is no response to carry a cookie, as with
+Starlette's own session. Change the session in an HTTP request to keep the change.
+
 With ``SESSION_TRACK_DEVICES`` on, a new session also stores the client's ip and
 ``User-Agent`` (no parsing here: labels are made when sessions are listed), and a session's
 ``last_seen`` is written at most once per ``SESSION_LAST_SEEN_SECONDS``: folded into the save
@@ -108,6 +112,7 @@ class SessionMiddleware:
         self.coarse = settings.track_devices == "coarse"
         self.trusted_proxies = settings.trusted_proxies
         self.seen_every = timedelta(seconds=settings.last_seen_seconds)
+        self.migrate_first = service.auto_migrate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -175,6 +180,9 @@ class SessionMiddleware:
             await _send_too_many(send, exc)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
+        if self.migrate_first and not self.service.migrated.is_set():
+            # auto_migrate in a sub-app that never sees a lifespan: the first request migrates.
+            await self.service.migrate_on_first_request()
         resolver, tenant = self.tenant_resolver, None
         if resolver is not None:
             tenant = resolver(scope)

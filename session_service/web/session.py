@@ -75,6 +75,7 @@ class Session(dict[str, Any]):
         self.expiry_date = expiry_date
         #: When the store last recorded this session's use (device tracking), as loaded.
         self.last_seen = last_seen
+        #: A websocket's session: writes are accepted (as Starlette's are) and never saved.
         self._readonly = readonly
         self._idle_ttl = idle_ttl
         self._persistent = persistent
@@ -99,8 +100,8 @@ class Session(dict[str, Any]):
     def _write(self, keys: Iterable[str] | None = None) -> None:
         """Called before every change; ``keys`` are the keys it sets or removes (``None``: the
         whole session changes, so it will be written whole)."""
-        if self._readonly:
-            raise TypeError("the session is read-only in a websocket: change it in an HTTP request")
+        # A websocket's session (``_readonly``) takes writes too: they live as long as the
+        # connection and are never saved, as with Starlette's (no response carries a cookie).
         self.accessed = True
         self.modified = True
         if keys is None:

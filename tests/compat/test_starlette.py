@@ -1,7 +1,7 @@
 """Starlette's ``tests/middleware/test_session.py``, case by case, against our middleware.
 
 Where we deliberately differ (a bad cookie is expired with ``Max-Age=0``), the test says so;
-README "Differences from Starlette's SessionMiddleware / starsessions / Django" explains why.
+docs/migrating.md ("What differs, and why") explains why.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import timedelta
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from session_service import SessionRecord, SessionStoreBackend
+from session_service import Session, SessionRecord, SessionStoreBackend
 from session_service.records import utcnow
 from session_service.settings import DEFAULT_TTL_SECONDS
 
@@ -142,6 +142,56 @@ def test_pop_with_default_on_no_session_adds_no_vary_and_no_cookie(compat: Compa
     response = client.post("/pop", params={"key": "user"})
     assert response.json() == {"popped": None}
     assert "vary" not in response.headers and not set_cookie(response)
+
+
+def test_pop_of_a_missing_key_on_a_stored_session_changes_nothing(compat: Compat) -> None:
+    client = compat.client(compat.app())
+    client.post("/update_session", json={"some": "data"})
+    response = client.post("/pop", params={"key": "missing"})
+    assert response.json() == {"popped": None}
+    assert not set_cookie(response)  # not modified: nothing saved, no cookie re-sent
+    assert response.headers["vary"] == "Cookie"  # as Starlette: the session was used
+    assert client.get("/view_session").json() == {"session": {"some": "data"}}
+
+
+def test_session_tracks_modification() -> None:
+    # Starlette's own test of its Session class, unchanged but for the class.
+    session = Session({"a": "1", "b": "2"})
+    assert not session.modified
+
+    # __setitem__
+    session["c"] = "3"
+    assert session.modified
+
+    # __delitem__
+    session = Session({"a": "1"})
+    del session["a"]
+    assert session.modified
+
+    # clear
+    session = Session({"a": "1"})
+    session.clear()
+    assert session.modified
+
+    # pop with existing key
+    session = Session({"a": "1"})
+    session.pop("a")
+    assert session.modified
+
+    # pop with missing key
+    session = Session({"a": "1"})
+    session.pop("missing", None)
+    assert not session.modified
+
+    # setdefault with missing key
+    session = Session({"a": "1"})
+    session.setdefault("b", "2")
+    assert session.modified
+
+    # setdefault with existing key
+    session = Session({"a": "1"})
+    session.setdefault("a", "2")
+    assert not session.modified
 
 
 def test_dict_operations_through_the_middleware(compat: Compat) -> None:

@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ...errors import SessionConfigError
 from .engine import WRITE_OPTION
 
 #: What runs under the lock: Alembic's upgrade, or the ``alembic`` command's own step.
@@ -32,7 +33,10 @@ def script_location() -> str:
     # session_service.migrations is mapped onto the top-level migrations/ directory.
     spec = importlib.util.find_spec("session_service.migrations")
     if spec is None or spec.origin is None:
-        raise RuntimeError("session_service is installed without its migrations")
+        raise SessionConfigError(
+            "session_service is installed without its migrations (session_service.migrations): "
+            "reinstall the package from its wheel or a checkout"
+        )
     return str(Path(spec.origin).parent)
 
 
@@ -55,7 +59,17 @@ def upgrade_on(connection: Connection) -> None:
 
 async def run_on_engine(engine: AsyncEngine, fn: Step, lock: Lock) -> None:
     """Run ``fn`` in one write transaction on ``engine`` after ``lock`` (several workers
-    migrating a brand-new SQLite file at once are fine: see ``.sqlite.engine.enable_wal``)."""
-    async with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-        await lock(conn)
-        await conn.run_sync(fn)
+    migrating a brand-new SQLite file at once are fine: see ``.sqlite.engine.enable_wal``).
+
+    The connection is closed afterwards rather than pooled: a migration runs once, often in
+    an event loop of its own (``asyncio.run(service.migrate())``), and an aiosqlite connection
+    left in the pool of a service never closed would outlive that loop, its thread then
+    failing with "Event loop is closed" when the garbage collector reaches it.
+    """
+    async with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+        try:
+            async with conn.begin():
+                await lock(conn)
+                await conn.run_sync(fn)
+        finally:
+            await conn.invalidate()
