@@ -133,7 +133,8 @@ def _row(info: SessionInfo, now: datetime) -> str:
 def _stamp(label: str, when: datetime, css: str) -> str:
     exact = when.strftime("%Y-%m-%d %H:%M UTC")
     iso = when.isoformat(timespec="seconds")
-    return f'<span class="{css}">{label} <time datetime="{iso}">{exact}</time></span>'
+    # <data>, not <time>: each row's one <time> is its last activity.
+    return f'<span class="{css}">{label} <data value="{iso}">{exact}</data></span>'
 
 
 def _ends(info: SessionInfo) -> str:

@@ -28,8 +28,8 @@ def _sign_in(page: Page, base: str, name: str, *, remember: bool) -> None:
 
 
 def _stamp(page: Page, css: str) -> datetime:
-    when = page.locator("ul.devices li", has_text="This device").locator(f".{css} time")
-    return datetime.fromisoformat(when.get_attribute("datetime") or "")
+    when = page.locator("ul.devices li", has_text="This device").locator(f".{css} data")
+    return datetime.fromisoformat(when.get_attribute("value") or "")
 
 
 def test_remember_me_chooses_the_cookie_and_the_idle_ttl(browser: Browser, demo_url: str) -> None:
