@@ -1,6 +1,6 @@
 """A session's lifetime: its own idle TTL, its cookie kind, and its absolute deadline.
 
-How long a session lives is decided by three things (README, "Session lifetime"):
+How long a session lives is decided by three things (docs/lifetime.md):
 
 * the idle TTL: ``SESSION_TTL_SECONDS``, or the session's own from ``session.set_expiry``
   ("remember me" for 30 days, 15 minutes for an admin console);

@@ -1,5 +1,5 @@
 """Session lifetime on every store kind: the absolute deadline, a session's own idle TTL and
-cookie kind (README, "Session lifetime").
+cookie kind (docs/lifetime.md).
 
 The absolute limit is the store's ``absolute_ttl`` (the service sets it from
 ``SESSION_ABSOLUTE_TTL_SECONDS``); a session's start is moved into the past with
