@@ -142,7 +142,7 @@ lint: $(ALL_STAMP)
 # -- documentation and distributions ---------------------------------------------------------
 
 # --strict: any warning (a dead link between pages, a missing anchor, a name mkdocstrings
-# cannot find) fails the build. tests/test_docs_build.py runs the same build in make test.
+# cannot find) fails the build. tests/project/test_docs_build.py runs the same build in make test.
 # NO_MKDOCS_2_WARNING: Material's banner about MkDocs' future, printed on every build.
 docs: export NO_MKDOCS_2_WARNING := 1
 docs-serve: export NO_MKDOCS_2_WARNING := 1

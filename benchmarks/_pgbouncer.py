@@ -1,8 +1,8 @@
 """A throwaway PgBouncer in ``pool_mode = transaction`` in front of a PostgreSQL server.
 
-Used by the pooler benchmark rows and the pooler tests (tests/test_pooler.py). Debian's package
-(1.18, ``apt-get install pgbouncer``) has no prepared-statement support, which is the case the
-library must survive. PgBouncer refuses to run as root, so as root it runs as ``postgres``.
+Used by the pooler benchmark rows and the pooler tests (tests/stores/test_pooler.py). Debian's
+package (1.18, ``apt-get install pgbouncer``) has no prepared-statement support, which is the
+case the library must survive. PgBouncer refuses to run as root, so as root it runs as ``postgres``.
 """
 
 from __future__ import annotations

@@ -207,7 +207,8 @@ class CliResult:
 
     @property
     def one_clean_line(self) -> bool:
-        """Exit 1 with exactly one line on stderr and no traceback (API §4)."""
+        """Exit 1 with exactly one line on stderr and no traceback, as ``docs/operations.md``
+        ("The command line") promises."""
         lines = self.stderr.strip().splitlines()
         return self.returncode == 1 and len(lines) == 1 and "Traceback" not in self.stderr
 

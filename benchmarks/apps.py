@@ -73,7 +73,7 @@ async def write(request: Request) -> Response:
 
 
 async def write_whole(request: Request) -> Response:
-    """``write``, saved as before behaviour 12: the whole session, not the changed key.
+    """``write``, saved whole: the whole session, not only the changed key.
 
     Marking the whole session changed (the hook ``flush``/``cycle_id`` use) sends the save
     down the middleware's whole-session ``update``, so the ``ours-*-whole`` rows measure the
@@ -194,7 +194,7 @@ def _ours_app(
 ) -> Starlette:
     """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
     agent and a last_seen written at most once per 300 s per session); ``whole``: writes saved
-    as before behaviour 12 (the whole session, not the changed key); ``absolute``:
+    whole (the whole session, not only the changed key); ``absolute``:
     SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL)."""
     from session_service import DefaultSessionService, SessionSettings
 

@@ -281,8 +281,8 @@ def _run_http_bench(
         "starsessions-memory / -redis: starsessions' InMemoryStore / RedisStore (same Redis "
         "database as ours-redis); ours-*: session_service's SessionMiddleware; ours-memory: "
         "on memory:// (one process); ours-redis: on Redis, its own key prefix; *-tracked: with "
-        "SESSION_TRACK_DEVICES=true; ours-*-whole: its write saved as before behaviour 12 "
-        "(the whole session, not the changed key); *-absolute: SESSION_ABSOLUTE_TTL_SECONDS=2*TTL."
+        "SESSION_TRACK_DEVICES=true; ours-*-whole: its write saved whole (the "
+        "whole session, not only the changed key); *-absolute: SESSION_ABSOLUTE_TTL_SECONDS=2*TTL."
     )
     if pg_url:
         section.floors.append(

@@ -50,8 +50,8 @@ from .redis_bench import BULK_TASKS, bulk_create, redis_scratch, used_memory
 from .store_bench import TTL, _now
 
 Case = Callable[[int], Awaitable[float]]
-#: Sessions of the fresh user each clear-by-user call clears: 5 on SQL; issue 11 asks 100 on
-#: Redis (whose clear is one script walking the user's index).
+#: Sessions of the fresh user each clear-by-user call clears: 5 on SQL, 100 on Redis (whose
+#: clear is one script walking the user's index; the Redis scale rows of RESULTS.md).
 SQL_CLEARED = 5
 REDIS_CLEARED = 100
 CLEARS_PER_ROUND = 20

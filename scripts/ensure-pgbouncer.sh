@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PgBouncer for the pooler tests (tests/test_pooler.py): installs Debian's `pgbouncer` package
+# PgBouncer for the pooler tests (tests/stores/test_pooler.py): installs Debian's `pgbouncer` package
 # with apt-get when it is missing and this is a root shell on a Debian-like system; otherwise
 # says how. Never fails the calling target: without PgBouncer those tests skip with the reason
 # (and fail when SESSION_TEST_REQUIRE_PGBOUNCER=1, as in CI).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .limits import RateLimitResult
+    from .limits.results import RateLimitResult
 
 
 class SessionServiceError(Exception):

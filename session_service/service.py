@@ -332,7 +332,7 @@ class DefaultSessionService:
         """The ids of the user's live sessions (``tenant_id=None``: in every tenant)."""
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
 
-    # -- rate limits, failed logins, counters (API.md section 7) ------------------------------
+    # -- rate limits, failed logins, counters (docs/limits.md) -----------------------------------
 
     def _limit_storage_or_none(self) -> LimitStorage | None:
         try:

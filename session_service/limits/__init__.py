@@ -21,8 +21,9 @@ the call says ``fail_open=True`` (``hit``, ``enforce``, ``add``): then it serves
 from __future__ import annotations
 
 from ..errors import RateLimitExceeded
-from .core import CounterResult, Counters, RateLimiter, RateLimitResult
+from .core import Counters, RateLimiter
 from .guard import LoginDecision, LoginGuard, unlock
+from .results import CounterResult, RateLimitResult
 from .storage import LimitStorage, storage_for
 
 __all__ = [

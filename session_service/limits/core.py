@@ -13,48 +13,13 @@ the limit across a window edge. A log of ``limit`` times is exact and costs O(li
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from ..errors import RateLimitExceeded, SessionStoreUnavailable
 from ._checks import MAX_INT, Clock, check_count, check_key, check_seconds, now_ms, wall_clock
+from .results import CounterResult, RateLimitResult
 from .storage import LimitStorage, Window, window_of
 
 logger = logging.getLogger("session_service")
-
-
-class RateLimitResult(NamedTuple):
-    """The state of one key after a hit (or at a peek). Times are seconds.
-
-    ``retry_after``: until the next hit would be allowed (0.0 when this one was allowed);
-    ``reset_after``: until every counted hit has left the window (``remaining == limit``).
-    ``degraded``: the store was down and the call asked for ``fail_open``: the hit was
-    allowed without being counted (``remaining == limit``, both times 0.0).
-    (A named tuple: it is made on every hit, and a frozen dataclass costs ten times more.)
-    """
-
-    allowed: bool
-    limit: int
-    remaining: int
-    retry_after: float
-    reset_after: float
-    degraded: bool = False
-
-    def headers(self) -> dict[str, str]:
-        """``RateLimit-Limit/-Remaining/-Reset`` (and ``Retry-After`` when refused), whole
-        seconds rounded up, for a response (the middleware sends them with a 429)."""
-        headers = {
-            "RateLimit-Limit": str(self.limit),
-            "RateLimit-Remaining": str(self.remaining),
-            "RateLimit-Reset": str(_whole_seconds(self.reset_after)),
-        }
-        if not self.allowed:
-            headers["Retry-After"] = str(max(1, _whole_seconds(self.retry_after)))
-        return headers
-
-
-def _whole_seconds(seconds: float) -> int:
-    return -int(-seconds // 1)
 
 
 def result_of(allowed: bool, w: Window, limit: int, window_ms: int, now: int) -> RateLimitResult:
@@ -130,16 +95,6 @@ class RateLimiter:
     async def delete_expired(self) -> int:
         """Delete logs and counters whose time is over (the session cleanup calls this)."""
         return await self.storage.delete_expired(now_ms(self.clock))
-
-
-@dataclass(frozen=True, slots=True)
-class CounterResult:
-    """Whether an add was applied, and the value afterwards. ``degraded``: the store was down
-    and the add asked for ``fail_open``: nothing was applied and the value is unknown (0)."""
-
-    applied: bool
-    value: int
-    degraded: bool = False
 
 
 class Counters:

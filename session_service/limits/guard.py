@@ -95,7 +95,8 @@ def _check_name(name: str) -> str:
 
 
 class LoginGuard:
-    """See the module docstring; numbers as in API.md §7."""
+    """See the module docstring; ``docs/limits.md`` ("Rate limits, failed logins and counters")
+    shows it in use."""
 
     def __init__(
         self,

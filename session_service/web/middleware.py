@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,7 +45,10 @@ from .cookie import CookieCodec
 from .session import Session
 
 if TYPE_CHECKING:
-    from ..service import DefaultSessionService
+    import asyncio
+
+    from ..backend import SessionStoreBackend
+    from ..settings import SessionSettings
 
 logger = logging.getLogger("session_service")
 
@@ -89,6 +92,26 @@ async def _send_too_many(send: Send, exc: RateLimitExceeded) -> None:
     await _send_plain(send, 429, b"Too many requests: try again later.\n", *headers)
 
 
+class SessionSource(Protocol):
+    """What the middleware needs of its service (``DefaultSessionService`` is one): the
+    settings, the store, and the migration on the first request. Named here so the web layer
+    never imports the service module, which imports this one to build
+    ``service.session_layer()``."""
+
+    @property
+    def settings(self) -> SessionSettings: ...
+
+    @property
+    def auto_migrate(self) -> bool: ...
+
+    @property
+    def migrated(self) -> asyncio.Event: ...
+
+    def get_session_store(self) -> SessionStoreBackend: ...
+
+    async def migrate_on_first_request(self) -> None: ...
+
+
 class SessionMiddleware:
     """Mount with ``Starlette(middleware=[service.session_layer()])`` or
     ``app.add_middleware(SessionMiddleware, service=service)``."""
@@ -96,7 +119,7 @@ class SessionMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        service: DefaultSessionService,
+        service: SessionSource,
         tenant_resolver: TenantResolver | None = None,
     ) -> None:
         self.app = app
@@ -247,8 +270,9 @@ class SessionMiddleware:
         ttl = self._ttl(session)
         changes = session.changes()
         if old_id is not None and changes is not None:
-            # Only what this request changed: a concurrent request's keys stay (behaviour 12).
-            # A new lifetime of its own moves the expiry at once, rolling or not.
+            # Only what this request changed: a concurrent request's keys stay (docs/sessions.md,
+            # "Concurrent requests of one session"). A new lifetime of its own moves the expiry
+            # at once, rolling or not.
             target = self._target(session, now, ttl)
             life = session.lifetime_changed
             due = life or (self.rolling and self._extension_due(session, target, ttl))

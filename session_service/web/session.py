@@ -14,10 +14,11 @@ after the handler). Two lifecycle operations, named after Django's, complete it:
 Every change goes through one hook, :meth:`Session._write`, which receives the keys the change
 touches (``None``: the whole session, as after ``flush()`` or ``cycle_id()``) and remembers
 them, so the middleware saves only those keys (:meth:`Session.changes`) and two overlapping
-requests that change different keys both keep their writes (behaviour 12). Reads only set
-``accessed`` (one attribute store, never a copy or a serialization), so a read-only request
-pays nothing for the tracking. As in Starlette's and Django's sessions, a nested value changed
-in place (``session["cart"].append(3)``) is not seen: reassign the key to save it.
+requests that change different keys both keep their writes (``docs/sessions.md``,
+"Concurrent requests of one session"). Reads only set ``accessed`` (one attribute store, never
+a copy or a serialization), so a read-only request pays nothing for the tracking. As in
+Starlette's and Django's sessions, a nested value changed in place
+(``session["cart"].append(3)``) is not seen: reassign the key to save it.
 """
 
 from __future__ import annotations

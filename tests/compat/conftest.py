@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from session_service import DefaultSessionService, SessionStoreBackend
 from session_service.web.middleware import TenantResolver
 
-from ..webapp import settings_for
+from ..support.webapp import settings_for
 from .app import routes
 
 T = TypeVar("T")

@@ -1,0 +1,93 @@
+"""``SessionSettings``: the validated configuration every part of the library reads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .defaults import (
+    DEFAULT_CLEANUP_INTERVAL_SECONDS,
+    DEFAULT_DB_TIMEOUT_SECONDS,
+    DEFAULT_LAST_SEEN_SECONDS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MEMORY_MAX_SESSIONS,
+    DEFAULT_REDIS_KEY_PREFIX,
+    DEFAULT_TTL_SECONDS,
+    DbPooler,
+    Deployment,
+    DeviceTracking,
+    IpNetwork,
+    SameSite,
+    StoreKind,
+)
+from .env import ENV_VARS, Reading
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Validated configuration. Secrets are kept out of ``repr`` and the URL is shown masked."""
+
+    db_url: str = field(repr=False)
+    store_kind: StoreKind
+    data_dir: Path
+    deployment: Deployment
+    secret_key: str = field(repr=False)
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    cookie_name: str = "session_id"
+    cookie_secure: bool = False
+    cookie_samesite: SameSite = "strict"
+    cookie_domain: str | None = None
+    cookie_path: str = "/"
+    cleanup_interval_seconds: int = DEFAULT_CLEANUP_INTERVAL_SECONDS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    display_url: str = field(default="", compare=False)
+    cookie_persistent: bool = True
+    cookie_partitioned: bool = False
+    rolling: bool = True
+    #: The longest a request waits on the store (queueing included) before it gets a 503.
+    db_timeout_seconds: float = DEFAULT_DB_TIMEOUT_SECONDS
+    db_pooler: DbPooler = "none"
+    redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
+    memory_max_sessions: int = DEFAULT_MEMORY_MAX_SESSIONS
+    track_devices: DeviceTracking = "off"
+    trusted_proxies: tuple[IpNetwork, ...] = ()
+    last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
+    #: ``SESSION_ABSOLUTE_TTL_SECONDS``: a session ends this long after its login (creation
+    #: or last ``cycle_id``), however active; 0: no absolute limit.
+    absolute_ttl_seconds: int = 0
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, need_secret: bool = True
+    ) -> SessionSettings:
+        """Read and validate every ``SESSION_*`` variable and ``DEPLOYMENT`` (the table
+        :data:`~session_service.settings.ENV_VARS`, in its order).
+
+        ``environ=None`` reads :data:`os.environ`. In standalone mode without
+        ``SESSION_SECRET_KEY`` this creates (once) ``SESSION_DATA_DIR/secret_key``.
+
+        ``need_secret=False`` is for tools that never sign a cookie (the CLI, ``alembic``):
+        when no key is set they get a throwaway one, so an admin command neither creates the
+        key file as a side effect (perhaps in the wrong directory) nor needs the cluster's
+        secret. A key that is set is still validated.
+        """
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        reading = Reading(need_secret=need_secret)
+        for var in ENV_VARS:
+            reading.values.update(var.parse(var.name, env.get(var.name, ""), reading))
+        return cls(**reading.values)
+
+    def store_options(self, kind: StoreKind) -> dict[str, Any]:
+        """The settings a store of ``kind`` takes, as ``SessionStoreBackend.from_url`` options."""
+        options: dict[str, Any] = {"max_bytes": self.max_bytes, "timeout": self.db_timeout_seconds}
+        if kind == "postgres":
+            options["pooler"] = self.db_pooler
+        elif kind == "redis":
+            options["key_prefix"] = self.redis_key_prefix
+        elif kind == "memory":
+            options["max_sessions"] = self.memory_max_sessions
+        return options
