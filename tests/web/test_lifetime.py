@@ -2,7 +2,7 @@
 deadline in the cookie and in the devices list, and no extra writes near the deadline.
 
 Real app, real store (SQLite, PostgreSQL, Redis, memory); a session's start is moved into the
-past with :func:`.lifetime_support.age_session` instead of waiting.
+past with :func:`tests.support.lifetime.age_session` instead of waiting.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from session_service.errors import SessionConfigError, SessionDataError
 from session_service.records import utcnow
 from session_service.web.session import Session
 
-from .lifetime_support import age_session
-from .webapp import CountingBackend, settings_for
+from ..support.lifetime import age_session
+from ..support.webapp import CountingBackend, settings_for
 
 
 async def login(request: Request) -> Response:

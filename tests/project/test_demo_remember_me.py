@@ -1,6 +1,6 @@
 """The demo's "Remember me" in a real browser (Debian's Chromium driven by Playwright, launched
-as in ``tests/test_demo_browser.py``): unchecked, a browser-session cookie and two idle hours;
-checked, a cookie and a session for 30 days; "Your devices" shows each device's absolute end.
+as in ``tests/project/test_demo_browser.py``): unchecked, a browser-session cookie and two idle
+hours; checked, a cookie and a session for 30 days; "Your devices" shows each device's absolute end.
 """
 
 from __future__ import annotations
