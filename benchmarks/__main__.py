@@ -26,6 +26,7 @@ import asyncpg
 from ._common import BenchmarkFailed, Kind, Section, asyncpg_dsn, scratch_database
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
 from .limits_bench import LimitsConfig, run_limits_bench
+from .login_bench import LoginConfig, run_login_bench
 from .pooler_bench import PoolerConfig, run_pooler_bench
 from .redis_bench import redis_answers, run_redis_load_bench, server_version
 from .report import MIN_RATED_ROUNDS, environment, markdown, print_report
@@ -161,6 +162,8 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
                 section.extend(await run_store_bench(kind, url, cfg))
         if redis_url is not None:
             section.extend(await run_redis_load_bench(redis_url, cfg))
+        login_cfg = LoginConfig(logins=int(_pick(args.ops, q, 300, 2000)), rounds=rounds)
+        section.extend(await run_login_bench(kinds, args.pg_url, redis_url, workdir, login_cfg))
     if not args.no_limits:
         limits_cfg = LimitsConfig(ops=int(_pick(args.ops, q, 300, 2000)), rounds=rounds)
         section.extend(await run_limits_bench(kinds, args.pg_url, redis_url, workdir, limits_cfg))

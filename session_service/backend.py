@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
+from .errors import SessionConfigError
 from .lifetime import absolute_ttl_of
 from .settings import SessionSettings, StoreKind, normalize_db_url
 from .stores.base import SessionStoreBase
@@ -133,11 +134,13 @@ class SessionStoreBackend:
     def from_settings(cls, settings: SessionSettings, url: str | None = None) -> Self:
         """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
         setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
-        Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``). No I/O."""
+        Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``,
+        ``SESSION_MAX_PER_USER``). No I/O."""
         url = settings.db_url if url is None else url
         kind = normalize_db_url(url, variable="the database URL")[0]
         backend = cls.from_url(url, **settings.store_options(kind))
         apply_lifetime(backend.store, settings)
+        apply_max_per_user(backend.store, settings.max_per_user)
         return backend
 
     @classmethod
@@ -149,3 +152,16 @@ class SessionStoreBackend:
 
     def __repr__(self) -> str:
         return f"SessionStoreBackend({self.store!r})"
+
+
+def apply_max_per_user(store: SessionStore, limit: int) -> None:
+    """Give ``store`` the ``SESSION_MAX_PER_USER`` limit. A store of your own that does not
+    build on :class:`~.stores.base.SessionStoreBase` has no such rule: a limit set for it is
+    refused rather than silently not kept."""
+    if isinstance(store, SessionStoreBase):
+        store.max_per_user = limit
+    elif limit:
+        raise SessionConfigError(
+            f"SESSION_MAX_PER_USER={limit}: {type(store).__name__} does not build on "
+            "SessionStoreBase, so it cannot keep the limit; unset SESSION_MAX_PER_USER"
+        )

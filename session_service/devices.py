@@ -48,8 +48,13 @@ _SYSTEMS = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}
 
 def new_handle() -> str:
     """A public name for one session: random (96 bits), stored with it, never derived from the
-    id, so it can be shown in a page and posted back without revealing or forging a cookie."""
-    return secrets.token_urlsafe(12)
+    id, so it can be shown in a page and posted back without revealing or forging a cookie.
+
+    Never starts with ``-``, so ``session-service revoke USER HANDLE`` cannot read it as an
+    option (one draw in 64 would); the redraw costs under 0.03 bits of the 96."""
+    while (handle := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return handle
 
 
 @functools.lru_cache(maxsize=1024)

@@ -6,9 +6,11 @@ web layer's :class:`~.web.session.Session` does not need.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from .lifetime import LIFETIME_KEY, read_lifetime
+from .lifetime import LIFETIME_KEY, lifetime_value, read_lifetime, refuse_reserved
 from .records import SessionRecord, utcnow
 
 
@@ -42,3 +44,30 @@ def clamp_to_deadline(record: SessionRecord) -> None:
     deadline = record.absolute_expiry
     if deadline is not None and record.expiry_date > deadline:
         record.expiry_date = deadline
+
+
+def stored_data(record: SessionRecord) -> dict[str, Any]:
+    """The data a store writes for ``record``: the app's, plus the session's own lifetime
+    under :data:`~.lifetime.LIFETIME_KEY`; an app's own key of that name is refused."""
+    stored = record.data
+    if LIFETIME_KEY in stored:
+        raise refuse_reserved()
+    life = lifetime_value(record.idle_ttl, record.persistent)
+    return stored if life is None else {**stored, LIFETIME_KEY: life}
+
+
+def patched_lifetime(
+    changed: Mapping[str, Any],
+    removed: Collection[str],
+    lifetime: tuple[int | None, bool | None] | None,
+) -> tuple[Mapping[str, Any], Collection[str]]:
+    """A patch's keys with ``lifetime`` (idle TTL, cookie kind; ``None``: unchanged) written
+    into the reserved key in the same step; the app may not name that key itself."""
+    if LIFETIME_KEY in changed or LIFETIME_KEY in removed:
+        raise refuse_reserved()
+    if lifetime is None:
+        return changed, removed
+    life = lifetime_value(*lifetime)
+    if life is None:
+        return changed, [*removed, LIFETIME_KEY]
+    return {**changed, LIFETIME_KEY: life}, removed

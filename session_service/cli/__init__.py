@@ -77,7 +77,8 @@ def _revoke_arguments(parser: argparse.ArgumentParser) -> None:
         "handle",
         metavar="HANDLE",
         type=_text("HANDLE"),
-        help="the session's handle, as list-user shows it (never its id)",
+        help="the session's handle, as list-user shows it (never its id); one that starts "
+        "with '-' (made by an older version) goes after '--': revoke alice -- -Xq3k9f",
     )
 
 

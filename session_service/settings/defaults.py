@@ -20,6 +20,8 @@ DEFAULT_MAX_BYTES = 64 * 1024
 DEFAULT_CLEANUP_INTERVAL_SECONDS = 3600
 DEFAULT_LAST_SEEN_SECONDS = 300
 MAX_LAST_SEEN_SECONDS = 24 * 3600
+#: ``SESSION_MAX_PER_USER``'s bound: a login reads the user's sessions in one tenant to apply it.
+MAX_MAX_PER_USER = 100_000
 DEFAULT_DB_TIMEOUT_SECONDS = 5.0
 #: Upper bounds of the number settings: a larger value is a typo, and some (a TTL past the
 #: year 9999) would make every request fail instead of the start-up.

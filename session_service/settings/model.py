@@ -59,6 +59,11 @@ class SessionSettings:
     #: ``SESSION_ABSOLUTE_TTL_SECONDS``: a session ends this long after its login (creation
     #: or last ``cycle_id``), however active; 0: no absolute limit.
     absolute_ttl_seconds: int = 0
+    #: Most live sessions per user and tenant (0: unlimited); a login past it signs out the
+    #: user's least recently used other sessions.
+    max_per_user: int = 0
+    #: A request that sets, changes or removes ``session["user_id"]`` gets a new session id.
+    rotate_on_user_change: bool = True
 
     @classmethod
     def from_env(

@@ -13,14 +13,13 @@ only ``_``-prefixed primitives, which receive values that are already checked an
   another id, and a random source that keeps colliding is a ``SessionStoreUnavailable``;
 * arguments are checked before any I/O (batch sizes, ``untenanted_only`` with a tenant);
 * listings come out oldest first, ``(created_at, id)``, and every listed session has a handle;
-* a session's lifetime (:mod:`session_service.lifetime`): its own idle TTL and cookie kind
-  travel in its data under a reserved key, put there on every write and taken out on every
-  read; with ``absolute_ttl`` set, every read (load, listings, counts) ends a session whose
-  start (``created_at``, reset by a rotation) is that long ago and reports the earlier of the
-  two deadlines, and every write of a record clamps its expiry to the deadline (a new or
-  rotated session's starts now). So a stored expiry never passes the deadline once written,
-  the stores' own "live" checks on it stay exact, and a session stored before the setting
-  was turned on ends on time too (its start is its creation).
+* a session's lifetime (:mod:`session_service.lifetime_rules`): its own idle TTL and cookie
+  kind travel in its data under a reserved key; with ``absolute_ttl`` set, every read ends a
+  session whose start (``created_at``, reset by a rotation) is that long ago and reports the
+  earlier deadline, and every write clamps the stored expiry to it;
+* with :attr:`SessionStoreBase.max_per_user` (``SESSION_MAX_PER_USER``), a save that binds a
+  session to a user (``create``, ``save``, ``update``, ``rotate``, or a ``patch`` that sets
+  ``user_id``) is followed by the store's atomic ``_evict_extra`` (:mod:`._per_user`).
 
 The per-request methods (``load``, ``update``, ``patch``, ``touch``, ``seen``) are plain
 functions that check, then return the primitive's coroutine for the caller to await: the
@@ -34,8 +33,13 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from ..devices import new_handle
-from ..lifetime import LIFETIME_KEY, lifetime_value, refuse_reserved
-from ..lifetime_rules import clamp_to_deadline, read_record, start_lifetime
+from ..lifetime_rules import (
+    clamp_to_deadline,
+    patched_lifetime,
+    read_record,
+    start_lifetime,
+    stored_data,
+)
 from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..storable import (
     HANDLE_LENGTH,
@@ -49,6 +53,7 @@ from ..storable import (
 )
 from ._codec import encode_json
 from ._delta import Delta, prepare_delta
+from ._per_user import PerUserLimit
 from ._rules import (
     CREATE_ATTEMPTS,
     _false,
@@ -59,13 +64,11 @@ from ._rules import (
     check_untenanted_only,
     oldest_first,
 )
-from ._rules import (
-    IdTaken as IdTaken,
-)
+from ._rules import IdTaken as IdTaken
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
 
 
-class SessionStoreBase:
+class SessionStoreBase(PerUserLimit):
     """The public methods of :class:`~.protocol.SessionStore`, over a store's primitives."""
 
     kind: ClassVar[str]
@@ -101,13 +104,7 @@ class SessionStoreBase:
             check_aware(record.expiry_date)  # raises
         if record.last_seen is not None and record.last_seen.tzinfo is None:
             check_aware(record.last_seen)  # raises
-        stored = record.data
-        if LIFETIME_KEY in stored:
-            raise refuse_reserved()
-        life = lifetime_value(record.idle_ttl, record.persistent)
-        if life is not None:
-            stored = {**stored, LIFETIME_KEY: life}
-        data = encode_json(stored, self.max_bytes)
+        data = encode_json(stored_data(record), self.max_bytes)
         record.user_id = user_id
         if handle and record.handle is None:
             record.handle = new_handle()
@@ -138,6 +135,8 @@ class SessionStoreBase:
             except IdTaken:
                 record.id = new_session_id()
             else:
+                if self.max_per_user and record.user_id is not None:
+                    await self._evict_extra(record.id, self.max_per_user)
                 return record
         raise _no_free_id()
 
@@ -146,6 +145,8 @@ class SessionStoreBase:
         session are kept); the expiry never passes ``record.absolute_expiry``."""
         clamp_to_deadline(record)
         await self._save(record, self._encode(record, handle=True))
+        if self.max_per_user and record.user_id is not None:
+            await self._evict_extra(record.id, self.max_per_user)
 
     def update(
         self, record: SessionRecord, *, extend_expiry: bool = True
@@ -154,7 +155,10 @@ class SessionStoreBase:
         a session revoked while a request held it stays revoked. ``extend_expiry=False``
         keeps the stored expiry; a new one never passes ``record.absolute_expiry``."""
         clamp_to_deadline(record)
-        return self._update(record, self._encode(record, handle=False), extend_expiry)
+        data = self._encode(record, handle=False)
+        if self.max_per_user and record.user_id is not None:
+            return self._bound(record.id, self._update(record, data, extend_expiry))
+        return self._update(record, data, extend_expiry)
 
     def patch(
         self,
@@ -170,17 +174,13 @@ class SessionStoreBase:
         ``lifetime`` (idle TTL, cookie kind) replaces the session's own, in the same step."""
         if expiry_date is not None and expiry_date.tzinfo is None:
             check_aware(expiry_date)  # raises
-        if LIFETIME_KEY in changed or LIFETIME_KEY in removed:
-            raise refuse_reserved()
-        if lifetime is not None:
-            life = lifetime_value(*lifetime)
-            if life is None:
-                removed = [*removed, LIFETIME_KEY]
-            else:
-                changed = {**changed, LIFETIME_KEY: life}
+        changed, removed = patched_lifetime(changed, removed, lifetime)
         if not storable(session_id):
             return _false()
-        return self._patch(session_id, prepare_delta(changed, removed), expiry_date)
+        delta = prepare_delta(changed, removed)
+        if self.max_per_user and delta.owner_changes and delta.owner is not None:
+            return self._bound(session_id, self._patch(session_id, delta, expiry_date))
+        return self._patch(session_id, delta, expiry_date)
 
     def touch(
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
@@ -212,9 +212,13 @@ class SessionStoreBase:
             return False
         for _ in range(CREATE_ATTEMPTS):
             try:
-                return await self._rotate(old_id, record, data)
+                moved = await self._rotate(old_id, record, data)
             except IdTaken:
                 record.id = new_session_id()
+                continue
+            if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
+                await self._evict_extra(record.id, self.max_per_user)
+            return moved
         raise _no_free_id()
 
     async def delete(self, session_id: str) -> None:

@@ -10,7 +10,8 @@ The hot path, per request:
    once (an ``UPDATE`` of only the keys the request set or removed, merged into the row as
    it is then, so an overlapping request's other keys survive; the row must still exist, so
    a session revoked meanwhile stays revoked), created (``INSERT`` under a fresh id),
-   rotated (``cycle_id``) or deleted (``flush`` or emptied). Reads and writes move the
+   rotated (``cycle_id``, or a change of ``session["user_id"]`` with
+   ``SESSION_ROTATE_ON_USER_CHANGE``) or deleted (``flush`` or emptied). Reads and writes move the
    expiry at most once per tenth of the TTL (a read-only request then does one ``UPDATE``
    of the expiry alone; never with ``SESSION_ROLLING=false``). A save that finds its row
    gone sends no cookie. A store outage at any point answers 503 and loses nothing already
@@ -135,6 +136,7 @@ class SessionMiddleware:
         self.coarse = settings.track_devices == "coarse"
         self.trusted_proxies = settings.trusted_proxies
         self.seen_every = timedelta(seconds=settings.last_seen_seconds)
+        self.rotate_on_user_change = settings.rotate_on_user_change
         self.migrate_first = service.auto_migrate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -267,6 +269,15 @@ class SessionMiddleware:
             gone = cookie_sent or old_id is not None or flushed is not None
             return self.cookie.clear_header() if gone else None
         now = utcnow()
+        if (
+            old_id is not None
+            and self.rotate_on_user_change
+            and not session.cycle_requested
+            and session.user_changed
+        ):
+            # A login or logout that forgot cycle_id(): the id rotates anyway, data kept, so an
+            # id known before the change (session fixation) is worthless after it.
+            session.cycle_id()
         ttl = self._ttl(session)
         changes = session.changes()
         if old_id is not None and changes is not None:

@@ -45,6 +45,7 @@ class Session(dict[str, Any]):
         "_idle_ttl",
         "_keep_data",
         "_lifetime_changed",
+        "_loaded_user",
         "_persistent",
         "_readonly",
         "_whole",
@@ -71,6 +72,8 @@ class Session(dict[str, Any]):
     ) -> None:
         if data:
             dict.update(self, data)
+        #: ``user_id`` as loaded (see :attr:`user_changed`).
+        self._loaded_user = _user_of(data)
         self._id = session_id
         self.tenant_id = tenant_id
         self.expiry_date = expiry_date
@@ -141,6 +144,12 @@ class Session(dict[str, Any]):
         After :meth:`cycle_id` it changes when the response is sent.
         """
         return self._id
+
+    @property
+    def user_changed(self) -> bool:
+        """Whether ``session["user_id"]`` was set, changed or removed since the session was
+        loaded (``42`` and ``"42"`` are the same user). Does not mark the session read."""
+        return _user_of(self) != self._loaded_user
 
     @property
     def cycle_requested(self) -> bool:
@@ -354,6 +363,12 @@ class Session(dict[str, Any]):
     def __reduce__(self) -> Any:
         # copy/pickle give a plain dict of the data: the tracking state belongs to one request.
         return (dict, (self.to_dict(),))
+
+
+def _user_of(data: dict[str, Any] | None) -> str | None:
+    """The user a session's data names, as stored (``dict.get``: no read is recorded)."""
+    value = None if data is None else dict.get(data, "user_id")
+    return None if value is None else str(value)
 
 
 def get_session(conn: HTTPConnection) -> Session:

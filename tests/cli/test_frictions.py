@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from session_service import SessionRecord, SessionStoreBackend
+from session_service.devices import new_handle
 from session_service.limits import LoginGuard, RateLimiter, storage_for
 from session_service.records import new_session_id
 
@@ -152,6 +153,25 @@ def test_revoke_signs_out_one_session_by_handle(cli: Cli, db_url: str) -> None:
     doc = json.loads(ok(cli("revoke", "alice", kept.handle, "--json")))
     assert doc == {"revoked": True, "user_id": "alice", "tenant_id": None, "handle": kept.handle}
     assert listed(db_url, "alice") == []
+
+
+def test_revoke_takes_a_handle_that_starts_with_a_dash_after_double_dash(
+    cli: Cli, db_url: str
+) -> None:
+    """Older versions drew handles that may start with '-' (1 in 64): after '--' the
+    command still reaches them, rather than reading them as an option."""
+    legacy = device_session("alice")
+    legacy.handle = "-Xq3k9f0aB2cD1eF"
+    seed(db_url, legacy)
+    text = ok(cli("revoke", "alice", "--", legacy.handle))
+    assert "signed out" in text
+    assert listed(db_url, "alice") == []
+
+
+def test_a_new_handle_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter(["-AAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"])
+    monkeypatch.setattr("session_service.devices.secrets.token_urlsafe", lambda n: next(draws))
+    assert new_handle() == "BBBBBBBBBBBBBBBB"
 
 
 # -- wording -----------------------------------------------------------------------------------

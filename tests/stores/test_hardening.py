@@ -136,6 +136,14 @@ def test_the_one_confusable_prefix_shape_is_refused(prefix: str) -> None:
     RedisSessionStore(f"redis://127.0.0.1:1/0?key_prefix={prefix}:")
 
 
+@pytest.mark.parametrize("prefix", ["app:limit:", "applimit:", "app:counter:x:", "ratelimit:"])
+def test_a_prefix_inside_another_stores_limit_keys_is_refused(prefix: str) -> None:
+    """``app:limit:…`` is where a store on ``app:`` keeps limit keys the app names freely:
+    a store there could never tell its keys from the other's."""
+    with pytest.raises(SessionConfigError, match="rate limits and counters"):
+        RedisSessionStore(f"redis://127.0.0.1:1/0?key_prefix={prefix}")
+
+
 # -- maxmemory-policy -------------------------------------------------------------------------
 
 

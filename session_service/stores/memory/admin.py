@@ -8,6 +8,7 @@ or one Redis script is. The arguments are checked above, in :class:`~..base.Sess
 from __future__ import annotations
 
 from ...records import SessionRecord, utcnow
+from .._per_user import least_recently_used
 from ..base import SessionStoreBase
 from ..protocol import ProgressCallback, StoreStats
 from .space import Space, record_of
@@ -35,6 +36,26 @@ class MemoryAdminOps(SessionStoreBase):
             for sid in ids:
                 self._space.drop(sid)
         return len(ids)
+
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        # The check and the deletes under one hold of the lock, with no await in between.
+        now = utcnow()
+        with self._space.lock:
+            entry = self._space.live(keep, now)
+            if entry is None or entry.user_id is None:
+                return 0
+            ids = self._space.owned(entry.user_id, entry.tenant_id, False)
+            if len(ids) <= limit:
+                return 0
+            held = [
+                SessionRecord(sid, {}, e.expiry, e.user_id, e.tenant_id, created_at=e.created_at,
+                              updated_at=e.updated_at, last_seen=e.last_seen)
+                for sid in ids if (e := self._space.live(sid, now)) is not None
+            ]  # fmt: skip
+            doomed = least_recently_used(held, keep, limit)
+            for sid in doomed:
+                self._space.drop(sid)
+        return len(doomed)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
         now = utcnow()

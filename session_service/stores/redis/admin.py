@@ -51,6 +51,9 @@ _SHAPES = {
 #: The one prefix shape a nested store could be mistaken by: ``app:u:=x`` followed by ``t:…``
 #: reads, under the prefix ``app:``, as the user index of tenant ``xt``.
 _CONFUSABLE = re.compile(r"u:=[^:]*\Z")
+#: A prefix holding ``limit:`` or ``counter:`` lies inside the limit or counter keys of the
+#: store on the text before it (whose keys there are app-chosen and may hold anything).
+_IN_LIMIT_KEYS = re.compile(r"(limit|counter):")
 
 
 def check_prefix(prefix: str) -> None:
@@ -59,9 +62,17 @@ def check_prefix(prefix: str) -> None:
     Two stores on nested prefixes (``app:`` and ``app:s:``, ``app`` and ``apps:``) each keep
     to their own keys, since every admin scan accepts only the exact shapes of
     :data:`_SHAPES`, and what a nested prefix adds always carries a ``:`` that no id or tag
-    holds. The exception is a prefix ending in ``u:=`` and text without ``:``: its tenant
-    indexes would have the shape of a user index under the shorter prefix.
+    holds. The exceptions: a prefix ending in ``u:=`` and text without ``:`` (its tenant
+    indexes would have the shape of a user index under the shorter prefix), and a prefix
+    holding ``limit:`` or ``counter:`` (``app:limit:`` lies inside the rate-limit keys of a
+    store on ``app:``, and ``ratelimit:`` inside those of one on ``rate``).
     """
+    if found := _IN_LIMIT_KEYS.search(prefix):
+        raise SessionConfigError(
+            f"the Redis key prefix {prefix!r} holds {found.group(0)!r}, which is where the "
+            f"store on {prefix[: found.start()]!r} keeps its rate limits and counters: choose "
+            "a prefix without it"
+        )
     if _CONFUSABLE.search(prefix):
         raise SessionConfigError(
             f"the Redis key prefix {prefix!r} ends like a user index of another store's keys "

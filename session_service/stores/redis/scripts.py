@@ -30,6 +30,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from .evict import EVICT_BODY, EVICT_FUNCTION
+
 #: How long an index outlives its latest expiry, so expired sessions can still be counted and
 #: cleaned (``stats``, ``delete_expired``) for a day after their last write.
 INDEX_GRACE_MS = 24 * 3600 * 1000
@@ -132,14 +134,14 @@ class Script:
 
 
 def _script(name: str, body: str) -> Script:
-    return Script(name, _PRELUDE + body)
+    return Script(name, _PRELUDE + EVICT_FUNCTION + body)
 
 
 # KEYS[1] session key; ARGV[5..] mode, id, exp_us, exp_ms, tenant tag, user tag, data, extend,
-# ip, user agent, last_seen_us, handle. create: never overwrites (0 when the key exists);
-# update: only a live session (0 otherwise), keeping its tenant, its creation time and
-# (extend == '0') its expiry; save: upsert. update and save keep the stored ip, user agent and
-# handle, and its last_seen unless one is given.
+# ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER (0: none; see .evict). create:
+# never overwrites (0 when the key exists); update: only a live session (0 otherwise),
+# keeping its tenant, its creation time and (extend == '0') its expiry; save: upsert. update
+# and save keep the stored ip, user agent and handle, and its last_seen unless one is given.
 WRITE = _script(
     "write",
     r"""
@@ -169,6 +171,7 @@ elseif mode == 'update' then
   return 0
 end
 put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data, dev)
+evict_extra(id, ttag, utag, tonumber(ARGV[17]))
 return 1
 """,
 )
@@ -208,9 +211,9 @@ return dev[4]
 )
 
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
-# user tag, data, ip, user agent, last_seen_us, handle. 1 moved, 0 old session gone (nothing
-# written), -1 new id taken. The handle survives; a last_seen given (a login with device
-# tracking on) records this device, else the stored device fields are kept.
+# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER. 1 moved, 0 old
+# session gone (nothing written), -1 new id taken. The handle survives; a last_seen given (a
+# login with device tracking on) records this device, else the stored device fields are kept.
 ROTATE = _script(
     "rotate",
     r"""
@@ -225,6 +228,7 @@ if dev[4] == '' then dev[4] = ARGV[15] end
 redis.call('DEL', KEYS[1])
 index_remove(ARGV[5], ottag, outag)
 put(KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
+evict_extra(ARGV[6], ARGV[9], ARGV[10], tonumber(ARGV[16]))
 return 1
 """,
 )
@@ -391,3 +395,5 @@ end
 return #ids
 """,
 )
+
+EVICT_EXTRA = _script("evict_extra", EVICT_BODY)

@@ -91,6 +91,7 @@ class RedisSessionStore(RedisAdminOps):
     """
 
     kind = "redis"
+    _limits_in_rotate = True  # in the ROTATE script
 
     def __init__(
         self,
@@ -280,7 +281,7 @@ class RedisSessionStore(RedisAdminOps):
         key = self._session_prefix + record.id
         flag = "1" if extend else "0"
         return int(await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id,
-                                    *args[:5], flag, *args[5:]))  # fmt: skip
+                                    *args[:5], flag, *args[5:], self.max_per_user))  # fmt: skip
 
     async def _insert(self, record: SessionRecord, data: str) -> None:
         """``SET NX`` in a script (an id still in a tenant index counts as taken, as an
@@ -311,6 +312,9 @@ class RedisSessionStore(RedisAdminOps):
         if done < 0:
             assert self.max_bytes is not None
             raise too_large(-done, self.max_bytes)
+        if done == 1 and self.max_per_user and delta.owner_changes and delta.owner is not None:
+            await self._call("sign out a user's extra sessions", S.EVICT_EXTRA, [key],
+                             session_id, self.max_per_user)  # fmt: skip
         return done == 1
 
     async def _touch(
@@ -331,10 +335,15 @@ class RedisSessionStore(RedisAdminOps):
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
         keys = [self._session_prefix + old_id, self._session_prefix + record.id]
         done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
-                                    *self._args(record, data)))  # fmt: skip
+                                    *self._args(record, data), self.max_per_user))  # fmt: skip
         if done < 0:
             raise IdTaken
         return done == 1
+
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        """Nothing more to do: ``WRITE`` and ``ROTATE`` apply the limit in their own script
+        (:mod:`.evict`), and :meth:`_patch` runs :data:`.scripts.EVICT_EXTRA` itself."""
+        return 0
 
     async def _delete(self, session_id: str) -> None:
         key = self._session_prefix + session_id

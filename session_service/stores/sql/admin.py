@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ...records import SessionRecord, utcnow
 from .._codec import decode_data
 from .._errors import translate_errors
+from .._per_user import least_recently_used
 from ..base import SessionStoreBase
 from ..protocol import ProgressCallback, StoreStats
 from .loop_engine import LoopEngine
@@ -99,6 +100,49 @@ class SqlAdminOps(SessionStoreBase):
                     owned = and_(owned, T.c.id != keep)
                 return int((await conn.execute(delete(T).where(owned))).rowcount)
 
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        """One transaction: the owner of ``keep`` is read, the owner's lock taken
+        (:meth:`_lock_owner`), the owner's live rows in that tenant read afresh and the extra
+        ones deleted (:meth:`_evict_on`). A login that finds its owner within the limit by
+        one statement first (on the per-request driver, after its own write) takes no lock:
+        of racing logins, the one counting last sees every write before it, so one of them
+        always counts above the limit and trims."""
+        if await self._owner_count(keep) <= limit:
+            return 0
+        now = utcnow()
+        owner = select(T.c.user_id, T.c.tenant_id).where(T.c.id == keep, T.c.expiry_date > now)
+        with translate_errors(self.display_url, "sign out a user's extra sessions"):
+            async with self._writer.begin() as conn:
+                found = (await conn.execute(owner)).first()
+                if found is None or found.user_id is None:
+                    return 0
+                return await self._evict_on(conn, keep, found.user_id, found.tenant_id, limit)
+
+    async def _evict_on(
+        self, conn: AsyncConnection, keep: str, user: str, tenant: str | None, limit: int
+    ) -> int:
+        """In ``conn``'s transaction (a login's own, or :meth:`_evict_extra`'s): take the
+        owner's lock, read the owner's live rows afresh, delete the extra ones. Two logins of
+        one user queue on the lock, so the later one sees the earlier one's session."""
+        await self._lock_owner(conn, user, tenant)
+        rows = select(T.c.id, T.c.created_at, T.c.updated_at, T.c.last_seen).where(
+            _owned_by(user, tenant, untenanted_only=tenant is None), _live()
+        )
+        now = utcnow()
+        held = [
+            SessionRecord(r.id, {}, now, user, tenant, created_at=r.created_at,
+                          updated_at=r.updated_at, last_seen=r.last_seen)
+            for r in await conn.execute(rows)
+        ]  # fmt: skip
+        doomed = least_recently_used(held, keep, limit)
+        if not doomed:
+            return 0
+        return int((await conn.execute(delete(T).where(T.c.id.in_(doomed)))).rowcount)
+
+    async def _owner_count(self, keep: str) -> int:
+        """The live sessions of ``keep``'s owner in its tenant (the store provides it)."""
+        raise NotImplementedError
+
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
         # The live row only: an expired one is the cleanup's, and signing it out would report
         # a device that was already gone.
@@ -176,6 +220,11 @@ class SqlAdminOps(SessionStoreBase):
 
     async def _lock_for_migration(self, conn: AsyncConnection) -> None:
         """Keep other processes from migrating until ``conn``'s transaction ends."""
+        raise NotImplementedError
+
+    async def _lock_owner(self, conn: AsyncConnection, user_id: str, tenant_id: str | None) -> None:
+        """Keep other ``SESSION_MAX_PER_USER`` checks of this user in this tenant waiting
+        until ``conn``'s transaction ends (a new snapshot is read after it)."""
         raise NotImplementedError
 
     # -- helpers -------------------------------------------------------------------------

@@ -49,3 +49,11 @@ TOUCH_SQL = (
 #: time of the last write, what the CLI shows as "last active").
 SEEN_SQL = f"UPDATE {T.name} SET last_seen = $2 WHERE id = $1 AND expiry_date > $2"
 DELETE_SQL = f"DELETE FROM {T.name} WHERE id = $1"
+#: ``SESSION_MAX_PER_USER``'s first look, after a login's write: how many live sessions the
+#: owner of session $1 has in its tenant (0 when it is gone or has no user). Only above the
+#: limit does the store take the owner's lock (see ``SqlAdminOps._evict_extra``).
+OWNER_COUNT_SQL = (
+    f"SELECT count(*) FROM {T.name} k JOIN {T.name} s ON s.user_id = k.user_id "
+    "AND (s.tenant_id = k.tenant_id OR (s.tenant_id IS NULL AND k.tenant_id IS NULL)) "
+    "WHERE k.id = $1 AND k.expiry_date > $2 AND s.expiry_date > $2"
+)

@@ -46,6 +46,7 @@ from .statements import (
     CREATE_SQL,
     DELETE_SQL,
     LOAD_SQL,
+    OWNER_COUNT_SQL,
     SAVE_SQL,
     SEEN_SQL,
     TOUCH_SQL,
@@ -59,6 +60,7 @@ _COMPARE_ATTEMPTS = 50
 
 
 class SqlSessionStore(SqlAdminOps):
+    _limits_in_rotate = True  # see _rotate
     """Sessions in one SQL table: the driver for one session per request, SQLAlchemy 2 async
     Core for the rest.
 
@@ -281,9 +283,22 @@ class SqlSessionStore(SqlAdminOps):
         with translate_errors(self.display_url, "rotate a session id"):
             try:
                 async with self._writer.begin() as conn:
-                    return bool((await conn.execute(stmt)).rowcount)
+                    if not (await conn.execute(stmt)).rowcount:
+                        return False
+                    if self.max_per_user and record.user_id is not None:
+                        # SESSION_MAX_PER_USER in the login's own transaction.
+                        await self._evict_on(
+                            conn, record.id, record.user_id, record.tenant_id, self.max_per_user
+                        )
+                    return True
             except IntegrityError:
                 raise IdTaken from None
+
+    async def _owner_count(self, keep: str) -> int:
+        hot = self._hot
+        with translate_errors(self.display_url, "count a user's sessions"):
+            row = await hot.fetchrow(OWNER_COUNT_SQL, keep, hot.now_ts())
+        return 0 if row is None else int(row[0])
 
     async def _delete(self, session_id: str) -> None:
         with translate_errors(self.display_url, "delete a session"):

@@ -11,6 +11,9 @@ from ..engine import DEFAULT_TIMEOUT_SECONDS
 #: PostgreSQL advisory lock keys (arbitrary constants, unique to this library).
 MIGRATION_LOCK_KEY = 0x5E55_0001
 CLEANUP_LOCK_KEY = 0x5E55_0002
+#: The first key of the two-key advisory locks of ``SESSION_MAX_PER_USER`` (the second is a
+#: hash of the tenant and user); two-key locks never collide with the one-key locks above.
+OWNER_LOCK_CLASS = 0x5E55_0003
 
 
 def make_engine(

@@ -21,10 +21,11 @@ from ..schema import sessions_table as T
 from ..store import SqlSessionStore
 from . import patch
 from .driver import PgHotPath
-from .engine import CLEANUP_LOCK_KEY, MIGRATION_LOCK_KEY, make_engine
+from .engine import CLEANUP_LOCK_KEY, MIGRATION_LOCK_KEY, OWNER_LOCK_CLASS, make_engine
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+_OWNER_LOCK = text("SELECT pg_advisory_xact_lock(:cls, hashtext(:owner))")
 
 
 class PgSessionStore(SqlSessionStore):
@@ -58,6 +59,15 @@ class PgSessionStore(SqlSessionStore):
 
     async def _lock_for_migration(self, conn: AsyncConnection) -> None:
         await conn.execute(_LOCK, {"key": MIGRATION_LOCK_KEY})
+
+    async def _lock_owner(self, conn: AsyncConnection, user_id: str, tenant_id: str | None) -> None:
+        """A transaction-scoped advisory lock on (tenant, user): it lives and dies with the
+        transaction, so it works behind a transaction pooler too. Two owners whose names hash
+        alike only wait for each other. Under ``READ COMMITTED`` the next statement sees every
+        write committed before the lock was granted."""
+        tenant = "-" if tenant_id is None else "=" + tenant_id
+        owner = f"{len(tenant)}:{tenant}{user_id}"
+        await conn.execute(_OWNER_LOCK, {"cls": OWNER_LOCK_CLASS, "owner": owner})
 
     async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
         """Every batch's transaction first takes a transaction-scoped advisory lock

@@ -55,3 +55,6 @@ class SqliteSessionStore(SqlSessionStore):
 
     async def _lock_for_migration(self, conn: AsyncConnection) -> None:
         return None  # BEGIN IMMEDIATE: the file's write lock, held to the end
+
+    async def _lock_owner(self, conn: AsyncConnection, user_id: str, tenant_id: str | None) -> None:
+        return None  # BEGIN IMMEDIATE: the file's write lock, held to the end

@@ -1,0 +1,42 @@
+"""``SESSION_MAX_PER_USER`` through a transaction pooler (PgBouncer in ``pool_mode =
+transaction``): the per-user lock is transaction-scoped, so racing logins from two app
+instances still leave exactly the limit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from session_service import SessionRecord, SessionStoreBackend
+from session_service.records import new_session_id, utcnow
+
+from .test_pooler import pgbouncer, pooled  # noqa: F401  (fixtures)
+
+LIMIT = 5
+
+
+async def test_racing_logins_through_the_pooler_leave_the_limit(
+    pooled: tuple[str, str],  # noqa: F811  (the fixture imported above)
+) -> None:
+    direct, through = pooled
+    setup = await SessionStoreBackend.connect(direct)
+    await setup.migrate()
+    await setup.close()
+    instances = [SessionStoreBackend.from_url(through, pooler="transaction") for _ in range(2)]
+    try:
+        for backend in instances:
+            backend.store.max_per_user = LIMIT  # type: ignore[attr-defined]
+
+        async def login(i: int) -> str:
+            record = SessionRecord(
+                new_session_id(), {"user_id": "alice"}, utcnow() + timedelta(hours=1)
+            )
+            return (await instances[i % 2].create(record)).id
+
+        for _ in range(3):
+            ids = await asyncio.gather(*(login(i) for i in range(LIMIT + 10)))
+            left = await instances[0].get_session_ids_for_user("alice")
+            assert len(left) == LIMIT and set(left) <= set(ids)
+    finally:
+        for backend in instances:
+            await backend.close()
