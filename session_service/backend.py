@@ -89,7 +89,7 @@ class SessionStoreBackend:
         if not isinstance(store, SessionStore):
             wanted = (*_METHODS, "kind", "display_url", "max_bytes")
             missing = sorted(n for n in wanted if not hasattr(store, n))
-            raise TypeError(
+            raise SessionConfigError(
                 f"{type(store).__name__} is not a session store: it lacks {', '.join(missing)} "
                 "(see session_service.SessionStore)"
             )

@@ -129,7 +129,7 @@ class LoginGuard:
 
     def _keys(self, username: str, ip: str) -> tuple[tuple[str, int], tuple[str, int]]:
         if not isinstance(username, str) or not isinstance(ip, str):
-            raise TypeError("username and ip must be str")
+            raise SessionDataError("username and ip must be str")
         pair = pair_key(username, ip, self.name)
         return (pair, self.max_failures), (ip_key(ip, self.name), self.ip_max_failures)
 
@@ -195,7 +195,7 @@ async def unlock(storage: LimitStorage, *, user: str | None = None, ip: str | No
     from ``ip`` and the ip's own, or with both the one pair and the ip. Returns how many logs
     were deleted."""
     if user is None and ip is None:
-        raise ValueError("unlock needs a user, an ip, or both")
+        raise SessionDataError("unlock needs a user, an ip, or both")
     deleted = 0
     if user is not None and ip is not None:
         deleted += await storage.delete_matching(f"{PAIR_PREFIX}{user_part(user)}:", ip_part(ip))

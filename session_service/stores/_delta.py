@@ -73,7 +73,7 @@ class Delta:
 def key_json(key: str) -> str:
     """``key`` as the JSON encoder writes it inside an object (same escapes, not ASCII-only):
     the Redis script finds stored keys by this text, so it must match :func:`encode_data`'s
-    (``tests/test_store_patch.py`` checks it for hostile keys)."""
+    (``session_service/testing/patch.py`` checks it for hostile keys)."""
     return encode_basestring(key)
 
 

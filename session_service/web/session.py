@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from ..errors import SessionConfigError
 from ..lifetime import check_expiry, check_persistent
 
 _MISSING: Any = object()
@@ -378,7 +379,7 @@ def get_session(conn: HTTPConnection) -> Session:
     """
     session = conn.scope.get("session")
     if not isinstance(session, Session):
-        raise RuntimeError(
+        raise SessionConfigError(
             "no session_service session on this request: add service.session_layer() to the "
             "app's middleware"
         )

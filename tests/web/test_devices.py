@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from session_service import DefaultSessionService, SessionRecord, SessionStoreBackend, get_session
+from session_service import DefaultSessionService, SessionRecord, get_session
 from session_service.devices import USER_AGENT_LENGTH
 from session_service.records import new_session_id, utcnow
 from session_service.stores.redis import RedisSessionStore
 
 from ..conftest import sql_engine
-from ..support.webapp import CountingBackend, settings_for
+from ..support.webapp import settings_for
 
 FIREFOX_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME_ANDROID = (
@@ -332,69 +332,6 @@ async def test_a_redis_value_from_before_device_fields_is_read_and_named(
         assert await store.load(old.id) is None
     finally:
         await service.close()
-
-
-# -- last_seen: at most once per interval, never the expiry ----------------------------------
-
-
-@pytest.fixture
-async def counting(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Client, CountingBackend]]:
-    settings = settings_for(db_url, str(tmp_path), SESSION_TRACK_DEVICES="true")
-    backend = CountingBackend(SessionStoreBackend.from_url(db_url))
-    await backend.migrate()
-    service = DefaultSessionService(backend, settings)
-    transport = httpx.ASGITransport(app=build(service))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client, backend
-    finally:
-        await service.close()
-
-
-async def test_last_seen_costs_at_most_one_write_per_interval_and_never_moves_expiry(
-    counting: tuple[Client, CountingBackend],
-) -> None:
-    client, backend = counting
-    await client.post("/login?user=alice")
-    [sid] = await backend.get_session_ids_for_user("alice")
-    backend.calls.clear()
-    for _ in range(5):
-        assert (await client.get("/read")).text == "alice"
-    assert backend.writes == 0  # created just now: last_seen is fresh
-
-    # Five minutes later (the stored last_seen is moved back instead of waiting).
-    record = await backend.store.load(sid)
-    assert record is not None and record.last_seen is not None
-    record.last_seen -= timedelta(seconds=301)
-    await backend.store.save(record)
-    expiry = record.expiry_date
-    backend.calls.clear()
-    for _ in range(5):
-        await client.get("/read")
-    assert backend.calls["seen"] == 1 and backend.writes == 1
-    after = await backend.store.load(sid)
-    assert after is not None and after.last_seen is not None
-    assert after.expiry_date == expiry
-    assert after.last_seen > record.last_seen + timedelta(seconds=300)
-
-
-async def test_last_seen_rides_along_an_expiry_extension(
-    counting: tuple[Client, CountingBackend],
-) -> None:
-    client, backend = counting
-    await client.post("/login?user=alice")
-    [sid] = await backend.get_session_ids_for_user("alice")
-    record = await backend.store.load(sid)
-    assert record is not None and record.last_seen is not None
-    record.last_seen -= timedelta(hours=1)
-    record.expiry_date -= timedelta(days=3)  # an extension is due
-    await backend.store.save(record)
-    backend.calls.clear()
-    await client.get("/read")
-    assert backend.calls["touch"] == 1 and backend.writes == 1
-    after = await backend.store.load(sid)
-    assert after is not None and after.last_seen is not None
-    assert after.last_seen > record.last_seen + timedelta(minutes=59)
 
 
 def _record(user: str) -> SessionRecord:
