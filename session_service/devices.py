@@ -81,6 +81,9 @@ class SessionInfo:
     not the id and is useless as a cookie. ``ip``, ``user_agent`` and ``last_seen`` are
     ``None`` unless ``SESSION_TRACK_DEVICES`` was on when the session was created (and, for
     ``last_seen``, used). ``current`` marks the session the listing was asked for.
+    ``expiry_date`` is when it ends unless used again (the earlier of its idle and absolute
+    deadlines); ``absolute_expiry`` when it ends however active (``None``: no
+    ``SESSION_ABSOLUTE_TTL_SECONDS``).
     """
 
     handle: str
@@ -91,3 +94,4 @@ class SessionInfo:
     user_agent: str | None
     device: str
     current: bool
+    absolute_expiry: datetime | None = None
