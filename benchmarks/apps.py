@@ -46,6 +46,8 @@ VARIANTS = (
     "ours-pg-tracked",
     "ours-sqlite-whole",
     "ours-pg-whole",
+    "ours-sqlite-absolute",
+    "ours-pg-absolute",
 )
 TTL_SECONDS = 14 * 24 * 3600
 _FLOOR_SALT = b"benchmarks.floor"
@@ -183,11 +185,17 @@ def _floor_app(db_url: str, secret: str) -> Starlette:
 
 
 def _ours_app(
-    db_url: str, secret: str, *, track_devices: bool = False, whole: bool = False
+    db_url: str,
+    secret: str,
+    *,
+    track_devices: bool = False,
+    whole: bool = False,
+    absolute: bool = False,
 ) -> Starlette:
     """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
     agent and a last_seen written at most once per 300 s per session); ``whole``: writes saved
-    whole (the whole session, not only the changed key)."""
+    whole (the whole session, not only the changed key); ``absolute``:
+    SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL)."""
     from session_service import DefaultSessionService, SessionSettings
 
     settings = SessionSettings.from_env(
@@ -197,6 +205,7 @@ def _ours_app(
             "SESSION_TTL_SECONDS": str(TTL_SECONDS),
             "SESSION_DATA_DIR": os.environ.get("BENCH_DATA_DIR", ".session-data"),
             "SESSION_TRACK_DEVICES": "true" if track_devices else "false",
+            "SESSION_ABSOLUTE_TTL_SECONDS": str(2 * TTL_SECONDS) if absolute else "0",
         }
     )
     service = DefaultSessionService(None, settings)
@@ -264,6 +273,8 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
         return _ours_app(db_url, secret, track_devices=variant.endswith("-tracked"))
     if variant in ("ours-sqlite-whole", "ours-pg-whole"):
         return _ours_app(db_url, secret, whole=True)
+    if variant in ("ours-sqlite-absolute", "ours-pg-absolute"):
+        return _ours_app(db_url, secret, absolute=True)
     raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
 
 

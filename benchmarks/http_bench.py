@@ -242,13 +242,9 @@ def _run_http_bench(
     if redis_url is not None:
         specs["starsessions-redis"] = ("", redis_url)
         specs["ours-redis"] = (with_prefix(redis_url, ours_prefix), "")
-    specs["ours-sqlite"] = (sqlite_url, "")
-    specs["ours-sqlite-tracked"] = (sqlite_url, "")
-    specs["ours-sqlite-whole"] = (sqlite_url, "")
-    if pg_url:
-        specs["ours-pg"] = (pg_url, "")
-        specs["ours-pg-tracked"] = (pg_url, "")
-        specs["ours-pg-whole"] = (pg_url, "")
+    for kind, url in (("sqlite", sqlite_url), ("pg", pg_url)):
+        for suffix in ("", "-tracked", "-whole", "-absolute") if url else ():
+            specs[f"ours-{kind}{suffix}"] = (url or "", "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     with servers(specs, star_prefix) as running:
         for server in running.values() if cfg.warmup else ():  # imports, pools, caches
@@ -286,7 +282,7 @@ def _run_http_bench(
         "database as ours-redis); ours-*: session_service's SessionMiddleware; ours-memory: "
         "on memory:// (one process); ours-redis: on Redis, its own key prefix; *-tracked: with "
         "SESSION_TRACK_DEVICES=true; ours-*-whole: its write saved whole (the "
-        "whole session, not only the changed key)."
+        "whole session, not only the changed key); *-absolute: SESSION_ABSOLUTE_TTL_SECONDS=2*TTL."
     )
     if pg_url:
         section.floors.append(
@@ -389,6 +385,11 @@ def _run_http_bench(
             higher_is_better=True,
         ),
     ]
+    section.targets += [
+        Target(f"HTTP read rps on {name}: absolute timeout set / unset", paired_ratio(
+            rps(f"ours-{kind}-absolute", "read"), rps(f"ours-{kind}", "read")), 0.97, True)
+        for kind, name in (("sqlite", "SQLite"), ("pg", "PG")) if kind == "sqlite" or pg_url
+    ]  # fmt: skip
     return section
 
 

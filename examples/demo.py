@@ -8,7 +8,10 @@ Runs on the embedded default (a SQLite file in ``./.session-data``) with no conf
 
     make run            # or: uvicorn examples.demo:app --host 127.0.0.1 --port 8000
 
-Device tracking is on here (``SESSION_TRACK_DEVICES=true`` unless set otherwise). Set
+Device tracking is on here (``SESSION_TRACK_DEVICES=true`` unless set otherwise), and a
+sign-in lasts at most 90 days (``SESSION_ABSOLUTE_TTL_SECONDS``). "Remember me" keeps a
+session for 30 days without use; unchecked, its cookie ends with the browser and the session
+after two idle hours. Set
 ``SESSION_DB_URL=postgresql://…`` to run it on PostgreSQL instead. The pages live in
 ``examples/demo_pages.py`` and ``examples/demo.css``.
 """
@@ -32,8 +35,18 @@ from . import demo_pages as pages
 #: The demo accepts this password for every name (and says so on the sign-in page).
 DEMO_PASSWORD = "demo"
 
+#: "Remember me": 30 days without use; otherwise a browser-session cookie and two idle hours.
+REMEMBER_SECONDS, SHORT_SECONDS = 30 * 24 * 3600, 2 * 3600
+#: However active, a sign-in lasts at most this long (``SESSION_ABSOLUTE_TTL_SECONDS``).
+ABSOLUTE_SECONDS = 90 * 24 * 3600
+
 service = DefaultSessionService.from_env(
-    {"SESSION_TRACK_DEVICES": "true", **os.environ}, auto_migrate=True
+    {
+        "SESSION_TRACK_DEVICES": "true",
+        "SESSION_ABSOLUTE_TTL_SECONDS": str(ABSOLUTE_SECONDS),
+        **os.environ,
+    },
+    auto_migrate=True,
 )
 guard = service.login_guard(max_failures=3, window=600, lockout=300)
 
@@ -97,6 +110,9 @@ async def login(request: Request) -> Response:
     session = get_session(request)
     session["user_id"] = name
     session["signed_in_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    remember = form.get("remember") == "1"
+    session.set_expiry(REMEMBER_SECONDS if remember else SHORT_SECONDS)
+    session.persistent = remember  # unchecked: the cookie ends with the browser
     session.cycle_id()  # login: new id, the pre-login one dies
     return RedirectResponse("/", status_code=303)
 

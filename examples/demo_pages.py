@@ -65,11 +65,14 @@ def sign_in(error: str | None = None, status: int = 200, name: str = "") -> HTML
  autocomplete="username" autofocus></label>
 <label>Password <input name="password" type="password" required
  autocomplete="current-password"></label>
+<label class="check"><input name="remember" type="checkbox" value="1"> Remember me for 30
+ days</label>
 <button type="submit">Sign in</button>
 </form>
 <p class="hint">This is a demo: any name works, and the password is <code>demo</code>.
 Three wrong passwords lock that name on your address for five minutes, and
 <a href="/ping">/ping</a> allows 5 requests per 10 seconds.
+Without “Remember me” the session ends when the browser closes, or after two idle hours.
 Sign in from two browsers (or a private window) to see both under “Your devices”.</p>
 </div>"""
     return page("Sign in", body, status=status)
@@ -123,8 +126,23 @@ def _row(info: SessionInfo, now: datetime) -> str:
     return (
         f'<li data-handle="{escape(info.handle)}"><div class="icon">{icon}</div>'
         f'<div class="what"><div class="device">{escape(info.device)}{badge}</div>'
-        f'<div class="meta">{ip} · {activity}</div></div>{action}</li>'
+        f'<div class="meta">{ip} · {activity}</div>{_ends(info)}</div>{action}</li>'
     )
+
+
+def _stamp(label: str, when: datetime, css: str) -> str:
+    exact = when.strftime("%Y-%m-%d %H:%M UTC")
+    iso = when.isoformat(timespec="seconds")
+    # <data>, not <time>: each row's one <time> is its last activity.
+    return f'<span class="{css}">{label} <data value="{iso}">{exact}</data></span>'
+
+
+def _ends(info: SessionInfo) -> str:
+    """When the session ends if left alone, and at the latest however much it is used."""
+    parts = [_stamp("Idle until", info.expiry_date, "idle-end")]
+    if info.absolute_expiry is not None:
+        parts.append(_stamp("Signed out by", info.absolute_expiry, "absolute-end"))
+    return f'<div class="meta ends">{" · ".join(parts)}</div>'
 
 
 def devices(user: str, infos: list[SessionInfo], now: datetime, notice: str | None) -> HTMLResponse:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Self
 
 from .errors import SessionConfigError
+from .lifetime import absolute_ttl_of
 from .settings import SessionSettings, StoreKind, normalize_db_url
 from .stores.base import SessionStoreBase
 from .stores.protocol import SessionStore
@@ -43,6 +44,13 @@ _METHODS = tuple(
     if name[0] != "_" and callable(getattr(SessionStore, name))
     and not isinstance(getattr(SessionStore, name), property)
 )  # fmt: skip
+
+
+def apply_lifetime(store: object, settings: SessionSettings) -> None:
+    """Give a store built on :class:`~.stores.base.SessionStoreBase` the absolute limit of
+    ``settings`` (a store of your own without the base applies its own rules)."""
+    if isinstance(store, SessionStoreBase) and store.absolute_ttl is None:
+        store.absolute_ttl = absolute_ttl_of(settings.absolute_ttl_seconds)
 
 
 class SessionStoreBackend:
@@ -126,10 +134,12 @@ class SessionStoreBackend:
     def from_settings(cls, settings: SessionSettings, url: str | None = None) -> Self:
         """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
         setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
-        Redis key prefix, the memory bound, ``SESSION_MAX_PER_USER``). No I/O."""
+        Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``,
+        ``SESSION_MAX_PER_USER``). No I/O."""
         url = settings.db_url if url is None else url
         kind = normalize_db_url(url, variable="the database URL")[0]
         backend = cls.from_url(url, **settings.store_options(kind))
+        apply_lifetime(backend.store, settings)
         apply_max_per_user(backend.store, settings.max_per_user)
         return backend
 

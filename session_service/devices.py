@@ -82,6 +82,9 @@ class SessionInfo:
     not the id and is useless as a cookie. ``ip``, ``user_agent`` and ``last_seen`` are
     ``None`` unless ``SESSION_TRACK_DEVICES`` was on when the session was created (and, for
     ``last_seen``, used). ``current`` marks the session the listing was asked for.
+    ``expiry_date`` is when it ends unless used again (the earlier of its idle and absolute
+    deadlines); ``absolute_expiry`` when it ends however active (``None``: no
+    ``SESSION_ABSOLUTE_TTL_SECONDS``).
     """
 
     handle: str
@@ -92,6 +95,7 @@ class SessionInfo:
     user_agent: str | None
     device: str
     current: bool
+    absolute_expiry: datetime | None = None
 
 
 def session_info(record: SessionRecord, current_id: str | None) -> SessionInfo:
@@ -106,6 +110,7 @@ def session_info(record: SessionRecord, current_id: str | None) -> SessionInfo:
         user_agent=record.user_agent,
         device=device_label(record.user_agent),
         current=record.id == current_id,
+        absolute_expiry=record.absolute_expiry,
     )
 
 

@@ -54,6 +54,10 @@ class SessionRecord:
     ``user_agent`` and ``handle`` are written when the session is created (a store gives it a
     fresh ``handle`` when it has none) and kept by later writes; ``last_seen`` is written
     when set and kept when ``None``.
+
+    The lifetime fields (:mod:`session_service.lifetime`): ``idle_ttl`` and ``persistent`` are
+    stored with the session by every write of the whole record; ``absolute_expiry`` is
+    computed, never stored.
     """
 
     id: str
@@ -67,6 +71,13 @@ class SessionRecord:
     user_agent: str | None = field(default=None, compare=False, repr=False)
     last_seen: datetime | None = field(default=None, compare=False)
     handle: str | None = field(default=None, compare=False, repr=False)
+    #: This session's own idle TTL in seconds (``session.set_expiry``); ``None``: the default.
+    idle_ttl: int | None = field(default=None, compare=False)
+    #: This session's cookie kind (``session.persistent``); ``None``: the default.
+    persistent: bool | None = field(default=None, compare=False)
+    #: When the session ends however active (``SESSION_ABSOLUTE_TTL_SECONDS`` after its
+    #: creation or last rotation); set by the store's rules on reads, ``None`` when off.
+    absolute_expiry: datetime | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         # The id is a bearer credential once signed; show only a prefix, never the data.

@@ -56,6 +56,9 @@ class SessionSettings:
     track_devices: DeviceTracking = "off"
     trusted_proxies: tuple[IpNetwork, ...] = ()
     last_seen_seconds: int = DEFAULT_LAST_SEEN_SECONDS
+    #: ``SESSION_ABSOLUTE_TTL_SECONDS``: a session ends this long after its login (creation
+    #: or last ``cycle_id``), however active; 0: no absolute limit.
+    absolute_ttl_seconds: int = 0
     #: Most live sessions per user and tenant (0: unlimited); a login past it signs out the
     #: user's least recently used other sessions.
     max_per_user: int = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..errors import SessionConfigError
-from .defaults import IpNetwork
+from .defaults import MAX_TTL_SECONDS, IpNetwork
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -36,6 +36,18 @@ def parse_int(name: str, raw: str, default: int, *, minimum: int, maximum: int) 
         raise SessionConfigError(f"{name} must be at least {minimum}, not {value}")
     if value > maximum:
         raise SessionConfigError(f"{name} must be at most {maximum}, not {value}")
+    return value
+
+
+def parse_cap(name: str, raw: str, floor: int, floor_name: str) -> int:
+    """A cap in seconds: 0 (off, the default) or from ``floor`` (the value of ``floor_name``)
+    up to 10 years: ``SESSION_ABSOLUTE_TTL_SECONDS`` shorter than the idle TTL
+    would make the idle one meaningless, and is more likely a typo."""
+    value = parse_int(name, raw, 0, minimum=0, maximum=MAX_TTL_SECONDS)
+    if 0 < value < floor:
+        raise SessionConfigError(
+            f"{name} must be 0 (off) or at least {floor_name} ({floor}), not {value}"
+        )
     return value
 
 

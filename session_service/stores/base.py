@@ -13,6 +13,10 @@ only ``_``-prefixed primitives, which receive values that are already checked an
   another id, and a random source that keeps colliding is a ``SessionStoreUnavailable``;
 * arguments are checked before any I/O (batch sizes, ``untenanted_only`` with a tenant);
 * listings come out oldest first, ``(created_at, id)``, and every listed session has a handle;
+* a session's lifetime (:mod:`session_service.lifetime_rules`): its own idle TTL and cookie
+  kind travel in its data under a reserved key; with ``absolute_ttl`` set, every read ends a
+  session whose start (``created_at``, reset by a rotation) is that long ago and reports the
+  earlier deadline, and every write clamps the stored expiry to it;
 * with :attr:`SessionStoreBase.max_per_user` (``SESSION_MAX_PER_USER``), a save that binds a
   session to a user (``create``, ``save``, ``update``, ``rotate``, or a ``patch`` that sets
   ``user_id``) is followed by the store's atomic ``_evict_extra`` (:mod:`._per_user`).
@@ -25,12 +29,18 @@ rules cost no extra coroutine on the path every request takes.
 from __future__ import annotations
 
 from collections.abc import Collection, Coroutine, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from ..devices import new_handle
-from ..errors import SessionDataError, SessionStoreUnavailable
-from ..records import SessionRecord, new_session_id, user_id_of
+from ..lifetime_rules import (
+    clamp_to_deadline,
+    patched_lifetime,
+    read_record,
+    start_lifetime,
+    stored_data,
+)
+from ..records import SessionRecord, new_session_id, user_id_of, utcnow
 from ..storable import (
     HANDLE_LENGTH,
     ID_LENGTH,
@@ -44,54 +54,18 @@ from ..storable import (
 from ._codec import encode_json
 from ._delta import Delta, prepare_delta
 from ._per_user import PerUserLimit
+from ._rules import (
+    CREATE_ATTEMPTS,
+    _false,
+    _no_free_id,
+    _none,
+    _scope_ok,
+    check_batch_size,
+    check_untenanted_only,
+    oldest_first,
+)
+from ._rules import IdTaken as IdTaken
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
-
-#: Ids drawn for one new session before the random source is declared broken.
-CREATE_ATTEMPTS = 5
-
-
-class IdTaken(Exception):
-    """Raised by a store's ``_insert``/``_rotate`` when the new id is taken (the loop in
-    :class:`SessionStoreBase` draws another). Never leaves the store."""
-
-
-def check_batch_size(batch_size: int) -> None:
-    """Refuse a batch size below 1 (a batched delete would never finish), before any batch."""
-    if batch_size < 1:
-        raise SessionDataError("batch_size must be at least 1")
-
-
-def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
-    """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
-    tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""
-    if untenanted_only and tenant_id is not None:
-        raise SessionDataError(
-            "untenanted_only=True is for sessions without a tenant: pass no tenant_id"
-        )
-
-
-def oldest_first(records: Iterable[SessionRecord]) -> list[SessionRecord]:
-    """The order of every listing: by creation, then id (a stable order for equal times)."""
-    return sorted(records, key=lambda r: (r.created_at, r.id))
-
-
-async def _none() -> None:
-    return None
-
-
-async def _false() -> bool:
-    return False
-
-
-def _no_free_id() -> SessionStoreUnavailable:
-    return SessionStoreUnavailable(
-        f"could not find a free session id in {CREATE_ATTEMPTS} tries: the random source "
-        "(os.urandom) is broken; fix the system's entropy source"
-    )
-
-
-def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
-    return storable(user_id) and (tenant_id is None or storable(tenant_id))
 
 
 class SessionStoreBase(PerUserLimit):
@@ -101,8 +75,19 @@ class SessionStoreBase(PerUserLimit):
     display_url: str
     #: Largest session accepted, as JSON bytes (``None``: no limit); the service sets it.
     max_bytes: int | None = None
+    #: ``SESSION_ABSOLUTE_TTL_SECONDS`` (``None``: no absolute limit); the service sets it.
+    absolute_ttl: timedelta | None = None
 
     # -- the rules --------------------------------------------------------------------------
+
+    def _read(self, record: SessionRecord, now: datetime) -> SessionRecord | None:
+        """A record as read from the store, its lifetime applied (``None``: past its
+        absolute deadline)."""
+        return read_record(record, self.absolute_ttl, now)
+
+    def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
+        now = utcnow()
+        return [r for r in records if read_record(r, self.absolute_ttl, now) is not None]
 
     def _encode(self, record: SessionRecord, *, handle: bool) -> str:
         """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
@@ -119,7 +104,7 @@ class SessionStoreBase(PerUserLimit):
             check_aware(record.expiry_date)  # raises
         if record.last_seen is not None and record.last_seen.tzinfo is None:
             check_aware(record.last_seen)  # raises
-        data = encode_json(record.data, self.max_bytes)
+        data = encode_json(stored_data(record), self.max_bytes)
         record.user_id = user_id
         if handle and record.handle is None:
             record.handle = new_handle()
@@ -133,11 +118,16 @@ class SessionStoreBase(PerUserLimit):
         # ``storable`` spelled out for the usual ASCII id: a function call less per request.
         if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
             return _none()
-        return self._load(session_id)
+        return self._load_live(session_id)
+
+    async def _load_live(self, session_id: str) -> SessionRecord | None:
+        record = await self._load(session_id)
+        return None if record is None else self._read(record, utcnow())
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Store a new session, never overwriting: a taken id is replaced by a fresh one
-        (set on ``record``)."""
+        (set on ``record``). Its absolute lifetime starts now."""
+        start_lifetime(record, self.absolute_ttl)
         data = self._encode(record, handle=True)
         for _ in range(CREATE_ATTEMPTS):
             try:
@@ -152,7 +142,8 @@ class SessionStoreBase(PerUserLimit):
 
     async def save(self, record: SessionRecord) -> None:
         """Insert or replace ``record`` (``created_at`` and the device fields of an existing
-        session are kept)."""
+        session are kept); the expiry never passes ``record.absolute_expiry``."""
+        clamp_to_deadline(record)
         await self._save(record, self._encode(record, handle=True))
         if self.max_per_user and record.user_id is not None:
             await self._evict_extra(record.id, self.max_per_user)
@@ -162,7 +153,8 @@ class SessionStoreBase(PerUserLimit):
     ) -> Coroutine[Any, Any, bool]:
         """Rewrite a live session; ``False`` (nothing written) when it is gone or expired, so
         a session revoked while a request held it stays revoked. ``extend_expiry=False``
-        keeps the stored expiry."""
+        keeps the stored expiry; a new one never passes ``record.absolute_expiry``."""
+        clamp_to_deadline(record)
         data = self._encode(record, handle=False)
         if self.max_per_user and record.user_id is not None:
             return self._bound(record.id, self._update(record, data, extend_expiry))
@@ -175,11 +167,14 @@ class SessionStoreBase(PerUserLimit):
         removed: Collection[str],
         *,
         expiry_date: datetime | None = None,
+        lifetime: tuple[int | None, bool | None] | None = None,
     ) -> Coroutine[Any, Any, bool]:
         """Set ``changed`` and remove ``removed`` in a live session in one atomic step,
-        every other key kept as stored; ``False`` (nothing written) when it is gone."""
+        every other key kept as stored; ``False`` (nothing written) when it is gone.
+        ``lifetime`` (idle TTL, cookie kind) replaces the session's own, in the same step."""
         if expiry_date is not None and expiry_date.tzinfo is None:
             check_aware(expiry_date)  # raises
+        changed, removed = patched_lifetime(changed, removed, lifetime)
         if not storable(session_id):
             return _false()
         delta = prepare_delta(changed, removed)
@@ -209,7 +204,9 @@ class SessionStoreBase(PerUserLimit):
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` (a login) at once; ``False`` (nothing
-        written) if it was revoked meanwhile. A taken new id is replaced by a fresh one."""
+        written) if it was revoked meanwhile. A taken new id is replaced by a fresh one.
+        A login starts a new absolute lifetime."""
+        start_lifetime(record, self.absolute_ttl)
         data = self._encode(record, handle=True)
         if not storable(old_id):
             return False
@@ -265,6 +262,8 @@ class SessionStoreBase(PerUserLimit):
         user = str(user_id)
         if not _scope_ok(user, tenant_id):
             return 0
+        if self.absolute_ttl is not None:  # a session past its deadline is not live
+            return len(self._live(await self._list_user(user, tenant_id)))
         return await self._count_user(user, tenant_id)
 
     async def get_session_ids_for_user(
@@ -274,7 +273,7 @@ class SessionStoreBase(PerUserLimit):
         user = str(user_id)
         if not _scope_ok(user, tenant_id):
             return []
-        return [r.id for r in oldest_first(await self._list_user(user, tenant_id))]
+        return [r.id for r in oldest_first(self._live(await self._list_user(user, tenant_id)))]
 
     async def list_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
@@ -284,7 +283,7 @@ class SessionStoreBase(PerUserLimit):
         user = str(user_id)
         if not _scope_ok(user, tenant_id):
             return []
-        records = oldest_first(await self._list_user(user, tenant_id))
+        records = oldest_first(self._live(await self._list_user(user, tenant_id)))
         for record in records:
             if record.handle is None:
                 record.handle = await self._name_session(record.id, new_handle())
@@ -294,7 +293,7 @@ class SessionStoreBase(PerUserLimit):
         """Every live session (of one tenant), oldest first, for debugging."""
         if tenant_id is not None and not storable(tenant_id):
             return []
-        return oldest_first(await self._dump(tenant_id))
+        return oldest_first(self._live(await self._dump(tenant_id)))
 
     async def clear_all_sessions(
         self,

@@ -105,12 +105,15 @@ class PerRequestStore(Protocol):
         removed: Collection[str],
         *,
         expiry_date: datetime | None = None,
+        lifetime: tuple[int | None, bool | None] | None = None,
     ) -> bool:
         """Set the keys in ``changed`` and delete those in ``removed`` in a live session, in one
         atomic step, leaving every other key as stored; ``False`` (nothing written) when the
         session is gone or expired. The ``user_id`` column follows a changed or removed
         ``"user_id"``; ``expiry_date=None`` keeps the stored expiry. ``SESSION_MAX_BYTES``
-        holds for the merged session (``SessionDataError``, nothing written)."""
+        holds for the merged session (``SessionDataError``, nothing written). ``lifetime``
+        (idle TTL, cookie kind; ``None`` keeps them) replaces the session's own in the same
+        step (the middleware passes it only when the request changed them)."""
         ...
 
     async def touch(

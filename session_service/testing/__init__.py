@@ -20,8 +20,10 @@ drives an event loop of its own, so no asyncio plugin or mode has to be set up::
             await store.close()
 
 ``make_second_store`` (optional) returns another instance on the same data, so the rules about
-concurrent instances run across two of them. The tests call the store through
-:class:`~session_service.SessionStoreBackend`, as the service does.
+concurrent instances run across two of them; ``age_session`` (optional) moves a stored
+session's start back, for the rules about sessions created long ago (they skip without it).
+The tests call the store through :class:`~session_service.SessionStoreBackend`, as the
+service does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .devices import DeviceRules
 from .expiry import ExpiryRules
 from .hostile import HostileInputRules
 from .lifecycle import LiveSessionRules
+from .lifetime import LifetimeRules
 from .patch import PatchRules
 from .sessions import SessionRules
 from .users_tenants import UserAndTenantRules
@@ -49,6 +52,7 @@ class StoreContractTests(
     HostileInputRules,
     ConcurrencyRules,
     DeviceRules,
+    LifetimeRules,
 ):
     """Subclass it in a test module (its name starting with ``Test``) and define
     ``async def make_store(self) -> SessionStore`` returning a fresh, migrated, empty store;

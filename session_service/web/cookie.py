@@ -48,7 +48,16 @@ def _signature(keyed: hmac.HMAC, value: bytes) -> bytes:
 class CookieCodec:
     """Everything about the cookie that does not depend on the request."""
 
-    __slots__ = ("_clear_header", "_keys", "_name", "_set_suffix", "_signing", "_tail", "max_age")
+    __slots__ = (
+        "_clear_header",
+        "_keys",
+        "_name",
+        "_set_suffix",
+        "_signing",
+        "_tail",
+        "_ttl",
+        "max_age",
+    )
 
     def __init__(self, settings: SessionSettings) -> None:
         # The current key signs; it and then every fallback (in the order given) verify.
@@ -58,6 +67,7 @@ class CookieCodec:
         self._name = settings.cookie_name.encode("latin-1")
         #: ``None`` for a browser-session cookie (``SESSION_COOKIE_PERSISTENT=false``).
         self.max_age = settings.ttl_seconds if settings.cookie_persistent else None
+        self._ttl = settings.ttl_seconds
         attrs = [f"Path={settings.cookie_path}"]
         if settings.cookie_domain:
             attrs.append(f"Domain={settings.cookie_domain}")
@@ -122,16 +132,26 @@ class CookieCodec:
                     return None
         return None
 
-    def set_header(self, session_id: str, max_age: int | None = None) -> bytes:
+    def set_header(
+        self, session_id: str, max_age: int | None = None, persistent: bool | None = None
+    ) -> bytes:
         """The ``Set-Cookie`` value carrying the signed id.
 
-        ``max_age`` overrides the TTL (a fixed, non-rolling expiry sends what is left of it);
-        a browser-session cookie never carries one.
+        ``max_age`` overrides the TTL (a fixed, non-rolling expiry, a session's own TTL or
+        its absolute deadline sends what is left of it); a browser-session cookie never
+        carries one. ``persistent`` (a session's own choice) overrides
+        ``SESSION_COOKIE_PERSISTENT``: ``False`` a browser-session cookie, ``True`` one with a
+        ``Max-Age``.
         """
         raw = session_id.encode()
         value = self._name + b"=" + raw + b"." + _signature(self._signing, raw)
-        if max_age is None or self.max_age is None:
-            return value + self._set_suffix
+        if persistent is None:
+            if max_age is None or self.max_age is None:
+                return value + self._set_suffix
+        elif not persistent:
+            return value + self._tail
+        elif max_age is None:
+            max_age = self._ttl
         return value + b"; Max-Age=" + str(max(max_age, 1)).encode() + self._tail
 
     def clear_header(self) -> bytes:

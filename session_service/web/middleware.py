@@ -223,6 +223,9 @@ class SessionMiddleware:
                     expiry_date=record.expiry_date,
                     readonly=readonly,
                     last_seen=record.last_seen,
+                    idle_ttl=record.idle_ttl,
+                    persistent=record.persistent,
+                    absolute_expiry=record.absolute_expiry,
                 )
                 return session, cookie_sent
         return Session(tenant_id=tenant, readonly=readonly), cookie_sent
@@ -245,11 +248,15 @@ class SessionMiddleware:
                 return self.cookie.clear_header() if cookie_sent else None
             now = utcnow()
             seen = self._seen_due(session, now)
-            if self.rolling and self._extension_due(session, now):
-                if await self.store.touch(old_id, now + self.ttl, last_seen=seen):
-                    # The browser's copy must live as long as the server's: re-send it, rarely.
-                    return self.cookie.set_header(old_id)
-                return None  # the row is gone: the next request expires the cookie
+            if self.rolling:
+                ttl = self._ttl(session)
+                target = self._target(session, now, ttl)
+                if self._extension_due(session, target, ttl):
+                    if await self.store.touch(old_id, target, last_seen=seen):
+                        # The browser's copy must live as long as the server's: re-send it,
+                        # rarely.
+                        return self._set_cookie(old_id, session, target, now, ttl)
+                    return None  # the row is gone: the next request expires the cookie
             if seen is not None:
                 await self.store.seen(old_id, seen)  # gone meanwhile: the next request finds out
             return None
@@ -271,51 +278,97 @@ class SessionMiddleware:
             # A login or logout that forgot cycle_id(): the id rotates anyway, data kept, so an
             # id known before the change (session fixation) is worthless after it.
             session.cycle_id()
+        ttl = self._ttl(session)
         changes = session.changes()
         if old_id is not None and changes is not None:
             # Only what this request changed: a concurrent request's keys stay (docs/sessions.md,
-            # "Concurrent requests of one session").
-            moved = now + self.ttl if self.rolling and self._extension_due(session, now) else None
+            # "Concurrent requests of one session"). A new lifetime of its own moves the expiry
+            # at once, rolling or not.
+            target = self._target(session, now, ttl)
+            life = session.lifetime_changed
+            due = life or (self.rolling and self._extension_due(session, target, ttl))
+            moved = target if due else None
             changed, removed = changes
-            if not await self.store.patch(old_id, changed, removed, expiry_date=moved):
+            if life:
+                done = await self.store.patch(
+                    old_id,
+                    changed,
+                    removed,
+                    expiry_date=moved,
+                    lifetime=(session.idle_ttl, session.persistent),
+                )
+            else:
+                done = await self.store.patch(old_id, changed, removed, expiry_date=moved)
+            if not done:
                 return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
             seen = self._seen_due(session, now)
             if seen is not None:  # at most once per SESSION_LAST_SEEN_SECONDS
                 await self.store.seen(old_id, seen)
-            return self._set_cookie(old_id, moved or session.expiry_date, now)
+            return self._set_cookie(old_id, session, moved or session.expiry_date, now, ttl)
         record = SessionRecord(
             id=old_id or new_session_id(),
             data=session.to_dict(),
-            expiry_date=now + self.ttl,
+            expiry_date=now + ttl,
             tenant_id=session.tenant_id,
             last_seen=self._seen_due(session, now),
+            idle_ttl=session.idle_ttl,
+            persistent=session.persistent,
         )
         if self.track and (old_id is None or session.cycle_requested):
             record.last_seen = now
             self._describe_device(record, scope)
-        if old_id is None:
-            await self.store.create(record)
-            return self.cookie.set_header(record.id)
-        if session.cycle_requested:
-            # A login starts a new lifetime, rolling or not.
-            record.id = new_session_id()
-            if not await self.store.rotate(old_id, record):
-                return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
-            return self.cookie.set_header(record.id)
+        if old_id is None or session.cycle_requested:
+            # A new session, or a login: a new lifetime (the store's rules start its
+            # absolute deadline now), rolling or not.
+            if old_id is None:
+                await self.store.create(record)
+            else:
+                record.id = new_session_id()
+                if not await self.store.rotate(old_id, record):
+                    return None  # revoked or rotated meanwhile: keep the browser's cookie
+            session.absolute_expiry = record.absolute_expiry
+            return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
         # A change of the whole session that keeps its id (a Session subclass may ask for it).
-        extend = self.rolling and self._extension_due(session, now)
+        record.absolute_expiry = session.absolute_expiry
+        extend = session.lifetime_changed or (
+            self.rolling and self._extension_due(session, self._target(session, now, ttl), ttl)
+        )
         if not extend and session.expiry_date is not None:
             record.expiry_date = session.expiry_date
         if not await self.store.update(record, extend_expiry=extend):
             return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
-        return self._set_cookie(record.id, record.expiry_date, now)
+        return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
 
-    def _set_cookie(self, session_id: str, expiry: datetime | None, now: datetime) -> bytes:
-        """The cookie of a saved session: ``Max-Age`` is the TTL when rolling, else what is
-        left of the fixed lifetime."""
+    def _ttl(self, session: Session) -> timedelta:
+        """The session's idle TTL: its own (``set_expiry``) or ``SESSION_TTL_SECONDS``."""
+        own = session.idle_ttl
+        return self.ttl if own is None else timedelta(seconds=own)
+
+    @staticmethod
+    def _target(session: Session, now: datetime, ttl: timedelta) -> datetime:
+        """Where activity now moves the expiry: ``ttl`` from now, never past the absolute
+        deadline."""
+        target = now + ttl
+        deadline = session.absolute_expiry
+        return deadline if deadline is not None and deadline < target else target
+
+    def _set_cookie(
+        self, session_id: str, session: Session, expiry: datetime | None, now: datetime,
+        ttl: timedelta,
+    ) -> bytes:  # fmt: skip
+        """The cookie of a saved session: ``Max-Age`` is the session's TTL when rolling,
+        else what is left of the fixed lifetime; never past the absolute deadline. A
+        browser-session cookie (the setting, or the session's own ``persistent``) has none."""
+        deadline, persistent = session.absolute_expiry, session.persistent
         if self.rolling or expiry is None:
-            return self.cookie.set_header(session_id)
-        return self.cookie.set_header(session_id, max_age=int((expiry - now).total_seconds()))
+            if deadline is None and session.idle_ttl is None and persistent is None:
+                return self.cookie.set_header(session_id)  # the precomputed default
+            age = int(ttl.total_seconds())
+            if deadline is not None:
+                age = min(age, int((deadline - now).total_seconds()))
+            return self.cookie.set_header(session_id, max_age=age, persistent=persistent)
+        age = int((expiry - now).total_seconds())
+        return self.cookie.set_header(session_id, max_age=age, persistent=persistent)
 
     def _seen_due(self, session: Session, now: datetime) -> datetime | None:
         """``now`` when ``last_seen`` should be written with this request, else ``None``."""
@@ -335,14 +388,19 @@ class SessionMiddleware:
                 record.user_agent = agent or None
                 break
 
-    def _extension_due(self, session: Session, now: datetime) -> bool:
-        """Whether more than a tenth of the TTL has passed since the expiry last moved.
+    def _extension_due(self, session: Session, target: datetime, ttl: timedelta) -> bool:
+        """Whether activity now would move the expiry by more than a tenth of the TTL.
 
         Reads and writes extend the expiry by the same rule, so the inactivity timeout is the
-        TTL give or take a tenth, and most requests change no index entry.
+        TTL give or take a tenth, and most requests change no index entry. Near the absolute
+        deadline the target stops there, so the expiry is written once more, then never.
         """
         expiry = session.expiry_date
-        return expiry is None or expiry - now < self.ttl - self.touch_after
+        if expiry is None:
+            return True
+        if ttl is self.ttl:
+            return target - expiry > self.touch_after
+        return target - expiry > ttl * TOUCH_FRACTION
 
     def __repr__(self) -> str:
         return f"SessionMiddleware(store={self.store!r})"

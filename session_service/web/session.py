@@ -30,6 +30,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from ..errors import SessionConfigError
+from ..lifetime import check_expiry, check_persistent
 
 _MISSING: Any = object()
 
@@ -42,10 +43,14 @@ class Session(dict[str, Any]):
         "_dirty",
         "_flushed",
         "_id",
+        "_idle_ttl",
         "_keep_data",
+        "_lifetime_changed",
         "_loaded_user",
+        "_persistent",
         "_readonly",
         "_whole",
+        "absolute_expiry",
         "accessed",
         "expiry_date",
         "last_seen",
@@ -62,6 +67,9 @@ class Session(dict[str, Any]):
         expiry_date: datetime | None = None,
         readonly: bool = False,
         last_seen: datetime | None = None,
+        idle_ttl: int | None = None,
+        persistent: bool | None = None,
+        absolute_expiry: datetime | None = None,
     ) -> None:
         if data:
             dict.update(self, data)
@@ -74,6 +82,11 @@ class Session(dict[str, Any]):
         self.last_seen = last_seen
         #: A websocket's session: writes are accepted (as Starlette's are) and never saved.
         self._readonly = readonly
+        self._idle_ttl = idle_ttl
+        self._persistent = persistent
+        self._lifetime_changed = False
+        #: When the session ends however active (``SESSION_ABSOLUTE_TTL_SECONDS``), as loaded.
+        self.absolute_expiry = absolute_expiry
         self._cycle = False
         self._keep_data = True
         #: The id this request loaded, now deleted by ``flush()`` (see :attr:`flushed_id`).
@@ -178,6 +191,46 @@ class Session(dict[str, Any]):
             self._flushed = self._id
         self._id = None
         self._cycle = False
+        # A new session after this starts with the default lifetime, and a lifetime of its own.
+        self._idle_ttl = self._persistent = self.absolute_expiry = None
+
+    # -- lifetime (saved with the request like any change; kept by cycle_id) --------------
+
+    def set_expiry(self, seconds: int | None) -> None:
+        """This session's own idle TTL: it ends after ``seconds`` without use (1 s to 10
+        years; ``None``: ``SESSION_TTL_SECONDS`` again), never past its absolute deadline.
+
+        "Remember me" for 30 days at login, or 15 minutes for an admin console. Anything
+        else raises :class:`~session_service.errors.SessionDataError` (a ``ValueError``).
+        """
+        seconds = check_expiry(seconds)
+        self._write(())
+        self._idle_ttl = seconds
+        self._lifetime_changed = True
+
+    @property
+    def idle_ttl(self) -> int | None:
+        """This session's own idle TTL in seconds (``None``: the default)."""
+        return self._idle_ttl
+
+    @property
+    def persistent(self) -> bool | None:
+        """This session's cookie kind: ``False`` a browser-session cookie (no ``Max-Age``),
+        ``True`` a persistent one, whatever ``SESSION_COOKIE_PERSISTENT`` says; ``None``
+        (the default) follows that setting."""
+        return self._persistent
+
+    @persistent.setter
+    def persistent(self, value: bool | None) -> None:
+        value = check_persistent(value)
+        self._write(())
+        self._persistent = value
+        self._lifetime_changed = True
+
+    @property
+    def lifetime_changed(self) -> bool:
+        """Whether this request called :meth:`set_expiry` or set :attr:`persistent`."""
+        return self._lifetime_changed
 
     def to_dict(self) -> dict[str, Any]:
         """A plain-dict copy of the data (what will be stored), without marking it as read."""

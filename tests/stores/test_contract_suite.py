@@ -43,6 +43,10 @@ _MODULE = textwrap.dedent(
             await store.close()
             forget(self.url)
 
+        async def age_session(self, backend, session_id, by):
+            # The optional hook: the rules about sessions created long ago run too.
+            backend.store._space.sessions[session_id].created_at -= by
+
 
     class TestGoodStore(_Memory):
         pass

@@ -1,0 +1,57 @@
+"""Small rules of :class:`~.base.SessionStoreBase`: argument checks, the order of listings,
+the id-collision signal and its limit (kept apart so the base stays one screenful of rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import SessionDataError, SessionStoreUnavailable
+from ..records import SessionRecord
+from ..storable import storable
+
+#: Ids drawn for one new session before the random source is declared broken.
+CREATE_ATTEMPTS = 5
+
+
+class IdTaken(Exception):
+    """Raised by a store's ``_insert``/``_rotate`` when the new id is taken (the loop in
+    :class:`SessionStoreBase` draws another). Never leaves the store."""
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size below 1 (a batched delete would never finish), before any batch."""
+    if batch_size < 1:
+        raise SessionDataError("batch_size must be at least 1")
+
+
+def check_untenanted_only(tenant_id: str | None, untenanted_only: bool) -> None:
+    """Refuse ``untenanted_only=True`` with a tenant: "the sessions without a tenant, in
+    tenant ``t``" names nothing, and a silent no-op would hide the caller's mistake."""
+    if untenanted_only and tenant_id is not None:
+        raise SessionDataError(
+            "untenanted_only=True is for sessions without a tenant: pass no tenant_id"
+        )
+
+
+def oldest_first(records: Iterable[SessionRecord]) -> list[SessionRecord]:
+    """The order of every listing: by creation, then id (a stable order for equal times)."""
+    return sorted(records, key=lambda r: (r.created_at, r.id))
+
+
+async def _none() -> None:
+    return None
+
+
+async def _false() -> bool:
+    return False
+
+
+def _no_free_id() -> SessionStoreUnavailable:
+    return SessionStoreUnavailable(
+        f"could not find a free session id in {CREATE_ATTEMPTS} tries: the random source "
+        "(os.urandom) is broken; fix the system's entropy source"
+    )
+
+
+def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
+    return storable(user_id) and (tenant_id is None or storable(tenant_id))
