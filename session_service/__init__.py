@@ -26,6 +26,7 @@ from .errors import (
     SessionServiceError,
     SessionStoreUnavailable,
 )
+from .health import HealthReport
 from .records import SessionRecord
 from .settings import SessionSettings
 from .stores.memory import MemorySessionStore
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DefaultSessionService",
+    "HealthReport",
     "MemorySessionStore",
     "PgSessionStore",
     "RateLimitExceeded",

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from ua_parser import parse_os, parse_user_agent
 
+from .records import SessionRecord
 from .storable import HANDLE_LENGTH, IP_LENGTH, USER_AGENT_LENGTH
 
 __all__ = [
@@ -95,3 +96,26 @@ class SessionInfo:
     device: str
     current: bool
     absolute_expiry: datetime | None = None
+
+
+def session_info(record: SessionRecord, current_id: str | None) -> SessionInfo:
+    """The "your devices" entry of a listed session (``current`` when it is ``current_id``)."""
+    assert record.handle is not None, "stores give every listed session a handle"
+    return SessionInfo(
+        handle=record.handle,
+        created_at=record.created_at,
+        last_seen=record.last_seen,
+        expiry_date=record.expiry_date,
+        ip=record.ip,
+        user_agent=record.user_agent,
+        device=device_label(record.user_agent),
+        current=record.id == current_id,
+        absolute_expiry=record.absolute_expiry,
+    )
+
+
+def recency(info: SessionInfo) -> tuple[float, float]:
+    """Most recently seen first; sessions never seen (tracking off) by creation time."""
+    seen = info.last_seen or info.created_at
+    created = info.created_at
+    return (seen.timestamp() if seen else 0.0, created.timestamp() if created else 0.0)

@@ -20,11 +20,11 @@ from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 
 from .backend import SessionStoreBackend, apply_lifetime, apply_max_per_user
-from .devices import SessionInfo, device_label
+from .devices import SessionInfo, recency, session_info
 from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
+from .health import HealthReport, check
 from .limits import Counters, LimitStorage, LoginGuard, RateLimiter, storage_for
 from .limits._checks import wall_clock
-from .records import SessionRecord
 from .settings import SessionSettings
 from .web.middleware import SessionMiddleware, TenantResolver
 from .web.session import Session, get_session
@@ -117,6 +117,12 @@ class DefaultSessionService:
                 await task
         await self._backend.close()
 
+    async def health(self) -> HealthReport:
+        """Whether the store answers within ``SESSION_DB_TIMEOUT_SECONDS``; never raises.
+        For a readiness route, never a liveness one (docs/operations.md, "Health and
+        readiness"): a store outage must not get every instance restarted."""
+        return await check(self._backend, self.settings.db_timeout_seconds)
+
     async def migrate_on_first_request(self) -> None:
         """With ``auto_migrate=True`` and no lifespan entered, migrate once, before the first
         request that reaches the middleware (the middleware calls this).
@@ -149,6 +155,8 @@ class DefaultSessionService:
 
     async def __aenter__(self) -> Self:
         self._lifespan_entered = True
+        # The one start-up line: which store this instance uses (the URL's password masked).
+        logger.info("session store: %s at %s", self._backend.kind, self._backend.display_url)
         if self.auto_migrate:
             try:
                 await self.migrate()
@@ -305,8 +313,8 @@ class DefaultSessionService:
         """
         current_id = current.id if isinstance(current, Session) else current
         records = await self._backend.list_sessions_for_user(user_id, tenant_id=tenant_id)
-        infos = [_info(record, current_id) for record in records]
-        infos.sort(key=_recency, reverse=True)
+        infos = [session_info(record, current_id) for record in records]
+        infos.sort(key=recency, reverse=True)
         return infos
 
     async def revoke_user_session(
@@ -380,25 +388,3 @@ class DefaultSessionService:
             name=name,
             clock=self.clock,
         )
-
-
-def _info(record: SessionRecord, current_id: str | None) -> SessionInfo:
-    assert record.handle is not None, "stores give every listed session a handle"
-    return SessionInfo(
-        handle=record.handle,
-        created_at=record.created_at,
-        last_seen=record.last_seen,
-        expiry_date=record.expiry_date,
-        ip=record.ip,
-        user_agent=record.user_agent,
-        device=device_label(record.user_agent),
-        current=record.id == current_id,
-        absolute_expiry=record.absolute_expiry,
-    )
-
-
-def _recency(info: SessionInfo) -> tuple[float, float]:
-    """Most recently seen first; sessions never seen (tracking off) by creation time."""
-    seen = info.last_seen or info.created_at
-    created = info.created_at
-    return (seen.timestamp() if seen else 0.0, created.timestamp() if created else 0.0)

@@ -11,6 +11,7 @@ Contract for scripts and cron:
   on stderr, the password masked and no traceback (``--debug`` adds it); 2 on a usage error,
   including ``clear-all`` without ``--yes``; 130 on Ctrl-C.
 * ``--json`` writes one JSON document to stdout; without it, stdout is for people.
+* ``health`` reports a store that is down on stdout, like a healthy one, and exits 1.
 * the batched deletes (``cleanup-expired``, ``clear-all``) show a running count on stderr only
   when stderr is a terminal.
 """
@@ -33,6 +34,7 @@ from ..backend import SessionStoreBackend
 from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
+from . import health as health_command
 from . import limits as limit_commands
 from . import output as out
 from . import sessions as cmd
@@ -94,7 +96,7 @@ def _dump_arguments(parser: argparse.ArgumentParser) -> None:
 @dataclass(frozen=True, slots=True)
 class _Command:
     name: str
-    handler: _Handler
+    handler: _Handler | None  # None: `health`, which opens no backend (a ping could fail)
     summary: str
     example: str
     user: bool = False  # takes USER_ID
@@ -160,6 +162,12 @@ _COMMANDS = (
         "delete expired sessions in batches (for cron)",
         "session-service cleanup-expired\n  session-service cleanup-expired --batch-size 1000",
         batched=True,
+    ),
+    _Command(
+        "health",
+        None,
+        "does the store answer? exit 0 healthy, 1 not (within SESSION_DB_TIMEOUT_SECONDS)",
+        "session-service health\n  session-service health --json",
     ),
     _Command(
         "stats",
@@ -288,6 +296,9 @@ async def _run(
     args: argparse.Namespace, settings: SessionSettings, progress: out.Progress
 ) -> _Result:
     spec: _Command = args.spec
+    if spec.handler is None:  # `health`: a store that is down is its answer, not a failure
+        found = await health_command.report(settings)
+        return health_command.result(found)
     backend = await open_backend(settings, create=spec.creates_database)
     try:
         return await spec.handler(backend, args, progress)
@@ -358,4 +369,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         # complaint at exit, as the Python docs recommend for SIGPIPE.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_OK
+    return EXIT_FAILURE if result.failed else EXIT_OK

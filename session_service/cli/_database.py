@@ -39,7 +39,7 @@ def load_settings(db_url: str | None, environ: Mapping[str, str] | None = None) 
         raise SessionConfigError(str(exc).replace("SESSION_DB_URL", "--db-url")) from exc
 
 
-def _missing_sqlite_file(settings: SessionSettings) -> Path | None:
+def missing_sqlite_file(settings: SessionSettings) -> Path | None:
     """The SQLite file the URL names, if it does not exist yet (``None`` otherwise).
 
     Opening a missing SQLite file creates it (and its directory); an admin command run from
@@ -58,7 +58,7 @@ def _missing_sqlite_file(settings: SessionSettings) -> Path | None:
 def _check_directory(settings: SessionSettings) -> None:
     """``migrate`` creates the default data directory (private), never another one: a missing
     directory in an explicit URL is a typo, and creating it would hide the mistake."""
-    missing = _missing_sqlite_file(settings)
+    missing = missing_sqlite_file(settings)
     if missing is None or missing.parent.is_dir():
         return
     if missing.parent == settings.data_dir:
@@ -73,7 +73,7 @@ def _check_directory(settings: SessionSettings) -> None:
 async def open_backend(settings: SessionSettings, *, create: bool) -> SessionStoreBackend:
     if create:
         _check_directory(settings)
-    missing = None if create else _missing_sqlite_file(settings)
+    missing = None if create else missing_sqlite_file(settings)
     if missing is not None:
         default = missing == settings.data_dir / "sessions.sqlite"
         hint = " (the default in SESSION_DATA_DIR, as SESSION_DB_URL is unset)" if default else ""

@@ -37,6 +37,9 @@ class Result:
 
     text: str
     document: Any
+    #: The command ran and what it found is a failure (``health``: the store is down): it is
+    #: printed as usual, and the exit code is 1.
+    failed: bool = False
 
 
 def printable(value: str) -> str:
