@@ -43,6 +43,7 @@ from ..records import SessionRecord, new_session_id, utcnow
 from ..storable import PRINCIPAL_LENGTH, USER_AGENT_LENGTH, storable
 from .client import client_ip, coarse
 from .cookie import CookieCodec
+from .responses import BAD_TENANT_BODY, send_plain, send_too_many, send_unavailable
 from .session import Session
 
 if TYPE_CHECKING:
@@ -60,9 +61,6 @@ TenantResolver = Callable[[Scope], "str | None"]
 #: index entry, and an idle session expires on time.
 TOUCH_FRACTION = 0.1
 
-_UNAVAILABLE_BODY = b"Service temporarily unavailable: the session store cannot be reached.\n"
-_BAD_TENANT_BODY = b"Bad request: this host or tenant name is not valid.\n"
-
 
 class _BadTenant(Exception):
     """The tenant resolver returned a name no store can hold (too long, NUL, not UTF-8)."""
@@ -71,26 +69,6 @@ class _BadTenant(Exception):
 def _check_tenant(tenant: str | None) -> None:
     if tenant is not None and (len(tenant) > PRINCIPAL_LENGTH or not storable(tenant)):
         raise _BadTenant(tenant)
-
-
-async def _send_plain(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        *extra,
-        (b"cache-control", b"no-store"),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_unavailable(send: Send) -> None:
-    await _send_plain(send, 503, _UNAVAILABLE_BODY, (b"retry-after", b"5"))
-
-
-async def _send_too_many(send: Send, exc: RateLimitExceeded) -> None:
-    headers = [(k.lower().encode(), v.encode()) for k, v in exc.result.headers().items()]
-    await _send_plain(send, 429, b"Too many requests: try again later.\n", *headers)
 
 
 class SessionSource(Protocol):
@@ -149,7 +127,7 @@ class SessionMiddleware:
         except SessionStoreUnavailable as exc:
             logger.error("session store unavailable while loading a session: %s", exc)
             if kind == "http":
-                await _send_unavailable(send)
+                await send_unavailable(send)
             else:
                 await send({"type": "websocket.close", "code": 1011})
             return
@@ -157,7 +135,7 @@ class SessionMiddleware:
             # Any client can send such a Host to a host-based resolver: a 400, never a 500.
             logger.info("refused a request whose tenant cannot be stored: %.60r", exc.args[0])
             if kind == "http":
-                await _send_plain(send, 400, _BAD_TENANT_BODY)
+                await send_plain(send, 400, BAD_TENANT_BODY)
             else:
                 await send({"type": "websocket.close", "code": 1008})
             return
@@ -180,7 +158,7 @@ class SessionMiddleware:
                 except SessionStoreUnavailable as exc:
                     logger.error("session store unavailable while saving a session: %s", exc)
                     swallow = True
-                    await _send_unavailable(send)
+                    await send_unavailable(send)
                     return
                 if header is not None or session.accessed:
                     headers = list(message.get("headers", []))
@@ -197,12 +175,12 @@ class SessionMiddleware:
             if started:
                 raise
             logger.error("session store unavailable in a request handler: %s", exc)
-            await _send_unavailable(send)
+            await send_unavailable(send)
         except RateLimitExceeded as exc:
             # service.limits.enforce() in the handler: 429 with Retry-After and RateLimit-*.
             if started:
                 raise
-            await _send_too_many(send, exc)
+            await send_too_many(send, exc)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
         if self.migrate_first and not self.service.migrated.is_set():

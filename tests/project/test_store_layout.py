@@ -124,3 +124,14 @@ async def test_the_backend_hands_out_the_store_s_own_methods(
     store = backend.store
     for name in ("load", "update", "touch", "patch", "create", "clear_sessions_for_user"):
         assert getattr(backend, name) == getattr(store, name), name
+
+
+def test_no_module_of_the_package_is_over_400_lines() -> None:
+    """Small modules with one job each, everywhere in the package (the web layer included)."""
+    package = Path(__file__).resolve().parents[2] / "session_service"
+    long = {
+        p.relative_to(package).as_posix(): n
+        for p in package.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}
