@@ -9,6 +9,7 @@ database failing as if it were down. The SQL schema's column widths are these nu
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from .errors import SessionDataError
@@ -58,3 +59,14 @@ def check_aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise SessionDataError(NAIVE_DATETIME)
     return value
+
+
+def at_rest_id(session_id: str) -> str:
+    """The key a store files a session under: a SHA-256 hash of its id, never the id itself.
+
+    Session ids carry 128+ random bits, so an unkeyed hash is enough: a copy of the database,
+    even with the cookie signing key, yields no id a browser could send (and a rotation of the
+    signing key leaves every stored key valid). Every layer that needs a session's stored key
+    (the stores' contract, encryption's binding, the cache's invalidations, export) calls this.
+    """
+    return hashlib.sha256(session_id.encode()).hexdigest()
