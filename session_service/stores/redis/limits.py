@@ -19,10 +19,11 @@ from typing import Any
 import redis.exceptions
 
 from ...errors import SessionStoreUnavailable
-from ...limits.storage import MAX_LOG_ENTRIES, Window
+from ...limits.storage import MAX_LOG_ENTRIES, LimitParams, Window
 from .pool import run_script
 
-# KEYS[1] log (newest first); ARGV limit, now, window (ms).
+# KEYS[1] log (newest first), KEYS[2] its numbers; ARGV kept entries, now, window (ms), the
+# app's limit. An allowed hit writes "limit window_ms" to KEYS[2], expiring with the log.
 # Returns "allowed counted oldest newest" (the Window; '-' for none) as one string: one line
 # of reply to parse instead of five.
 _HIT = """
@@ -39,18 +40,20 @@ if newest and tonumber(newest) > tonumber(stamp) then stamp = newest end
 redis.call('LPUSH', key, stamp)
 redis.call('LTRIM', key, 0, limit - 1)
 if redis.call('PTTL', key) < tonumber(ARGV[3]) then redis.call('PEXPIRE', key, ARGV[3]) end
+redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. ARGV[3], 'PX', redis.call('PTTL', key))
 local log = redis.call('LRANGE', key, 0, limit - 1)
 local counted = 0
 while counted < #log and tonumber(log[counted + 1]) > since do counted = counted + 1 end
 return '1 ' .. counted .. ' ' .. (log[limit] or '-') .. ' ' .. stamp
 """
 
-# KEYS[1] log; ARGV the expected entries, newest first. Deletes the list only if it holds
-# exactly those.
+# KEYS[1] log, KEYS[2] its numbers; ARGV the expected entries, newest first. Deletes the list
+# (and its numbers) only if it holds exactly those.
 _RESET_IF = """
 local log = redis.call('LRANGE', KEYS[1], 0, -1)
 if #log ~= #ARGV then return 0 end
 for i = 1, #ARGV do if log[i] ~= ARGV[i] then return 0 end end
+redis.call('DEL', KEYS[2])
 return redis.call('DEL', KEYS[1])
 """
 
@@ -67,6 +70,9 @@ redis.call('INCRBY', KEYS[1], ARGV[1])
 if not v and ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return {1, redis.call('GET', KEYS[1])}
 """
+
+#: After a log's key, the key of its numbers (:meth:`RedisLimitStorage._params_key`).
+PARAMS_SUFFIX = "\0n"
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -124,6 +130,11 @@ class RedisLimitStorage:
     def _log_key(self, key: str) -> str:
         return f"{self._prefix}limit:{key}"
 
+    def _params_key(self, key: str) -> str:
+        """Where a log's numbers live: its key and a NUL, which no app key holds (so no
+        other key's log, and no ``delete_matching`` with a suffix, can name it)."""
+        return f"{self._prefix}limit:{key}{PARAMS_SUFFIX}"
+
     def _counter_key(self, key: str) -> str:
         return f"{self._prefix}counter:{key}"
 
@@ -131,7 +142,11 @@ class RedisLimitStorage:
         # A limit past what a log keeps (as on SQL) also stays where Lua's numbers are exact.
         kept = min(limit, MAX_LOG_ENTRIES)
         with _unavailable("count a rate-limited hit"):
-            reply = await _HIT_SCRIPT(self._client, [self._log_key(key)], [kept, now, window_ms])
+            reply = await _HIT_SCRIPT(
+                self._client,
+                [self._log_key(key), self._params_key(key)],
+                [kept, now, window_ms, limit],
+            )
         if isinstance(reply, str):  # a client made with decode_responses=True
             reply = reply.encode()
         allowed, counted, oldest, newest = reply.split()
@@ -142,13 +157,25 @@ class RedisLimitStorage:
             log = await self._client.lrange(self._log_key(key), 0, -1)
         return [int(t) for t in reversed(log)]
 
+    async def params(self, key: str) -> LimitParams | None:
+        with _unavailable("read a rate limit"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.exists(self._log_key(key))
+                pipe.get(self._params_key(key))
+                exists, raw = await pipe.execute()
+        if not exists or raw is None:
+            return None
+        limit, window_ms = (raw.decode() if isinstance(raw, bytes) else raw).split()
+        return LimitParams(int(limit), int(window_ms))
+
     async def reset(self, key: str) -> None:
         with _unavailable("reset a rate limit"):
-            await self._client.delete(self._log_key(key))
+            await self._client.delete(self._log_key(key), self._params_key(key))
 
     async def reset_if(self, key: str, log: list[int]) -> bool:
         with _unavailable("reset a rate limit"):
-            return bool(await _RESET_IF_SCRIPT(self._client, [self._log_key(key)], log[::-1]))
+            keys = [self._log_key(key), self._params_key(key)]
+            return bool(await _RESET_IF_SCRIPT(self._client, keys, log[::-1]))
 
     async def take_back(self, key: str) -> None:
         with _unavailable("take back a rate-limited hit"):
@@ -159,7 +186,10 @@ class RedisLimitStorage:
         deleted = 0
         with _unavailable("clear rate limits"):
             async for found in self._client.scan_iter(match=pattern, count=1000):
+                if PARAMS_SUFFIX.encode() in found:
+                    continue  # a log's numbers: deleted with their log
                 deleted += int(await self._client.delete(found))
+                await self._client.delete(found + PARAMS_SUFFIX.encode())
         return deleted
 
     async def counter_add(
