@@ -141,3 +141,31 @@ def test_every_transfer_command_says_what_it_does(cli: Cli) -> None:
     for name in ("export", "import", "copy"):
         text = ok(cli(name, "--help"))
         assert "examples:" in text and "session-service" in text
+
+
+@pytest.mark.stores("sqlite")
+def test_copy_shows_progress_on_a_terminal_and_exact_counts(db_url: str, tmp_path: Path) -> None:
+    seed(db_url, *(session(f"user{i}") for i in range(5)))
+    (tmp_path / "target").mkdir()
+    target = f"sqlite+aiosqlite:///{tmp_path / 'target' / 'sessions.sqlite'}"
+    env = _clean_env(tmp_path, {})
+    migrate = [str(SCRIPT), "--db-url", target, "migrate"]
+    ok(subprocess.run(migrate, capture_output=True, text=True, env=env, timeout=60, check=False))
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "copy", "--to", target, "--batch-size", "2"],
+            env=_clean_env(tmp_path, {"SESSION_DB_URL": db_url}),
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        shown = os.read(leader, 65536).decode()
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    assert "copied 2…" in shown and "copied 4…" in shown and "copied 5…" in shown
+    assert done.stdout.startswith("copied 5 sessions; 0 already there"), done.stdout
