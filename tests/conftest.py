@@ -37,7 +37,8 @@ PG_ENV = "SESSION_TEST_PG_URL"
 REQUIRE_ENV = "SESSION_TEST_REQUIRE_PG"
 REDIS_ENV = "SESSION_TEST_REDIS_URL"
 REQUIRE_REDIS_ENV = "SESSION_TEST_REQUIRE_REDIS"
-BACKENDS = ["sqlite", "postgres", "redis", "memory"]
+REQUIRE_CLUSTER_ENV = "SESSION_TEST_REQUIRE_REDIS_CLUSTER"
+BACKENDS = ["sqlite", "postgres", "redis", "memory", "redis_cluster"]
 SQL_BACKENDS = ["sqlite", "postgres"]
 
 
@@ -165,6 +166,27 @@ def redis_server_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[object]:
+    """A Redis Cluster of 3 primaries and 3 replicas started for this test session
+    (tests/support/redis_cluster.py), torn down afterwards. Without ``redis-server`` the
+    cluster tests skip with the reason; ``SESSION_TEST_REQUIRE_REDIS_CLUSTER=1`` fails them."""
+    import shutil
+
+    from .support.redis_cluster import redis_cluster as start
+
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        reason = (
+            f"{REDIS_SKIP_REASON}: the Redis Cluster tests start a cluster from redis-server "
+            "and redis-cli (Debian package `redis-server`), which are not installed"
+        )
+        if os.environ.get(REQUIRE_CLUSTER_ENV) == "1":
+            pytest.fail(f"{REQUIRE_CLUSTER_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    with start() as cluster:
+        yield cluster
+
+
 def redis_test_url(server_url: str) -> str:
     """``server_url`` with a fresh key prefix of its own (``?key_prefix=``)."""
     sep = "&" if "?" in server_url else "?"
@@ -200,6 +222,17 @@ def db_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
         url = f"memory://sstest_{secrets.token_hex(6)}"
         yield url
         forget_memory(url)
+        return
+    if store_kind == "redis_cluster":
+        from .support.redis_cluster import cluster_keys_without_ttl_then_delete
+
+        cluster = request.getfixturevalue("redis_cluster")
+        url = redis_test_url(cluster.url)
+        try:
+            yield url
+        finally:
+            untimed = cluster_keys_without_ttl_then_delete(cluster, url.rpartition("=")[2])
+        assert not untimed, f"keys left without a TTL: {untimed[:5]}"
         return
     if store_kind == "redis":
         url = redis_test_url(request.getfixturevalue("redis_server_url"))
