@@ -92,17 +92,17 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
             return await run_script(client, sha, source, keys, args)
 
     async def _command(self, *args: Any) -> Any:
-        if not self._checked:
-            await self._first_use()
-        async with self.turns:
+        async with self.turns:  # the first use's server check takes a turn too
+            if not self._checked:
+                await self._first_use()
             return await self.client.execute_command(*args)
 
     async def _run(self, script: S1.Script, keys: Any, *args: Any) -> Any:
-        if not self._checked:
-            await self._first_use()
-        us = to_us(utcnow())
-        argv = (self.key_prefix, S1.INDEX_GRACE_MS, us // 1000, us, *args)
         async with self.turns:
+            if not self._checked:
+                await self._first_use()
+            us = to_us(utcnow())
+            argv = (self.key_prefix, S1.INDEX_GRACE_MS, us // 1000, us, *args)
             return await run_script(self.client, script.sha, script.source, keys, argv)
 
     async def _check_server(self) -> None:
