@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
@@ -52,7 +53,8 @@ class Cluster:
     def client(self) -> RedisCluster:
         return RedisCluster(host="127.0.0.1", port=self.ports[0], socket_timeout=5)
 
-    def node(self, port: int) -> redis.Redis:
+    def node(self, port: int) -> Any:
+        """A plain client of one node (``Any``: its raw ``execute_command`` is untyped)."""
         return redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=5)
 
     def start_node(self, port: int) -> None:

@@ -14,6 +14,7 @@ from ..protocol import ProgressCallback, StoreStats
 from ..redis import scripts as S1
 from ..redis.admin import FAILURES, _glob, to_us
 from . import scripts as S
+from .moves import _ATTEMPTS
 
 if TYPE_CHECKING:
     from redis.asyncio.cluster import RedisCluster
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 _SCAN_COUNT = 1000
 #: What follows the prefix: a hash tag, then nothing (an id key), ``s:<id>`` (a signed-in
 #: session), ``u:<tenant tag>`` (a user's index in one tenant) or ``ut``.
-_SHAPE = re.compile(
-    r"\{(=[^{}]*)\}(?:(s):([^:{}]*)|(u):(-|=[^:{}]*)|(ut))|\{(#[0-9a-f]{3})\}(?:i:([^:{}]*)|(a))"
-)
+#: What follows the prefix: a user's hash tag then ``s:<id>`` (a signed-in session) or ``u``
+#: (the user's index); a bucket's then ``i:<id>`` (an id key) or ``a`` (the bucket's index).
+_SHAPE = re.compile(r"\{(=[^{}]*)\}(?:(s):([^:{}]*)|(u)())|\{(#[0-9a-f]{3})\}(?:i:([^:{}]*)|(a))")
 _UNESCAPES = re.compile("%(25|3A|7B|7D)")
 _BACK = {"25": "%", "3A": ":", "7B": "{", "7D": "}"}
 
@@ -64,50 +65,70 @@ class ClusterAdminOps:
 
         async def _drop_id(self, action: str, session_id: str, expected: str) -> None: ...
 
+        def _index(self, session_id: str, utag: str) -> str: ...
+
+        async def _sessions_of(self, utag: str) -> list[str]: ...
+
         async def _first_use(self) -> None: ...
 
         _checked: bool
 
     # -- by user: one script in the user's slot ----------------------------------------------
 
-    def _owner_keys(
+    def _owner(
         self, user_id: str, tenant_id: str | None, untenanted_only: bool = False
-    ) -> tuple[list[str], str, str]:
-        utag = S1.user_tag(user_id)
+    ) -> tuple[str, str]:
+        """(user tag, tenant tag: '' for every tenant) for the per-user scripts."""
         if untenanted_only:
-            ttag = S1.tenant_tag(None)
-        else:
-            ttag = "" if tenant_id is None else S1.tenant_tag(tenant_id)
-        return [self._user_base(utag) + "ut"], utag, ttag
+            return S1.user_tag(user_id), S1.tenant_tag(None)
+        return S1.user_tag(user_id), "" if tenant_id is None else S1.tenant_tag(tenant_id)
+
+    async def _per_user(
+        self, action: str, script: S1.Script, utag: str, *args: Any, keep: str = ""
+    ) -> Any:
+        """A per-user script given the user's index and every session it names (read first);
+        it answers "look again" (and changed nothing) if the index named another by then."""
+        index = self._index("", utag)
+        for _ in range(_ATTEMPTS):
+            keys = [index, index, *await self._sessions_of(utag)]
+            if keep:
+                keys.append(self._user_base(utag) + "s:" + S.kesc(keep))
+            done = await self._call(action, script, keys, utag, *args)
+            if done != S.LOOK_AGAIN:
+                return done
+        raise self._fail(action, RuntimeError("the user's sessions kept changing"))
 
     async def _clear_user(
         self, user_id: str, tenant_id: str | None, untenanted_only: bool, keep: str | None
     ) -> int:
-        keys, utag, ttag = self._owner_keys(user_id, tenant_id, untenanted_only)
+        utag, ttag = self._owner(user_id, tenant_id, untenanted_only)
         action = "clear a user's sessions"
-        n, gone = await self._call(action, S.CLEAR_USER, keys, utag, ttag, keep or "")
+        n, gone = await self._per_user(
+            action, S.CLEAR_USER, utag, ttag, keep or "", keep=keep or ""
+        )
         for sid in gone:  # their id keys point to nothing now; tidy them up
             await self._drop_id(action, sid.decode(), ">" + utag)
         return int(n)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
-        keys, utag, ttag = self._owner_keys(user_id, tenant_id)
-        gone = await self._call("revoke a session", S.REVOKE, keys, utag, ttag, handle)
+        utag, ttag = self._owner(user_id, tenant_id)
+        gone = await self._per_user("revoke a session", S.REVOKE, utag, ttag, handle)
         if not gone:
             return False
         await self._drop_id("revoke a session", gone.decode(), ">" + utag)
         return True
 
     async def _name_session(self, session_id: str, handle: str) -> str | None:
-        key, _, raw = await self._where("name a session", session_id)
+        key, utag, raw = await self._where("name a session", session_id)
         if raw is None:
             return None
-        named = await self._call("name a session", S.DEVICE, [key], "", handle)
+        keys = [key, self._index(session_id, utag)]
+        named = await self._call("name a session", S.DEVICE, keys, "", handle)
         return named.decode() if isinstance(named, bytes) else named
 
     async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
-        keys, utag, ttag = self._owner_keys(user_id, tenant_id)
-        flat = await self._call("list a user's sessions", S.OWNED, keys, utag, ttag)
+        utag, ttag = self._owner(user_id, tenant_id)
+        (flat,) = await self._per_user("list a user's sessions", S.OWNED, utag, ttag)
         now = to_us(utcnow())
         records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
         return [
@@ -146,7 +167,7 @@ class ClusterAdminOps:
         self, batch: list[tuple[str, re.Match[str]]]
     ) -> list[tuple[str, str, str, bytes]]:
         """(key, session id, user tag, value) of each session value in ``batch``."""
-        keys = [(key, m) for key, m in batch if m.group(2) or m.group(8) is not None]
+        keys = [(key, m) for key, m in batch if m.group(2) or m.group(7) is not None]
         values = await self.client.mget_nonatomic([key for key, _ in keys])
         out = []
         for (key, m), value in zip(keys, values, strict=True):
@@ -155,17 +176,15 @@ class ClusterAdminOps:
             if m.group(2):
                 out.append((key, kunesc(m.group(3)), kunesc(m.group(1)), value))
             else:
-                out.append((key, kunesc(m.group(8)), "", value))
+                out.append((key, kunesc(m.group(7)), "", value))
         return out
 
     @staticmethod
-    def _index(m: re.Match[str]) -> tuple[str, str | None] | None:
-        """(user tag or '' for a bucket, tenant tag or None for any) of an index key."""
+    def _index_of(m: re.Match[str]) -> str | None:
+        """The user tag of a user's index, '' for a bucket's, ``None`` for another key."""
         if m.group(4):
-            return kunesc(m.group(1)), m.group(5)
-        if m.group(9):
-            return "", None
-        return None
+            return kunesc(m.group(1))
+        return "" if m.group(8) else None
 
     async def _dump(self, tenant_id: str | None) -> list[SessionRecord]:
         out: list[SessionRecord] = []
@@ -206,7 +225,7 @@ class ClusterAdminOps:
                     ):
                         if want is not None and value.split(b"\0", 5)[4].decode() != want:
                             continue
-                        await self._run(S.TAKE, [key], sid, "")
+                        await self._run(S.TAKE, [key, self._index(sid, utag)], sid, "")
                         if utag:
                             await self._drop_id(action, sid, ">" + utag)
                         n += 1
@@ -214,11 +233,10 @@ class ClusterAdminOps:
             async for found in self._batches():
                 n = 0
                 for key, m in found:
-                    index = self._index(m)
-                    if index is None or (want is None) != (index[0] == ""):
+                    owner = self._index_of(m)
+                    if owner is None or (want is None) != (owner == ""):
                         continue  # every tenant: the buckets count; one: its users' indexes
-                    if want is None or index[1] == want:
-                        n += await self._forget_gone(key, index[0])
+                    n += await self._forget_gone(key, owner, want)
                 if want is None:
                     for key, _ in found:
                         await self._command("UNLINK", key)
@@ -227,16 +245,33 @@ class ClusterAdminOps:
             raise self._fail(action, exc) from exc
         return total
 
-    async def _forget_gone(self, index: str, utag: str) -> int:
-        """Remove from a user's index the ids whose session has gone (expired); how many."""
+    async def _forget_gone(self, index: str, utag: str, tenant: str | None = None) -> int:
+        """Remove from an index (of ``tenant`` alone, if given) the entries whose session has
+        gone (expired); how many."""
         base = self._user_base(utag) + "s:" if utag else index[:-1] + "i:"
         gone = 0
         for raw in await self._command("ZRANGE", index, 0, -1):
-            sid = raw.decode()
+            entry = raw.decode()
+            ttag, _, sid = entry.partition(":") if utag else ("", "", entry)
+            if tenant is not None and ttag != tenant:
+                continue
             if not int(await self._command("EXISTS", base + S.kesc(sid))):
-                await self._command("ZREM", index, sid)
+                await self._command("ZREM", index, entry)
                 gone += 1
         return gone
+
+    async def _prune(self, index: str, utag: str, batch_size: int) -> int:
+        """One batch of expired entries off an index, in one script given their keys."""
+        base = self._user_base(utag) + "s:" if utag else index[:-1] + "i:"
+        for _ in range(_ATTEMPTS):
+            now = to_us(utcnow()) // 1000
+            found = await self._command("ZRANGEBYSCORE", index, "-inf", now, "LIMIT", 0, batch_size)
+            ids = [e.decode().partition(":")[2] if utag else e.decode() for e in found]
+            keys = [index, index, *(base + S.kesc(i) for i in ids)]
+            n = int(await self._run(S.PRUNE_BATCH, keys, batch_size, utag))
+            if n != S.LOOK_AGAIN:
+                return n
+        return 0
 
     async def _delete_expired(self, batch_size: int, on_progress: ProgressCallback | None) -> int:
         """Redis expires the keys itself; this removes the expired entries of the users'
@@ -245,16 +280,12 @@ class ClusterAdminOps:
         try:
             async for batch in self._batches():
                 for key, m in batch:
-                    if m.group(6):
-                        await self._command(
-                            "ZREMRANGEBYSCORE", key, "-inf", to_us(utcnow()) // 1000
-                        )
-                    index = self._index(m)
-                    if index is None:
+                    utag = self._index_of(m)
+                    if utag is None:
                         continue
                     while True:
-                        n = int(await self._run(S.PRUNE_BATCH, [key], batch_size, index[0]))
-                        if index[0]:  # a user's index: its sessions are in the buckets too
+                        n = await self._prune(key, utag, batch_size)
+                        if utag:  # a user's index: its sessions are in the buckets too
                             if n < batch_size:
                                 break
                             continue
@@ -285,7 +316,7 @@ class ClusterAdminOps:
                     if record.user_id is not None:
                         users.add(record.user_id)
                 for key, m in batch:
-                    if m.group(9):
+                    if m.group(8):
                         expired += int(await self._command("ZCOUNT", key, "-inf", now // 1000))
         except FAILURES as exc:
             raise self._fail("compute statistics", exc) from exc

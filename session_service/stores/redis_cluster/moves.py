@@ -41,6 +41,25 @@ class ClusterWrites(RedisSessionStore):
             return self._id_key(session_id)
         return f"{self._user_base(utag)}s:{S.kesc(session_id)}"
 
+    def _index(self, session_id: str, utag: str) -> str:
+        """The index beside a session's key: its user's, or its id's bucket."""
+        if utag:
+            return self._user_base(utag) + "u"
+        return f"{self.key_prefix}{{{S.bucket(session_id)}}}a"
+
+    def _keys(self, session_id: str, utag: str) -> list[str]:
+        """A session's key and the index beside it: the first two KEYS of its scripts."""
+        return [self._key(session_id, utag), self._index(session_id, utag)]
+
+    def _id_keys(self, session_id: str) -> list[str]:
+        return [self._id_key(session_id), self._index(session_id, "")]
+
+    async def _sessions_of(self, utag: str) -> list[str]:
+        """The keys of every session the user's index names now (to declare them)."""
+        members = await self._command("ZRANGE", self._index("", utag), 0, -1)
+        base = self._user_base(utag) + "s:"
+        return [base + S.kesc(m.decode().partition(":")[2]) for m in members]
+
     async def _where(self, action: str, session_id: str) -> tuple[str, str, bytes | None]:
         """(the session's key, its user tag, the id key's value) as the id key says now."""
         try:
@@ -62,9 +81,10 @@ class ClusterWrites(RedisSessionStore):
         written goes, so no session is left that its id does not find. Whether it pointed."""
         pointer = ">" + utag
         key = self._id_key(session_id)
-        if int(await self._call(action, S.POINT, [key], pointer, exp_ms, session_id)):
+        keys = [key, self._index(session_id, "")]
+        if int(await self._call(action, S.POINT, keys, pointer, exp_ms, session_id)):
             return True
-        await self._call(action, S.TAKE, [self._key(session_id, utag)], session_id, "")
+        await self._call(action, S.TAKE, self._keys(session_id, utag), session_id, "")
         return False
 
     async def _put(
@@ -79,15 +99,21 @@ class ClusterWrites(RedisSessionStore):
         """The ``WRITE`` script where the record's owner puts it: (code, expiry ms)."""
         args = self._args(record, data)
         rest = (*args[:5], "1" if extend else "0", *args[5:], self.max_per_user)
-        key = self._key(record.id, args[3])
-        done = await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id, *rest,
-                                carried, pointer)  # fmt: skip
-        return int(done[0]), done[1] if len(done) > 1 else None
+        utag = args[3]
+        for _ in range(_ATTEMPTS):
+            keys = self._keys(record.id, utag)
+            if self.max_per_user and utag:  # the cap reads the user's other sessions
+                keys += await self._sessions_of(utag)
+            done = await self._call(f"{mode} a session", S.WRITE, keys, mode, record.id, *rest,
+                                    carried, pointer)  # fmt: skip
+            if int(done[0]) != 3:
+                return int(done[0]), done[1] if len(done) > 1 else None
+        return 0, None
 
     async def _take(self, action: str, session_id: str, utag: str, leave: str) -> Any:
         """Take the live session from its key in ``utag``'s slot ('' its id key), leaving
         ``leave`` there ('' nothing); its value, or ``None``."""
-        value = await self._call(action, S.TAKE, [self._key(session_id, utag)], session_id, leave)
+        value = await self._call(action, S.TAKE, self._keys(session_id, utag), session_id, leave)
         return value if value else None
 
     async def _aim(
@@ -96,9 +122,11 @@ class ClusterWrites(RedisSessionStore):
         """Claim the free id key for a session of the user tagged ``utag``; ``new``: an id an
         expired session not yet cleaned still holds is taken too."""
         exp_ms = max(_ms(to_us(record.expiry_date)), 1)
-        key = self._id_key(record.id)
         claim = pointer or ">" + utag
-        return bool(await self._run(S.CLAIM, [key], claim, exp_ms, record.id, "1" if new else "0"))
+        flag = "1" if new else "0"
+        return bool(
+            await self._run(S.CLAIM, self._id_keys(record.id), claim, exp_ms, record.id, flag)
+        )
 
     async def _insert(self, record: SessionRecord, data: str) -> None:
         """The id key is claimed first (``SET NX``), then the session written where it lives."""
@@ -142,7 +170,7 @@ class ClusterWrites(RedisSessionStore):
                     if carried is None and mode == "update":
                         return False
                     if now_tag and utag:
-                        moved = await self._call(action, S.REPOINT, [self._id_key(record.id)],
+                        moved = await self._call(action, S.REPOINT, self._id_keys(record.id),
                                                  ">" + now_tag, ">" + utag)  # fmt: skip
                         if not int(moved):
                             continue
@@ -185,16 +213,17 @@ class ClusterWrites(RedisSessionStore):
             raise self._fail(action, exc) from exc
         tail = (*args, self.max_per_user)
         try:
-            if old_tag and old_tag == utag:  # within one user: one script
-                keys = [self._key(record.id, utag), old_key]
-                done = int(await self._call(action, S.ROTATE, keys, old_id, record.id, *tail, ""))
-            else:
-                taken = await self._take(action, old_id, old_tag, "")
-                done = 0
-                if taken is not None:
-                    keys = [self._key(record.id, utag)]
-                    done = int(await self._call(action, S.ROTATE, keys, old_id, record.id,
-                                                *tail, taken))  # fmt: skip
+            same = bool(old_tag) and old_tag == utag  # within one user: one script
+            taken = None if same else await self._take(action, old_id, old_tag, "")
+            done = 0
+            for _ in range(_ATTEMPTS if same or taken is not None else 0):
+                keys = self._keys(record.id, utag) + ([old_key] if same else [])
+                if self.max_per_user and utag:
+                    keys += await self._sessions_of(utag)
+                done = int(await self._call(action, S.ROTATE, keys, old_id, record.id, *tail,
+                                            taken or "", "1" if same else "0"))  # fmt: skip
+                if done != -2:
+                    break
         except BaseException:
             await self._drop_id(action, record.id, claim)
             raise
@@ -208,22 +237,20 @@ class ClusterWrites(RedisSessionStore):
         return True
 
     async def _drop_id(self, action: str, session_id: str, expected: str) -> None:
-        await self._call(action, S.DROP_ID, [self._id_key(session_id)], expected, session_id)
+        await self._call(action, S.DROP_ID, self._id_keys(session_id), expected, session_id)
 
     async def _delete(self, session_id: str) -> None:
         action = "delete a session"
-        key, utag, raw = await self._where(action, session_id)
+        _, utag, raw = await self._where(action, session_id)
         if raw is None:
             return
         if utag:
-            await self._call(action, S.TAKE, [key], session_id, "")
+            await self._call(action, S.TAKE, self._keys(session_id, utag), session_id, "")
             expected = ">" + utag
         else:
             expected = ""
-        found = await self._call(
-            action, S.DROP_ID, [self._id_key(session_id)], expected, session_id
-        )
+        found = await self._call(action, S.DROP_ID, self._id_keys(session_id), expected, session_id)
         if isinstance(found, bytes):  # it was signed in meanwhile: delete it there too
-            await self._call(action, S.TAKE, [self._key(session_id, found[1:].decode())],
+            await self._call(action, S.TAKE, self._keys(session_id, found[1:].decode()),
                              session_id, "")  # fmt: skip
             await self._drop_id(action, session_id, found.decode())

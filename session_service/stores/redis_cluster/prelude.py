@@ -24,16 +24,38 @@ def kesc(value: str) -> str:
 
 
 # The single-node prelude's parse and keep are reused as they are; the index functions are
-# the cluster's (no tenant index; a user's indexes under the user's tag).
+# the cluster's. Every key a script touches is in its KEYS: KEYS[1] the key it is about,
+# KEYS[2] the index beside it (its user's, or its bucket's), then any session keys of the
+# user it reads (the caller read the index first; ``declared`` says whether it still holds
+# nothing else, and a script answers "look again" before it changes anything otherwise).
 _PARSE_AND_KEEP = _SINGLE_PRELUDE.split("local function index_add")[0]
 
 _PRELUDE = (
     _PARSE_AND_KEEP
     + r"""
+local IDX = KEYS[2]
+local DECL = {}
+for i = 1, #KEYS do DECL[KEYS[i]] = true end
 local ESC = {['%'] = '%25', [':'] = '%3A', ['{'] = '%7B', ['}'] = '%7D'}
 local function kesc(s) return (string.gsub(s, '[%%:{}]', ESC)) end
 local function ubase(utag) return P .. '{' .. kesc(utag) .. '}' end
 local function skey(utag, id) return ubase(utag) .. 's:' .. kesc(id) end
+
+-- a user index member is 'tenant tag:id' (a tag holds no ':'); a bucket's is the id
+local function member(ttag, id, utag) if utag == '' then return id end return ttag .. ':' .. id end
+local function split(m)
+  local at = string.find(m, ':', 1, true)
+  return string.sub(m, 1, at - 1), string.sub(m, at + 1)
+end
+
+-- whether every session the members of a user's index name is declared in KEYS
+local function declared(utag, members)
+  for _, m in ipairs(members) do
+    local _, id = split(m)
+    if not DECL[skey(utag, id)] then return false end
+  end
+  return true
+end
 
 -- a session value at key, or false (missing, or the id key's pointer to a user's slot)
 local function getv(key)
@@ -42,32 +64,13 @@ local function getv(key)
   return v
 end
 
--- an anonymous session's bucket index, beside its id key (KEYS[1] of a script on one)
-local function akey() return string.match(KEYS[1], '^(.-})') .. 'a' end
-
 local function index_add(id, ttag, utag, score)
-  if utag == '' then
-    local a = akey()
-    redis.call('ZADD', a, score, id)
-    keep(a)
-    return
-  end
-  -- Not pruned here: the entries of expired sessions are what statistics, clear-by-user and
-  -- cleanup count as expired (as SQL counts expired rows), until delete_expired prunes them.
-  local u = ubase(utag) .. 'u:' .. ttag
-  redis.call('ZADD', u, score, id)
-  keep(u)
-  local ut = ubase(utag) .. 'ut'
-  redis.call('ZADD', ut, 'GT', score, ttag)
-  keep(ut)
+  redis.call('ZADD', IDX, score, member(ttag, id, utag))
+  keep(IDX)
 end
 
 local function index_remove(id, ttag, utag)
-  if utag ~= '' then
-    redis.call('ZREM', ubase(utag) .. 'u:' .. ttag, id)
-  else
-    redis.call('ZREM', akey(), id)
-  end
+  redis.call('ZREM', IDX, member(ttag, id, utag))
 end
 
 local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
@@ -81,14 +84,14 @@ local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
   index_add(id, ttag, utag, exp_ms)
 end
 
+-- SESSION_MAX_PER_USER (see ..redis.evict): the caller checked ``declared`` before writing.
 local function evict_extra(keep_id, ttag, utag, limit)
   if limit <= 0 or utag == '' then return 0 end
-  local u = ubase(utag) .. 'u:' .. ttag
-  if redis.call('ZCOUNT', u, '(' .. NOW, '+inf') <= limit then return 0 end
   if redis.call('EXISTS', skey(utag, keep_id)) == 0 then return 0 end
   local others, n = {}, 1
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', u, '(' .. NOW, '+inf')) do
-    if id ~= keep_id then
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW, '+inf')) do
+    local mt, id = split(m)
+    if mt == ttag and id ~= keep_id then
       local v = redis.call('GET', skey(utag, id))
       if v then
         local vexp, created, updated, vt, vu, _, dev = parse(v)

@@ -161,7 +161,8 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
         limit = "" if self.max_bytes is None else self.max_bytes
         owner = ("1", utag) if delta.owner_changes else ("0", "")
         pairs = [part for entry in delta.entries for part in entry]
-        done = int(await self._call("save a session", S.PATCH, [key], session_id, exp, exp_ms,
+        keys = [key, self._index(session_id, utag)]
+        done = int(await self._call("save a session", S.PATCH, keys, session_id, exp, exp_ms,
                                     *owner, limit, len(delta.entries), *pairs,
                                     *delta.removed_json))  # fmt: skip
         if done < 0:
@@ -199,17 +200,19 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
         key, utag, raw = await self._where("extend a session", session_id)
         if raw is None:
             return False
-        done = bool(await self._call("extend a session", S.TOUCH, [key], session_id, exp,
+        keys = [key, self._index(session_id, utag)]
+        done = bool(await self._call("extend a session", S.TOUCH, keys, session_id, exp,
                                      _ms(exp), seen))  # fmt: skip
         if done and utag:
             await self._point("extend a session", session_id, utag, _ms(exp))
         return done
 
     async def _seen(self, session_id: str, when: datetime) -> bool:
-        key, _, raw = await self._where("record a session's last use", session_id)
+        key, utag, raw = await self._where("record a session's last use", session_id)
         if raw is None:
             return False
-        done = await self._call("record a session's last use", S.DEVICE, [key], to_us(when), "")
+        keys = [key, self._index(session_id, utag)]
+        done = await self._call("record a session's last use", S.DEVICE, keys, to_us(when), "")
         return done is not None
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
