@@ -108,7 +108,8 @@ class SessionStoreBackend:
 
     @property
     def kind(self) -> str:
-        """``"sqlite"``, ``"postgres"``, ``"redis"``, ``"memory"`` or a custom store's kind."""
+        """``"sqlite"``, ``"postgres"``, ``"redis"``, ``"redis_cluster"``, ``"memory"`` or a
+        custom store's kind."""
         return self.store.kind
 
     @property

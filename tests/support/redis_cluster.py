@@ -70,7 +70,12 @@ class Cluster:
         wait_until(lambda: _answers(port), f"redis-server on {port} did not start ({log})")
 
     def primaries(self) -> list[int]:
-        return [p for p in self.ports if p in self.procs and _role(p) == "master"]
+        """The ports of the primaries serving slots now, as a node that answers says."""
+        for port in self.ports:
+            if _answers(port):
+                slots = self.node(port).execute_command("CLUSTER SLOTS")
+                return sorted({int(primary[1]) for _, _, primary, *_ in slots})
+        raise RuntimeError("no node of the cluster answers")
 
     def wait_ok(self) -> None:
         def ok() -> bool:
@@ -98,13 +103,6 @@ def _answers(port: int) -> bool:
         return bool(redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
-
-
-def _role(port: int) -> str:
-    try:
-        return str(redis.Redis(port=port, socket_timeout=2).info("replication")["role"])
-    except redis.RedisError:
-        return "down"
 
 
 def wait_until(check: object, what: str, seconds: float = 30) -> None:
@@ -135,6 +133,15 @@ def redis_cluster() -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def external_cluster(url: str) -> Cluster:
+    """A cluster someone else runs (``SESSION_TEST_REDIS_CLUSTER_URL``, such as the one of
+    docker-compose-test-deps.yml): its seed ports; no process of it is ours to stop."""
+    from session_service.settings import split_cluster_url
+
+    seeds = split_cluster_url(url)
+    return Cluster(Path(tempfile.mkdtemp(prefix="sstest-cluster-")), [p for _, p in seeds])
 
 
 def cluster_keys_without_ttl_then_delete(cluster: Cluster, prefix: str) -> list[str]:

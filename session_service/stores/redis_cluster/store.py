@@ -46,6 +46,7 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
     ``rediss+cluster://`` for TLS); see the module docstring. ``.client`` is the
     ``redis.asyncio.RedisCluster`` of the running event loop."""
 
+    kind = "redis_cluster"
     _limits_in_rotate = True
 
     def __init__(self, url: str, **kwargs: Any) -> None:
