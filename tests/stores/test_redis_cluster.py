@@ -271,3 +271,18 @@ async def test_rate_limits_and_counters_run_on_the_cluster(db_url: str) -> None:
         assert await limits.delete_matching("login:", "") == 1
     finally:
         await store.close()
+
+
+async def test_an_unreachable_cluster_is_a_503_without_the_password() -> None:
+    from ..support.redis_cluster import free_port
+
+    port = free_port()
+    store = RedisClusterSessionStore(f"redis+cluster://:hunter2@127.0.0.1:{port}", timeout=1)
+    try:
+        with pytest.raises(SessionStoreUnavailable) as caught:
+            await store.load(new_session_id())
+        assert "hunter2" not in str(caught.value)
+        with pytest.raises(SessionStoreUnavailable):
+            await store.limit_storage().hit("k", 1, 1000, 0)
+    finally:
+        await store.close()

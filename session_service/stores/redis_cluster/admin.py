@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ...records import SessionRecord, utcnow
 from ..protocol import ProgressCallback, StoreStats
 from ..redis import scripts as S1
-from ..redis.admin import FAILURES, _glob, to_us
+from ..redis.admin import _glob, to_us
 from . import scripts as S
+from .client import FAILURES
 from .moves import _ATTEMPTS
 
 if TYPE_CHECKING:

@@ -27,6 +27,23 @@ from redis.backoff import NoBackoff
 
 from ...settings import split_cluster_url
 
+#: What a cluster command can fail with: the single-node store's failures, and the cluster
+#: client's own (no slot covered, no node reachable), which are no ``RedisError``.
+FAILURES = (rx.RedisError, OSError, TimeoutError, rx.RedisClusterException)
+
+
+def describe(exc: BaseException) -> str | None:
+    """What a failure of the cluster itself means to an operator, or ``None`` (the single-node
+    wording fits)."""
+    if isinstance(exc, rx.ClusterDownError | rx.SlotNotCoveredError):
+        return "the cluster is down or a slot has no primary (a failover in progress?)"
+    if isinstance(exc, rx.TryAgainError) or "TTL exhausted" in str(exc):
+        return "a slot is moving between primaries (try again)"
+    if isinstance(exc, rx.RedisClusterException):
+        return "no node of the cluster answered"
+    return None
+
+
 #: Options of ``parse_url`` that name one node, which a cluster client gets from the seeds.
 _PER_NODE = ("host", "port", "db", "connection_class", "path")
 

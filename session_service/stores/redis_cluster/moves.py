@@ -12,9 +12,10 @@ from typing import Any
 from ...records import SessionRecord
 from ..base import IdTaken
 from ..redis import scripts as S1
-from ..redis.admin import FAILURES, to_us
+from ..redis.admin import to_us
 from ..redis.store import RedisSessionStore, _ms
 from . import scripts as S
+from .client import FAILURES
 
 #: How often a write that lost a race for one id looks again.
 _ATTEMPTS = 50

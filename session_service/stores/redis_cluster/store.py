@@ -24,20 +24,21 @@ import json
 from datetime import datetime
 from typing import Any
 
+from redis import exceptions as rx
 from redis.asyncio.cluster import RedisCluster
 
-from ...errors import SessionConfigError
+from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
 from .._codec import encode_json
 from .._delta import Delta, too_large
 from ..redis import scripts as S1
-from ..redis.admin import FAILURES, to_us
+from ..redis.admin import to_us
 from ..redis.limits import RedisLimitStorage
 from ..redis.server import check_server
 from ..redis.store import _ms
 from . import scripts as S
 from .admin import ClusterAdminOps
-from .client import Turns, cluster_client, run_script
+from .client import FAILURES, Turns, cluster_client, describe, run_script
 from .moves import ClusterWrites
 
 
@@ -90,7 +91,24 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
 
     async def _limit_script(self, client: Any, sha: str, source: str, keys: Any, args: Any) -> Any:
         async with self.turns:
-            return await run_script(client, sha, source, keys, args)
+            try:
+                return await run_script(client, sha, source, keys, args)
+            except rx.RedisClusterException as exc:  # as a RedisError, for the limits' 503
+                raise rx.ConnectionError(describe(exc) or str(exc)) from exc
+
+    def _fail(self, action: str, exc: BaseException) -> SessionStoreUnavailable:
+        reason = describe(exc)
+        if reason is None:
+            return super()._fail(action, exc)
+        return SessionStoreUnavailable(
+            f"the session database at {self.display_url} failed to {action}: {reason}"
+        )
+
+    async def _call(self, action: str, script: S1.Script, keys: Any, *args: Any) -> Any:
+        try:
+            return await self._run(script, keys, *args)
+        except FAILURES as exc:
+            raise self._fail(action, exc) from exc
 
     async def _command(self, *args: Any) -> Any:
         async with self.turns:  # the first use's server check takes a turn too
