@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from session_service.records import new_session_id, utcnow
 from session_service.settings import normalize_db_url
 from session_service.stores.redis_cluster import RedisClusterSessionStore
 
+from ..cli.test_cli import ok, run
 from ..support.redis_cluster import Cluster, wait_until
 
 pytestmark = pytest.mark.stores("redis_cluster")
@@ -286,3 +288,24 @@ async def test_an_unreachable_cluster_is_a_503_without_the_password() -> None:
             await store.limit_storage().hit("k", 1, 1000, 0)
     finally:
         await store.close()
+
+
+def test_the_cli_counts_and_clears_on_the_cluster(db_url: str, tmp_path: Path) -> None:
+    """``count-user`` answers from the user's slot; ``clear-all`` visits every primary in
+    batches and says how many it deleted."""
+
+    async def seed() -> None:
+        backend = SessionStoreBackend.from_url(db_url)
+        try:
+            for user in ("alice", "alice", "bob", None):
+                await backend.create(_record(user))
+        finally:
+            await backend.close()
+
+    asyncio.run(seed())
+    env = {"SESSION_DB_URL": db_url}
+    out = run("count-user", "alice", data_dir=tmp_path, env=env)
+    assert ok(out).strip() == "2 live sessions for user alice"
+    cleared = ok(run("clear-all", "--yes", "--batch-size", "1", data_dir=tmp_path, env=env))
+    assert "4" in cleared
+    assert ok(run("count-user", "alice", data_dir=tmp_path, env=env)).strip().startswith("0")
