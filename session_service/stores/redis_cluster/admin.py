@@ -146,6 +146,7 @@ class ClusterAdminOps:
             await self._first_use()
         pattern = _glob(self.key_prefix) + "{*"
         start = len(self.key_prefix)
+        await self.client.initialize()  # a fresh client knows no node yet (no-op otherwise)
         for node in self.client.get_primaries():
             cursor: Any = 0
             while True:
