@@ -149,7 +149,7 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
         # clear-by-user of 100 sessions, in a small and a large cluster store
         cluster = stores["cluster"]
         timings = {}
-        for label, extra in (("small", 0), ("large", 2000 if quick else 50_000)):
+        for label, extra in (("small", 0), ("large", 2000 if quick else 20_000)):
             if extra:
                 before = _used_memory(cluster_url)
                 await _bulk(cluster, extra)

@@ -62,7 +62,7 @@ class Cluster:
         self.procs[port] = subprocess.Popen(
             [shutil.which("redis-server") or "redis-server", "--port", str(port),
              "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "1500",
+             "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "5000",
              "--save", "", "--appendonly", "no", "--dir", str(self.directory),
              "--logfile", str(log), "--maxmemory-policy", "noeviction"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
