@@ -170,9 +170,10 @@ class MemorySessionStore(MemoryAdminOps):
         now = utcnow()
         entry = self._entry(record, data, now)
         tracked = record.last_seen is not None  # a login with tracking on: this device
+        start = self._started_after(now)
         with self._space.lock:
             old = self._space.live(old_id, now)
-            if old is None:
+            if old is None or (start is not None and old.created_at <= start):
                 return False
             if record.id in self._space.sessions:
                 raise IdTaken

@@ -334,8 +334,10 @@ class RedisSessionStore(RedisAdminOps):
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
         keys = [self._session_prefix + old_id, self._session_prefix + record.id]
+        start = self._started_after(utcnow())
         done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
-                                    *self._args(record, data), self.max_per_user))  # fmt: skip
+                                    *self._args(record, data), self.max_per_user,
+                                    0 if start is None else to_us(start)))  # fmt: skip
         if done < 0:
             raise IdTaken
         return done == 1

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...errors import SessionConfigError
-from ...records import SessionRecord, user_id_of
+from ...records import SessionRecord, user_id_of, utcnow
 from ...settings import DbPooler, StoreKind, mask_url, normalize_db_url
 from ...storable import PRINCIPAL_LENGTH, check_text
 from .._codec import decode_data, encode_json, json_serializer
@@ -45,6 +45,7 @@ from .statements import (
     CREATE_SQL,
     DELETE_SQL,
     LOAD_SQL,
+    NO_START_LIMIT,
     OWNER_COUNT_SQL,
     ROTATE_SQL,
     SAVE_SQL,
@@ -269,8 +270,9 @@ class SqlSessionStore(SqlAdminOps):
         hot = self._hot
         now, user = hot.now_ts(), record.user_id
         seen = None if record.last_seen is None else hot.ts(record.last_seen)
+        start = hot.ts(self._started_after(utcnow()) or NO_START_LIMIT)
         move = (old_id, record.id, data, hot.ts(record.expiry_date), user, record.tenant_id,
-                now, record.handle, seen, record.ip, record.user_agent)  # fmt: skip
+                now, record.handle, seen, record.ip, record.user_agent, start)  # fmt: skip
         with translate_errors(self.display_url, "rotate a session id"):
             try:
                 if not (self.max_per_user and user is not None):

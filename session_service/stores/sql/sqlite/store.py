@@ -25,7 +25,7 @@ from . import patch
 from .driver import SqliteHotPath
 from .engine import make_engine
 
-#: After ``ROTATE_SQL`` in the same transaction (its parameters, and the limit as $12): the
+#: After ``ROTATE_SQL`` in the same transaction (its parameters, and the limit as $13): the
 #: extra sessions of the user, never the one logging in ($2), and none if it is not there.
 _EVICT_SQL = (
     f"DELETE FROM {T.name} WHERE id IN ({extra_sessions_sql('id <> $2')}) "
