@@ -85,13 +85,6 @@ class SessionStoreBase(PerUserLimit):
         absolute deadline)."""
         return read_record(record, self.absolute_ttl, now)
 
-    def _started_after(self, now: datetime) -> datetime | None:
-        """The earliest start (``created_at``) of a session still within its absolute
-        lifetime at ``now`` (``None``: no absolute limit). A ``_rotate`` moves no session
-        that started earlier: a login never revives a session that is over."""
-        ttl = self.absolute_ttl
-        return None if ttl is None else now - ttl
-
     def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
         now = utcnow()
         return [r for r in records if read_record(r, self.absolute_ttl, now) is not None]
@@ -356,9 +349,9 @@ class SessionStoreBase(PerUserLimit):
         raise NotImplementedError
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
-        """Move the live session ``old_id`` to ``record.id``; ``False`` if it is gone (or
-        started before :meth:`_started_after`); raise :class:`IdTaken` if ``record.id`` is
-        taken."""
+        """Move the live session ``old_id`` to ``record.id``; ``False`` if it is gone (or past
+        its absolute deadline: ``lifetime_rules.earliest_start``); raise :class:`IdTaken` if
+        ``record.id`` is taken."""
         raise NotImplementedError
 
     async def _delete(self, session_id: str) -> None:

@@ -211,10 +211,9 @@ return dev[4]
 )
 
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
-# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER, the earliest start
-# (µs) of a session within its absolute lifetime (0: no limit). 1 moved, 0 old session gone or
-# over (nothing written), -1 new id taken. The handle survives; a last_seen given (a
-# login with device tracking on) records this device, else the stored device fields are kept.
+# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER, earliest live start
+# (µs; 0: no absolute limit). 1 moved, 0 old one gone or over, -1 new id taken. The handle stays;
+# a last_seen given (device tracking on) records this device, else the stored fields are kept.
 ROTATE = _script(
     "rotate",
     r"""

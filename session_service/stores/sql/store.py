@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...errors import SessionConfigError
+from ...lifetime_rules import earliest_start
 from ...records import SessionRecord, user_id_of, utcnow
 from ...settings import DbPooler, StoreKind, mask_url, normalize_db_url
 from ...storable import PRINCIPAL_LENGTH, check_text
@@ -270,7 +271,7 @@ class SqlSessionStore(SqlAdminOps):
         hot = self._hot
         now, user = hot.now_ts(), record.user_id
         seen = None if record.last_seen is None else hot.ts(record.last_seen)
-        start = hot.ts(self._started_after(utcnow()) or NO_START_LIMIT)
+        start = hot.ts(earliest_start(self.absolute_ttl, utcnow()) or NO_START_LIMIT)
         move = (old_id, record.id, data, hot.ts(record.expiry_date), user, record.tenant_id,
                 now, record.handle, seen, record.ip, record.user_agent, start)  # fmt: skip
         with translate_errors(self.display_url, "rotate a session id"):
