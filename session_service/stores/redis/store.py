@@ -33,6 +33,7 @@ from redis import exceptions as rx
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 
 from ...errors import SessionConfigError, SessionStoreUnavailable
+from ...lifetime_rules import earliest_start
 from ...records import SessionRecord, utcnow
 from ...settings import (
     DEFAULT_REDIS_KEY_PREFIX,
@@ -334,8 +335,10 @@ class RedisSessionStore(RedisAdminOps):
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
         keys = [self._session_prefix + old_id, self._session_prefix + record.id]
+        start = earliest_start(self.absolute_ttl, utcnow())
         done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
-                                    *self._args(record, data), self.max_per_user))  # fmt: skip
+                                    *self._args(record, data), self.max_per_user,
+                                    0 if start is None else to_us(start)))  # fmt: skip
         if done < 0:
             raise IdTaken
         return done == 1
