@@ -153,7 +153,8 @@ async def _logged(b: SessionStoreBackend, key: str, *, own: bool) -> out.Result:
     else:
         text = f"{name}: {out.plural(len(log), 'hit')} logged, the newest {ago:.3f} s ago"
         why = (
-            "these hits were logged by an older version, which kept no limit or window"
+            "the store holds no limit or window for this key (hits logged by an older "
+            "version, or a Redis Cluster, which keeps none)"
             if own
             else "this store keeps hit times, not the app's limit"
         )

@@ -54,7 +54,7 @@ def test_show_of_a_key_logged_before_the_numbers_were_kept_says_so(cli: Cli, db_
     with_store(db_url, forget)
     text = ok(cli("limits", "show", "api:old"))
     assert text.startswith("api:old: 2 hits logged, the newest"), text
-    assert "older version" in text and "--limit N --window S" in text
+    assert "an older version" in text and "--limit N --window S" in text
     doc = json.loads(ok(cli("limits", "show", "api:old", "--json")))
     assert doc["logged_hits"] == 2 and doc["limit"] is None
     nobody = json.loads(ok(cli("limits", "show", "api:nobody", "--json")))

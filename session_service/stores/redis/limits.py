@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import redis.exceptions
@@ -22,8 +22,9 @@ from ...errors import SessionStoreUnavailable
 from ...limits.storage import MAX_LOG_ENTRIES, LimitParams, Window
 from .pool import run_script
 
-# KEYS[1] log (newest first), KEYS[2] its numbers; ARGV kept entries, now, window (ms), the
-# app's limit. An allowed hit writes "limit window_ms" to KEYS[2], expiring with the log.
+# KEYS[1] log (newest first), KEYS[2] its numbers (none on a cluster); ARGV kept entries, now,
+# window (ms), the app's limit. An allowed hit writes "limit window_ms" to KEYS[2], expiring
+# with the log.
 # Returns "allowed counted oldest newest" (the Window; '-' for none) as one string: one line
 # of reply to parse instead of five.
 _HIT = """
@@ -40,7 +41,9 @@ if newest and tonumber(newest) > tonumber(stamp) then stamp = newest end
 redis.call('LPUSH', key, stamp)
 redis.call('LTRIM', key, 0, limit - 1)
 if redis.call('PTTL', key) < tonumber(ARGV[3]) then redis.call('PEXPIRE', key, ARGV[3]) end
-redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. ARGV[3], 'PX', redis.call('PTTL', key))
+if KEYS[2] then
+  redis.call('SET', KEYS[2], ARGV[4] .. ' ' .. ARGV[3], 'PX', redis.call('PTTL', key))
+end
 local log = redis.call('LRANGE', key, 0, limit - 1)
 local counted = 0
 while counted < #log and tonumber(log[counted + 1]) > since do counted = counted + 1 end
@@ -53,7 +56,7 @@ _RESET_IF = """
 local log = redis.call('LRANGE', KEYS[1], 0, -1)
 if #log ~= #ARGV then return 0 end
 for i = 1, #ARGV do if log[i] ~= ARGV[i] then return 0 end end
-redis.call('DEL', KEYS[2])
+if KEYS[2] then redis.call('DEL', KEYS[2]) end
 return redis.call('DEL', KEYS[1])
 """
 
@@ -95,6 +98,10 @@ def _unavailable(action: str) -> Iterator[None]:
         raise SessionStoreUnavailable(f"the Redis store failed to {action}: {reason}") from exc
 
 
+#: Runs a script: (client, sha, source, keys, args) -> the reply.
+Runner = Callable[[Any, str, str, list[str], list[Any]], Awaitable[Any]]
+
+
 class _Script:
     """A Lua script run by its SHA1 on whichever client is current (loaded on first miss)."""
 
@@ -104,7 +111,11 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
-    async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(
+        self, client: Any, keys: list[str], args: list[Any], run: Runner | None = None
+    ) -> Any:
+        if run is not None:  # the store's own runner (a Redis Cluster's)
+            return await run(client, self.sha, self.source, keys, args)
         # Straight on a pooled connection, never retried, as the session store's scripts.
         return await run_script(client.connection_pool, self.sha, self.source, keys, args)
 
@@ -119,9 +130,13 @@ class RedisLimitStorage:
     Redis session store's client belongs to one event loop and is replaced for another).
     """
 
-    def __init__(self, client: Any, key_prefix: str) -> None:
+    def __init__(self, client: Any, key_prefix: str, *, run: Runner | None = None) -> None:
         self._get_client: Callable[[], Any] = client if callable(client) else lambda: client
         self._prefix = key_prefix
+        self._run = run
+        #: A log's numbers live in a key of their own, which a Redis Cluster would put in
+        #: another slot than the log: on a cluster (``run``) they are not kept.
+        self._keeps_params = run is None
 
     @property
     def _client(self) -> Any:
@@ -129,6 +144,11 @@ class RedisLimitStorage:
 
     def _log_key(self, key: str) -> str:
         return f"{self._prefix}limit:{key}"
+
+    def _keys(self, key: str) -> list[str]:
+        """A log's key, and its numbers' key where they are kept."""
+        log = self._log_key(key)
+        return [log, log + PARAMS_SUFFIX] if self._keeps_params else [log]
 
     def _params_key(self, key: str) -> str:
         """Where a log's numbers live: its key and a NUL, which no app key holds (so no
@@ -143,9 +163,7 @@ class RedisLimitStorage:
         kept = min(limit, MAX_LOG_ENTRIES)
         with _unavailable("count a rate-limited hit"):
             reply = await _HIT_SCRIPT(
-                self._client,
-                [self._log_key(key), self._params_key(key)],
-                [kept, now, window_ms, limit],
+                self._client, self._keys(key), [kept, now, window_ms, limit], self._run
             )
         if isinstance(reply, str):  # a client made with decode_responses=True
             reply = reply.encode()
@@ -158,6 +176,8 @@ class RedisLimitStorage:
         return [int(t) for t in reversed(log)]
 
     async def params(self, key: str) -> LimitParams | None:
+        if not self._keeps_params:
+            return None
         with _unavailable("read a rate limit"):
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.exists(self._log_key(key))
@@ -170,12 +190,13 @@ class RedisLimitStorage:
 
     async def reset(self, key: str) -> None:
         with _unavailable("reset a rate limit"):
-            await self._client.delete(self._log_key(key), self._params_key(key))
+            for doomed in self._keys(key):  # one key per command: a cluster's slots differ
+                await self._client.delete(doomed)
 
     async def reset_if(self, key: str, log: list[int]) -> bool:
         with _unavailable("reset a rate limit"):
-            keys = [self._log_key(key), self._params_key(key)]
-            return bool(await _RESET_IF_SCRIPT(self._client, keys, log[::-1]))
+            keys = self._keys(key)
+            return bool(await _RESET_IF_SCRIPT(self._client, keys, log[::-1], self._run))
 
     async def take_back(self, key: str) -> None:
         with _unavailable("take back a rate-limited hit"):
@@ -189,7 +210,8 @@ class RedisLimitStorage:
                 if PARAMS_SUFFIX.encode() in found:
                     continue  # a log's numbers: deleted with their log
                 deleted += int(await self._client.delete(found))
-                await self._client.delete(found + PARAMS_SUFFIX.encode())
+                if self._keeps_params:
+                    await self._client.delete(found + PARAMS_SUFFIX.encode())
         return deleted
 
     async def counter_add(
@@ -198,7 +220,7 @@ class RedisLimitStorage:
         ttl = "" if ttl_ms is None else str(ttl_ms)
         with _unavailable("add to a counter"):
             applied, value = await _ADD_SCRIPT(
-                self._client, [self._counter_key(key)], [amount, most, ttl]
+                self._client, [self._counter_key(key)], [amount, most, ttl], self._run
             )
         return bool(applied), _as_int(value)
 
