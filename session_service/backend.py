@@ -135,12 +135,16 @@ class SessionStoreBackend:
         """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
         setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
         Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``,
-        ``SESSION_MAX_PER_USER``). No I/O."""
+        ``SESSION_MAX_PER_USER``, ``SESSION_CACHE``). No I/O."""
         url = settings.db_url if url is None else url
         kind = normalize_db_url(url, variable="the database URL")[0]
         backend = cls.from_url(url, **settings.store_options(kind))
         apply_lifetime(backend.store, settings)
         apply_max_per_user(backend.store, settings.max_per_user)
+        if settings.cache == "local":  # SESSION_CACHE: the store behind a read cache
+            from .cache import cached_store
+
+            return cls(cached_store(backend.store, settings, normalize_db_url(url)[1]))
         return backend
 
     @classmethod
