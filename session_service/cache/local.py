@@ -109,6 +109,8 @@ class LocalCache:
         self._said_down = False
         #: Called with the keys (or ``"*"``) of every revocation heard, after the entries went.
         self.on_revoke: list[Callable[[Iterable[str]], None]] = []
+        #: Called with ``True`` when the channel listens, ``False`` when it is lost.
+        self.on_state: list[Callable[[bool], None]] = []
         #: Futures resolved when the channel (next) listens.
         self.waiters: list[asyncio.Future[None]] = []
 
@@ -173,6 +175,8 @@ class LocalCache:
             self._said_down = False
         for listener in self.on_revoke:
             listener([EVERYTHING])  # what was missed while down: websockets check the store
+        for state in self.on_state:
+            state(True)
         waiters, self.waiters = self.waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -193,6 +197,8 @@ class LocalCache:
                 reason,
             )
             self._said_down = True
+        for state in self.on_state:
+            state(False)
 
 
 def describe(exc: BaseException) -> str:
