@@ -16,6 +16,8 @@ from session_service.records import new_session_id, utcnow
 from session_service.settings import SessionSettings
 
 SECRET = "c" * 40
+#: The longest a test waits for a notification (a bound against hanging, not a threshold).
+WAIT = 10.0
 
 
 def cache_settings(url: str, **env: str) -> SessionSettings:
@@ -45,16 +47,16 @@ class Heard:
                 waiter.set_result(None)
         self._waiters.clear()
 
-    async def until(self, key: str, timeout: float = 10.0) -> None:
-        """Wait until a revocation naming ``key`` (or ``*``) was heard."""
-        async with asyncio.timeout(timeout):
+    async def until(self, key: str) -> None:
+        """Wait until a revocation naming ``key`` (or ``*``) was heard (10 s at most)."""
+        async with asyncio.timeout(WAIT):
             while not any(key in keys or "*" in keys for keys in self.keys):
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
                 await waiter
 
 
-async def state_change(store: CachedSessionStore, listening: bool, timeout: float = 10.0) -> None:
+async def state_change(store: CachedSessionStore, listening: bool) -> None:
     """Wait until the store's channel reports ``listening``."""
     loop = asyncio.get_running_loop()
     changed: asyncio.Future[None] = loop.create_future()
@@ -66,7 +68,7 @@ async def state_change(store: CachedSessionStore, listening: bool, timeout: floa
     store.cache.on_state.append(seen)
     try:
         if store.cache.listening is not listening:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(WAIT):
                 await changed
     finally:
         store.cache.on_state.remove(seen)
