@@ -85,13 +85,13 @@ class RevocationChannel:
     # -- the channel's task --------------------------------------------------------------
 
     async def _run(self) -> None:
-        wait = self.retry_first
+        failures = 0
         while True:
             try:
                 async with asyncio.timeout(self.timeout):
                     await self._subscribe()
                 self.cache.channel_up(self.where)
-                wait = self.retry_first
+                failures = 0
                 await self._keep_alive()
             except asyncio.CancelledError:
                 await self._close_quietly()
@@ -99,8 +99,9 @@ class RevocationChannel:
             except Exception as exc:  # a lost channel of any kind: down, then retry
                 self.cache.channel_down(self.where, describe(exc))
                 await self._close_quietly()
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, RETRY_MAX)
+                first = self.retry_first
+                await asyncio.sleep(min(first * 2**failures, max(RETRY_MAX, first)))
+                failures += 1
 
     async def _keep_alive(self) -> None:
         """Ping until a ping fails or the connection is lost (then raise)."""

@@ -10,7 +10,9 @@ the expiry cleanup costs the listeners nothing.
 The connection is asyncpg's own, opened on ``SESSION_PG_DIRECT_URL`` when set (a transaction
 pooler cannot carry ``LISTEN``), else on ``SESSION_DB_URL``. The health ping is a
 ``pg_notify`` to the channel that must come back on this connection: it proves the whole
-path, so a ``LISTEN`` silently swallowed (an undetected pooler) reads as down, never as up.
+path. A pooler in between reads as down, never as up: the ping's notification names the
+server process that sent it, and through a pooler that is not the process the connection
+was told it talks to (a pooler hands out keys of its own).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from .local import LocalCache
 #: The channel of revocations (named in migrations/versions/0006_cache_notify.py too).
 CHANNEL = "session_service_revoked"
 _PING = "ping:"
+_POOLED = (
+    "this connection goes through a pooler, which cannot carry LISTEN: set "
+    "SESSION_PG_DIRECT_URL to a URL of the same database that bypasses it"
+)
 
 
 class PgRevocations(RevocationChannel):
@@ -59,10 +65,14 @@ class PgRevocations(RevocationChannel):
         self.backend_pid = conn.get_server_pid()
         await self._ping()  # heard our own notification: LISTEN really works here
 
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, conn: Any, pid: int, _channel: str, payload: str) -> None:
         if payload.startswith(_PING):
-            if payload == self._token and self._echo is not None and not self._echo.done():
-                self._echo.set_result(None)
+            echo = self._echo
+            if payload == self._token and echo is not None and not echo.done():
+                if pid == conn.get_server_pid():
+                    echo.set_result(None)
+                else:  # the server process that sent it is not the one we talk to
+                    echo.set_exception(ChannelLost(_POOLED))
             return  # another process's ping
         self.heard(payload)
 

@@ -56,8 +56,9 @@ class Heard:
                 await waiter
 
 
-async def state_change(store: CachedSessionStore, listening: bool) -> None:
-    """Wait until the store's channel reports ``listening``."""
+async def state_change(store: CachedSessionStore, listening: bool, *, next: bool = False) -> None:
+    """Wait until the store's channel reports ``listening`` (``next``: a report yet to come,
+    even if it is in that state now)."""
     loop = asyncio.get_running_loop()
     changed: asyncio.Future[None] = loop.create_future()
 
@@ -67,7 +68,7 @@ async def state_change(store: CachedSessionStore, listening: bool) -> None:
 
     store.cache.on_state.append(seen)
     try:
-        if store.cache.listening is not listening:
+        if next or store.cache.listening is not listening:
             async with asyncio.timeout(WAIT):
                 await changed
     finally:
