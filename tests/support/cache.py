@@ -76,7 +76,9 @@ async def state_change(store: CachedSessionStore, listening: bool, *, next: bool
 
 
 @asynccontextmanager
-async def two_processes(url: str, **env: str) -> AsyncIterator[tuple[Any, Any]]:
+async def two_processes(
+    url: str, **env: str
+) -> AsyncIterator[tuple[CachedSessionStore, CachedSessionStore]]:
     """Two migrated cached stores on ``url``, both listening."""
     a, b = cached(url, **env), cached(url, **env)
     await a.migrate()
