@@ -46,9 +46,17 @@ _METHODS = tuple(
 )  # fmt: skip
 
 
+def ruled_store(store: object) -> object:
+    """The store that keeps the rules: ``store``, or the one a read cache is in front of."""
+    from .cache import CachedSessionStore
+
+    return store.inner if isinstance(store, CachedSessionStore) else store
+
+
 def apply_lifetime(store: object, settings: SessionSettings) -> None:
     """Give a store built on :class:`~.stores.base.SessionStoreBase` the absolute limit of
     ``settings`` (a store of your own without the base applies its own rules)."""
+    store = ruled_store(store)
     if isinstance(store, SessionStoreBase) and store.absolute_ttl is None:
         store.absolute_ttl = absolute_ttl_of(settings.absolute_ttl_seconds)
 
@@ -162,6 +170,7 @@ def apply_max_per_user(store: SessionStore, limit: int) -> None:
     """Give ``store`` the ``SESSION_MAX_PER_USER`` limit. A store of your own that does not
     build on :class:`~.stores.base.SessionStoreBase` has no such rule: a limit set for it is
     refused rather than silently not kept."""
+    store = ruled_store(store)  # type: ignore[assignment]
     if isinstance(store, SessionStoreBase):
         store.max_per_user = limit
     elif limit:

@@ -8,7 +8,9 @@ What a caller may rely on:
 * every invalidation (and every state change) bumps :attr:`LocalCache.generation`, and a fill
   is kept only if the generation it started under is still current, so a read that raced a
   revocation never puts the revoked session back (the fill started before the revocation
-  was heard, and may have read the row before it was deleted);
+  was heard, and may have read the row before it was deleted); a fill that raced a write of
+  the same session by this process is dropped too, and so is the written value of two
+  writes of one session that overlapped;
 * an entry is served for at most ``max_age`` seconds after the read that filled it started
   (another process's writes show within that); at most ``max_entries`` are kept, the oldest
   going first;
@@ -24,7 +26,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import overload
 
 from ..records import SessionRecord
 from ..stores._codec import decode_data
@@ -66,26 +69,55 @@ class Entry:
         )
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
+def _utc(value: datetime | None) -> datetime | None:
+    """In UTC, as every store reads a timestamp back (a write may pass another zone)."""
+    return value if value is None or value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def entry_of(record: SessionRecord, filled: float) -> Entry:
     """An entry holding a snapshot of ``record`` (later changes to it are not seen)."""
     data = _dumps(record.data)
     snapshot = SessionRecord(
         record.id,
         {},
-        record.expiry_date,
+        _utc(record.expiry_date),
         record.user_id,
         record.tenant_id,
-        record.created_at,
-        record.updated_at,
+        _utc(record.created_at),
+        _utc(record.updated_at),
         record.ip,
         record.user_agent,
-        record.last_seen,
+        _utc(record.last_seen),
         record.handle,
         record.idle_ttl,
         record.persistent,
-        record.absolute_expiry,
+        _utc(record.absolute_expiry),
     )
     return Entry(filled, snapshot, data)
+
+
+class Write:
+    """One write of one session by this process (see :meth:`LocalCache.writing`)."""
+
+    __slots__ = ("cache", "entry", "generation", "key")
+
+    def __init__(self, cache: LocalCache, key: str, generation: int) -> None:
+        self.cache, self.key, self.generation = cache, key, generation
+        self.entry: Entry | None = None
+
+    def keep(self, entry: Entry) -> None:
+        """What the write stored, to keep once it is done."""
+        self.entry = entry
+
+    def __enter__(self) -> Write:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cache._finish(self)
 
 
 class LocalCache:
@@ -107,6 +139,13 @@ class LocalCache:
         #: True only while the channel is subscribed and healthy: the only time hits are served.
         self.listening = False
         self._said_down = False
+        # Writes of this process: how many began, which key each one named last (recent
+        # ones: ``_floor`` is the first epoch no longer remembered), which are in flight,
+        # and which overlapped another write of the same key.
+        self._epoch = self._floor = 0
+        self._written: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}
+        self._overlapped: set[str] = set()
         #: Called with the keys (or ``"*"``) of every revocation heard, after the entries went.
         self.on_revoke: list[Callable[[Iterable[str]], None]] = []
         #: Called with ``True`` when the channel listens, ``False`` when it is lost.
@@ -129,22 +168,62 @@ class LocalCache:
             return None
         return entry
 
-    def put(self, key: str, entry: Entry, generation: int) -> None:
-        """Keep ``entry`` unless something was invalidated since ``generation`` was read."""
-        if generation != self.generation or not self.listening:
+    def mark(self) -> tuple[int, int]:
+        """Taken when a read of the store starts; :meth:`fill` keeps what it read only if
+        nothing happened meanwhile that could make it stale."""
+        return self.generation, self._epoch
+
+    def fill(self, key: str, entry: Entry, mark: tuple[int, int]) -> None:
+        """Keep what a read found, unless since ``mark`` a revocation was heard, the channel
+        changed state, or this process began a write of ``key`` (or forgot which keys it
+        wrote that long ago)."""
+        generation, epoch = mark
+        if generation != self.generation or not self.listening or key in self._inflight:
             return
+        if epoch < self._floor or self._written.get(key, 0) > epoch:
+            return
+        self._keep(key, entry)
+
+    def _keep(self, key: str, entry: Entry) -> None:
         entries = self._entries
         entries.pop(key, None)  # re-inserted last: the oldest fill is the first to go
         entries[key] = entry
         if len(entries) > self.max_entries:
             del entries[next(iter(entries))]
 
-    def begin_write(self, key: str) -> int:
-        """Forget ``key`` before this process writes it; the generation its result is kept
-        under (a fill that started before the write is then dropped)."""
+    def writing(self, key: str) -> Write:
+        """``with cache.writing(key) as w: …; w.keep(entry)``: forget ``key`` while this
+        process writes it, then keep what it wrote, but only if no other write of ``key``
+        in this process overlapped it (which of two lands last is the store's to say) and
+        no revocation was heard meanwhile."""
         self._entries.pop(key, None)
-        self.generation += 1
-        return self.generation
+        self._epoch += 1
+        written = self._written
+        written.pop(key, None)
+        written[key] = self._epoch
+        if len(written) > self.max_entries:
+            self._floor = written.pop(next(iter(written)))
+        inflight = self._inflight.get(key, 0)
+        if inflight:
+            self._overlapped.add(key)
+        self._inflight[key] = inflight + 1
+        return Write(self, key, self.generation)
+
+    def _finish(self, write: Write) -> None:
+        key = write.key
+        alone = key not in self._overlapped
+        left = self._inflight[key] - 1
+        if left:
+            self._inflight[key] = left
+        else:
+            del self._inflight[key]
+            self._overlapped.discard(key)
+        entry = write.entry
+        if entry is not None and alone and write.generation == self.generation:
+            if self.listening:
+                self._keep(key, entry)
+        else:
+            self._entries.pop(key, None)  # a fill that read the row while it was written
 
     def clear(self) -> None:
         """Forget everything (this process revoked sessions it cannot name)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..lifetime import LIFETIME_KEY, read_lifetime
@@ -29,7 +29,7 @@ from ..records import SessionRecord, user_id_of, utcnow
 from ..stores.protocol import DEFAULT_BATCH_SIZE, ProgressCallback, SessionStore, StoreStats
 from .channel import RevocationChannel
 from .keys import revocation_key
-from .local import Entry, LocalCache, entry_of
+from .local import Entry, LocalCache, Write, entry_of
 
 
 class CachedSessionStore:
@@ -95,55 +95,56 @@ class CachedSessionStore:
             hit = entry.fresh(utcnow())
             if hit is not None and hit.id == session_id:
                 return hit
-        generation, started = cache.generation, cache.clock()
+        mark, started = cache.mark(), cache.clock()
         record = await self.inner.load(session_id)
         if record is not None:
-            cache.put(key, entry_of(record, started), generation)
+            cache.fill(key, entry_of(record, started), mark)
         return record
-
-    def _written(self, record: SessionRecord, generation: int, started: float) -> None:
-        """Keep what this process just wrote (its own next read sees it at once)."""
-        if record.created_at is None:
-            record.created_at = utcnow()
-        self.cache.put(revocation_key(record.id), entry_of(record, started), generation)
 
     def _may_evict(self, user_id: str | None) -> bool:
         """A write binding ``user_id`` may sign out that user's extra sessions (unnamed)."""
         return bool(user_id) and bool(getattr(self.inner, "max_per_user", 0))
 
-    async def create(self, record: SessionRecord) -> SessionRecord:
-        generation, started = self.cache.begin_write(revocation_key(record.id)), self.cache.clock()
-        created = await self.inner.create(record)
-        if self._may_evict(created.user_id):
-            self.cache.clear()
-        else:
-            self._written(created, generation, started)
-        return created
-
-    async def save(self, record: SessionRecord) -> None:
-        generation, started = self.cache.begin_write(revocation_key(record.id)), self.cache.clock()
-        await self.inner.save(record)
+    def _keep(self, write: Write, record: SessionRecord, started: float) -> None:
+        """Keep what this process wrote (its own next read sees it at once), or, when the
+        write may have signed out other sessions of the user, forget everything."""
         if self._may_evict(record.user_id):
             self.cache.clear()
         elif record.expiry_date > utcnow():
-            self._written(record, generation, started)
+            if record.created_at is None:
+                record.created_at = utcnow()
+            write.keep(entry_of(record, started))
+
+    async def create(self, record: SessionRecord) -> SessionRecord:
+        key, started = revocation_key(record.id), self.cache.clock()
+        with self.cache.writing(key) as write:
+            created = await self.inner.create(record)
+            if revocation_key(created.id) == key:  # else the id was taken: a fresh one
+                self._keep(write, created, started)
+        return created
+
+    async def save(self, record: SessionRecord) -> None:
+        started = self.cache.clock()
+        with self.cache.writing(revocation_key(record.id)) as write:
+            await self.inner.save(record)
+            self._keep(write, record, started)
 
     async def update(self, record: SessionRecord, *, extend_expiry: bool = True) -> bool:
-        key = revocation_key(record.id)
+        key, started = revocation_key(record.id), self.cache.clock()
         before = self.cache.get(key)
-        generation, started = self.cache.begin_write(key), self.cache.clock()
-        done = await self.inner.update(record, extend_expiry=extend_expiry)
-        if not done:
-            return False
-        if self._may_evict(record.user_id):
-            self.cache.clear()
-        elif extend_expiry:
-            self._written(record, generation, started)
-        elif before is not None:  # the stored expiry was kept: so is the entry's
-            written = entry_of(record, started)
-            written.record.expiry_date = before.record.expiry_date
-            written.record.absolute_expiry = before.record.absolute_expiry
-            self.cache.put(key, written, generation)
+        with self.cache.writing(key) as write:
+            if not await self.inner.update(record, extend_expiry=extend_expiry):
+                return False
+            if extend_expiry:
+                self._keep(write, record, started)
+            elif before is not None and not self._may_evict(record.user_id):
+                # The stored expiry was kept: so is the entry's.
+                written = entry_of(record, started)
+                written.record.expiry_date = before.record.expiry_date
+                written.record.absolute_expiry = before.record.absolute_expiry
+                write.keep(written)
+            elif self._may_evict(record.user_id):
+                self.cache.clear()
         return True
 
     async def patch(
@@ -157,18 +158,16 @@ class CachedSessionStore:
     ) -> bool:
         key = revocation_key(session_id)
         before = self.cache.get(key)
-        generation = self.cache.begin_write(key)
-        done = await self.inner.patch(
-            session_id, changed, removed, expiry_date=expiry_date, lifetime=lifetime
-        )
-        if not done:
-            return False
-        if "user_id" in changed and self._may_evict(user_id_of(dict(changed))):
-            self.cache.clear()
-        elif before is not None and before.record.id == session_id:
-            self.cache.put(
-                key, _patched(before, changed, removed, expiry_date, lifetime), generation
+        with self.cache.writing(key) as write:
+            done = await self.inner.patch(
+                session_id, changed, removed, expiry_date=expiry_date, lifetime=lifetime
             )
+            if not done:
+                return False
+            if "user_id" in changed and self._may_evict(user_id_of(dict(changed))):
+                self.cache.clear()
+            elif before is not None and before.record.id == session_id:
+                write.keep(_patched(before, changed, removed, expiry_date, lifetime))
         return True
 
     async def touch(
@@ -176,47 +175,40 @@ class CachedSessionStore:
     ) -> bool:
         key = revocation_key(session_id)
         before = self.cache.get(key)
-        generation = self.cache.begin_write(key)
-        done = await self.inner.touch(session_id, expiry_date, last_seen=last_seen)
-        if done and before is not None and before.record.id == session_id:
-            record = before.record
-            deadline = record.absolute_expiry
-            record.expiry_date = expiry_date if deadline is None else min(expiry_date, deadline)
-            if last_seen is not None:
-                record.last_seen = last_seen
-            self.cache.put(key, before, generation)
+        with self.cache.writing(key) as write:
+            done = await self.inner.touch(session_id, expiry_date, last_seen=last_seen)
+            if done and before is not None and before.record.id == session_id:
+                record = before.record
+                deadline = record.absolute_expiry
+                moved = expiry_date if deadline is None else min(expiry_date, deadline)
+                record.expiry_date = moved.astimezone(UTC)
+                if last_seen is not None:
+                    record.last_seen = last_seen.astimezone(UTC)
+                write.keep(before)
         return done
 
     async def seen(self, session_id: str, when: datetime) -> bool:
         key = revocation_key(session_id)
         before = self.cache.get(key)
-        generation = self.cache.begin_write(key)
-        done = await self.inner.seen(session_id, when)
-        if done and before is not None and before.record.id == session_id:
-            before.record.last_seen = when
-            self.cache.put(key, before, generation)
+        with self.cache.writing(key) as write:
+            done = await self.inner.seen(session_id, when)
+            if done and before is not None and before.record.id == session_id:
+                before.record.last_seen = when.astimezone(UTC)
+                write.keep(before)
         return done
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
-        self.cache.begin_write(revocation_key(old_id))
-        generation, started = self.cache.begin_write(revocation_key(record.id)), self.cache.clock()
-        moved = await self.inner.rotate(old_id, record)
-        self.cache.begin_write(revocation_key(old_id))  # a fill of the old id meanwhile
-        if moved:
-            if self._may_evict(record.user_id):
-                self.cache.clear()
-            else:
+        key, started = revocation_key(record.id), self.cache.clock()
+        with self.cache.writing(revocation_key(old_id)), self.cache.writing(key) as write:
+            moved = await self.inner.rotate(old_id, record)
+            if moved and revocation_key(record.id) == key:  # else the id was taken
                 record.created_at = utcnow()  # a login starts a new lifetime
-                self.cache.put(revocation_key(record.id), entry_of(record, started), generation)
+                self._keep(write, record, started)
         return moved
 
     async def delete(self, session_id: str) -> None:
-        key = revocation_key(session_id)
-        self.cache.begin_write(key)
-        try:
+        with self.cache.writing(revocation_key(session_id)):
             await self.inner.delete(session_id)
-        finally:
-            self.cache.begin_write(key)  # a fill that read the row before it went
 
     # -- by user, by tenant, everything --------------------------------------------------
 
