@@ -94,6 +94,8 @@ class RevocationChannel:
                 failures = 0
                 await self._keep_alive()
             except asyncio.CancelledError:
+                self.cache.listening = False  # stopped: nothing is heard any more
+                self.cache.clear()
                 await self._close_quietly()
                 raise
             except Exception as exc:  # a lost channel of any kind: down, then retry
@@ -112,12 +114,14 @@ class RevocationChannel:
                 done, _ = await asyncio.wait({lost, pinged}, return_when=asyncio.FIRST_COMPLETED)
                 if lost in done:
                     pinged.cancel()
-                    lost.result()
+                    if not lost.cancelled():
+                        lost.result()
                     raise ChannelLost("the connection was closed")
                 pinged.result()
                 done, _ = await asyncio.wait({lost}, timeout=self.ping_every)
                 if done:
-                    lost.result()
+                    if not lost.cancelled():
+                        lost.result()
                     raise ChannelLost("the connection was closed")
         finally:
             lost.cancel()

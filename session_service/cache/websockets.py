@@ -8,7 +8,9 @@ websocket through :func:`run_watched`:
   back after a loss, when what was missed is unknown) closes the socket within moments: the
   session is looked up in the store itself, and the socket is closed if it is gone;
 * while the channel is down, each message the client sends first checks the store, so the
-  socket closes at its next message.
+  socket closes at its next message;
+* a message that arrives after a revocation was heard reaches the app only once that
+  revocation's check is done.
 
 Closing sends ``websocket.close`` with code 4401 and hands the app a ``websocket.disconnect``
 with the same code at its next ``receive``; what the app sends after that is dropped.
@@ -88,6 +90,8 @@ class _Watch:
             if not self.closed.done():
                 message = await self._first(receive)
                 if message is not None:
+                    if self._checks:  # a revocation was heard: its check comes first
+                        await asyncio.gather(*self._checks, return_exceptions=True)
                     if message["type"] == "websocket.receive" and not self.listening():
                         await self._check()  # the channel is down: ask the store now
                     if not self.closed.done():
