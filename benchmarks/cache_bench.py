@@ -117,6 +117,7 @@ def main() -> None:
     try:
         specs = {
             "cookie": ("", ""),
+            "ours-memory": ("memory://", ""),  # what a hit can reach: no store at all
             "ours-pg": (pg_url, ""),
             "ours-pg-cached": (pg_url, ""),
             "ours-redis": (redis_url, ""),

@@ -173,8 +173,9 @@ class LocalCache:
         nothing happened meanwhile that could make it stale."""
         return self.generation, self._epoch
 
-    def fill(self, key: str, entry: Entry, mark: tuple[int, int]) -> None:
-        """Keep what a read found, unless since ``mark`` a revocation was heard, the channel
+    def fill(self, key: str, record: SessionRecord, mark: tuple[int, int], started: float) -> None:
+        """Keep ``record``, as read by a read that started at ``started`` (the clock's time),
+        unless since ``mark`` a revocation was heard, the channel
         changed state, or this process began a write of ``key`` (or forgot which keys it
         wrote that long ago)."""
         generation, epoch = mark
@@ -182,7 +183,7 @@ class LocalCache:
             return
         if epoch < self._floor or self._written.get(key, 0) > epoch:
             return
-        self._keep(key, entry)
+        self._keep(key, entry_of(record, started))
 
     def _keep(self, key: str, entry: Entry) -> None:
         entries = self._entries

@@ -98,7 +98,7 @@ class CachedSessionStore:
         mark, started = cache.mark(), cache.clock()
         record = await self.inner.load(session_id)
         if record is not None:
-            cache.fill(key, entry_of(record, started), mark)
+            cache.fill(key, record, mark, started)
         return record
 
     def _may_evict(self, user_id: str | None) -> bool:

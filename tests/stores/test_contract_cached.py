@@ -14,8 +14,10 @@ from session_service import SessionStore, SessionStoreBackend
 from session_service.cache import CachedSessionStore
 from session_service.stores.redis import RedisSessionStore
 from session_service.testing import StoreContractTests
+from session_service.testing._records import new_record
+from session_service.testing.concurrency import N
 
-from ..support.cache import cached
+from ..support.cache import Heard, cached
 from ..support.lifetime import age_redis_session, age_sql_session
 
 
@@ -38,6 +40,23 @@ class _CachedStore(StoreContractTests):
         async with asyncio.timeout(10):
             await other.wait_listening()
         return other
+
+    async def test_two_instances_on_one_store_see_each_others_writes(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        """The contract's rule, but a revocation by the other instance (another process's
+        push) is seen once it has arrived, not before: the test waits for it. Everything
+        else in the rule is as the contract says."""
+        first, second = backend, await self.second_instance(backend)
+        a = [new_record({"user_id": "alice", "from": "first"}) for _ in range(N // 2)]
+        b = [new_record({"user_id": "alice", "from": "second"}) for _ in range(N // 2)]
+        await asyncio.gather(*(first.save(r) for r in a), *(second.save(r) for r in b))
+        assert await first.count_sessions_for_user("alice") == N
+        assert isinstance(first.store, CachedSessionStore)
+        heard = Heard(first.store)
+        assert await second.clear_sessions_for_user("alice") == N
+        await heard.until(a[0].id)
+        assert await first.load(a[0].id) is None
 
     @staticmethod
     def _forget(backend: SessionStoreBackend) -> CachedSessionStore:
