@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from ..errors import SessionConfigError
 from .parsers import Reading
-from .urls import normalize_db_url
+from .urls import CLUSTER_SCHEMES, normalize_db_url
 from .values import parse_int, parse_seconds
 
 #: ``SESSION_CACHE``: ``off`` (every read asks the store) or ``local`` (a cache in each process).
@@ -33,13 +33,14 @@ def check_cache_for(mode: str, kind: str, *, pooler: str = "none", direct_url: s
     if mode != "local":
         return
     if kind not in CACHED_KINDS:
-        why = {
+        why = {  # one reason per store kind without a channel
             "sqlite": "SQLite has no channel to tell other processes of a revocation, and a "
             "read from a local file is cheap already",
             "memory": "memory:// lives in one process and is a cache itself",
+            "redis_cluster": "Redis Cluster's scripts do not publish revocations yet",
         }.get(kind, f"the {kind!r} store has no revocation channel")
         raise SessionConfigError(
-            f"SESSION_CACHE=local needs a PostgreSQL or Redis store: {why}; "
+            f"SESSION_CACHE=local needs PostgreSQL or Redis (one primary or Sentinel): {why}; "
             "unset SESSION_CACHE or set it to off"
         )
     if kind == "postgres" and pooler == "transaction" and not direct_url:
@@ -83,7 +84,8 @@ def pg_direct_url(name: str, raw: str, reading: Reading) -> dict[str, Any]:
         kind, url = normalize_db_url(url, variable=name)
         if kind != "postgres":
             raise SessionConfigError(f"{name} must be a PostgreSQL URL, not a {kind} one")
-    check_cache_for(
-        values["cache"], values["store_kind"], pooler=values["db_pooler"], direct_url=url
-    )
+    kind: str = values["store_kind"]
+    if values["db_url"].partition(":")[0].lower() in CLUSTER_SCHEMES:
+        kind = "redis_cluster"
+    check_cache_for(values["cache"], kind, pooler=values["db_pooler"], direct_url=url)
     return {"pg_direct_url": url}
