@@ -81,11 +81,10 @@ def pg_direct_url(name: str, raw: str, reading: Reading) -> dict[str, Any]:
     values = reading.values
     url = raw.strip()
     if url:
-        kind, url = normalize_db_url(url, variable=name)
-        if kind != "postgres":
-            raise SessionConfigError(f"{name} must be a PostgreSQL URL, not a {kind} one")
-    kind: str = values["store_kind"]
-    if values["db_url"].partition(":")[0].lower() in CLUSTER_SCHEMES:
-        kind = "redis_cluster"
+        direct_kind, url = normalize_db_url(url, variable=name)
+        if direct_kind != "postgres":
+            raise SessionConfigError(f"{name} must be a PostgreSQL URL, not a {direct_kind} one")
+    cluster = values["db_url"].partition(":")[0].lower() in CLUSTER_SCHEMES
+    kind = "redis_cluster" if cluster else str(values["store_kind"])
     check_cache_for(values["cache"], kind, pooler=values["db_pooler"], direct_url=url)
     return {"pg_direct_url": url}
