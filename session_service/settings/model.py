@@ -14,6 +14,7 @@ from .defaults import (
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MEMORY_MAX_SESSIONS,
+    DEFAULT_METRICS_SAMPLE,
     DEFAULT_REDIS_KEY_PREFIX,
     DEFAULT_TTL_SECONDS,
     DbPooler,
@@ -64,6 +65,10 @@ class SessionSettings:
     max_per_user: int = 0
     #: A request that sets, changes or removes ``session["user_id"]`` gets a new session id.
     rotate_on_user_change: bool = True
+    #: Count and time through the OpenTelemetry API when the ``otel`` extra is installed.
+    metrics: bool = True
+    #: The fraction of store calls whose duration is recorded (0 to 1).
+    metrics_sample: float = DEFAULT_METRICS_SAMPLE
 
     @classmethod
     def from_env(
