@@ -43,8 +43,7 @@ class DefaultSessionService:
     the settings' ``SESSION_DB_URL``. ``settings`` default to :meth:`SessionSettings.from_env`.
     With ``auto_migrate=True``, ``async with service`` and :meth:`lifespan` migrate on entry.
     ``clock`` (seconds, like :func:`time.time`) is the one clock of the rate limits, the
-    login guard and the counters; tests inject their own. ``meter_provider``: where the
-    metrics go (docs/operations.md, "Metrics"; ``None``: OpenTelemetry's global provider).
+    login guard and the counters; tests inject their own. ``meter_provider``: the metrics'.
     """
 
     def __init__(
@@ -115,6 +114,8 @@ class DefaultSessionService:
     async def close(self) -> None:
         """Stop the background tasks and release database connections."""
         await self.stop_cleanup()
+        if self.metrics is not None:
+            self.metrics.start(None)  # a closed store is not counted again
         task, self._migrate_task = self._migrate_task, None
         if task is not None:
             task.cancel()

@@ -70,8 +70,9 @@ class SessionMetrics:
         self.hit = self.miss = self.expired = self.invalid = self.cache_hit = 0
         self.unavailable = self.rate_limited = self.guard_refused = 0
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The service started on ``loop``: the live-sessions gauge counts there."""
+    def start(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """The service started on ``loop`` (``None``: it closed): the live-sessions gauge
+        counts there (or no more)."""
         if self.live is not None:
             self.live.loop = loop
 

@@ -52,3 +52,6 @@ async def test_the_live_gauge_is_read_at_most_once_a_minute(
         assert live.pending is not None
         await asyncio.wrap_future(live.pending)
         assert value(points(reader), "session_service.sessions.live") == 3
+    now[0] += 60
+    points(reader)
+    assert live.pending is None  # closed: the store is not asked again
