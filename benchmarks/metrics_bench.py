@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._common import asyncpg_dsn, scratch_database
+from ._common import Kind, asyncpg_dsn, scratch_database
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,9 +48,9 @@ if variant == "sdk-every":
 if variant.startswith("sdk"):
     from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
-    exporter = ConsoleMetricExporter(out=open(os.devnull, "w"))
-    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=60_000)
+    from opentelemetry.sdk.metrics import export
+    exporter = export.ConsoleMetricExporter(out=open(os.devnull, "w"))
+    reader = export.PeriodicExportingMetricReader(exporter, export_interval_millis=60_000)
     metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 import session_service
 assert session_service.__file__.startswith(root), session_service.__file__
@@ -71,7 +71,8 @@ async def write(request):
     request.session["n"] = 1
     return PlainTextResponse("ok")
 
-app = Starlette(routes=[Route("/r", read), Route("/w", write)], middleware=[service.session_layer()])
+routes = [Route("/r", read), Route("/w", write)]
+app = Starlette(routes=routes, middleware=[service.session_layer()])
 
 async def call(path, cookie):
     headers = [(b"host", b"bench")] + ([(b"cookie", cookie)] if cookie else [])
@@ -130,23 +131,27 @@ def _run(root: Path, url: str, variant: str, n: int) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-async def _bench(store: str, args: argparse.Namespace, base: Path, work: Path) -> dict[str, list[float]]:
+async def _bench(
+    store: str, args: argparse.Namespace, base: Path, work: Path
+) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     if store == "memory":
         urls = {v: f"memory://bench-{v}" for v in VARIANTS}
         return await _rounds(urls, args, base, times)
-    async with scratch_database("sqlite" if store == "sqlite" else "postgres", args.pg, work) as url:
+    kind: Kind = "sqlite" if store == "sqlite" else "postgres"
+    async with scratch_database(kind, args.pg, work) as url:
         return await _rounds({v: url for v in VARIANTS}, args, base, times)
 
 
 async def _rounds(
     urls: dict[str, str], args: argparse.Namespace, base: Path, times: dict[str, list[float]]
 ) -> dict[str, list[float]]:
-    for _ in range(args.rounds):
+    for done in range(args.rounds):
         for variant in VARIANTS:
             root = base if variant == "main" else ROOT
             url = urls[variant].replace("postgresql+asyncpg://", "postgresql://")
             times[variant].append(await asyncio.to_thread(_run, root, url, variant, args.n))
+        print(f"round {done + 1}: {times}", file=sys.stderr, flush=True)
     return times
 
 
