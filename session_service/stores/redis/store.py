@@ -16,8 +16,8 @@ Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are l
   opened: during a failover, commands fail (503) until they name the new one.
 
 The admin operations (by user, by tenant, everything, cleanup, statistics) are in
-:mod:`.admin`. Redis Cluster is refused: the scripts touch keys that cannot be declared up
-front, which a cluster would spread over nodes.
+:mod:`.admin`. A Redis Cluster has a store of its own (``redis+cluster://``,
+:mod:`..redis_cluster`), whose layout keeps each user's keys in one slot.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _describe(exc: BaseException) -> str:
         return "connection refused" if "refused" in text else "connection lost or refused"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if text.startswith(("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN")):
-        return "Redis Cluster is not supported (see the README)"
+        return "a Redis Cluster answered (name it with a redis+cluster:// URL)"
     return f"{type(exc).__name__}: {text}"
 
 
