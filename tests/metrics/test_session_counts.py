@@ -24,7 +24,13 @@ from ..support.webapp import build_app
 from ._reader import durations, metered_service, points, value
 
 Metered = tuple[DefaultSessionService, httpx.AsyncClient, InMemoryMetricReader]
-SYSTEMS = {"sqlite": "sqlite", "postgres": "postgresql", "redis": "redis", "memory": "memory"}
+SYSTEMS = {
+    "sqlite": "sqlite",
+    "postgres": "postgresql",
+    "redis": "redis",
+    "memory": "memory",
+    "redis_cluster": "redis",
+}
 
 
 def _app(service: DefaultSessionService) -> Starlette:
