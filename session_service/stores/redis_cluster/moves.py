@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...records import SessionRecord
+from ...lifetime_rules import earliest_start
+from ...records import SessionRecord, utcnow
 from ..base import IdTaken
 from ..redis import scripts as S1
 from ..redis.admin import to_us
@@ -212,6 +213,7 @@ class ClusterWrites(RedisSessionStore):
                 raise IdTaken
         except FAILURES as exc:
             raise self._fail(action, exc) from exc
+        start = earliest_start(self.absolute_ttl, utcnow())
         tail = (*args, self.max_per_user)
         try:
             same = bool(old_tag) and old_tag == utag  # within one user: one script
@@ -222,7 +224,8 @@ class ClusterWrites(RedisSessionStore):
                 if self.max_per_user and utag:
                     keys += await self._sessions_of(utag)
                 done = int(await self._call(action, S.ROTATE, keys, old_id, record.id, *tail,
-                                            taken or "", "1" if same else "0"))  # fmt: skip
+                                            taken or "", "1" if same else "0",
+                                            0 if start is None else to_us(start)))  # fmt: skip
                 if done != -2:
                     break
         except BaseException:

@@ -175,8 +175,9 @@ return 1
 # KEYS[1] the new key, KEYS[2] its index, KEYS[3] the old key when in the same slot (ARGV[18]
 # '1'; else its value is carried in ARGV[17]), then (with SESSION_MAX_PER_USER) the user's
 # other sessions; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag, user tag, data, ip,
-# user agent, last_seen_us, handle, SESSION_MAX_PER_USER. 1 moved, 0 old session gone, -1
-# new id taken, -2 look again. The device rules of the single-node ROTATE.
+# user agent, last_seen_us, handle, SESSION_MAX_PER_USER, then ARGV[19] the earliest live start
+# (µs; 0: no absolute limit). 1 moved, 0 old session gone or past its absolute deadline, -1 new
+# id taken, -2 look again. The device rules of the single-node ROTATE.
 ROTATE = _script(
     "rotate",
     r"""
@@ -192,8 +193,9 @@ if same then
 else
   old = ARGV[17]
 end
-local oexp, _, _, ottag, outag, _, odev = parse(old)
+local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
+if tonumber(ocreated) <= tonumber(ARGV[19]) then return 0 end
 local there = redis.call('GET', KEYS[1])
 if there and there ~= '>' then return -1 end  -- '>': the id key, claimed by this rotate
 local dev = odev
