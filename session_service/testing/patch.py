@@ -174,7 +174,7 @@ class PatchRules(ContractCase):
         await backend.save(other)
         assert await backend.patch(record.id, {"user_id": "alice"}, [])
         assert sorted(await backend.get_session_ids_for_user("alice")) == sorted(
-            [record.handle, other.handle]
+            [record.handle or "", other.handle or ""]
         )
         assert await backend.patch(record.id, {"user_id": 42}, [])
         assert await backend.get_session_ids_for_user("alice") == [other.handle]
