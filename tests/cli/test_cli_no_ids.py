@@ -4,14 +4,24 @@ store (``dump``, ``list-user``, ``stats``, with and without ``--json``)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from session_service.storable import at_rest_id
 
-from .test_cli import Cli, cli, ok, seed, session  # noqa: F401  (cli: the fixture)
+from .test_cli import Cli, ok, run, seed, session
 
 pytestmark = pytest.mark.stores("sqlite", "postgres", "redis")
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path) -> Cli:
+    def call(*args: str, **kwargs: Any) -> Any:
+        return run(*args, data_dir=tmp_path, env={"SESSION_DB_URL": db_url}, **kwargs)
+
+    return call
 
 
 def test_no_output_shows_an_id_or_its_hash(db_url: str, cli: Cli) -> None:
