@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.engine import Connection
 
 from ...storable import at_rest_id, is_at_rest_id
@@ -26,7 +26,22 @@ REHASH_BATCH_SIZE = 1000
 #: again in the transaction that follows a commit.
 RELOCK = "session_service.relock"
 
-_REWRITE = update(T).where(T.c.id == bindparam("old")).values(id=bindparam("new"))
+
+def _rewrite(n: int) -> TextClause:
+    """``n`` ids to their hashes in one statement (a CTE of pairs joined by ``UPDATE ...
+    FROM``: PostgreSQL, and SQLite since 3.33)."""
+    pairs = ", ".join(f"(:o{i}, :n{i})" for i in range(n))
+    return text(
+        f"WITH v(old, new) AS (VALUES {pairs}) "
+        f"UPDATE {T.name} SET id = v.new FROM v WHERE {T.name}.id = v.old"
+    )
+
+
+def _pairs(ids: list[str]) -> dict[str, str]:
+    binds: dict[str, str] = {}
+    for i, sid in enumerate(ids):
+        binds[f"o{i}"], binds[f"n{i}"] = sid, at_rest_id(sid)
+    return binds
 
 
 def rehash_ids(
@@ -50,8 +65,9 @@ def rehash_ids(
         old = [sid for sid in ids if not is_at_rest_id(sid)]
         if not old:
             continue
-        # by ``old``: a row another migrator rewrote meanwhile matches nothing.
-        conn.execute(_REWRITE, [{"old": sid, "new": at_rest_id(sid)} for sid in old])
+        # One statement per batch, matched by ``old``: a row another migrator rewrote
+        # meanwhile matches nothing.
+        conn.execute(_rewrite(len(old)), _pairs(old))
         conn.commit()
         if relock is not None:
             relock()
