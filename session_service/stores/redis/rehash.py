@@ -15,15 +15,13 @@ before it serves (docs/operations.md): a key not moved yet reads as missing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from ...storable import at_rest_id, is_at_rest_id
 from ..protocol import ProgressCallback
 from .pool import run_script
 from .scripts import Script
-
-if TYPE_CHECKING:
-    from .store import RedisSessionStore
 
 #: The marker of a finished pass; it outlives any session that could predate it.
 DONE_KEY = "ids:hashed"
@@ -60,15 +58,20 @@ return 1
 )
 
 
-async def rehash_keys(store: RedisSessionStore, on_progress: ProgressCallback | None) -> int:
-    """Move every old-layout session key of ``store`` to its hashed name; returns how many."""
-    client, prefix = store.client, store.key_prefix
+async def rehash_keys(
+    client: Any,
+    prefix: str,
+    scan: Callable[[str], AsyncIterator[str]],
+    on_progress: ProgressCallback | None,
+) -> int:
+    """Move every old-layout session key under ``prefix`` (found by the store's ``scan``)
+    to its hashed name; returns how many."""
     pool = client.connection_pool
     if await client.exists(prefix + DONE_KEY):
         return 0
     sessions = prefix + "s:"
     moved = 0
-    async for stored in store._scan("s:"):
+    async for stored in scan("s:"):
         sid = stored[len(sessions) :]
         if is_at_rest_id(sid):
             continue

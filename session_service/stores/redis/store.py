@@ -221,7 +221,7 @@ class RedisSessionStore(RedisAdminOps):
         layout under its hashed id (:mod:`.rehash`: resumable, idempotent)."""
         await self._check_server()
         try:
-            await rehash_keys(self, on_progress)
+            await rehash_keys(self.client, self.key_prefix, self._scan, on_progress)
         except FAILURES as exc:
             raise self._fail("migrate the session keys", exc) from exc
 
