@@ -50,9 +50,17 @@ _METHODS = tuple(
 )  # fmt: skip
 
 
+def ruled_store(store: object) -> object:
+    """The store that keeps the rules: ``store``, or the one a read cache is in front of."""
+    from .cache import CachedSessionStore
+
+    return store.inner if isinstance(store, CachedSessionStore) else store
+
+
 def apply_lifetime(store: object, settings: SessionSettings) -> None:
     """Give a store built on :class:`~.stores.base.SessionStoreBase` the absolute limit of
     ``settings`` (a store of your own without the base applies its own rules)."""
+    store = ruled_store(store)
     if isinstance(store, SessionStoreBase) and store.absolute_ttl is None:
         store.absolute_ttl = absolute_ttl_of(settings.absolute_ttl_seconds)
 
@@ -140,12 +148,16 @@ class SessionStoreBackend:
         """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
         setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
         Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``,
-        ``SESSION_MAX_PER_USER``). No I/O."""
+        ``SESSION_MAX_PER_USER``, ``SESSION_CACHE``). No I/O."""
         url = settings.db_url if url is None else url
         kind = normalize_db_url(url, variable="the database URL")[0]
         backend = cls.from_url(url, **settings.store_options(kind))
         apply_lifetime(backend.store, settings)
         apply_max_per_user(backend.store, settings.max_per_user)
+        if settings.cache == "local":  # SESSION_CACHE: the store behind a read cache
+            from .cache import cached_store
+
+            return cls(cached_store(backend.store, settings, normalize_db_url(url)[1]))
         return backend
 
     @classmethod
@@ -163,6 +175,7 @@ def apply_max_per_user(store: SessionStore, limit: int) -> None:
     """Give ``store`` the ``SESSION_MAX_PER_USER`` limit. A store of your own that does not
     build on :class:`~.stores.base.SessionStoreBase` has no such rule: a limit set for it is
     refused rather than silently not kept."""
+    store = ruled_store(store)  # type: ignore[assignment]
     if isinstance(store, SessionStoreBase):
         store.max_per_user = limit
     elif limit:

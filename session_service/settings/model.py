@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache import DEFAULT_CACHE_MAX_AGE_SECONDS, DEFAULT_CACHE_MAX_ENTRIES, CacheMode
 from .defaults import (
     DEFAULT_CLEANUP_INTERVAL_SECONDS,
     DEFAULT_DB_TIMEOUT_SECONDS,
@@ -64,6 +65,12 @@ class SessionSettings:
     max_per_user: int = 0
     #: A request that sets, changes or removes ``session["user_id"]`` gets a new session id.
     rotate_on_user_change: bool = True
+    #: ``SESSION_CACHE``: ``local`` keeps a read cache in each process (PostgreSQL, Redis).
+    cache: CacheMode = "off"
+    cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES
+    cache_max_age_seconds: float = DEFAULT_CACHE_MAX_AGE_SECONDS
+    #: ``SESSION_PG_DIRECT_URL``: PostgreSQL without the pooler, for the cache's ``LISTEN``.
+    pg_direct_url: str = field(default="", repr=False)
 
     @classmethod
     def from_env(

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..cache.websockets import run_watched
 from ..errors import RateLimitExceeded, SessionStoreUnavailable
 from ..records import SessionRecord, new_session_id, utcnow
 from ..storable import PRINCIPAL_LENGTH, USER_AGENT_LENGTH, storable
@@ -140,8 +141,8 @@ class SessionMiddleware:
                 await send({"type": "websocket.close", "code": 1008})
             return
         scope["session"] = session
-        if kind == "websocket":
-            await self.app(scope, receive, send)
+        if kind == "websocket":  # closed when its session is revoked (with SESSION_CACHE)
+            await run_watched(self.store.store, session.id, self.app, scope, receive, send)
             return
 
         started = False

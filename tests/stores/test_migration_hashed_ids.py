@@ -17,7 +17,7 @@ from session_service.storable import at_rest_id
 from session_service.stores.sql import SqlSessionStore
 from session_service.stores.sql import migrate as _migrate
 
-from ..conftest import sql_engine
+from ..conftest import SCHEMA_HEAD, sql_engine
 
 pytestmark = pytest.mark.stores("sqlite", "postgres")
 
@@ -51,7 +51,7 @@ async def test_a_session_of_the_0004_schema_loads_by_its_id_after_upgrade(db_url
         await backend.migrate()
         await backend.migrate()  # again: nothing is hashed twice
 
-        assert await store.schema_revision() == "0005"
+        assert await store.schema_revision() == SCHEMA_HEAD
         alice = await backend.load(old)
         assert alice is not None and alice.id == old and alice.user_id == "alice"
         assert alice.handle == "h-old"

@@ -24,12 +24,12 @@ from ...settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
 from .._codec import decode_data, encode_json
 from .._delta import Delta
 from ..base import IdTaken
-from .admin import MemoryAdminOps
 from .limits import MemoryLimitStorage, memory_storage_of
 from .space import Entry, record_of, space_of, utc
+from .transfer import MemoryTransferOps
 
 
-class MemorySessionStore(MemoryAdminOps):
+class MemorySessionStore(MemoryTransferOps):
     """Sessions in this process's memory; see the module docstring for what it guarantees."""
 
     kind = "memory"

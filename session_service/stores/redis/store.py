@@ -47,12 +47,13 @@ from .._delta import Delta, too_large
 from ..base import IdTaken
 from ..protocol import ProgressCallback
 from . import scripts as S
-from .admin import EPOCH, FAILURES, US, RedisAdminOps, check_prefix, to_us
+from .admin import EPOCH, FAILURES, US, check_prefix, to_us
 from .delta import PATCH
 from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .rehash import rehash_keys
 from .server import ALLOW_EVICTION, check_server
+from .transfer import RedisTransferOps
 
 
 def _ms(us: int) -> int:
@@ -82,7 +83,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-class RedisSessionStore(RedisAdminOps):
+class RedisSessionStore(RedisTransferOps):
     """Sessions in Redis (``redis://``, ``rediss://``, or ``redis+sentinel://`` and
     ``rediss+sentinel://`` to find the primary through Sentinel); see the module docstring.
 

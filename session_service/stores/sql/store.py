@@ -37,7 +37,6 @@ from .._errors import StoreBusy, translate_errors
 from .._per_user import owner_key
 from ..base import IdTaken
 from . import migrate as _migrate
-from .admin import SqlAdminOps
 from .driver import Driver, Step
 from .engine import DEFAULT_TIMEOUT_SECONDS
 from .limits import SqlLimitStorage
@@ -55,13 +54,14 @@ from .statements import (
     UPDATE_DATA_SQL,
     UPDATE_SQL,
 )
+from .transfer import SqlTransferOps
 
 #: Compare-and-set rounds of a ``patch`` before giving up (each lost round means another
 #: write to the same session landed in between; losing this many in a row is a hot loop).
 _COMPARE_ATTEMPTS = 50
 
 
-class SqlSessionStore(SqlAdminOps):
+class SqlSessionStore(SqlTransferOps):
     _limits_in_rotate = True  # see _rotate
     """Sessions in one SQL table: the driver for one session per request, SQLAlchemy 2 async
     Core for the rest.
