@@ -19,7 +19,7 @@ from typing import Any, Self
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 
-from .backend import SessionStoreBackend, apply_lifetime, apply_max_per_user
+from .backend import SessionStoreBackend, apply_encryption, apply_lifetime, apply_max_per_user
 from .devices import SessionInfo, recency, session_info
 from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
 from .health import HealthReport, check
@@ -62,6 +62,7 @@ class DefaultSessionService:
                 # backend was given a limit of its own.
                 backend_or_url.store.max_bytes = self.settings.max_bytes
             apply_lifetime(backend_or_url.store, self.settings)
+            apply_encryption(backend_or_url.store, self.settings)
             if self.settings.max_per_user and not getattr(backend_or_url.store, "max_per_user", 0):
                 # SESSION_MAX_PER_USER likewise (a store of your own without it is refused).
                 apply_max_per_user(backend_or_url.store, self.settings.max_per_user)

@@ -7,6 +7,8 @@ only ``_``-prefixed primitives, which receive values that are already checked an
   fields within their lengths and storable (:mod:`session_service.storable`), ``user_id``
   taken from the data (and set on the record), timezone-aware datetimes, the data as JSON
   within ``SESSION_MAX_BYTES``, and a fresh handle for a record that has none;
+* with ``SESSION_ENCRYPTION_KEYS`` (:attr:`SessionStoreBase.cipher`) each value is sealed
+  before it is encoded and opened when read (:mod:`._cipher`), for a patch alike;
 * an id or a handle that no store could hold reads as missing (``None``, ``False``, ``0``,
   ``[]``), so a hostile cookie costs no round trip and cannot fail as if the store were down;
 * a primitive that finds the new id taken raises :class:`IdTaken`; the one loop here draws
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..devices import new_handle
 from ..lifetime_rules import (
@@ -40,17 +42,8 @@ from ..lifetime_rules import (
     start_lifetime,
     stored_data,
 )
-from ..records import SessionRecord, new_session_id, user_id_of, utcnow
-from ..storable import (
-    HANDLE_LENGTH,
-    ID_LENGTH,
-    IP_LENGTH,
-    PRINCIPAL_LENGTH,
-    USER_AGENT_LENGTH,
-    check_aware,
-    check_text,
-    storable,
-)
+from ..records import SessionRecord, new_session_id, utcnow
+from ..storable import check_aware, storable
 from ._codec import encode_json
 from ._delta import Delta, prepare_delta
 from ._per_user import PerUserLimit
@@ -61,11 +54,15 @@ from ._rules import (
     _none,
     _scope_ok,
     check_batch_size,
+    check_record,
     check_untenanted_only,
     oldest_first,
 )
 from ._rules import IdTaken as IdTaken
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+
+if TYPE_CHECKING:
+    from ._cipher import DataCipher
 
 
 class SessionStoreBase(PerUserLimit):
@@ -77,34 +74,31 @@ class SessionStoreBase(PerUserLimit):
     max_bytes: int | None = None
     #: ``SESSION_ABSOLUTE_TTL_SECONDS`` (``None``: no absolute limit); the service sets it.
     absolute_ttl: timedelta | None = None
+    #: ``SESSION_ENCRYPTION_KEYS``' cipher (``None``: data stored plain); the service sets it.
+    cipher: DataCipher | None = None
 
     # -- the rules --------------------------------------------------------------------------
 
     def _read(self, record: SessionRecord, now: datetime) -> SessionRecord | None:
-        """A record as read from the store, its lifetime applied (``None``: past its
-        absolute deadline)."""
+        """A record as read from the store, unsealed and its lifetime applied (``None``: past
+        its absolute deadline, or sealed data that does not open)."""
+        if self.cipher is not None and not self.cipher.open(record):
+            return None
         return read_record(record, self.absolute_ttl, now)
 
     def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
         now = utcnow()
-        return [r for r in records if read_record(r, self.absolute_ttl, now) is not None]
+        return [r for r in records if self._read(r, now) is not None]
 
     def _encode(self, record: SessionRecord, *, handle: bool) -> str:
         """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
         ``handle``, a fresh ``record.handle`` when it has none). Nothing is written when this
         raises :class:`SessionDataError`."""
-        check_text("the session id", record.id, ID_LENGTH)
-        check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
-        user_id = user_id_of(record.data)
-        check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
-        check_text("the ip", record.ip, IP_LENGTH)
-        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
-        check_text("the handle", record.handle, HANDLE_LENGTH)
-        if record.expiry_date.tzinfo is None:
-            check_aware(record.expiry_date)  # raises
-        if record.last_seen is not None and record.last_seen.tzinfo is None:
-            check_aware(record.last_seen)  # raises
-        data = encode_json(stored_data(record), self.max_bytes)
+        user_id = check_record(record)
+        stored = stored_data(record)
+        if self.cipher is not None:  # sealed for this session (a new id: sealed again)
+            stored = self.cipher.seal(record.id, stored)
+        data = encode_json(stored, self.max_bytes)
         record.user_id = user_id
         if handle and record.handle is None:
             record.handle = new_handle()
@@ -134,6 +128,7 @@ class SessionStoreBase(PerUserLimit):
                 await self._insert(record, data)
             except IdTaken:
                 record.id = new_session_id()
+                data = self._encode(record, handle=False)
             else:
                 if self.max_per_user and record.user_id is not None:
                     await self._evict_extra(record.id, self.max_per_user)
@@ -177,6 +172,8 @@ class SessionStoreBase(PerUserLimit):
         changed, removed = patched_lifetime(changed, removed, lifetime)
         if not storable(session_id):
             return _false()
+        if self.cipher is not None:
+            changed = self.cipher.seal(session_id, changed)
         delta = prepare_delta(changed, removed)
         if self.max_per_user and delta.owner_changes and delta.owner is not None:
             return self._bound(session_id, self._patch(session_id, delta, expiry_date))
@@ -215,6 +212,7 @@ class SessionStoreBase(PerUserLimit):
                 moved = await self._rotate(old_id, record, data)
             except IdTaken:
                 record.id = new_session_id()
+                data = self._encode(record, handle=False)
                 continue
             if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
                 await self._evict_extra(record.id, self.max_per_user)
