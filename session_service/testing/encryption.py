@@ -200,6 +200,7 @@ class EncryptionRules(ContractCase):
 
         store = _store(backend)
         ring = Keyring(store)
+        store.cipher = None
         plain = new_record({"legacy": CARD, "user_id": "bob"})
         await backend.save(plain)  # written before encryption was turned on
         ring.use("A")
