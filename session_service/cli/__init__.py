@@ -34,6 +34,7 @@ from ..backend import SessionStoreBackend
 from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
+from . import encryption as encryption_command
 from . import health as health_command
 from . import limits as limit_commands
 from . import output as out
@@ -103,6 +104,7 @@ class _Command:
     tenant: bool = False  # takes --tenant
     batched: bool = False  # takes --batch-size
     creates_database: bool = False
+    verb: str = "deleted"  # what its running count counts
     arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own arguments
 
 
@@ -162,6 +164,14 @@ _COMMANDS = (
         "delete expired sessions in batches (for cron)",
         "session-service cleanup-expired\n  session-service cleanup-expired --batch-size 1000",
         batched=True,
+    ),
+    _Command(
+        "reencrypt",
+        encryption_command.reencrypt,
+        "rewrite every session under the first key of SESSION_ENCRYPTION_KEYS (resumable)",
+        "session-service reencrypt\n  session-service reencrypt --batch-size 500 --json",
+        batched=True,
+        verb="checked",
     ),
     _Command(
         "health",
@@ -275,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="N",
                 type=_batch_size,
                 default=DEFAULT_BATCH_SIZE,
-                help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
+                help=f"rows per batch (default {DEFAULT_BATCH_SIZE})",
             )
         if spec.arguments is not None:
             spec.arguments(sub)
@@ -329,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("unlock needs --user, --ip, or both")
     if args.spec.name == "limits" and (args.limit is None) != (args.window is None):
         args.subparser.error("--limit and --window go together (the numbers the app passes)")
-    progress = out.Progress(sys.stderr)
+    progress = out.Progress(sys.stderr, args.spec.verb)
     try:
         settings = load_settings(args.db_url)
         if settings.store_kind == "memory":
@@ -343,7 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.finish()
         # Each batch is its own transaction: say how much is gone for good.
         done = f" after deleting {out.plural(progress.count, 'session')}" if progress.count else ""
-        _fail(f"interrupted{done}; what was deleted stays deleted" if done else "interrupted")
+        if args.spec.verb != "deleted":  # reencrypt: every session is done or not; go on later
+            _fail(f"interrupted; run `{PROG} {args.spec.name}` again to finish")
+        else:
+            _fail(f"interrupted{done}; what was deleted stays deleted" if done else "interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
         progress.finish()
