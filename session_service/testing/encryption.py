@@ -160,6 +160,24 @@ class EncryptionRules(ContractCase):
         assert await backend.dump_all_sessions() == []
         _no_secret_logged(caplog, victim.id, attacker.id, stolen)
 
+    async def test_a_value_relabelled_with_another_key_id_reads_as_missing(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        store = _store(backend)
+        ring = Keyring(store)
+        ring.use("a")
+        ring.material["b"] = ring.material["a"]  # one key listed under two ids
+        ring.use("a", "b")
+        record = new_record({"k": CARD})
+        await backend.save(record)
+        sealed = (await stored_data(store, record.id))["k"]
+        assert sealed.startswith("\ufdd0a:")
+        relabelled = "\ufdd0b:" + sealed[len("\ufdd0a:") :]
+        await overwrite_stored(
+            store, SessionRecord(record.id, {"k": relabelled}, record.expiry_date)
+        )
+        assert await backend.load(record.id) is None
+
     async def test_a_value_that_fails_its_tag_reads_as_missing_with_one_log_line(
         self, backend: SessionStoreBackend, caplog: pytest.LogCaptureFixture
     ) -> None:

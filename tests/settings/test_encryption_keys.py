@@ -103,3 +103,12 @@ def test_keys_for_a_store_of_your_own_are_refused(env: dict[str, str]) -> None:
         apply_encryption(_OwnStore(), settings)
     plain = SessionStoreBackend.from_url("memory://")
     apply_encryption(plain.store, SessionSettings.from_env(env))  # off: nothing to refuse
+
+
+def test_the_service_applies_the_keys_to_a_backend_it_is_given(env: dict[str, str]) -> None:
+    settings = SessionSettings.from_env({**env, NAME: keys_setting("k1")})
+    backend = SessionStoreBackend.from_url("memory://")
+    DefaultSessionService(backend, settings)
+    assert getattr(backend.store, "cipher", None) is not None
+    built = DefaultSessionService("memory://", settings).get_session_store()
+    assert getattr(built.store, "cipher", None) is not None
