@@ -18,14 +18,18 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .errors import SessionConfigError
 from .lifetime import absolute_ttl_of
-from .settings import SessionSettings, StoreKind, normalize_db_url
+from .settings import CLUSTER_SCHEMES, SessionSettings, StoreKind, normalize_db_url
 from .stores.base import SessionStoreBase
 from .stores.protocol import SessionStore
 from .stores.sql import PgSessionStore, SqliteSessionStore
 
 
-def _store_class(kind: StoreKind) -> Any:
+def _store_class(kind: StoreKind, url: str) -> Any:
     """The store for ``kind``; Redis is imported only when used (the ``redis`` extra)."""
+    if kind == "redis" and url.partition(":")[0].lower() in CLUSTER_SCHEMES:
+        from .stores.redis_cluster import RedisClusterSessionStore
+
+        return RedisClusterSessionStore
     if kind == "redis":
         from .stores.redis import RedisSessionStore
 
@@ -122,7 +126,8 @@ class SessionStoreBackend:
 
     @property
     def kind(self) -> str:
-        """``"sqlite"``, ``"postgres"``, ``"redis"``, ``"memory"`` or a custom store's kind."""
+        """``"sqlite"``, ``"postgres"``, ``"redis"``, ``"redis_cluster"``, ``"memory"`` or a
+        custom store's kind."""
         return self.store.kind
 
     @property
@@ -146,7 +151,7 @@ class SessionStoreBackend:
         Raises :class:`SessionConfigError` for a URL of no supported store.
         """
         kind, normalized = normalize_db_url(url, variable="the database URL")
-        return cls(_store_class(kind)(normalized, **options))
+        return cls(_store_class(kind, normalized)(normalized, **options))
 
     @classmethod
     def from_settings(cls, settings: SessionSettings, url: str | None = None) -> Self:

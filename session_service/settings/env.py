@@ -85,7 +85,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "SQLite file `sessions.sqlite` in `SESSION_DATA_DIR`",
         "`sqlite:///PATH`, `sqlite+aiosqlite:///PATH`, `postgres://…`, `postgresql://…`, "
         "`postgresql+asyncpg://…`, `redis://…`, `rediss://…` (TLS), `redis+sentinel://…`, "
-        "`rediss+sentinel://…`, `memory://` or `memory://NAME` "
+        "`rediss+sentinel://…`, `redis+cluster://…`, `rediss+cluster://…`, `memory://` or "
+        "`memory://NAME` "
         "(see [Stores and deployment](stores.md))",
         db_url,
     ),

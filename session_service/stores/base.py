@@ -347,8 +347,9 @@ class SessionStoreBase(PerUserLimit):
         raise NotImplementedError
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
-        """Move the live session ``old_id`` to ``record.id``; ``False`` if it is gone; raise
-        :class:`IdTaken` if ``record.id`` is taken."""
+        """Move the live session ``old_id`` to ``record.id``; ``False`` if it is gone (or past
+        its absolute deadline: ``lifetime_rules.earliest_start``); raise :class:`IdTaken` if
+        ``record.id`` is taken."""
         raise NotImplementedError
 
     async def _delete(self, session_id: str) -> None:

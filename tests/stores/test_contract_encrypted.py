@@ -13,6 +13,7 @@ from session_service.testing._records import data_of, new_record
 from session_service.testing.encryption import keys_setting
 
 from . import test_contract as plain
+from . import test_contract_cluster as cluster
 
 pytest.importorskip("cryptography", reason="the `encryption` extra is not installed")
 
@@ -65,4 +66,9 @@ class TestEncryptedRedisStore(_Encrypted, plain.TestRedisStore):
 
 @pytest.mark.stores("memory")
 class TestEncryptedMemoryStore(_Encrypted, plain.TestMemoryStore):
+    pass
+
+
+@pytest.mark.stores("redis_cluster")
+class TestEncryptedRedisClusterStore(_Encrypted, cluster.TestRedisClusterStore):
     pass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import redis.exceptions
@@ -89,6 +89,10 @@ def _unavailable(action: str) -> Iterator[None]:
         raise SessionStoreUnavailable(f"the Redis store failed to {action}: {reason}") from exc
 
 
+#: Runs a script: (client, sha, source, keys, args) -> the reply.
+Runner = Callable[[Any, str, str, list[str], list[Any]], Awaitable[Any]]
+
+
 class _Script:
     """A Lua script run by its SHA1 on whichever client is current (loaded on first miss)."""
 
@@ -98,7 +102,11 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
-    async def __call__(self, client: Any, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(
+        self, client: Any, keys: list[str], args: list[Any], run: Runner | None = None
+    ) -> Any:
+        if run is not None:  # the store's own runner (a Redis Cluster's)
+            return await run(client, self.sha, self.source, keys, args)
         # Straight on a pooled connection, never retried, as the session store's scripts.
         return await run_script(client.connection_pool, self.sha, self.source, keys, args)
 
@@ -113,9 +121,10 @@ class RedisLimitStorage:
     Redis session store's client belongs to one event loop and is replaced for another).
     """
 
-    def __init__(self, client: Any, key_prefix: str) -> None:
+    def __init__(self, client: Any, key_prefix: str, *, run: Runner | None = None) -> None:
         self._get_client: Callable[[], Any] = client if callable(client) else lambda: client
         self._prefix = key_prefix
+        self._run = run
 
     @property
     def _client(self) -> Any:
@@ -131,7 +140,9 @@ class RedisLimitStorage:
         # A limit past what a log keeps (as on SQL) also stays where Lua's numbers are exact.
         kept = min(limit, MAX_LOG_ENTRIES)
         with _unavailable("count a rate-limited hit"):
-            reply = await _HIT_SCRIPT(self._client, [self._log_key(key)], [kept, now, window_ms])
+            reply = await _HIT_SCRIPT(
+                self._client, [self._log_key(key)], [kept, now, window_ms], self._run
+            )
         if isinstance(reply, str):  # a client made with decode_responses=True
             reply = reply.encode()
         allowed, counted, oldest, newest = reply.split()
@@ -148,7 +159,9 @@ class RedisLimitStorage:
 
     async def reset_if(self, key: str, log: list[int]) -> bool:
         with _unavailable("reset a rate limit"):
-            return bool(await _RESET_IF_SCRIPT(self._client, [self._log_key(key)], log[::-1]))
+            return bool(
+                await _RESET_IF_SCRIPT(self._client, [self._log_key(key)], log[::-1], self._run)
+            )
 
     async def take_back(self, key: str) -> None:
         with _unavailable("take back a rate-limited hit"):
@@ -168,7 +181,7 @@ class RedisLimitStorage:
         ttl = "" if ttl_ms is None else str(ttl_ms)
         with _unavailable("add to a counter"):
             applied, value = await _ADD_SCRIPT(
-                self._client, [self._counter_key(key)], [amount, most, ttl]
+                self._client, [self._counter_key(key)], [amount, most, ttl], self._run
             )
         return bool(applied), _as_int(value)
 

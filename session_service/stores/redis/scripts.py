@@ -211,16 +211,17 @@ return dev[4]
 )
 
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
-# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER. 1 moved, 0 old
-# session gone (nothing written), -1 new id taken. The handle survives; a last_seen given (a
-# login with device tracking on) records this device, else the stored device fields are kept.
+# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER, earliest live start
+# (µs; 0: no absolute limit). 1 moved, 0 old one gone or over, -1 new id taken. The handle stays;
+# a last_seen given (device tracking on) records this device, else the stored fields are kept.
 ROTATE = _script(
     "rotate",
     r"""
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
-local oexp, _, _, ottag, outag, _, odev = parse(old)
+local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
+if tonumber(ocreated) <= tonumber(ARGV[17]) then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local dev = odev
 if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
