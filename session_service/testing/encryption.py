@@ -11,6 +11,7 @@ import base64
 import json
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from ..backend import SessionStoreBackend
 from ..records import SessionRecord, new_session_id
 from ..settings.encryption import parse_encryption_keys
+from ..storable import at_rest_id
 from ..stores.base import SessionStoreBase
 from ._harness import ContractCase
 from ._records import data_of, new_record
@@ -60,14 +62,15 @@ class Keyring:
 
 async def stored_data(store: SessionStoreBase, session_id: str) -> dict[str, Any]:
     """The data as the store holds it (sealed), through its own read primitive."""
-    raw = await store._load(session_id)
+    raw = await store._load(at_rest_id(session_id))
     assert raw is not None, "the session is not stored"
     return raw.data
 
 
 async def overwrite_stored(store: SessionStoreBase, record: SessionRecord) -> None:
     """Replace what the store holds for ``record`` with ``record.data`` as it is (no seal)."""
-    await store._save(record, json.dumps(record.data, ensure_ascii=False))
+    stored = replace(record, id=at_rest_id(record.id))  # the store files it by the hash
+    await store._save(stored, json.dumps(record.data, ensure_ascii=False))
 
 
 class EncryptionRules(ContractCase):

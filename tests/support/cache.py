@@ -12,6 +12,7 @@ from typing import Any
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.cache import CachedSessionStore
+from session_service.cache.keys import revocation_key
 from session_service.records import new_session_id, utcnow
 from session_service.settings import SessionSettings
 
@@ -47,8 +48,10 @@ class Heard:
                 waiter.set_result(None)
         self._waiters.clear()
 
-    async def until(self, key: str) -> None:
-        """Wait until a revocation naming ``key`` (or ``*``) was heard (10 s at most)."""
+    async def until(self, session_id: str) -> None:
+        """Wait until a revocation naming ``session_id`` (its stored key, as the channel
+        carries it) or ``*`` was heard (10 s at most)."""
+        key = revocation_key(session_id)
         async with asyncio.timeout(WAIT):
             while not any(key in keys or "*" in keys for keys in self.keys):
                 waiter = asyncio.get_running_loop().create_future()
