@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,7 +121,16 @@ class PgHotPath:
         try:
             unnamed = self.unnamed
             try:
-                result = await _run_prepared(conn, sql, args, fetch, unnamed, deadline)
+                # _run_prepared written out (a coroutine less per statement) for the usual
+                # case, a statement this connection has prepared already.
+                stmt = conn.ready_statement(sql, unnamed)
+                if stmt is None:
+                    result = await _run_prepared(conn, sql, args, fetch, unnamed, deadline)
+                elif fetch:
+                    result = await stmt.fetchrow(*args, timeout=max(deadline - loop.time(), 1e-3))
+                else:
+                    await stmt.fetch(*args, timeout=max(deadline - loop.time(), 1e-3))
+                    result = stmt.get_statusmsg()
             except pooler.POOLER_ERRORS:
                 if unnamed:
                     raise
@@ -136,23 +146,27 @@ class PgHotPath:
         # A statement that succeeded leaves nothing to wait for: no timer (asyncio.timeout
         # costs microseconds on every statement).
         await pool.release(conn)
-        return result
+        if fetch:
+            return None if result is None else tuple(result)
+        return int(result.rsplit(" ", 1)[-1])
 
     def _busy(self) -> StoreBusy:
         return StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")
 
-    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
-        row = await self._run(sql, args, True)
-        return None if row is None else tuple(row)
+    # The three below are plain functions returning ``_run``'s coroutine: every request runs
+    # one or two statements, and a coroutine layer less is one frame less on each resume.
 
-    async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+    def fetchrow(self, sql: str, *args: Any) -> Coroutine[Any, Any, tuple[Any, ...] | None]:
+        """One row (as a tuple), or ``None``."""
+        return self._run(sql, args, True)
+
+    def write_fetchrow(self, sql: str, *args: Any) -> Coroutine[Any, Any, tuple[Any, ...] | None]:
         """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""
-        return await self.fetchrow(sql, *args)
+        return self._run(sql, args, True)
 
-    async def execute(self, sql: str, *args: Any) -> int:
+    def execute(self, sql: str, *args: Any) -> Coroutine[Any, Any, int]:
         """Run one statement; returns the number of rows it changed."""
-        status: str = await self._run(sql, args, False)
-        return int(status.rsplit(" ", 1)[-1])
+        return self._run(sql, args, False)
 
     async def close(self) -> None:
         running = asyncio.get_running_loop()
