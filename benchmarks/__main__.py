@@ -264,6 +264,7 @@ def default_output(args: argparse.Namespace) -> Path:
         and not args.no_store
         and not args.no_http
         and args.scale is not False
+        and args.per_core is not False
         and args.backends == DEFAULT_BACKENDS
         and args.rounds >= MIN_RATED_ROUNDS
         and all(getattr(args, name) is None for name in _PARTIAL)
