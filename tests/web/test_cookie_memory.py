@@ -7,8 +7,10 @@ Pure codec tests (no store): the middleware tests cover the codec over every sto
 from __future__ import annotations
 
 import hashlib
+import hmac
 from pathlib import Path
 
+import pytest
 from itsdangerous import Signer
 
 from session_service.records import new_session_id
@@ -73,12 +75,19 @@ def test_rejected_cookies_are_never_remembered_and_the_memory_is_bounded(
     assert len(codec._known) <= REMEMBERED and len(codec._signed) <= REMEMBERED
 
 
-def test_a_repeated_cookie_is_verified_by_one_hmac(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeated_cookie_is_verified_by_one_hmac(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     codec = _codec(tmp_path)
     value = _value(_codec(tmp_path), new_session_id())
-    calls = []
+    calls: list[bytes] = []
     real = cookie_module._signature
-    monkeypatch.setattr(cookie_module, "_signature", lambda k, v: calls.append(v) or real(k, v))
+
+    def counted(keyed: hmac.HMAC, raw: bytes) -> bytes:
+        calls.append(raw)
+        return real(keyed, raw)
+
+    monkeypatch.setattr(cookie_module, "_signature", counted)
     for _ in range(5):
         assert len(_ids(codec, value)) == 1
     assert len(calls) == 1
