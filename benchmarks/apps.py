@@ -48,6 +48,8 @@ VARIANTS = (
     "ours-pg-whole",
     "ours-sqlite-absolute",
     "ours-pg-absolute",
+    "ours-pg-cached",
+    "ours-redis-cached",
 )
 TTL_SECONDS = 14 * 24 * 3600
 _FLOOR_SALT = b"benchmarks.floor"
@@ -191,11 +193,12 @@ def _ours_app(
     track_devices: bool = False,
     whole: bool = False,
     absolute: bool = False,
+    cache: bool = False,
 ) -> Starlette:
     """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
     agent and a last_seen written at most once per 300 s per session); ``whole``: writes saved
     whole (the whole session, not only the changed key); ``absolute``:
-    SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL)."""
+    SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL); ``cache``: SESSION_CACHE=local."""
     from session_service import DefaultSessionService, SessionSettings
 
     settings = SessionSettings.from_env(
@@ -206,6 +209,7 @@ def _ours_app(
             "SESSION_DATA_DIR": os.environ.get("BENCH_DATA_DIR", ".session-data"),
             "SESSION_TRACK_DEVICES": "true" if track_devices else "false",
             "SESSION_ABSOLUTE_TTL_SECONDS": str(2 * TTL_SECONDS) if absolute else "0",
+            "SESSION_CACHE": "local" if cache else "off",
         }
     )
     service = DefaultSessionService(None, settings)
@@ -267,6 +271,8 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
 
         prefix = os.environ.get("BENCH_REDIS_PREFIX", "starsessions.")
         return _starsessions_app(RedisStore(connection=Redis.from_url(redis_url), prefix=prefix))
+    if variant in ("ours-pg-cached", "ours-redis-cached"):
+        return _ours_app(db_url, secret, cache=True)
     if variant in ("ours-redis", "ours-memory"):
         return _ours_app(db_url, secret)
     if variant in ("ours-sqlite", "ours-pg", "ours-sqlite-tracked", "ours-pg-tracked"):

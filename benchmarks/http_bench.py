@@ -35,6 +35,7 @@ from ._common import (
     median,
     paired_ratio,
 )
+from .cache_bench import cache_targets
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,9 +254,12 @@ def _run_http_bench(
     if redis_url is not None:
         specs["starsessions-redis"] = ("", redis_url)
         specs["ours-redis"] = (with_prefix(redis_url, ours_prefix), "")
+        specs["ours-redis-cached"] = specs["ours-redis"]
     for kind, url in (("sqlite", sqlite_url), ("pg", pg_url)):
         for suffix in ("", "-tracked", "-whole", "-absolute") if url else ():
             specs[f"ours-{kind}{suffix}"] = (url or "", "")
+    if pg_url:
+        specs["ours-pg-cached"] = (pg_url, "")
     results: dict[tuple[str, str], list[WrkResult]] = {}
     with servers(specs, star_prefix) as running:
         for server in running.values() if cfg.warmup else ():  # imports, pools, caches
@@ -293,7 +297,8 @@ def _run_http_bench(
         "database as ours-redis); ours-*: session_service's SessionMiddleware; ours-memory: "
         "on memory:// (one process); ours-redis: on Redis, its own key prefix; *-tracked: with "
         "SESSION_TRACK_DEVICES=true; ours-*-whole: its write saved whole (the "
-        "whole session, not only the changed key); *-absolute: SESSION_ABSOLUTE_TTL_SECONDS=2*TTL."
+        "whole session, not only the changed key); *-absolute: SESSION_ABSOLUTE_TTL_SECONDS=2*TTL;"
+        " *-cached: SESSION_CACHE=local."
     )
     if pg_url:
         section.floors.append(
@@ -401,6 +406,7 @@ def _run_http_bench(
             rps(f"ours-{kind}-absolute", "read"), rps(f"ours-{kind}", "read")), 0.97, True)
         for kind, name in (("sqlite", "SQLite"), ("pg", "PG")) if kind == "sqlite" or pg_url
     ]  # fmt: skip
+    section.targets += cache_targets(rps, pg=bool(pg_url), redis=redis_url is not None)
     return section
 
 

@@ -18,14 +18,18 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .errors import SessionConfigError
 from .lifetime import absolute_ttl_of
-from .settings import SessionSettings, StoreKind, normalize_db_url
+from .settings import CLUSTER_SCHEMES, SessionSettings, StoreKind, normalize_db_url
 from .stores.base import SessionStoreBase
 from .stores.protocol import SessionStore
 from .stores.sql import PgSessionStore, SqliteSessionStore
 
 
-def _store_class(kind: StoreKind) -> Any:
+def _store_class(kind: StoreKind, url: str) -> Any:
     """The store for ``kind``; Redis is imported only when used (the ``redis`` extra)."""
+    if kind == "redis" and url.partition(":")[0].lower() in CLUSTER_SCHEMES:
+        from .stores.redis_cluster import RedisClusterSessionStore
+
+        return RedisClusterSessionStore
     if kind == "redis":
         from .stores.redis import RedisSessionStore
 
@@ -46,9 +50,17 @@ _METHODS = tuple(
 )  # fmt: skip
 
 
+def ruled_store(store: object) -> object:
+    """The store that keeps the rules: ``store``, or the one a read cache is in front of."""
+    from .cache import CachedSessionStore
+
+    return store.inner if isinstance(store, CachedSessionStore) else store
+
+
 def apply_lifetime(store: object, settings: SessionSettings) -> None:
     """Give a store built on :class:`~.stores.base.SessionStoreBase` the absolute limit of
     ``settings`` (a store of your own without the base applies its own rules)."""
+    store = ruled_store(store)
     if isinstance(store, SessionStoreBase) and store.absolute_ttl is None:
         store.absolute_ttl = absolute_ttl_of(settings.absolute_ttl_seconds)
 
@@ -104,7 +116,8 @@ class SessionStoreBackend:
 
     @property
     def kind(self) -> str:
-        """``"sqlite"``, ``"postgres"``, ``"redis"``, ``"memory"`` or a custom store's kind."""
+        """``"sqlite"``, ``"postgres"``, ``"redis"``, ``"redis_cluster"``, ``"memory"`` or a
+        custom store's kind."""
         return self.store.kind
 
     @property
@@ -128,19 +141,23 @@ class SessionStoreBackend:
         Raises :class:`SessionConfigError` for a URL of no supported store.
         """
         kind, normalized = normalize_db_url(url, variable="the database URL")
-        return cls(_store_class(kind)(normalized, **options))
+        return cls(_store_class(kind, normalized)(normalized, **options))
 
     @classmethod
     def from_settings(cls, settings: SessionSettings, url: str | None = None) -> Self:
         """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
         setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
         Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``,
-        ``SESSION_MAX_PER_USER``). No I/O."""
+        ``SESSION_MAX_PER_USER``, ``SESSION_CACHE``). No I/O."""
         url = settings.db_url if url is None else url
         kind = normalize_db_url(url, variable="the database URL")[0]
         backend = cls.from_url(url, **settings.store_options(kind))
         apply_lifetime(backend.store, settings)
         apply_max_per_user(backend.store, settings.max_per_user)
+        if settings.cache == "local":  # SESSION_CACHE: the store behind a read cache
+            from .cache import cached_store
+
+            return cls(cached_store(backend.store, settings, normalize_db_url(url)[1]))
         return backend
 
     @classmethod
@@ -158,6 +175,7 @@ def apply_max_per_user(store: SessionStore, limit: int) -> None:
     """Give ``store`` the ``SESSION_MAX_PER_USER`` limit. A store of your own that does not
     build on :class:`~.stores.base.SessionStoreBase` has no such rule: a limit set for it is
     refused rather than silently not kept."""
+    store = ruled_store(store)  # type: ignore[assignment]
     if isinstance(store, SessionStoreBase):
         store.max_per_user = limit
     elif limit:

@@ -39,6 +39,13 @@ def start_lifetime(record: SessionRecord, absolute_ttl: timedelta | None) -> Non
     clamp_to_deadline(record)
 
 
+def earliest_start(absolute_ttl: timedelta | None, now: datetime) -> datetime | None:
+    """The earliest start (``created_at``) of a session still within its absolute lifetime at
+    ``now`` (``None``: no absolute limit). A store's rotation moves no session that started
+    earlier: a login never revives a session that is over."""
+    return None if absolute_ttl is None else now - absolute_ttl
+
+
 def clamp_to_deadline(record: SessionRecord) -> None:
     """Bring ``record.expiry_date`` forward to ``record.absolute_expiry`` when that is sooner."""
     deadline = record.absolute_expiry

@@ -1,5 +1,6 @@
 """Shared fixtures: every store test runs against a real SQLite file, a real PostgreSQL, a
-real Redis and the in-memory store (one behavioural suite over four store kinds).
+real Redis, the in-memory store and a real Redis Cluster (one behavioural suite over five
+store kinds).
 
 PostgreSQL comes from ``SESSION_TEST_PG_URL`` (any database on the server; each test gets a
 fresh database of its own, dropped afterwards). When it is unset, a testcontainers PostgreSQL
@@ -10,6 +11,8 @@ Redis comes from ``SESSION_TEST_REDIS_URL`` (skipped with the reason when unset,
 ``SESSION_TEST_REQUIRE_REDIS=1``). Each test gets its own key prefix, carried in the URL
 (``?key_prefix=``) so every store and service built from it shares it; afterwards no key under
 it may lack a TTL, and all of them are deleted. A memory test gets its own ``memory://NAME``.
+A Redis Cluster test (``redis_cluster``) gets its own prefix on the cluster of the
+``redis_cluster`` fixture, checked and deleted the same way on every primary.
 
 ``@pytest.mark.stores("sqlite", "postgres")`` limits a test (or module) to some kinds: the
 tests about SQL alone (migrations, SQLite locking, advisory locks) say so with it.
@@ -37,7 +40,9 @@ PG_ENV = "SESSION_TEST_PG_URL"
 REQUIRE_ENV = "SESSION_TEST_REQUIRE_PG"
 REDIS_ENV = "SESSION_TEST_REDIS_URL"
 REQUIRE_REDIS_ENV = "SESSION_TEST_REQUIRE_REDIS"
-BACKENDS = ["sqlite", "postgres", "redis", "memory"]
+REQUIRE_CLUSTER_ENV = "SESSION_TEST_REQUIRE_REDIS_CLUSTER"
+CLUSTER_URL_ENV = "SESSION_TEST_REDIS_CLUSTER_URL"
+BACKENDS = ["sqlite", "postgres", "redis", "memory", "redis_cluster"]
 SQL_BACKENDS = ["sqlite", "postgres"]
 
 
@@ -62,7 +67,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 #: The newest Alembic revision (what `migrate` brings a SQL database to).
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0007_limit_params"
 PG_SKIP_REASON = "PostgreSQL tests need a server"
 REDIS_SKIP_REASON = "Redis tests need a server"
 
@@ -165,6 +170,33 @@ def redis_server_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[object]:
+    """A Redis Cluster of 3 primaries and 3 replicas started for this test session
+    (tests/support/redis_cluster.py), torn down afterwards, or the one
+    ``SESSION_TEST_REDIS_CLUSTER_URL`` names (``make test.deps.up`` starts one in Docker on
+    ports 7000-7005). Without either, the cluster tests skip with the reason;
+    ``SESSION_TEST_REQUIRE_REDIS_CLUSTER=1`` fails them."""
+    import shutil
+
+    from .support.redis_cluster import external_cluster
+    from .support.redis_cluster import redis_cluster as start
+
+    if url := os.environ.get(CLUSTER_URL_ENV, "").strip():
+        yield external_cluster(url)
+        return
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        reason = (
+            f"{REDIS_SKIP_REASON}: the Redis Cluster tests start a cluster from redis-server "
+            "and redis-cli (Debian package `redis-server`), which are not installed"
+        )
+        if os.environ.get(REQUIRE_CLUSTER_ENV) == "1":
+            pytest.fail(f"{REQUIRE_CLUSTER_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    with start() as cluster:
+        yield cluster
+
+
 def redis_test_url(server_url: str) -> str:
     """``server_url`` with a fresh key prefix of its own (``?key_prefix=``)."""
     sep = "&" if "?" in server_url else "?"
@@ -200,6 +232,17 @@ def db_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> I
         url = f"memory://sstest_{secrets.token_hex(6)}"
         yield url
         forget_memory(url)
+        return
+    if store_kind == "redis_cluster":
+        from .support.redis_cluster import cluster_keys_without_ttl_then_delete
+
+        cluster = request.getfixturevalue("redis_cluster")
+        url = redis_test_url(cluster.url)
+        try:
+            yield url
+        finally:
+            untimed = cluster_keys_without_ttl_then_delete(cluster, url.rpartition("=")[2])
+        assert not untimed, f"keys left without a TTL: {untimed[:5]}"
         return
     if store_kind == "redis":
         url = redis_test_url(request.getfixturevalue("redis_server_url"))

@@ -25,12 +25,10 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
-from ..backend import SessionStoreBackend
 from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
@@ -38,14 +36,14 @@ from . import health as health_command
 from . import limits as limit_commands
 from . import output as out
 from . import sessions as cmd
+from . import transfer
+from ._command import Command as _Command
 from ._database import PROG, load_settings, open_backend
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 _Result = out.Result
-
-_Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[_Result]]
 
 
 # -- the parser -----------------------------------------------------------------------------
@@ -91,19 +89,6 @@ def _dump_arguments(parser: argparse.ArgumentParser) -> None:
         type=_batch_size,
         help="show only the N most recently active sessions (default: all)",
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Command:
-    name: str
-    handler: _Handler | None  # None: `health`, which opens no backend (a ping could fail)
-    summary: str
-    example: str
-    user: bool = False  # takes USER_ID
-    tenant: bool = False  # takes --tenant
-    batched: bool = False  # takes --batch-size
-    creates_database: bool = False
-    arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own arguments
 
 
 _COMMANDS = (
@@ -199,6 +184,7 @@ _COMMANDS = (
         "  session-service limits show api:alice --limit 60 --window 60 --json",
         arguments=limit_commands.show_arguments,
     ),
+    *transfer.COMMANDS,
 )
 
 _MAIN_EPILOG = f"""\
@@ -329,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("unlock needs --user, --ip, or both")
     if args.spec.name == "limits" and (args.limit is None) != (args.window is None):
         args.subparser.error("--limit and --window go together (the numbers the app passes)")
+    if args.spec.name == "copy":
+        transfer.check_copy_target(args)
     progress = out.Progress(sys.stderr)
     try:
         settings = load_settings(args.db_url)
@@ -358,12 +346,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _fail(f"unexpected error: {reason}{hint}")
         return EXIT_FAILURE
     progress.finish()
+    stream = sys.stderr if result.to_stderr else sys.stdout
     try:
         if args.json:
-            out.write_json(sys.stdout, result.document)
+            out.write_json(stream, result.document)
         else:
-            sys.stdout.write(result.text + "\n")
-        sys.stdout.flush()
+            stream.write(result.text + "\n")
+        stream.flush()
     except BrokenPipeError:
         # `session-service dump | head`: the reader left. Silence the interpreter's own
         # complaint at exit, as the Python docs recommend for SIGPIPE.

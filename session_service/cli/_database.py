@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -81,6 +82,8 @@ async def open_backend(settings: SessionSettings, *, create: bool) -> SessionSto
             f"no session database at {missing}{hint}: run `{PROG} migrate` to create it, "
             "or point SESSION_DB_URL or --db-url at the existing one"
         )
-    backend = SessionStoreBackend.from_settings(settings)
+    # An operator's one-shot command works on the store itself: a read cache (SESSION_CACHE,
+    # which the app's environment may set) would only start a listener for nothing.
+    backend = SessionStoreBackend.from_settings(replace(settings, cache="off"))
     await backend.store.ping()
     return backend

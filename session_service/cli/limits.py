@@ -14,6 +14,7 @@ from ..backend import SessionStoreBackend
 from ..errors import SessionConfigError
 from ..limits import RateLimiter, storage_for, unlock
 from ..limits._checks import now_ms, wall_clock
+from ..limits.storage import LimitParamsStorage
 from . import output as out
 
 
@@ -94,7 +95,8 @@ def show_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit",
         metavar="N",
         type=_positive(int),
-        help="the app's limit for this key, in hits (with --window: what the next hit gets)",
+        help="the app's limit for this key, in hits (with --window); default: the numbers "
+        "the store kept from the key's latest allowed hit",
     )
     parser.add_argument(
         "--window",
@@ -107,18 +109,29 @@ def show_arguments(parser: argparse.ArgumentParser) -> None:
 async def show_command(
     b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress
 ) -> out.Result:
-    if a.limit is None or a.window is None:
-        return await _logged(b, a.key)
-    r = await RateLimiter(storage_for(b.store)).peek(a.key, limit=a.limit, window=a.window)
+    """With ``--limit``/``--window``, those numbers; without, the ones the store kept from
+    the key's latest allowed hit (revision 0007 on SQL); neither: the logged hits alone."""
+    storage = storage_for(b.store)
+    limit, window, source = a.limit, a.window, "given"
+    if limit is None or window is None:
+        kept = await storage.params(a.key) if isinstance(storage, LimitParamsStorage) else None
+        if kept is None:
+            return await _logged(b, a.key, own=isinstance(storage, LimitParamsStorage))
+        limit, window, source = kept.limit, kept.window_ms / 1000, "stored"
+    r = await RateLimiter(storage).peek(a.key, limit=limit, window=window)
     text = (
         f"{out.printable(a.key)}: {'allowed' if r.allowed else 'limited'}, "
         f"{r.remaining:,} of {r.limit:,} left, retry after {r.retry_after:.3f} s, "
         f"full again in {r.reset_after:.3f} s"
     )
+    if source == "stored":
+        text += f" (limit {r.limit:,} per {window:g} s, as the app last passed them)"
     document = {
         "key": a.key,
         "allowed": r.allowed,
         "limit": r.limit,
+        "window": window,
+        "numbers": source,
         "remaining": r.remaining,
         "retry_after": r.retry_after,
         "reset_after": r.reset_after,
@@ -126,10 +139,11 @@ async def show_command(
     return out.Result(text, document)
 
 
-async def _logged(b: SessionStoreBackend, key: str) -> out.Result:
-    """What the store holds without the app's numbers: the logged hit times. The store keeps
-    no limit or window with them, so "allowed" and "remaining" are not guessed: the sentence
-    says which flags give them."""
+async def _logged(b: SessionStoreBackend, key: str, *, own: bool) -> out.Result:
+    """What the store holds without the app's numbers: the logged hit times. "allowed" and
+    "remaining" are not guessed: the sentence says why the numbers are missing (hits logged
+    before the store kept them, or a storage of your own that keeps none) and which flags
+    give them."""
     log = await storage_for(b.store).log(key)
     now = now_ms(wall_clock)
     ago = None if not log else max(now - log[-1], 0) / 1000
@@ -138,10 +152,16 @@ async def _logged(b: SessionStoreBackend, key: str) -> out.Result:
         text = f"{name}: no hits logged (an unused key, or its hits have all expired)"
     else:
         text = f"{name}: {out.plural(len(log), 'hit')} logged, the newest {ago:.3f} s ago"
-    text += (
-        "; the store keeps hit times, not the app's limit: add --limit N --window S "
-        "(the numbers the app passes) for allowed, remaining and retry-after"
-    )
+        why = (
+            "the store holds no limit or window for this key (hits logged by an older "
+            "version, or a Redis Cluster, which keeps none)"
+            if own
+            else "this store keeps hit times, not the app's limit"
+        )
+        text += (
+            f"; {why}: add --limit N --window S (the numbers the app passes) for allowed, "
+            "remaining and retry-after (the next allowed hit records them)"
+        )
     return out.Result(
         text,
         {"key": key, "logged_hits": len(log), "newest_hit_ago": ago, "limit": None},

@@ -40,6 +40,8 @@ class Result:
     #: The command ran and what it found is a failure (``health``: the store is down): it is
     #: printed as usual, and the exit code is 1.
     failed: bool = False
+    #: Printed on stderr, not stdout (``export`` without ``-o``: stdout carries the data).
+    to_stderr: bool = False
 
 
 def printable(value: str) -> str:

@@ -32,6 +32,25 @@ class Window(NamedTuple):
     newest: int | None
 
 
+class LimitParams(NamedTuple):
+    """The numbers the app passed with a key's latest allowed hit, kept by the store so an
+    operator's ``limits show KEY`` needs no ``--limit``/``--window``."""
+
+    limit: int
+    window_ms: int
+
+
+@runtime_checkable
+class LimitParamsStorage(Protocol):
+    """A storage that keeps each key's :class:`LimitParams` (every built-in one does; a
+    storage of your own may leave it out, and ``limits show`` then asks for the numbers)."""
+
+    async def params(self, key: str) -> LimitParams | None:
+        """The limit and window of the key's latest allowed hit; ``None`` when the key has
+        no log, or was logged by a version that did not keep them."""
+        ...
+
+
 def window_of(log: list[int], limit: int, window_ms: int, now: int) -> Window:
     """The :class:`Window` of a whole log (oldest first)."""
     counted = len(log) - bisect.bisect_right(log, now - window_ms)
@@ -43,8 +62,9 @@ class LimitStorage(Protocol):
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         """Record ``now`` if fewer than ``limit`` logged times are after ``now - window_ms``
         (a time earlier than the newest logged one is logged as the newest, so the log stays
-        sorted), keeping the newest ``limit``. Returns (allowed, the :class:`Window`
-        afterwards); a refused hit writes nothing."""
+        sorted), keeping the newest ``limit``; a storage that is a :class:`LimitParamsStorage`
+        keeps ``limit`` and ``window_ms`` with the log on an allowed hit. Returns (allowed,
+        the :class:`Window` afterwards); a refused hit writes nothing."""
         ...
 
     async def log(self, key: str) -> list[int]:

@@ -39,16 +39,19 @@ from .defaults import (
 from .env import ENV_VARS, EnvVar
 from .model import SessionSettings
 from .urls import (
+    CLUSTER_SCHEMES,
     DEFAULT_SENTINEL_PORT,
     SENTINEL_SCHEMES,
     mask_url,
     normalize_db_url,
+    split_cluster_url,
     split_sentinel_url,
 )
 from .values import parse_bool
 
 __all__ = [
     "CLUSTER_MIN_SECRET_LENGTH",
+    "CLUSTER_SCHEMES",
     "DEFAULT_CLEANUP_INTERVAL_SECONDS",
     "DEFAULT_DB_TIMEOUT_SECONDS",
     "DEFAULT_LAST_SEEN_SECONDS",
@@ -75,6 +78,7 @@ __all__ = [
     "StoreKind",
     "mask_url",
     "normalize_db_url",
+    "split_cluster_url",
     "split_sentinel_url",
 ]
 

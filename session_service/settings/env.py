@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .cache import cache_max_age, cache_max_entries, cache_mode, pg_direct_url
 from .defaults import (
     DEFAULT_CLEANUP_INTERVAL_SECONDS,
     DEFAULT_DB_TIMEOUT_SECONDS,
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MEMORY_MAX_SESSIONS,
+    DEFAULT_METRICS_SAMPLE,
     DEFAULT_TTL_SECONDS,
     MAX_CLEANUP_INTERVAL_SECONDS,
     MAX_DB_TIMEOUT_SECONDS,
@@ -40,6 +42,7 @@ from .parsers import (
     deployment,
     fallbacks,
     flag,
+    fraction,
     integer,
     partitioned,
     pooler,
@@ -84,7 +87,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "SQLite file `sessions.sqlite` in `SESSION_DATA_DIR`",
         "`sqlite:///PATH`, `sqlite+aiosqlite:///PATH`, `postgres://…`, `postgresql://…`, "
         "`postgresql+asyncpg://…`, `redis://…`, `rediss://…` (TLS), `redis+sentinel://…`, "
-        "`rediss+sentinel://…`, `memory://` or `memory://NAME` "
+        "`rediss+sentinel://…`, `redis+cluster://…`, `rediss+cluster://…`, `memory://` or "
+        "`memory://NAME` "
         "(see [Stores and deployment](stores.md))",
         db_url,
     ),
@@ -250,5 +254,49 @@ ENV_VARS: tuple[EnvVar, ...] = (
         'a request that sets, changes or removes `session["user_id"]` without `cycle_id()` '
         "gets a new session id anyway (data kept); `false`: the id stays",
         flag("rotate_on_user_change", True),
+    ),
+    EnvVar(
+        "SESSION_CACHE",
+        "`off`",
+        "`local`: a read cache in each process, PostgreSQL and Redis only; a revocation "
+        "reaches every process at once (see [A read cache in each process]"
+        "(stores.md#a-read-cache-in-each-process))",
+        cache_mode,
+    ),
+    EnvVar(
+        "SESSION_CACHE_MAX_ENTRIES",
+        "`50000`",
+        "with the cache on: most sessions each process keeps (the oldest go first)",
+        cache_max_entries,
+    ),
+    EnvVar(
+        "SESSION_CACHE_MAX_AGE_SECONDS",
+        "`2`",
+        "with the cache on: the longest a process may serve a session without asking the "
+        "store, so another process's writes show within it (revocations show at once). 0.1 "
+        "to 60, fractions allowed",
+        cache_max_age,
+    ),
+    EnvVar(
+        "SESSION_PG_DIRECT_URL",
+        "empty",
+        "PostgreSQL behind a transaction pooler: a URL of the same database that bypasses "
+        "it, for the cache's one `LISTEN` connection (required with `SESSION_CACHE=local` "
+        "and `SESSION_DB_POOLER=transaction`)",
+        pg_direct_url,
+    ),
+    EnvVar(
+        "SESSION_METRICS",
+        "`true`",
+        "with the `otel` extra installed, count sessions and time store calls through the "
+        "OpenTelemetry API (see [Metrics](operations.md#metrics)); `false`: no metrics at all",
+        flag("metrics", True),
+    ),
+    EnvVar(
+        "SESSION_METRICS_SAMPLE",
+        "`0.05`",
+        "the fraction of store calls, 0 to 1, whose duration is recorded in "
+        "`db.client.operation.duration` (the counters count every call)",
+        fraction("metrics_sample", DEFAULT_METRICS_SAMPLE),
     ),
 )

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache import DEFAULT_CACHE_MAX_AGE_SECONDS, DEFAULT_CACHE_MAX_ENTRIES, CacheMode
 from .defaults import (
     DEFAULT_CLEANUP_INTERVAL_SECONDS,
     DEFAULT_DB_TIMEOUT_SECONDS,
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MEMORY_MAX_SESSIONS,
+    DEFAULT_METRICS_SAMPLE,
     DEFAULT_REDIS_KEY_PREFIX,
     DEFAULT_TTL_SECONDS,
     DbPooler,
@@ -64,6 +66,16 @@ class SessionSettings:
     max_per_user: int = 0
     #: A request that sets, changes or removes ``session["user_id"]`` gets a new session id.
     rotate_on_user_change: bool = True
+    #: ``SESSION_CACHE``: ``local`` keeps a read cache in each process (PostgreSQL, Redis).
+    cache: CacheMode = "off"
+    cache_max_entries: int = DEFAULT_CACHE_MAX_ENTRIES
+    cache_max_age_seconds: float = DEFAULT_CACHE_MAX_AGE_SECONDS
+    #: ``SESSION_PG_DIRECT_URL``: PostgreSQL without the pooler, for the cache's ``LISTEN``.
+    pg_direct_url: str = field(default="", repr=False)
+    #: Count and time through the OpenTelemetry API when the ``otel`` extra is installed.
+    metrics: bool = True
+    #: The fraction of store calls whose duration is recorded (0 to 1).
+    metrics_sample: float = DEFAULT_METRICS_SAMPLE
 
     @classmethod
     def from_env(

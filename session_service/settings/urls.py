@@ -19,7 +19,11 @@ DEFAULT_SENTINEL_PORT = 26379
 #: ``redis+sentinel://`` (and ``rediss+sentinel://``, TLS to the primary): the primary is found
 #: through Sentinel. See :func:`split_sentinel_url`.
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
-_REDIS_SCHEMES = ("redis", "rediss", *SENTINEL_SCHEMES)
+#: ``redis+cluster://`` (and ``rediss+cluster://``, TLS to every node): a Redis Cluster, reached
+#: through its seed nodes. See :func:`split_cluster_url`.
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+_REDIS_SCHEMES = ("redis", "rediss", *SENTINEL_SCHEMES, *CLUSTER_SCHEMES)
+DEFAULT_REDIS_PORT = 6379
 
 
 def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[StoreKind, str]:
@@ -63,7 +67,7 @@ def normalize_db_url(raw: str, *, variable: str = "SESSION_DB_URL") -> tuple[Sto
     raise SessionConfigError(
         f"{variable} has an unsupported scheme {driver!r}; use sqlite:///PATH, "
         "postgres://…, postgresql://…, postgresql+asyncpg://…, redis://…, rediss://…, "
-        "redis+sentinel://… or memory://"
+        "redis+sentinel://…, redis+cluster://… or memory://"
     )
 
 
@@ -83,6 +87,9 @@ def _check_redis_url(raw: str, variable: str) -> str:
     _check_redis_options(parts.scheme.lower(), parts.query, variable)
     if parts.scheme.lower() in SENTINEL_SCHEMES:
         split_sentinel_url(raw, variable=variable)
+        return raw
+    if parts.scheme.lower() in CLUSTER_SCHEMES:
+        split_cluster_url(raw, variable=variable)
         return raw
     try:
         parts.port  # noqa: B018 - raises on a malformed port
@@ -141,6 +148,8 @@ def _check_redis_options(scheme: str, query: str, variable: str) -> None:
         allowed |= _REDIS_TLS_OPTIONS
     if scheme in SENTINEL_SCHEMES:
         allowed |= {"sentinel_password"}
+    if scheme in CLUSTER_SCHEMES:
+        allowed -= {"db"}  # a cluster has database 0 alone
     for name, _ in parse_qsl(query, keep_blank_values=True):
         if name not in allowed:
             shown = name if name.isprintable() else repr(name)
@@ -187,6 +196,30 @@ def split_sentinel_url(
     if db and not db.isdigit():
         raise SessionConfigError(f"{usage}: the database must be a number, not {db!r}")
     return tuple(sentinels), service, int(db or 0)
+
+
+def split_cluster_url(
+    url: str, *, variable: str = "the database URL"
+) -> tuple[tuple[str, int], ...]:
+    """The seed nodes of a ``redis+cluster://[user:password@]host1[:6379][,host2…][/][?…]``
+    URL: any of them tells the client the whole cluster. The userinfo and the query apply to
+    every node, as in a ``redis://`` URL; a cluster has database 0 alone, so no other may be
+    named."""
+    usage = f"{variable} must be redis+cluster://[:password@]host:6379[,host:6379…][/?key_prefix=…]"
+    parts = urlsplit(url)
+    nodes = []
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        try:
+            address = urlsplit("//" + item.strip())
+            host, port = address.hostname, address.port
+        except ValueError:
+            raise SessionConfigError(f"{usage}: {item.strip()!r} has an invalid port") from None
+        if not host:
+            raise SessionConfigError(f"{usage}: a seed node's address is empty")
+        nodes.append((host, port or DEFAULT_REDIS_PORT))
+    if parts.path.strip("/") not in ("", "0"):
+        raise SessionConfigError(f"{usage}: a Redis Cluster has database 0 alone")
+    return tuple(nodes)
 
 
 def _check_memory_url(raw: str, variable: str) -> str:

@@ -29,6 +29,13 @@ def recency(record: SessionRecord) -> tuple[datetime, datetime, str]:
     return used, record.created_at, record.id
 
 
+def owner_key(user_id: str, tenant_id: str | None) -> str:
+    """(tenant, user) as one unambiguous text (the tenant's length first), what a store's
+    per-owner lock is named after."""
+    tenant = "-" if tenant_id is None else "=" + tenant_id
+    return f"{len(tenant)}:{tenant}{user_id}"
+
+
 def least_recently_used(records: Iterable[SessionRecord], keep: str, limit: int) -> list[str]:
     """The rule, for a store to apply inside its atomic step: given one user's live sessions
     in one tenant, the ids to sign out so that ``limit`` stay, the least recently used

@@ -37,6 +37,7 @@ from .lifecycle import LiveSessionRules
 from .lifetime import LifetimeRules
 from .patch import PatchRules
 from .sessions import SessionRules
+from .transfer import TransferRules
 from .users_tenants import UserAndTenantRules
 
 __all__ = ["StoreContractTests"]
@@ -53,6 +54,7 @@ class StoreContractTests(
     ConcurrencyRules,
     DeviceRules,
     LifetimeRules,
+    TransferRules,
 ):
     """Subclass it in a test module (its name starting with ``Test``) and define
     ``async def make_store(self) -> SessionStore`` returning a fresh, migrated, empty store;

@@ -112,7 +112,10 @@ async def _limit_tables(engine: AsyncEngine) -> dict[str, set[str]]:
 async def _assert_schema_at_head(engine: AsyncEngine) -> None:
     assert await _versions(engine) == [HEAD]
     assert await _limit_tables(engine) == {
-        "session_limits": {"key", "hits", "expires_at", "ix_session_limits_expires_at"},
+        "session_limits": {
+            *("key", "hits", "expires_at", "ix_session_limits_expires_at"),
+            *("limit_count", "window_ms"),  # revision 0007_limit_params
+        },
         "session_counters": {"key", "value", "expires_at", "ix_session_counters_expires_at"},
     }
     columns = await _columns(engine)

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from session_service import SessionStoreBackend
 from session_service.stores.memory import MemorySessionStore
 from session_service.stores.redis import RedisSessionStore
+from session_service.stores.redis_cluster import RedisClusterSessionStore
 from session_service.stores.sql.schema import sessions_table
 
 from ..conftest import sql_engine
@@ -39,6 +40,8 @@ def age_memory_session(store: MemorySessionStore, session_id: str, by: timedelta
 
 async def age_redis_session(store: RedisSessionStore, session_id: str, by: timedelta) -> None:
     key = store.key_prefix + "s:" + session_id
+    if isinstance(store, RedisClusterSessionStore):  # its key depends on its owner
+        key = await store.stored_key(session_id)
     raw = await store.client.get(key)
     assert isinstance(raw, bytes)
     fields = raw.split(b"\0", 3)

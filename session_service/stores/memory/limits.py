@@ -12,7 +12,7 @@ import threading
 import weakref
 from typing import Any
 
-from ...limits.storage import Window, window_of
+from ...limits.storage import LimitParams, Window, window_of
 
 _BY_STORE: weakref.WeakKeyDictionary[Any, MemoryLimitStorage] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -32,6 +32,7 @@ class MemoryLimitStorage:
         self._lock = threading.Lock()
         self._logs: dict[str, tuple[list[int], int]] = {}  # key -> (log, expires_at)
         self._counters: dict[str, tuple[int, int | None]] = {}  # key -> (value, expires_at)
+        self._params: dict[str, LimitParams] = {}  # key -> the latest allowed hit's numbers
 
     async def hit(self, key: str, limit: int, window_ms: int, now: int) -> tuple[bool, Window]:
         with self._lock:
@@ -41,20 +42,27 @@ class MemoryLimitStorage:
             stamp = max(now, log[-1]) if log else now
             log = [*log[len(log) - limit + 1 :], stamp] if len(log) >= limit else [*log, stamp]
             self._logs[key] = (log, max(expires_at, now + window_ms))
+            self._params[key] = LimitParams(limit, window_ms)
             return True, window_of(log, limit, window_ms, now)
 
     async def log(self, key: str) -> list[int]:
         with self._lock:
             return list(self._logs.get(key, ([], 0))[0])
 
+    async def params(self, key: str) -> LimitParams | None:
+        with self._lock:
+            return self._params.get(key) if key in self._logs else None
+
     async def reset(self, key: str) -> None:
         with self._lock:
             self._logs.pop(key, None)
+            self._params.pop(key, None)
 
     async def reset_if(self, key: str, log: list[int]) -> bool:
         with self._lock:
             if key in self._logs and self._logs[key][0] == log:
                 del self._logs[key]
+                self._params.pop(key, None)
                 return True
             return False
 
@@ -73,6 +81,7 @@ class MemoryLimitStorage:
             ]
             for k in doomed:
                 del self._logs[k]
+                self._params.pop(k, None)
             return len(doomed)
 
     def _live_value(self, key: str, now: int) -> int | None:
@@ -108,6 +117,7 @@ class MemoryLimitStorage:
             counters = [k for k, (_, e) in self._counters.items() if e is not None and e <= now]
             for k in logs:
                 del self._logs[k]
+                self._params.pop(k, None)
             for k in counters:
                 del self._counters[k]
             return len(logs) + len(counters)

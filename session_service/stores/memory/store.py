@@ -18,17 +18,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...errors import SessionConfigError, SessionStoreUnavailable
+from ...lifetime_rules import earliest_start
 from ...records import SessionRecord, utcnow
 from ...settings import DEFAULT_MEMORY_MAX_SESSIONS, normalize_db_url
 from .._codec import decode_data, encode_json
 from .._delta import Delta
 from ..base import IdTaken
-from .admin import MemoryAdminOps
 from .limits import MemoryLimitStorage, memory_storage_of
 from .space import Entry, record_of, space_of, utc
+from .transfer import MemoryTransferOps
 
 
-class MemorySessionStore(MemoryAdminOps):
+class MemorySessionStore(MemoryTransferOps):
     """Sessions in this process's memory; see the module docstring for what it guarantees."""
 
     kind = "memory"
@@ -170,9 +171,10 @@ class MemorySessionStore(MemoryAdminOps):
         now = utcnow()
         entry = self._entry(record, data, now)
         tracked = record.last_seen is not None  # a login with tracking on: this device
+        start = earliest_start(self.absolute_ttl, now)
         with self._space.lock:
             old = self._space.live(old_id, now)
-            if old is None:
+            if old is None or (start is not None and old.created_at <= start):
                 return False
             if record.id in self._space.sessions:
                 raise IdTaken

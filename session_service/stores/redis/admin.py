@@ -217,6 +217,8 @@ class RedisAdminOps(SessionStoreBase):
                         break
             if tenant_id is None:  # what no index names (evicted indexes), and the indexes
                 total += await self._unlink_all("s:")
+                # Every process's read cache (SESSION_CACHE=local) forgets everything.
+                await self.client.publish(self.key_prefix + "revoked", "*")
                 await self._unlink_all("u:")
                 await self._unlink_all("ut:")
         except FAILURES as exc:

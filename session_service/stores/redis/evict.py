@@ -6,6 +6,17 @@ and last_seen, then created, then id, most recent first; never the session loggi
 
 from __future__ import annotations
 
+#: Lua, first in every script: tell every process's read cache (``SESSION_CACHE=local``,
+#: :mod:`session_service.cache.redis`) which sessions a script ended, in the same atomic
+#: step: their ids space-separated, or ``*`` for more than 100, on the channel ``P revoked``.
+#: Here because the evictions are its first user; it reads the prefix from ``ARGV[1]``.
+REVOKED_FUNCTION = r"""
+local function revoked(ids)
+  if #ids > 100 then ids = {'*'} end
+  if #ids > 0 then redis.call('PUBLISH', ARGV[1] .. 'revoked', table.concat(ids, ' ')) end
+end
+"""
+
 #: Lua: delete the least recently used live sessions of (``ttag``, ``utag``) but ``keep``
 #: beyond ``limit`` (a number; 0: none); returns how many. Appended to the scripts' prelude.
 EVICT_FUNCTION = r"""
@@ -36,14 +47,15 @@ local function evict_extra(keep, ttag, utag, limit)
     if a[2] ~= b[2] then return a[2] > b[2] end
     return a[3] > b[3]
   end)
-  local gone = 0
+  local gone = {}
   for i = limit, #others do
     local id = others[i][3]
     redis.call('DEL', P .. 's:' .. id)
     index_remove(id, ttag, utag)
-    gone = gone + 1
+    gone[#gone + 1] = id
   end
-  return gone
+  revoked(gone)
+  return #gone
 end
 """
 

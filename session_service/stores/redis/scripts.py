@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .evict import EVICT_BODY, EVICT_FUNCTION
+from .evict import EVICT_BODY, EVICT_FUNCTION, REVOKED_FUNCTION
 
 #: How long an index outlives its latest expiry, so expired sessions can still be counted and
 #: cleaned (``stats``, ``delete_expired``) for a day after their last write.
@@ -113,8 +113,8 @@ local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
     local v = table.concat(
       {'2', exp_us, created, ARGV[4], ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
     redis.call('SET', key, v, 'PXAT', exp_ms)
-  else
-    redis.call('DEL', key)
+  elseif redis.call('DEL', key) == 1 then
+    revoked({id})
   end
   index_add(id, ttag, utag, exp_ms)
 end
@@ -134,7 +134,7 @@ class Script:
 
 
 def _script(name: str, body: str) -> Script:
-    return Script(name, _PRELUDE + EVICT_FUNCTION + body)
+    return Script(name, REVOKED_FUNCTION + _PRELUDE + EVICT_FUNCTION + body)
 
 
 # KEYS[1] session key; ARGV[5..] mode, id, exp_us, exp_ms, tenant tag, user tag, data, extend,
@@ -211,22 +211,22 @@ return dev[4]
 )
 
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
-# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER. 1 moved, 0 old
-# session gone (nothing written), -1 new id taken. The handle survives; a last_seen given (a
-# login with device tracking on) records this device, else the stored device fields are kept.
+# user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER, earliest live start
+# (µs; 0: no absolute limit). 1 moved, 0 old one gone or over, -1 new id taken. The handle stays;
+# a last_seen given (device tracking on) records this device, else the stored fields are kept.
 ROTATE = _script(
     "rotate",
     r"""
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
-local oexp, _, _, ottag, outag, _, odev = parse(old)
+local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
+if tonumber(ocreated) <= tonumber(ARGV[17]) then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local dev = odev
 if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
 if dev[4] == '' then dev[4] = ARGV[15] end
-redis.call('DEL', KEYS[1])
-index_remove(ARGV[5], ottag, outag)
+redis.call('DEL', KEYS[1]); index_remove(ARGV[5], ottag, outag); revoked({ARGV[5]})
 put(KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
 evict_extra(ARGV[6], ARGV[9], ARGV[10], tonumber(ARGV[16]))
 return 1
@@ -240,7 +240,7 @@ DELETE = _script(
 local old = redis.call('GETDEL', KEYS[1])
 if old then
   local _, _, _, ttag, utag = parse(old)
-  index_remove(ARGV[5], ttag, utag)
+  index_remove(ARGV[5], ttag, utag); revoked({ARGV[5]})
 end
 return 0
 """,
@@ -274,7 +274,7 @@ if keep ~= '' then
     return 0
   end
 end
-local n = 0
+local n, gone = 0, {}
 for _, ttag in ipairs(tenants) do
   local u = P .. 'u:' .. ttag .. ':' .. utag
   for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
@@ -285,7 +285,7 @@ for _, ttag in ipairs(tenants) do
       if v then
         local _, _, _, vt, vu = parse(v)
         mine = (vt == ttag and vu == utag)
-        if mine then redis.call('DEL', key) end
+        if mine and redis.call('DEL', key) == 1 then gone[#gone + 1] = id end
       end
       if mine then
         redis.call('ZREM', P .. 't:' .. ttag, id)
@@ -297,7 +297,7 @@ for _, ttag in ipairs(tenants) do
   if redis.call('EXISTS', u) == 0 then redis.call('ZREM', P .. 'ut:' .. utag, ttag) end
 end
 if redis.call('ZCARD', P .. 'ut:' .. utag) == 0 then redis.call('DEL', P .. 'ut:' .. utag) end
-return n
+revoked(gone); return n
 """,
 )
 
@@ -317,7 +317,7 @@ for _, ttag in ipairs(tenants) do
       local vexp, _, _, vt, vu, _, dev = parse(v)
       if vt == ttag and vu == utag and dev[4] == ARGV[7] and tonumber(vexp) > NOW_US then
         redis.call('DEL', key)
-        index_remove(id, vt, vu)
+        index_remove(id, vt, vu); revoked({id})
         return 1
       end
     end
@@ -354,14 +354,14 @@ CLEAR_TENANT_BATCH = _script(
     "clear_tenant_batch",
     r"""
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[6]) - 1)
-local n = 0
+local n, gone = 0, {}
 for _, id in ipairs(ids) do
   local key = P .. 's:' .. id
   local v = redis.call('GET', key)
   if v then
     local _, _, _, vt, vu = parse(v)
     if vt == ARGV[5] then
-      redis.call('DEL', key)
+      redis.call('DEL', key); gone[#gone + 1] = id
       if vu ~= '' then redis.call('ZREM', P .. 'u:' .. vt .. ':' .. vu, id) end
       n = n + 1
     end
@@ -370,6 +370,7 @@ for _, id in ipairs(ids) do
   end
   redis.call('ZREM', KEYS[1], id)
 end
+revoked(gone)
 return {n, #ids}
 """,
 )

@@ -1,6 +1,6 @@
 """What the Redis store needs of its server, checked once per store before it is used.
 
-* no Redis Cluster (the scripts touch keys that cannot be declared up front);
+* no Redis Cluster node (its layout is the cluster store's: ``redis+cluster://``);
 * version 6.2 or newer (``SET … PXAT``, ``GETDEL``, ``ZADD GT``);
 * ``maxmemory-policy noeviction``. Under any other policy a full server deletes keys of its
   own choosing: an evicted user or tenant index leaves sessions that sign-out-everywhere
@@ -54,9 +54,9 @@ async def check_server(client: Any, display_url: str, *, allow_eviction: bool) -
     cluster = await client.info("cluster")
     if str(cluster.get("cluster_enabled", "0")) == "1":
         raise SessionConfigError(
-            f"{display_url} is a Redis Cluster, which the Redis session store does "
-            "not support (its scripts touch keys on several nodes); use a single primary "
-            "(with replicas or Sentinel)"
+            f"{display_url} is a Redis Cluster node: name the cluster with a "
+            "redis+cluster:// URL (its seed nodes), whose store keeps each user's keys in "
+            "one slot; a redis:// URL is for a single primary (with replicas or Sentinel)"
         )
     version = str(server.get("redis_version", "0"))
     numbers = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())

@@ -16,8 +16,8 @@ Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are l
   opened: during a failover, commands fail (503) until they name the new one.
 
 The admin operations (by user, by tenant, everything, cleanup, statistics) are in
-:mod:`.admin`. Redis Cluster is refused: the scripts touch keys that cannot be declared up
-front, which a cluster would spread over nodes.
+:mod:`.admin`. A Redis Cluster has a store of its own (``redis+cluster://``,
+:mod:`..redis_cluster`), whose layout keeps each user's keys in one slot.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from redis import exceptions as rx
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 
 from ...errors import SessionConfigError, SessionStoreUnavailable
+from ...lifetime_rules import earliest_start
 from ...records import SessionRecord, utcnow
 from ...settings import (
     DEFAULT_REDIS_KEY_PREFIX,
@@ -45,11 +46,12 @@ from .._codec import decode_data
 from .._delta import Delta, too_large
 from ..base import IdTaken
 from . import scripts as S
-from .admin import EPOCH, FAILURES, US, RedisAdminOps, check_prefix, to_us
+from .admin import EPOCH, FAILURES, US, check_prefix, to_us
 from .delta import PATCH
 from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .server import ALLOW_EVICTION, check_server
+from .transfer import RedisTransferOps
 
 
 def _ms(us: int) -> int:
@@ -75,11 +77,11 @@ def _describe(exc: BaseException) -> str:
         return "connection refused" if "refused" in text else "connection lost or refused"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if text.startswith(("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN")):
-        return "Redis Cluster is not supported (see the README)"
+        return "a Redis Cluster answered (name it with a redis+cluster:// URL)"
     return f"{type(exc).__name__}: {text}"
 
 
-class RedisSessionStore(RedisAdminOps):
+class RedisSessionStore(RedisTransferOps):
     """Sessions in Redis (``redis://``, ``rediss://``, or ``redis+sentinel://`` and
     ``rediss+sentinel://`` to find the primary through Sentinel); see the module docstring.
 
@@ -334,8 +336,10 @@ class RedisSessionStore(RedisAdminOps):
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
         keys = [self._session_prefix + old_id, self._session_prefix + record.id]
+        start = earliest_start(self.absolute_ttl, utcnow())
         done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
-                                    *self._args(record, data), self.max_per_user))  # fmt: skip
+                                    *self._args(record, data), self.max_per_user,
+                                    0 if start is None else to_us(start)))  # fmt: skip
         if done < 0:
             raise IdTaken
         return done == 1

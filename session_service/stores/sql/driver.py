@@ -10,11 +10,19 @@ is on; the rate limits and counters run on the same driver.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+#: One statement of :meth:`Driver.transaction`: its text and its parameters.
+Step = tuple[str, Sequence[Any]]
 
 
 class Driver(Protocol):
+    #: What the driver raises when a write would duplicate a primary key (a rotation onto a
+    #: taken id).
+    duplicate: ClassVar[tuple[type[Exception], ...]]
+
     def ts(self, value: datetime) -> Any:
         """``value`` (timezone-aware) as a statement parameter."""
         ...
@@ -37,6 +45,14 @@ class Driver(Protocol):
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one write; returns the number of rows it changed."""
+        ...
+
+    async def transaction(self, steps: Sequence[Step], *, hold: str) -> list[int]:
+        """Run ``steps`` in order in one transaction on one connection that first holds the
+        lock named ``hold`` (an owner, :func:`~.._per_user.owner_key`; SQLite: the file's
+        write lock, which holds everything); the rows each changed. Nothing of it stays when
+        one raises. For a decision that must see every write committed before it
+        (``SESSION_MAX_PER_USER``), in as few round trips as the database allows."""
         ...
 
     async def close(self) -> None: ...

@@ -15,7 +15,14 @@ digits compare as text in time order on every collation. The portable SQL is spe
 
 from __future__ import annotations
 
-from ...limits.storage import MAX_LOG_ENTRIES, Window, decode_log, encode_log, window_of
+from ...limits.storage import (
+    MAX_LOG_ENTRIES,
+    LimitParams,
+    Window,
+    decode_log,
+    encode_log,
+    window_of,
+)
 from .._errors import translate_errors
 from .driver import Driver
 from .schema import counters_table, limits_table
@@ -23,12 +30,15 @@ from .schema import counters_table, limits_table
 _L = limits_table.name
 _C = counters_table.name
 
-# $1 key, $2 now (13 digits), $3 now + window (ms), $4 limit * 13 (chars), $5 now - window.
+# $1 key, $2 now (13 digits), $3 now + window (ms), $4 limit * 13 (chars), $5 now - window,
+# $6 limit, $7 window (ms): the app's numbers, kept for ``limits show`` (revision 0007).
 _OLD = f"{_L}.hits"
 _NEWEST = f"substr({_OLD}, length({_OLD}) - 12)"
 HIT_SQL = (
-    f"INSERT INTO {_L} (key, hits, expires_at) VALUES ($1, $2, $3) "
+    f"INSERT INTO {_L} (key, hits, expires_at, limit_count, window_ms) "
+    "VALUES ($1, $2, $3, $6, $7) "
     "ON CONFLICT (key) DO UPDATE SET "
+    "limit_count = excluded.limit_count, window_ms = excluded.window_ms, "
     # the last limit - 1 entries, then now (or the newest, if the clock is behind it)
     f"hits = (CASE WHEN length({_OLD}) >= $4 THEN substr({_OLD}, length({_OLD}) - $4 + 14) "
     f"ELSE {_OLD} END) "
@@ -41,6 +51,7 @@ HIT_SQL = (
     f"RETURNING {_L}.hits"
 )
 LOG_SQL = f"SELECT hits FROM {_L} WHERE key = $1"
+PARAMS_SQL = f"SELECT limit_count, window_ms FROM {_L} WHERE key = $1"
 RESET_SQL = f"DELETE FROM {_L} WHERE key = $1"
 RESET_IF_SQL = f"DELETE FROM {_L} WHERE key = $1 AND hits = $2"
 TAKE_BACK_SQL = (
@@ -110,7 +121,7 @@ class SqlLimitStorage:
         stamp = f"{now:013d}"
         with translate_errors(self._url, "count a rate-limited hit"):
             row = await self._hot.write_fetchrow(
-                HIT_SQL, key, stamp, now + window_ms, chars, now - window_ms
+                HIT_SQL, key, stamp, now + window_ms, chars, now - window_ms, limit, window_ms
             )
             if row is not None:
                 return True, _window_of_text(row[0], limit, window_ms, now)
@@ -120,6 +131,13 @@ class SqlLimitStorage:
         with translate_errors(self._url, "read a rate limit"):
             row = await self._hot.fetchrow(LOG_SQL, key)
         return [] if row is None else decode_log(row[0])
+
+    async def params(self, key: str) -> LimitParams | None:
+        with translate_errors(self._url, "read a rate limit"):
+            row = await self._hot.fetchrow(PARAMS_SQL, key)
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return LimitParams(int(row[0]), int(row[1]))
 
     async def reset(self, key: str) -> None:
         with translate_errors(self._url, "reset a rate limit"):

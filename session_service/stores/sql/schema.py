@@ -124,13 +124,16 @@ sessions_table = Table(
 
 #: The rate limits (``service.limits`` and the login guard): per key, the last ``limit``
 #: allowed hit times as fixed-width milliseconds of the app clock, concatenated, and when the
-#: newest of them leaves its window (ms). See :mod:`.limits`.
+#: newest of them leaves its window (ms), and (revision 0007) the limit and window (ms) the
+#: app passed with its latest allowed hit (NULL on rows logged before). See :mod:`.limits`.
 limits_table = Table(
     "session_limits",
     metadata,
     Column("key", String(LIMIT_KEY_LENGTH), primary_key=True),
     Column("hits", Text(), nullable=False),
     Column("expires_at", BigInteger(), nullable=False),
+    Column("limit_count", BigInteger(), nullable=True),
+    Column("window_ms", BigInteger(), nullable=True),
     Index("ix_session_limits_expires_at", "expires_at"),
 )
 

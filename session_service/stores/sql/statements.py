@@ -5,6 +5,8 @@ gone for the very next statement.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from .schema import sessions_table as T
 
 LOAD_SQL = (
@@ -57,3 +59,32 @@ OWNER_COUNT_SQL = (
     "AND (s.tenant_id = k.tenant_id OR (s.tenant_id IS NULL AND k.tenant_id IS NULL)) "
     "WHERE k.id = $1 AND k.expiry_date > $2 AND s.expiry_date > $2"
 )
+#: A login's ``rotate``: the live row $1 moves to the id $2 with its new data, expiry, owner and
+#: tenant, and a new absolute lifetime from $7 (``created_at``). An ``UPDATE`` of the id, not a
+#: delete plus an insert: a concurrent ``clear_sessions_for_user`` waiting on the row re-checks
+#: the moved row and deletes it too. The handle survives (it names the session, not the id);
+#: with a ``last_seen`` ($9: device tracking on) the device columns become this device's.
+#: A row that started ($12, ``created_at``) before the absolute limit allows is over, and stays
+#: so. ``last_seen`` comes first so that PostgreSQL types $9 from it.
+ROTATE_SQL = (
+    f"UPDATE {T.name} SET last_seen = COALESCE($9, last_seen), id = $2, data = $3, "
+    "expiry_date = $4, user_id = $5, tenant_id = $6, created_at = $7, updated_at = $7, "
+    "handle = COALESCE(handle, $8), ip = CASE WHEN $9 IS NULL THEN ip ELSE $10 END, "
+    "user_agent = CASE WHEN $9 IS NULL THEN user_agent ELSE $11 END "
+    "WHERE id = $1 AND expiry_date > $7 AND (created_at > $12 OR created_at IS NULL)"
+)
+#: ``ROTATE_SQL``'s $12 when there is no absolute limit: before any session started.
+NO_START_LIMIT = datetime(1, 1, 2, tzinfo=UTC)
+
+
+def extra_sessions_sql(excluded: str) -> str:
+    """``SESSION_MAX_PER_USER``'s choice, in SQL, with ``ROTATE_SQL``'s parameters (user $5,
+    tenant $6, now $7) and the limit as $13: the ids of that user's live sessions in that
+    tenant (none: the untenanted ones), ``excluded`` (a SQL condition) aside, but the $13 - 1
+    most recently used (the order of ``_per_user.recency``)."""
+    return (
+        f"SELECT id FROM (SELECT id, row_number() OVER (ORDER BY CASE WHEN last_seen > "
+        f"updated_at THEN last_seen ELSE updated_at END DESC, created_at DESC, id DESC) AS n "
+        f"FROM {T.name} WHERE user_id = $5 AND (tenant_id = $6 OR (tenant_id IS NULL AND "
+        f"$6 IS NULL)) AND expiry_date > $7 AND {excluded}) AS ranked WHERE n >= $13"
+    )

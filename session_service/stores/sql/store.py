@@ -23,43 +23,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import func, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...errors import SessionConfigError
+from ...lifetime_rules import earliest_start
 from ...records import SessionRecord, user_id_of, utcnow
 from ...settings import DbPooler, StoreKind, mask_url, normalize_db_url
 from ...storable import PRINCIPAL_LENGTH, check_text
-from .._codec import EncodedJson, decode_data, encode_json, json_serializer
+from .._codec import decode_data, encode_json, json_serializer
 from .._delta import Delta
 from .._errors import StoreBusy, translate_errors
+from .._per_user import owner_key
 from ..base import IdTaken
 from . import migrate as _migrate
-from .admin import SqlAdminOps
-from .driver import Driver
+from .driver import Driver, Step
 from .engine import DEFAULT_TIMEOUT_SECONDS
 from .limits import SqlLimitStorage
 from .loop_engine import LoopEngine
-from .schema import sessions_table as T
 from .statements import (
     CREATE_SQL,
     DELETE_SQL,
     LOAD_SQL,
+    NO_START_LIMIT,
     OWNER_COUNT_SQL,
+    ROTATE_SQL,
     SAVE_SQL,
     SEEN_SQL,
     TOUCH_SQL,
     UPDATE_DATA_SQL,
     UPDATE_SQL,
 )
+from .transfer import SqlTransferOps
 
 #: Compare-and-set rounds of a ``patch`` before giving up (each lost round means another
 #: write to the same session landed in between; losing this many in a row is a hot loop).
 _COMPARE_ATTEMPTS = 50
 
 
-class SqlSessionStore(SqlAdminOps):
+class SqlSessionStore(SqlTransferOps):
     _limits_in_rotate = True  # see _rotate
     """Sessions in one SQL table: the driver for one session per request, SQLAlchemy 2 async
     Core for the rest.
@@ -261,38 +263,33 @@ class SqlSessionStore(SqlAdminOps):
             return bool(await self._hot.execute(SEEN_SQL, session_id, self._hot.ts(when)))
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
-        """An ``UPDATE`` of the row's id, not a delete plus an insert: a concurrent
-        ``clear_sessions_for_user`` that is waiting on the row then re-checks the moved row
-        and deletes it too, instead of missing a freshly inserted one."""
-        now = utcnow()
-        values: dict[str, Any] = {
-            "data": EncodedJson(data),
-            "expiry_date": record.expiry_date,
-            "user_id": record.user_id,
-            "updated_at": now,
-            # The handle survives the new id (it names the session, not the id).
-            "handle": func.coalesce(T.c.handle, record.handle),
-        }
-        if record.last_seen is not None:  # a login with device tracking on: this device
-            values.update(ip=record.ip, user_agent=record.user_agent, last_seen=record.last_seen)
-        stmt = (
-            update(T)
-            .where(T.c.id == old_id, T.c.expiry_date > now)
-            .values(id=record.id, tenant_id=record.tenant_id, created_at=now, **values)
-        )
+        """One statement on the per-request driver (:data:`.statements.ROTATE_SQL`). With
+        ``SESSION_MAX_PER_USER``, the login's own transaction on that driver, holding the
+        owner from its start, moves the row and deletes the user's extra sessions
+        (:meth:`_login_steps`): logins racing for one user queue on the owner, and the later
+        one sees the earlier one's session."""
+        hot = self._hot
+        now, user = hot.now_ts(), record.user_id
+        seen = None if record.last_seen is None else hot.ts(record.last_seen)
+        start = hot.ts(earliest_start(self.absolute_ttl, utcnow()) or NO_START_LIMIT)
+        move = (old_id, record.id, data, hot.ts(record.expiry_date), user, record.tenant_id,
+                now, record.handle, seen, record.ip, record.user_agent, start)  # fmt: skip
         with translate_errors(self.display_url, "rotate a session id"):
             try:
-                async with self._writer.begin() as conn:
-                    if not (await conn.execute(stmt)).rowcount:
-                        return False
-                    if self.max_per_user and record.user_id is not None:
-                        # SESSION_MAX_PER_USER in the login's own transaction.
-                        await self._evict_on(
-                            conn, record.id, record.user_id, record.tenant_id, self.max_per_user
-                        )
-                    return True
-            except IntegrityError:
+                if not (self.max_per_user and user is not None):
+                    return bool(await hot.execute(ROTATE_SQL, *move))
+                steps = self._login_steps(move, self.max_per_user)
+                owner = owner_key(user, record.tenant_id)
+                return bool((await hot.transaction(steps, hold=owner))[0])
+            except hot.duplicate:
                 raise IdTaken from None
+
+    def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
+        """A limited login's statements: the first moves the row (``ROTATE_SQL``'s
+        parameters ``move``; its count says whether it moved), the rest sign out all but the
+        ``limit`` most recently used live sessions of its user in its tenant, never the one
+        logging in, and nothing if it did not move."""
+        raise NotImplementedError
 
     async def _owner_count(self, keep: str) -> int:
         hot = self._hot

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 from ....storable import check_aware
 from ..._errors import ConnectTimeout, StoreBusy
+from ..driver import Step
 from ..engine import DEFAULT_TIMEOUT_SECONDS
 from . import pooler
+from .engine import OWNER_LOCK_CLASS, owner_lock_id
 
 
 async def _no_reset(conn: Any) -> None:
@@ -32,6 +35,8 @@ class PgHotPath:
     ``unnamed`` is set behind a transaction pooler: given (``SESSION_DB_POOLER=transaction``)
     or on the first error that shows one (see :mod:`.pooler`).
     """
+
+    duplicate: ClassVar[tuple[type[Exception], ...]] = (asyncpg.UniqueViolationError,)
 
     def __init__(
         self,
@@ -98,10 +103,16 @@ class PgHotPath:
         return self._pool if self._loop is asyncio.get_running_loop() else None
 
     async def _run(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-        """One statement within the timeout, the wait for a pooled connection included: a
-        bounded acquire, then asyncpg's per-call timeout with what is left (it cancels the
-        statement on the server too). Behind an undetected transaction pooler the first
-        "prepared statement" error switches to unnamed statements and retries once."""
+        return await self._on_conn(
+            lambda conn, unnamed, deadline: _run_prepared(conn, sql, args, fetch, unnamed, deadline)
+        )
+
+    async def _on_conn(self, work: Callable[[Any, bool, float], Awaitable[Any]]) -> Any:
+        """``work`` (one statement, or one transaction) within the timeout, the wait for a
+        pooled connection included: a bounded acquire, then asyncpg's per-call timeout with
+        what is left (it cancels the statement on the server too). Behind an undetected
+        transaction pooler the first "prepared statement" error switches to unnamed
+        statements and retries once."""
         pool = self._ready_pool() or await self._get_pool()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
@@ -121,21 +132,12 @@ class PgHotPath:
         try:
             unnamed = self.unnamed
             try:
-                # _run_prepared written out (a coroutine less per statement) for the usual
-                # case, a statement this connection has prepared already.
-                stmt = conn.ready_statement(sql, unnamed)
-                if stmt is None:
-                    result = await _run_prepared(conn, sql, args, fetch, unnamed, deadline)
-                elif fetch:
-                    result = await stmt.fetchrow(*args, timeout=max(deadline - loop.time(), 1e-3))
-                else:
-                    await stmt.fetch(*args, timeout=max(deadline - loop.time(), 1e-3))
-                    result = stmt.get_statusmsg()
+                result = await work(conn, unnamed, deadline)
             except pooler.POOLER_ERRORS:
                 if unnamed:
                     raise
                 self.unnamed = True  # a transaction pooler: from now on, and retry once
-                result = await _run_prepared(conn, sql, args, fetch, True, deadline)
+                result = await work(conn, True, deadline)
         except BaseException as exc:
             # A statement that failed (or timed out, and is being cancelled on the server)
             # may hold the connection a while: bound that wait too.
@@ -146,27 +148,34 @@ class PgHotPath:
         # A statement that succeeded leaves nothing to wait for: no timer (asyncio.timeout
         # costs microseconds on every statement).
         await pool.release(conn)
-        if fetch:
-            return None if result is None else tuple(result)
-        return int(result.rsplit(" ", 1)[-1])
+        return result
 
     def _busy(self) -> StoreBusy:
         return StoreBusy(f"no answer within SESSION_DB_TIMEOUT_SECONDS ({self._timeout:g} s)")
 
-    # The three below are plain functions returning ``_run``'s coroutine: every request runs
-    # one or two statements, and a coroutine layer less is one frame less on each resume.
+    async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
+        row = await self._run(sql, args, True)
+        return None if row is None else tuple(row)
 
-    def fetchrow(self, sql: str, *args: Any) -> Coroutine[Any, Any, tuple[Any, ...] | None]:
-        """One row (as a tuple), or ``None``."""
-        return self._run(sql, args, True)
-
-    def write_fetchrow(self, sql: str, *args: Any) -> Coroutine[Any, Any, tuple[Any, ...] | None]:
+    async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""
-        return self._run(sql, args, True)
+        return await self.fetchrow(sql, *args)
 
-    def execute(self, sql: str, *args: Any) -> Coroutine[Any, Any, int]:
+    async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; returns the number of rows it changed."""
-        return self._run(sql, args, False)
+        status: str = await self._run(sql, args, False)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def transaction(self, steps: Sequence[Step], *, hold: str) -> list[int]:
+        """``steps`` in one transaction on one pooled connection, each a prepared statement,
+        after one round trip that opens it and takes the owner's transaction-scoped advisory
+        lock (``BEGIN; SELECT pg_advisory_xact_lock(…)``, integers only); then ``COMMIT``.
+        Under ``READ COMMITTED`` each step sees every write committed before the lock was
+        granted. A transaction pooler keeps a transaction on one server connection."""
+        begin = f"BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, {owner_lock_id(hold)})"
+        return await self._on_conn(  # type: ignore[no-any-return]
+            lambda conn, unnamed, deadline: _transaction(conn, begin, steps, unnamed, deadline)
+        )
 
     async def close(self) -> None:
         running = asyncio.get_running_loop()
@@ -196,3 +205,22 @@ async def _run_prepared(
         return await stmt.fetchrow(*args, timeout=left)
     await stmt.fetch(*args, timeout=left)
     return stmt.get_statusmsg()
+
+
+async def _transaction(
+    conn: Any, begin: str, steps: Sequence[Step], unnamed: bool, deadline: float
+) -> list[int]:
+    loop = asyncio.get_running_loop()
+    await conn.execute(begin, timeout=max(deadline - loop.time(), 0.001))  # simple protocol
+    try:
+        counts = []
+        for sql, args in steps:
+            status = await _run_prepared(conn, sql, tuple(args), False, unnamed, deadline)
+            counts.append(int(status.rsplit(" ", 1)[-1]))
+        await conn.execute("COMMIT", timeout=max(deadline - loop.time(), 0.001))
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            with contextlib.suppress(Exception):  # the error that got here is the one to see
+                await conn.execute("ROLLBACK", timeout=max(deadline - loop.time(), 0.001))
+        raise
+    return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -14,6 +15,16 @@ CLEANUP_LOCK_KEY = 0x5E55_0002
 #: The first key of the two-key advisory locks of ``SESSION_MAX_PER_USER`` (the second is a
 #: hash of the tenant and user); two-key locks never collide with the one-key locks above.
 OWNER_LOCK_CLASS = 0x5E55_0003
+
+
+def owner_lock_id(owner: str) -> int:
+    """The second key of an owner's lock: a stable signed 32-bit hash of
+    :func:`~..._per_user.owner_key`, the same in every process, computed here so that a
+    login can take the lock in the round trip that opens its transaction (an integer
+    literal, never text from a request). Two owners whose names hash alike only wait for
+    each other."""
+    h = zlib.crc32(owner.encode())
+    return h - (1 << 32) if h >= 1 << 31 else h
 
 
 def make_engine(

@@ -42,17 +42,6 @@ class PgConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is unty
         self.session_statements: dict[str, Any] = {}
         self.session_unnamed = False
 
-    def ready_statement(self, sql: str, unnamed: bool) -> Any:
-        """The statement for ``sql`` if it is prepared in this mode already (else ``None``):
-        the usual case, looked up without a coroutine."""
-        if unnamed != self.session_unnamed:
-            return None
-        stmt = self.session_statements.get(sql)
-        if stmt is not None:
-            # Re-tied to this checkout, as in session_statement.
-            stmt._con_release_ctr = self._pool_release_ctr
-        return stmt
-
     async def session_statement(self, sql: str, unnamed: bool, seconds: float) -> Any:
         """The prepared statement for ``sql`` in the given mode (prepared on first use)."""
         if unnamed != self.session_unnamed:

@@ -17,21 +17,39 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ....records import utcnow
 from ....settings import DbPooler, StoreKind
 from ..._delta import Delta
+from ..._per_user import owner_key
+from ..driver import Step
 from ..schema import sessions_table as T
+from ..statements import ROTATE_SQL, extra_sessions_sql
 from ..store import SqlSessionStore
 from . import patch
 from .driver import PgHotPath
-from .engine import CLEANUP_LOCK_KEY, MIGRATION_LOCK_KEY, OWNER_LOCK_CLASS, make_engine
+from .engine import (
+    CLEANUP_LOCK_KEY,
+    MIGRATION_LOCK_KEY,
+    OWNER_LOCK_CLASS,
+    make_engine,
+    owner_lock_id,
+)
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-_OWNER_LOCK = text("SELECT pg_advisory_xact_lock(:cls, hashtext(:owner))")
+_OWNER_LOCK = text("SELECT pg_advisory_xact_lock(:cls, :owner)")
+#: A limited login: ``ROTATE_SQL`` and the sign-out of the user's extra sessions (the limit
+#: as $12) in one statement; its status counts the rows moved.
+_LOGIN_SQL = (
+    f"WITH moved AS ({ROTATE_SQL} RETURNING id), gone AS (DELETE FROM {T.name} WHERE "
+    f"EXISTS (SELECT 1 FROM moved) AND id IN ({extra_sessions_sql('id <> $1 AND id <> $2')})) "
+    "SELECT 1 FROM moved"
+)
 
 
 class PgSessionStore(SqlSessionStore):
     """Sessions in PostgreSQL (JSONB data, advisory-locked migrations and cleanup)."""
 
     kind: ClassVar[StoreKind] = "postgres"
+    #: The store's ``db.system.name`` in its metrics (docs/operations.md, "Metrics").
+    db_system_name: ClassVar[str] = "postgresql"
     _read_sql: ClassVar[str] = patch.READ_SQL
 
     def _make_engine(self, url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
@@ -65,9 +83,15 @@ class PgSessionStore(SqlSessionStore):
         transaction, so it works behind a transaction pooler too. Two owners whose names hash
         alike only wait for each other. Under ``READ COMMITTED`` the next statement sees every
         write committed before the lock was granted."""
-        tenant = "-" if tenant_id is None else "=" + tenant_id
-        owner = f"{len(tenant)}:{tenant}{user_id}"
+        owner = owner_lock_id(owner_key(user_id, tenant_id))
         await conn.execute(_OWNER_LOCK, {"cls": OWNER_LOCK_CLASS, "owner": owner})
+
+    def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
+        """One statement after the round trip that takes the owner's lock (see
+        :meth:`.driver.PgHotPath.transaction`): the move and the sign-out as data-modifying
+        ``WITH`` parts, which share one snapshot, taken after the lock. The snapshot shows
+        the row still under its old id ($1), so both ids are left out."""
+        return [(_LOGIN_SQL, (*move, limit))]
 
     async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
         """Every batch's transaction first takes a transaction-scoped advisory lock

@@ -17,10 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ....settings import DbPooler, StoreKind
 from ..._delta import Delta
+from ..driver import Step
+from ..schema import sessions_table as T
+from ..statements import ROTATE_SQL, extra_sessions_sql
 from ..store import SqlSessionStore
 from . import patch
 from .driver import SqliteHotPath
 from .engine import make_engine
+
+#: After ``ROTATE_SQL`` in the same transaction (its parameters, and the limit as $13): the
+#: extra sessions of the user, never the one logging in ($2), and none if it is not there.
+_EVICT_SQL = (
+    f"DELETE FROM {T.name} WHERE id IN ({extra_sessions_sql('id <> $2')}) "
+    f"AND EXISTS (SELECT 1 FROM {T.name} WHERE id = $2)"
+)
 
 
 class SqliteSessionStore(SqlSessionStore):
@@ -58,3 +68,9 @@ class SqliteSessionStore(SqlSessionStore):
 
     async def _lock_owner(self, conn: AsyncConnection, user_id: str, tenant_id: str | None) -> None:
         return None  # BEGIN IMMEDIATE: the file's write lock, held to the end
+
+    def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
+        """Two statements in the driver's ``BEGIN IMMEDIATE``: the file's write lock holds
+        every owner, and the second sees the first's row."""
+        args = (*move, limit)
+        return [(ROTATE_SQL, move), (_EVICT_SQL, args)]

@@ -1,0 +1,199 @@
+"""Redis Cluster store against the single-node Redis store, in one run (issue 23).
+
+The cluster (3 primaries, 3 replicas) and a standalone ``redis-server`` (the single-node
+baseline, the same binary and settings) are started here on free ports, as the test suite
+starts its cluster, unless ``--cluster-url`` and ``--url`` name running ones. Measured, as
+alternating A/B rounds (:func:`~benchmarks._common.ab_rounds`) and reported as median ratios
+cluster / single node, so a loaded machine shifts both sides alike:
+
+* ``load`` of an anonymous session (one ``GET`` on both) and of a signed-in one (two on the
+  cluster: the id key's pointer, then the value in the user's slot), sequential and with 32
+  concurrent tasks;
+* ``update`` of a signed-in session (the id key read, the script, the pointer's expiry);
+* clear-by-user of 100 sessions among a small and a large store (the cluster's clear runs in
+  the user's slot alone, so its cost must not grow with the store);
+* memory: ``used_memory`` summed over the primaries before and after a bulk of sessions,
+  per million sessions.
+
+``python -m benchmarks.cluster_bench [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import redis
+
+from session_service import SessionRecord, SessionStoreBackend
+from session_service.records import new_session_id, utcnow
+
+from ._common import ab_rounds, concurrent_ops_per_s, fmt_ratio, median, paired_ratio
+from .redis_bench import new_prefix
+
+
+@contextmanager
+def _standalone() -> Iterator[str]:
+    from tests.support.redis_cluster import free_port, wait_until
+
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="bench-redis-")
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory,
+         "--maxmemory-policy", "noeviction"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: _ping(port), "redis-server did not start")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _ping(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _record(user: str | None) -> SessionRecord:
+    data = {"cart": [1, 2, 3], "theme": "dark"} | ({} if user is None else {"user_id": user})
+    return SessionRecord(new_session_id(), data, utcnow() + timedelta(hours=1))
+
+
+async def _bulk(backend: SessionStoreBackend, n: int, user: str | None = None) -> list[str]:
+    ids: list[str] = []
+
+    async def one(i: int) -> None:
+        r = await backend.create(_record(user if user else f"bulk{i % 5000}"))
+        ids.append(r.id)
+
+    await concurrent_ops_per_s(one, n, 32)
+    return ids
+
+
+def _used_memory(url: str) -> int:
+    from session_service.settings import split_cluster_url
+
+    if url.startswith("redis+cluster"):
+        total = 0
+        for host, port in split_cluster_url(url):
+            info = redis.Redis(host=host, port=port).info("memory")
+            total += int(info["used_memory"])
+        return total  # the seeds are the three primaries here
+    return int(redis.Redis.from_url(url).info("memory")["used_memory"])
+
+
+async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
+    rounds, n = (3, 300) if quick else (7, 2000)
+    stores = {
+        name: SessionStoreBackend.from_url(f"{url}?key_prefix={new_prefix(name)}")
+        for name, url in (("cluster", cluster_url), ("single", single_url))
+    }
+    lines = []
+    try:
+        anon: dict[str, list[str]] = {}
+        signed: dict[str, list[str]] = {}
+        for name, b in stores.items():
+            await b.migrate()
+            anon[name] = [(await b.create(_record(None))).id for _ in range(500)]
+            signed[name] = await _bulk(b, 500)
+
+        def case(kind: str, name: str, concurrent: bool) -> object:
+            b = stores[name]
+            ids = anon[name] if kind == "anon" else signed[name]
+
+            async def load(i: int) -> None:
+                await b.load(ids[i % len(ids)])
+
+            async def update(i: int) -> None:
+                r = await b.load(ids[i % len(ids)])
+                assert r is not None
+                r.data["n"] = i
+                await b.update(r)
+
+            op = update if kind == "update" else load
+
+            async def measure(_r: int) -> float:
+                return await concurrent_ops_per_s(op, n, 32 if concurrent else 1)
+
+            return measure
+
+        for kind in ("anon", "signed", "update"):
+            for concurrent in (False, True):
+                figures = await ab_rounds(
+                    {name: case(kind, name, concurrent) for name in stores},  # type: ignore[misc]
+                    rounds,
+                )
+                ratio = paired_ratio(figures["cluster"], figures["single"])
+                label = {"anon": "load, anonymous", "signed": "load, signed in",
+                         "update": "load + update, signed in"}[kind]  # fmt: skip
+                lines.append(
+                    f"| {label} | {'32 tasks' if concurrent else 'sequential'} | "
+                    f"{median(figures['cluster']):,.0f} | {median(figures['single']):,.0f} | "
+                    f"{fmt_ratio(ratio)} |"
+                )
+        # clear-by-user of 100 sessions, in a small and a large cluster store
+        cluster = stores["cluster"]
+        timings = {}
+        for label, extra in (("small", 0), ("large", 2000 if quick else 20_000)):
+            if extra:
+                before = _used_memory(cluster_url)
+                await _bulk(cluster, extra)
+                per_million = (_used_memory(cluster_url) - before) / extra * 1e6
+                lines.append(
+                    f"| memory per 1M signed-in sessions (cluster primaries) | - | "
+                    f"{per_million / 2**20:,.0f} MiB | - | - |"
+                )
+            samples = []
+            for r in range(rounds):
+                await _bulk(cluster, 100, user=f"clear{label}{r}")
+                t0 = time.perf_counter()
+                assert await cluster.clear_sessions_for_user(f"clear{label}{r}") == 100
+                samples.append(time.perf_counter() - t0)
+            timings[label] = median(samples)
+        lines.append(
+            f"| clear-by-user of 100, large / small store | - | "
+            f"{timings['large'] * 1e3:.1f} ms | {timings['small'] * 1e3:.1f} ms | "
+            f"{fmt_ratio(timings['large'] / timings['small'])} |"
+        )
+        for b in stores.values():
+            await b.clear_all_sessions()
+    finally:
+        for b in stores.values():
+            await b.close()
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--cluster-url")
+    parser.add_argument("--url")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.support.redis_cluster import redis_cluster
+
+    with redis_cluster() as cluster, _standalone() as single:
+        lines = asyncio.run(run(args.cluster_url or cluster.url, args.url or single, args.quick))
+    print("| operation | mode | cluster | single node | cluster / single |")
+    print("|---|---|---|---|---|")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""One CLI command as data: its handler, help, and which shared arguments it takes."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from ..backend import SessionStoreBackend
+from . import output as out
+
+Handler = Callable[[SessionStoreBackend, argparse.Namespace, out.Progress], Awaitable[out.Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    handler: Handler | None  # None: `health`, which opens no backend (a ping could fail)
+    summary: str
+    example: str
+    user: bool = False  # takes USER_ID
+    tenant: bool = False  # takes --tenant
+    batched: bool = False  # takes --batch-size
+    creates_database: bool = False
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own arguments

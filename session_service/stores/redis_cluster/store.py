@@ -1,0 +1,256 @@
+"""``RedisClusterSessionStore``: the Redis store on a Redis Cluster (``redis+cluster://``).
+
+It keeps the single-node store's values, rules and errors (:mod:`..redis.store`) and changes
+where keys live (:mod:`.scripts`): an anonymous session in its id's slot, a signed-in one in
+its user's slot with the user's indexes, its id key pointing there. So:
+
+* a load by id is one ``GET`` for an anonymous session and two for a signed-in one (the
+  pointer, then the value);
+* each operation on one user's sessions (create, rotate within the user, clear-by-user,
+  revoke by handle, sign out other devices, the per-user cap) is one script in the user's
+  slot, atomic as on one node;
+* a session changing slot (an anonymous session signing in, a change of owner) is moved in
+  steps, each atomic: the old copy is taken first (so a fixated pre-login id never survives),
+  then written in its new slot; a failure between them loses that session (the user signs in
+  again), never resurrects one;
+* work across users (by tenant, everything, cleanup, statistics) visits every primary
+  (:mod:`.admin`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+from redis import exceptions as rx
+from redis.asyncio.cluster import RedisCluster
+
+from ...errors import SessionConfigError, SessionStoreUnavailable
+from ...records import SessionRecord, utcnow
+from .._codec import encode_json
+from .._delta import Delta, too_large
+from ..redis import scripts as S1
+from ..redis.admin import to_us
+from ..redis.limits import RedisLimitStorage
+from ..redis.server import check_server
+from ..redis.store import _ms
+from . import scripts as S
+from .admin import ClusterAdminOps
+from .client import FAILURES, Turns, cluster_client, describe, run_script
+from .moves import ClusterWrites
+
+
+class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
+    """Sessions on a Redis Cluster (``redis+cluster://host:port[,host:port…]`` or
+    ``rediss+cluster://`` for TLS); see the module docstring. ``.client`` is the
+    ``redis.asyncio.RedisCluster`` of the running event loop."""
+
+    kind = "redis_cluster"
+    #: The store's ``db.system.name`` in its metrics (docs/operations.md, "Metrics").
+    db_system_name = "redis"
+    _limits_in_rotate = True
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        if "{" in self.key_prefix or "}" in self.key_prefix:
+            raise SessionConfigError(
+                f"the Redis key prefix {self.key_prefix!r} holds a brace: on a Redis Cluster "
+                "a brace starts a hash tag, which would put every key in one slot; choose a "
+                "prefix without { and }"
+            )
+        self._cluster: RedisCluster | None = None
+        self._turns: Turns | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisClusterSessionStore({self.display_url!r}, key_prefix={self.key_prefix!r})"
+
+    @property
+    def client(self) -> RedisCluster:  # type: ignore[override]
+        """The cluster client for the running event loop."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if self._cluster is None or (loop is not None and loop is not self._loop):
+            options = dict(self._options)
+            limit = int(options.get("max_connections", 50))
+            self._turns = Turns(limit, float(options.get("timeout", 5.0)))
+            self._cluster = cluster_client(self._url, options)
+            self._loop = loop
+        return self._cluster
+
+    @property
+    def turns(self) -> Turns:
+        self.client  # noqa: B018 - makes the client and its turns for this loop
+        assert self._turns is not None
+        return self._turns
+
+    def limit_storage(self) -> RedisLimitStorage:
+        """Rate limits and counters: each key one slot, so every script works as on one node."""
+        return RedisLimitStorage(lambda: self.client, self.key_prefix, run=self._limit_script)
+
+    async def _limit_script(self, client: Any, sha: str, source: str, keys: Any, args: Any) -> Any:
+        async with self.turns:
+            try:
+                return await run_script(client, sha, source, keys, args)
+            except rx.RedisClusterException as exc:  # as a RedisError, for the limits' 503
+                raise rx.ConnectionError(describe(exc) or str(exc)) from exc
+
+    def _fail(self, action: str, exc: BaseException) -> SessionStoreUnavailable:
+        reason = describe(exc)
+        if reason is None:
+            return super()._fail(action, exc)
+        return SessionStoreUnavailable(
+            f"the session database at {self.display_url} failed to {action}: {reason}"
+        )
+
+    async def _call(self, action: str, script: S1.Script, keys: Any, *args: Any) -> Any:
+        try:
+            return await self._run(script, keys, *args)
+        except FAILURES as exc:
+            raise self._fail(action, exc) from exc
+
+    async def _command(self, *args: Any) -> Any:
+        async with self.turns:  # the first use's server check takes a turn too
+            if not self._checked:
+                await self._first_use()
+            return await self.client.execute_command(*args)
+
+    async def _run(self, script: S1.Script, keys: Any, *args: Any) -> Any:
+        async with self.turns:
+            if not self._checked:
+                await self._first_use()
+            us = to_us(utcnow())
+            argv = (self.key_prefix, S1.INDEX_GRACE_MS, us // 1000, us, *args)
+            return await run_script(self.client, script.sha, script.source, keys, argv)
+
+    async def _check_server(self) -> None:
+        """Every primary: version and eviction policy as on one node (a cluster is wanted)."""
+        try:
+            await self.client.initialize()  # learns the nodes (once per client)
+            for node in self.client.get_primaries():
+                await check_server(
+                    _OnNode(self.client, node),
+                    self.display_url,
+                    allow_eviction=self._allow_eviction,
+                )
+        except FAILURES as exc:
+            raise self._fail("answer", exc) from exc
+        self._checked = True
+
+    async def ping(self) -> None:
+        if not self._checked:
+            await self._check_server()
+            return
+        try:
+            await self._command("PING")
+        except FAILURES as exc:
+            raise self._fail("answer", exc) from exc
+
+    async def close(self) -> None:
+        client, self._cluster = self._cluster, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    # -- one session -------------------------------------------------------------------------
+
+    async def _load(self, session_id: str) -> SessionRecord | None:
+        """One ``GET`` (anonymous), or two (the pointer, then the value in the user's slot)."""
+        key, utag, raw = await self._where("load a session", session_id)
+        if raw is not None and utag:
+            try:
+                raw = await self._command("GET", key)
+            except FAILURES as exc:
+                raise self._fail("load a session", exc) from exc
+        if raw is None or raw[:1] == b">":
+            return None
+        return self._record(session_id, raw, to_us(utcnow()))
+
+    async def _patch(self, session_id: str, delta: Delta, expiry_date: datetime | None) -> bool:
+        key, utag, raw = await self._where("save a session", session_id)
+        if raw is None:
+            return False
+        if delta.owner_changes and S1.user_tag(delta.owner) != utag:
+            return await self._patch_moving(session_id, delta, expiry_date)
+        exp: int | str = ""
+        exp_ms: int | str = ""
+        if expiry_date is not None:
+            exp = to_us(expiry_date)
+            exp_ms = _ms(exp)
+        limit = "" if self.max_bytes is None else self.max_bytes
+        owner = ("1", utag) if delta.owner_changes else ("0", "")
+        pairs = [part for entry in delta.entries for part in entry]
+        keys = [key, self._index(session_id, utag)]
+        done = int(await self._call("save a session", S.PATCH, keys, session_id, exp, exp_ms,
+                                    *owner, limit, len(delta.entries), *pairs,
+                                    *delta.removed_json))  # fmt: skip
+        if done < 0:
+            assert self.max_bytes is not None
+            raise too_large(-done, self.max_bytes)
+        if done == 1 and utag and exp_ms != "":
+            await self._point("save a session", session_id, utag, exp_ms)
+        return done == 1
+
+    async def _patch_moving(
+        self, session_id: str, delta: Delta, expiry_date: datetime | None
+    ) -> bool:
+        """A patch that changes the owner moves the session to another slot: merged here
+        (the stored JSON decoded and encoded by the same encoder keeps every other value),
+        then written as an update, which moves it."""
+        record = await self._load(session_id)
+        if record is None:
+            return False
+        stored = json.loads(encode_json(record.data))
+        for key_json, value_json in delta.entries:
+            stored[json.loads(key_json)] = json.loads(value_json)
+        for removed in delta.removed_json:
+            stored.pop(json.loads(removed), None)
+        record.user_id = delta.owner
+        if expiry_date is not None:
+            record.expiry_date = expiry_date
+        data = encode_json(stored, self.max_bytes)
+        return bool(await self._save_or_update("update", record, data, expiry_date is not None))
+
+    async def _touch(
+        self, session_id: str, expiry_date: datetime, last_seen: datetime | None
+    ) -> bool:
+        exp = to_us(expiry_date)
+        seen = "" if last_seen is None else to_us(last_seen)
+        key, utag, raw = await self._where("extend a session", session_id)
+        if raw is None:
+            return False
+        keys = [key, self._index(session_id, utag)]
+        done = bool(await self._call("extend a session", S.TOUCH, keys, session_id, exp,
+                                     _ms(exp), seen))  # fmt: skip
+        if done and utag:
+            await self._point("extend a session", session_id, utag, _ms(exp))
+        return done
+
+    async def _seen(self, session_id: str, when: datetime) -> bool:
+        key, utag, raw = await self._where("record a session's last use", session_id)
+        if raw is None:
+            return False
+        keys = [key, self._index(session_id, utag)]
+        done = await self._call("record a session's last use", S.DEVICE, keys, to_us(when), "")
+        return done is not None
+
+    async def _evict_extra(self, keep: str, limit: int) -> int:
+        return 0
+
+
+class _OnNode:
+    """The two commands :func:`..redis.server.check_server` sends, on one cluster node."""
+
+    def __init__(self, client: RedisCluster, node: Any) -> None:
+        self._client, self._node = client, node
+
+    async def info(self, section: str) -> Any:
+        info = await self._client.info(section, target_nodes=self._node)
+        if section == "cluster":
+            return {"cluster_enabled": "0"}  # a cluster is what this store wants
+        return info
+
+    async def config_get(self, name: str) -> Any:
+        return await self._client.config_get(name, target_nodes=self._node)
