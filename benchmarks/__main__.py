@@ -28,6 +28,7 @@ from .encryption_bench import EncryptionConfig, run_encryption_bench
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
 from .limits_bench import LimitsConfig, run_limits_bench
 from .login_bench import LoginConfig, run_login_bench
+from .per_core import PerCoreConfig, run_per_core_bench
 from .pooler_bench import PoolerConfig, run_pooler_bench
 from .redis_bench import redis_answers, run_redis_load_bench, server_version
 from .report import MIN_RATED_ROUNDS, environment, markdown, print_report
@@ -96,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--http-seconds", type=float, help="duration of one wrk run")
     p.add_argument("--scale", action=argparse.BooleanOptionalAction, help="default: full run only")
+    p.add_argument(
+        "--per-core",
+        action=argparse.BooleanOptionalAction,
+        help="HTTP rows with the app pinned to one core and wrk to another, 5 rounds "
+        "(default: full run only)",
+    )
     p.add_argument("--scale-small", type=int, help="default 10,000")
     p.add_argument("--scale-large", type=int, help="default 1,000,000")
     p.add_argument("--cleanup-rows", type=int, help="expired rows for delete_expired (500,000)")
@@ -193,6 +200,15 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
             section.extend(
                 await asyncio.to_thread(run_http_bench, http_cfg, pg_url, lite_url, redis_url)
             )
+            if args.per_core if args.per_core is not None else not q:
+                core_cfg = PerCoreConfig(
+                    seconds=_pick(args.http_seconds, q, 1, 5), rounds=max(rounds, 5)
+                )
+                section.extend(
+                    await asyncio.to_thread(
+                        run_per_core_bench, core_cfg, pg_url, lite_url, redis_url
+                    )
+                )
     if args.pooler and "postgres" in kinds:
         pooler_cfg = PoolerConfig(
             ops=int(_pick(args.ops, q, 300, 2000)),
@@ -255,6 +271,7 @@ def default_output(args: argparse.Namespace) -> Path:
         and not args.no_store
         and not args.no_http
         and args.scale is not False
+        and args.per_core is not False
         and args.backends == DEFAULT_BACKENDS
         and args.rounds >= MIN_RATED_ROUNDS
         and all(getattr(args, name) is None for name in _PARTIAL)

@@ -81,8 +81,10 @@ class Server:
 
 
 def start_server(
-    variant: str, db_url: str = "", redis_url: str = "", redis_prefix: str = ""
-) -> Server:
+    variant: str, db_url: str = "", redis_url: str = "", redis_prefix: str = "",
+    cpu: int | None = None,
+) -> Server:  # fmt: skip
+    """One uvicorn process serving ``variant``; ``cpu``: pinned to that core (``taskset``)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -93,7 +95,8 @@ def start_server(
         "BENCH_REDIS_PREFIX": redis_prefix,
         "PYTHONPATH": str(ROOT),
     }
-    cmd = [sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app", "--factory"]
+    cmd = [*pinned(cpu), sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app"]
+    cmd += ["--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     cmd += ["--log-level", "warning", "--lifespan", "on"]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
@@ -161,10 +164,18 @@ def _latency(text: str, pct: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
 
 
+def pinned(cpu: int | None) -> list[str]:
+    """The ``taskset -c CPU`` prefix of a command (nothing when ``cpu`` is ``None``)."""
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
 def run_wrk(
-    wrk: str, url: str, cookie: str, seconds: float, connections: int = 32, threads: int = 1
-) -> WrkResult:
-    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    wrk: str, url: str, cookie: str, seconds: float, connections: int = 32, threads: int = 1,
+    cpu: int | None = None,
+) -> WrkResult:  # fmt: skip
+    cmd = [*pinned(cpu), wrk, f"-t{threads}", f"-c{connections}"]
+    cmd.append(f"-d{max(1, round(seconds))}s")
+    cmd.append("--latency")
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout

@@ -26,6 +26,12 @@ MAX_COOKIE_LENGTH = 256
 #: domains fit; a client replaying hundreds of its old signed cookies at once gets no more.
 MAX_COOKIE_IDS = 4
 _SALT = b"session_service.cookie"
+#: Cookies remembered as verified (and ids as signed) per codec before the memory starts over.
+#: An HMAC is deterministic, so a value verified once verifies the same way every time: the
+#: browser that sends the same cookie on each request pays for one HMAC, not one per request
+#: (the HMAC was a tenth of a read). Only values that verified are remembered, so junk cannot
+#: fill it; when it is full it is emptied (4,096 entries are well under a megabyte).
+REMEMBERED = 4096
 
 
 def _keyed_hmac(secret_key: str) -> hmac.HMAC:
@@ -51,8 +57,10 @@ class CookieCodec:
     __slots__ = (
         "_clear_header",
         "_keys",
+        "_known",
         "_name",
         "_set_suffix",
+        "_signed",
         "_signing",
         "_tail",
         "_ttl",
@@ -64,6 +72,9 @@ class CookieCodec:
         self._signing = _keyed_hmac(settings.secret_key)
         fallbacks = [_keyed_hmac(key) for key in settings.secret_key_fallbacks]
         self._keys = (self._signing, *fallbacks)
+        #: Signed values that verified -> their id; ids -> their value signed by the current key.
+        self._known: dict[bytes, str] = {}
+        self._signed: dict[str, bytes] = {}
         self._name = settings.cookie_name.encode("latin-1")
         #: ``None`` for a browser-session cookie (``SESSION_COOKIE_PERSISTENT=false``).
         self.max_age = settings.ttl_seconds if settings.cookie_persistent else None
@@ -121,16 +132,41 @@ class CookieCodec:
 
     def _verified(self, signed: bytes) -> str | None:
         """The id ``signed`` carries if one of the keys signed it (compared in constant time)."""
+        known = self._known.get(signed)
+        if known is not None:
+            return known
         raw, dot, sig = signed.rpartition(b".")
         if not dot:
             return None
         for keyed in self._keys:
             if hmac.compare_digest(_signature(keyed, raw), sig):
                 try:
-                    return raw.decode("ascii")
+                    session_id = raw.decode("ascii")
                 except UnicodeDecodeError:
                     return None
+                self._remember(signed, session_id, current=keyed is self._signing)
+                return session_id
         return None
+
+    def _remember(self, signed: bytes, session_id: str, *, current: bool) -> None:
+        """Remember that ``signed`` carries ``session_id`` (``current``: signed by the current
+        key, so ``set_header`` may send it as it is)."""
+        if len(self._known) >= REMEMBERED:
+            self._known.clear()
+        self._known[signed] = session_id
+        if current:
+            if len(self._signed) >= REMEMBERED:
+                self._signed.clear()
+            self._signed[session_id] = signed
+
+    def _signed_value(self, session_id: str) -> bytes:
+        """``<id>.<signature>`` under the current key."""
+        signed = self._signed.get(session_id)
+        if signed is None:
+            raw = session_id.encode()
+            signed = raw + b"." + _signature(self._signing, raw)
+            self._remember(signed, session_id, current=True)
+        return signed
 
     def set_header(
         self, session_id: str, max_age: int | None = None, persistent: bool | None = None
@@ -143,8 +179,7 @@ class CookieCodec:
         ``SESSION_COOKIE_PERSISTENT``: ``False`` a browser-session cookie, ``True`` one with a
         ``Max-Age``.
         """
-        raw = session_id.encode()
-        value = self._name + b"=" + raw + b"." + _signature(self._signing, raw)
+        value = self._name + b"=" + self._signed_value(session_id)
         if persistent is None:
             if max_age is None or self.max_age is None:
                 return value + self._set_suffix

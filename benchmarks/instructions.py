@@ -1,0 +1,149 @@
+"""``python -m benchmarks.instructions [VARIANT:ROUTE ...]``: CPU instructions per request.
+
+Wall-clock rates on a shared machine move with the load; instruction counts do not. One
+process under ``valgrind --tool=callgrind`` builds the benchmark app of each variant
+(:mod:`benchmarks.apps`), calls it as a raw ASGI app (no HTTP server or client: what is left is
+the middleware, the session, the cookie, the store, the driver and Starlette), warms it, then
+counts ``-n`` requests: callgrind zeroes its counters when the process calls ``getppid()`` and
+dumps them when it calls ``getegid()``, which bracket each measured loop. A database server's
+own work is in another process and not counted; SQLite's is (it runs in the app's process).
+
+``--inner`` is the part that runs under valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._common import scratch_database
+from .redis_bench import delete_prefix, new_prefix, with_prefix
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+DEFAULT_CASES = [f"{v}:{r}" for v in ("cookie", "ours-sqlite", "floor", "ours-pg",
+                 "starsessions-redis", "ours-redis") for r in ("read", "write")]  # fmt: skip
+
+
+async def _call(app: Any, path: str, cookie: bytes | None) -> tuple[int, list[Any]]:
+    headers = [(b"host", b"bench")] + ([(b"cookie", cookie)] if cookie else [])
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], list(sent[0].get("headers", []))
+
+
+def _url(variant: str, urls: dict[str, str]) -> str:
+    if variant == "floor" or variant.startswith("ours-pg"):
+        return urls["pg"]
+    if variant.startswith("ours-sqlite"):
+        return urls["sqlite"]
+    if variant == "ours-redis":
+        return urls["ours-redis"]
+    return "memory://" if variant == "ours-memory" else ""
+
+
+async def _inner(cases: list[str], n: int, warm: int, urls: dict[str, str]) -> None:
+    from .apps import build
+
+    os.environ["BENCH_REDIS_PREFIX"] = urls["star-prefix"]
+    for case in cases:
+        variant, route = case.split(":")
+        app = build(variant, _url(variant, urls), "i" * 40, urls["redis"])
+        async with app.router.lifespan_context(app):
+            _, headers = await _call(app, "/write", None)
+            cookie = next(v for k, v in headers if k == b"set-cookie").split(b";")[0]
+            for _ in range(warm):
+                await _call(app, f"/{route}", cookie)
+            os.getppid()  # callgrind: zero the counters
+            for _ in range(n):
+                status, _ = await _call(app, f"/{route}", cookie)
+                if status != 200:
+                    raise SystemExit(f"{case} answered {status}")
+            os.getegid()  # callgrind: dump them
+
+
+def count(cases: list[str], n: int, warm: int, urls: dict[str, str], work: Path) -> dict[str, int]:
+    """Instructions per request of each ``variant:route`` case (one valgrind process)."""
+    out = work / "cg.out"
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+           "--zero-before=getppid", "--dump-before=getegid", sys.executable, "-m",
+           "benchmarks.instructions", "--inner", "-n", str(n), "--warm", str(warm),
+           *(f"--url={k}={v}" for k, v in urls.items()), *cases]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise SystemExit(f"valgrind failed:\n{done.stderr[-3000:]}")
+    totals = []
+    for i in range(1, len(cases) + 1):
+        text = Path(f"{out}.{i}").read_text()
+        m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
+        totals.append(int(m.group(1)) if m else 0)
+    return {case: total // n for case, total in zip(cases, totals, strict=True)}
+
+
+async def _outer(args: argparse.Namespace) -> dict[str, int]:
+    from session_service import SessionStoreBackend
+
+    with tempfile.TemporaryDirectory(prefix="session-instr-") as tmp:
+        work = Path(tmp)
+        os.environ.setdefault("BENCH_DATA_DIR", tmp)
+        ours, star = new_prefix("instr"), new_prefix("instrstar")
+        async with (
+            scratch_database("sqlite", args.pg_url, work) as lite,
+            scratch_database("postgres", args.pg_url, work) as pg,
+        ):
+            for url in (lite, pg):
+                backend = await SessionStoreBackend.connect(url)
+                await backend.migrate()
+                await backend.close()
+            urls = {"sqlite": lite, "pg": pg, "redis": args.redis_url, "star-prefix": star,
+                    "ours-redis": with_prefix(args.redis_url, ours)}  # fmt: skip
+            try:
+                return await asyncio.to_thread(count, args.cases, args.n, args.warm, urls, work)
+            finally:
+                for prefix in (ours, star):
+                    await delete_prefix(args.redis_url, prefix)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.instructions")
+    p.add_argument("cases", nargs="*", help=f"variant:route (default: {' '.join(DEFAULT_CASES)})")
+    p.add_argument("-n", type=int, default=500, help="measured requests per case")
+    p.add_argument("--warm", type=int, default=200, help="requests before measuring")
+    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+    p.add_argument("--url", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.cases = args.cases or DEFAULT_CASES
+    if args.inner:
+        urls = dict(u.split("=", 1) for u in args.url)
+        asyncio.run(_inner(args.cases, args.n, args.warm, urls))
+        return 0
+    for case, per in asyncio.run(_outer(args)).items():
+        print(f"{case:28} {per:>10,} instructions per request")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""HTTP rows per core: the app held to one core, the load generator to another.
+
+On an unpinned run the database's commit flush can be the bottleneck, and then the floor and
+ours serve the same rate whatever the library costs in CPU. Here the uvicorn process runs under
+``taskset -c 0`` and ``wrk`` (``-t1 -c32``) under ``taskset -c 1``, so each row is what one core
+of the app serves: the library's per-request CPU shows in full. The cases alternate round after
+round (A B … then … B A) and each ratio is the median of the per-round ratios.
+
+``python -m benchmarks.per_core`` runs this section alone (its table and targets printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._common import Section, Table, Target, fmt, median, paired_ratio, scratch_database
+from .http_bench import Server, WrkResult, ensure_wrk, run_wrk, start_server, stop_server
+from .redis_bench import delete_prefix, new_prefix, with_prefix
+
+APP_CPU, LOAD_CPU = 0, 1
+
+
+@dataclass(frozen=True)
+class PerCoreConfig:
+    seconds: float = 5.0
+    rounds: int = 5
+    connections: int = 32
+
+
+def run_per_core_bench(
+    cfg: PerCoreConfig, pg_url: str | None, sqlite_url: str, redis_url: str | None
+) -> Section:
+    """The per-core table and its targets (``None`` URLs skip those rows)."""
+    ours_prefix, star_prefix = new_prefix("percore"), new_prefix("starsessions")
+    try:
+        return _run(cfg, pg_url, sqlite_url, redis_url, ours_prefix, star_prefix)
+    finally:
+        if redis_url is not None:
+            for prefix in (ours_prefix, star_prefix):
+                asyncio.run(delete_prefix(redis_url, prefix))
+
+
+def _run(
+    cfg: PerCoreConfig,
+    pg_url: str | None,
+    sqlite_url: str,
+    redis_url: str | None,
+    ours_prefix: str,
+    star_prefix: str,
+) -> Section:
+    wrk = ensure_wrk()
+    specs: dict[str, tuple[str, str]] = {"cookie": ("", ""), "ours-sqlite": (sqlite_url, "")}
+    if pg_url:
+        specs["floor"] = (pg_url, "")
+        specs["ours-pg"] = (pg_url, "")
+    if redis_url is not None:
+        specs["starsessions-redis"] = ("", redis_url)
+        specs["ours-redis"] = (with_prefix(redis_url, ours_prefix), "")
+    running: dict[str, Server] = {}
+    results: dict[tuple[str, str], list[WrkResult]] = {}
+    try:
+        for variant, (db_url, r_url) in specs.items():
+            running[variant] = start_server(variant, db_url, r_url, star_prefix, cpu=APP_CPU)
+        for server in running.values():  # imports, pools, prepared statements
+            for path in ("read", "write"):
+                run_wrk(
+                    wrk, f"{server.base}/{path}", server.cookie, 1, cfg.connections, cpu=LOAD_CPU
+                )
+        cases = [(v, p) for v in running for p in ("read", "write")]
+        for r in range(cfg.rounds):
+            for variant, path in cases if r % 2 == 0 else reversed(cases):
+                server = running[variant]
+                res = run_wrk(
+                    wrk,
+                    f"{server.base}/{path}",
+                    server.cookie,
+                    cfg.seconds,
+                    cfg.connections,
+                    cpu=LOAD_CPU,
+                )
+                results.setdefault((variant, path), []).append(res)
+    finally:
+        for server in running.values():
+            stop_server(server)
+
+    def rps(variant: str, path: str) -> list[float]:
+        return [x.rps for x in results[(variant, path)]]
+
+    table = Table(
+        f"HTTP per core: uvicorn under `taskset -c {APP_CPU}`, wrk -t1 -c{cfg.connections} under "
+        f"`taskset -c {LOAD_CPU}`, {cfg.seconds:g} s per run, median of {cfg.rounds} rounds",
+        ["variant", "read rps", "write rps"],
+    )
+    for variant in specs:
+        table.rows.append(
+            [variant, fmt(median(rps(variant, "read")), 0), fmt(median(rps(variant, "write")), 0)]
+        )
+    table.note = (
+        "The same apps as the unpinned HTTP table (benchmarks/apps.py), each its own uvicorn "
+        "process, all on one core (idle ones cost nothing); the database and Redis servers are "
+        "not pinned. On a machine with two cores the servers share them with the app and wrk."
+    )
+    section = Section(tables=[table])
+    pairs = [("ours-sqlite", "cookie", "ours-on-SQLite / Starlette cookie", 0.95, 0.75)]
+    if pg_url:
+        pairs.append(("ours-pg", "floor", "ours-on-PG / floor", 0.95, 0.9))
+    if redis_url is not None:
+        pairs.append(("ours-redis", "starsessions-redis", "ours-on-Redis / starsessions", 1.5, 1.5))
+    for ours, base, name, read_goal, write_goal in pairs:
+        for path, goal in (("read", read_goal), ("write", write_goal)):
+            a, b = rps(ours, path), rps(base, path)
+            section.targets.append(
+                Target(
+                    f"HTTP {path} rps per core: {name}",
+                    paired_ratio(a, b),
+                    goal,
+                    True,
+                    detail=_spread(a, b),
+                )
+            )
+    return section
+
+
+def _spread(a: list[float], b: list[float]) -> str:
+    ratios = sorted(x / y for x, y in zip(a, b, strict=False) if y)
+    return f"rounds {ratios[0]:.2f} to {ratios[-1]:.2f}" if ratios else ""
+
+
+async def _migrate(url: str) -> None:
+    from session_service import SessionStoreBackend
+
+    backend = await SessionStoreBackend.connect(url)
+    try:
+        await backend.migrate()
+    finally:
+        await backend.close()
+
+
+async def _main(args: argparse.Namespace) -> Section:
+    cfg = PerCoreConfig(seconds=args.seconds, rounds=args.rounds)
+    with tempfile.TemporaryDirectory(prefix="session-percore-") as tmp:
+        work = Path(tmp)
+        async with scratch_database("sqlite", args.pg_url, work) as lite:
+            await _migrate(lite)
+            if args.no_pg:
+                return await asyncio.to_thread(
+                    run_per_core_bench, cfg, None, lite, None if args.no_redis else args.redis_url
+                )
+            async with scratch_database("postgres", args.pg_url, work) as pg:
+                await _migrate(pg)
+                redis = None if args.no_redis else args.redis_url
+                return await asyncio.to_thread(run_per_core_bench, cfg, pg, lite, redis)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .report import print_report
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.per_core")
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", _DEFAULT_PG))
+    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", _DEFAULT_REDIS))
+    p.add_argument("--no-pg", action="store_true")
+    p.add_argument("--no-redis", action="store_true")
+    args = p.parse_args(argv)
+    print_report(asyncio.run(_main(args)), args.rounds >= 3)
+    return 0
+
+
+_DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+_DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+if __name__ == "__main__":
+    raise SystemExit(main())
