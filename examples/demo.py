@@ -13,7 +13,8 @@ sign-in lasts at most 90 days (``SESSION_ABSOLUTE_TTL_SECONDS``). "Remember me" 
 session for 30 days without use; unchecked, its cookie ends with the browser and the session
 after two idle hours. Set
 ``SESSION_DB_URL=postgresql://…`` to run it on PostgreSQL instead. The pages live in
-``examples/demo_pages.py`` and ``examples/demo.css``.
+``examples/demo_pages.py`` and ``examples/demo.css``. ``/metrics`` shows the sessions'
+metrics in Prometheus text (``examples/demo_metrics.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from session_service import DefaultSessionService, get_session
 
 from . import demo_pages as pages
+from .demo_metrics import metrics_page  # first: it sets the meter provider the service uses
 
 #: The demo accepts this password for every name (and says so on the sign-in page).
 DEMO_PASSWORD = "demo"
@@ -181,6 +183,7 @@ routes = [
     Route("/sessions/revoke-others", revoke_others, methods=["POST"]),
     Route("/sessions/revoke-all", revoke_all, methods=["POST"]),
     Route("/demo.css", stylesheet),
+    Route("/metrics", metrics_page),
 ]
 
 app = Starlette(routes=routes, middleware=[service.session_layer()], lifespan=service.lifespan)

@@ -25,6 +25,7 @@ from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavail
 from .health import HealthReport, check
 from .limits import Counters, LimitStorage, LoginGuard, RateLimiter, storage_for
 from .limits._checks import wall_clock
+from .metrics import metrics_for
 from .settings import SessionSettings
 from .web.middleware import SessionMiddleware, TenantResolver
 from .web.session import Session, get_session
@@ -42,7 +43,7 @@ class DefaultSessionService:
     the settings' ``SESSION_DB_URL``. ``settings`` default to :meth:`SessionSettings.from_env`.
     With ``auto_migrate=True``, ``async with service`` and :meth:`lifespan` migrate on entry.
     ``clock`` (seconds, like :func:`time.time`) is the one clock of the rate limits, the
-    login guard and the counters; tests inject their own.
+    login guard and the counters; tests inject their own. ``meter_provider``: the metrics'.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class DefaultSessionService:
         *,
         auto_migrate: bool = False,
         clock: Callable[[], float] = wall_clock,
+        meter_provider: Any = None,
     ) -> None:
         self.clock = clock
         self.settings = settings if settings is not None else SessionSettings.from_env()
@@ -68,6 +70,8 @@ class DefaultSessionService:
                 apply_max_per_user(backend_or_url.store, self.settings.max_per_user)
         else:
             self._backend = SessionStoreBackend.from_settings(self.settings, backend_or_url or None)
+        #: The counts (``None``: ``SESSION_METRICS=false`` or no ``otel`` extra).
+        self.metrics = metrics_for(self._backend.store, self.settings, meter_provider, clock)
         self.auto_migrate = auto_migrate
         self._cleanup_task: asyncio.Task[None] | None = None
         self._migrate_task: asyncio.Task[None] | None = None
@@ -111,6 +115,8 @@ class DefaultSessionService:
     async def close(self) -> None:
         """Stop the background tasks and release database connections."""
         await self.stop_cleanup()
+        if self.metrics is not None:
+            self.metrics.start(None)  # a closed store is not counted again
         task, self._migrate_task = self._migrate_task, None
         if task is not None:
             task.cancel()
@@ -158,6 +164,8 @@ class DefaultSessionService:
         self._lifespan_entered = True
         # The one start-up line: which store this instance uses (the URL's password masked).
         logger.info("session store: %s at %s", self._backend.kind, self._backend.display_url)
+        if self.metrics is not None:
+            self.metrics.start(asyncio.get_running_loop())  # the live-sessions gauge's loop
         if self.auto_migrate:
             try:
                 await self.migrate()
@@ -388,4 +396,5 @@ class DefaultSessionService:
             ip_max_failures=ip_max_failures,
             name=name,
             clock=self.clock,
+            metrics=self.metrics,
         )

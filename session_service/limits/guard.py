@@ -25,11 +25,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import SessionDataError, SessionStoreUnavailable
 from ._checks import MAX_KEY_LENGTH, Clock, check_count, check_seconds, now_ms, wall_clock
 from .storage import LimitStorage
+
+if TYPE_CHECKING:
+    from ..metrics import SessionMetrics
 
 logger = logging.getLogger("session_service")
 
@@ -108,8 +111,11 @@ class LoginGuard:
         ip_max_failures: int = 100,
         name: str = DEFAULT_NAME,
         clock: Clock = wall_clock,
+        metrics: SessionMetrics | None = None,
     ) -> None:
         self.storage = storage
+        #: Counts each refused attempt (``session_service.login_guard.refused``).
+        self.metrics = metrics
         self.name = _check_name(name)
         self.max_failures = check_count("max_failures", max_failures)
         self.ip_max_failures = check_count("ip_max_failures", ip_max_failures)
@@ -159,8 +165,12 @@ class LoginGuard:
                     await self.storage.take_back(pair)  # refused: this try did not happen
         except SessionStoreUnavailable as exc:
             logger.error("login guard refused an attempt: the store is unavailable: %s", exc)
-            return LoginDecision(False, UNAVAILABLE_RETRY_SECONDS, "unavailable")
-        return _decision(until, now)
+            decision = LoginDecision(False, UNAVAILABLE_RETRY_SECONDS, "unavailable")
+        else:
+            decision = _decision(until, now)
+        if not decision.allowed and self.metrics is not None:
+            self.metrics.guard_refused += 1
+        return decision
 
     async def succeeded(self, username: str, ip: str) -> None:
         """The password was right: clear the pair's failures and take back this try from the

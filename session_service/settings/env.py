@@ -20,6 +20,7 @@ from .defaults import (
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MEMORY_MAX_SESSIONS,
+    DEFAULT_METRICS_SAMPLE,
     DEFAULT_TTL_SECONDS,
     MAX_CLEANUP_INTERVAL_SECONDS,
     MAX_DB_TIMEOUT_SECONDS,
@@ -41,6 +42,7 @@ from .parsers import (
     deployment,
     fallbacks,
     flag,
+    fraction,
     integer,
     partitioned,
     pooler,
@@ -282,5 +284,19 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "it, for the cache's one `LISTEN` connection (required with `SESSION_CACHE=local` "
         "and `SESSION_DB_POOLER=transaction`)",
         pg_direct_url,
+    ),
+    EnvVar(
+        "SESSION_METRICS",
+        "`true`",
+        "with the `otel` extra installed, count sessions and time store calls through the "
+        "OpenTelemetry API (see [Metrics](operations.md#metrics)); `false`: no metrics at all",
+        flag("metrics", True),
+    ),
+    EnvVar(
+        "SESSION_METRICS_SAMPLE",
+        "`0.05`",
+        "the fraction of store calls, 0 to 1, whose duration is recorded in "
+        "`db.client.operation.duration` (the counters count every call)",
+        fraction("metrics_sample", DEFAULT_METRICS_SAMPLE),
     ),
 )

@@ -15,6 +15,7 @@ from .defaults import (
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MEMORY_MAX_SESSIONS,
+    DEFAULT_METRICS_SAMPLE,
     DEFAULT_REDIS_KEY_PREFIX,
     DEFAULT_TTL_SECONDS,
     DbPooler,
@@ -71,6 +72,10 @@ class SessionSettings:
     cache_max_age_seconds: float = DEFAULT_CACHE_MAX_AGE_SECONDS
     #: ``SESSION_PG_DIRECT_URL``: PostgreSQL without the pooler, for the cache's ``LISTEN``.
     pg_direct_url: str = field(default="", repr=False)
+    #: Count and time through the OpenTelemetry API when the ``otel`` extra is installed.
+    metrics: bool = True
+    #: The fraction of store calls whose duration is recorded (0 to 1).
+    metrics_sample: float = DEFAULT_METRICS_SAMPLE
 
     @classmethod
     def from_env(

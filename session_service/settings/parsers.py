@@ -24,7 +24,15 @@ from .cookie import (
 from .defaults import CLUSTER_MIN_SECRET_LENGTH, DEFAULT_REDIS_KEY_PREFIX
 from .key_file import load_or_create_secret
 from .urls import mask_url, normalize_db_url
-from .values import parse_bool, parse_cap, parse_int, parse_networks, parse_seconds, parse_tracking
+from .values import (
+    parse_bool,
+    parse_cap,
+    parse_fraction,
+    parse_int,
+    parse_networks,
+    parse_seconds,
+    parse_tracking,
+)
 
 
 @dataclass
@@ -155,6 +163,13 @@ def integer(field: str, default: int, *, minimum: int, maximum: int) -> Parse:
 def seconds(field: str, default: float, *, minimum: float, maximum: float) -> Parse:
     def parse(name: str, raw: str, reading: Reading) -> dict[str, Any]:
         return {field: parse_seconds(name, raw, default, minimum=minimum, maximum=maximum)}
+
+    return parse
+
+
+def fraction(field: str, default: float) -> Parse:
+    def parse(name: str, raw: str, reading: Reading) -> dict[str, Any]:
+        return {field: parse_fraction(name, raw, default)}
 
     return parse
 

@@ -66,6 +66,20 @@ def parse_seconds(name: str, raw: str, default: float, *, minimum: float, maximu
     return value
 
 
+def parse_fraction(name: str, raw: str, default: float) -> float:
+    """A number from 0 to 1 (``0.05``), ``default`` when empty."""
+    text = raw.strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SessionConfigError(f"{name} must be a number from 0 to 1, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan and inf
+        raise SessionConfigError(f"{name} must be from 0 to 1, not {text!r}")
+    return value
+
+
 def parse_tracking(name: str, raw: str) -> str:
     """``off``, ``on`` or ``coarse``, from false/true (any spelling :func:`parse_bool` takes)
     or ``coarse``."""

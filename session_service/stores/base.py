@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..devices import new_handle
 from ..lifetime_rules import (
@@ -52,8 +52,9 @@ from ..storable import (
     storable,
 )
 from ._codec import encode_json
-from ._delta import Delta, prepare_delta
+from ._delta import prepare_delta
 from ._per_user import PerUserLimit
+from ._primitives import StorePrimitives
 from ._rules import (
     CREATE_ATTEMPTS,
     _false,
@@ -65,10 +66,13 @@ from ._rules import (
     oldest_first,
 )
 from ._rules import IdTaken as IdTaken
-from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback, StoreStats
+from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback
+
+if TYPE_CHECKING:
+    from ..metrics import SessionMetrics
 
 
-class SessionStoreBase(PerUserLimit):
+class SessionStoreBase(PerUserLimit, StorePrimitives):
     """The public methods of :class:`~.protocol.SessionStore`, over a store's primitives."""
 
     kind: ClassVar[str]
@@ -77,6 +81,9 @@ class SessionStoreBase(PerUserLimit):
     max_bytes: int | None = None
     #: ``SESSION_ABSOLUTE_TTL_SECONDS`` (``None``: no absolute limit); the service sets it.
     absolute_ttl: timedelta | None = None
+    #: The service's counts (docs/operations.md, "Metrics"); ``None``: no metrics, and each
+    #: hook below is that one check.
+    _metrics: SessionMetrics | None = None
 
     # -- the rules --------------------------------------------------------------------------
 
@@ -117,12 +124,20 @@ class SessionStoreBase(PerUserLimit):
         copy: the caller may change it freely)."""
         # ``storable`` spelled out for the usual ASCII id: a function call less per request.
         if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
+            if self._metrics is not None:
+                self._metrics.invalid += 1
             return _none()
         return self._load_live(session_id)
 
     async def _load_live(self, session_id: str) -> SessionRecord | None:
-        record = await self._load(session_id)
-        return None if record is None else self._read(record, utcnow())
+        metrics = self._metrics
+        if metrics is None:
+            record = await self._load(session_id)
+            return None if record is None else self._read(record, utcnow())
+        record = await metrics.timed("load", self._load(session_id))
+        live = None if record is None else self._read(record, utcnow())
+        metrics.count_load(record, live)
+        return live
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Store a new session, never overwriting: a taken id is replaced by a fresh one
@@ -130,13 +145,16 @@ class SessionStoreBase(PerUserLimit):
         start_lifetime(record, self.absolute_ttl)
         data = self._encode(record, handle=True)
         for _ in range(CREATE_ATTEMPTS):
+            insert = self._insert(record, data)
             try:
-                await self._insert(record, data)
+                await (insert if self._metrics is None else self._metrics.timed("create", insert))
             except IdTaken:
                 record.id = new_session_id()
             else:
                 if self.max_per_user and record.user_id is not None:
                     await self._evict_extra(record.id, self.max_per_user)
+                if self._metrics is not None:
+                    self._metrics.created += 1
                 return record
         raise _no_free_id()
 
@@ -144,7 +162,10 @@ class SessionStoreBase(PerUserLimit):
         """Insert or replace ``record`` (``created_at`` and the device fields of an existing
         session are kept); the expiry never passes ``record.absolute_expiry``."""
         clamp_to_deadline(record)
-        await self._save(record, self._encode(record, handle=True))
+        save = self._save(record, self._encode(record, handle=True))
+        await (save if self._metrics is None else self._metrics.timed("save", save))
+        if self._metrics is not None:
+            self._metrics.saved += 1
         if self.max_per_user and record.user_id is not None:
             await self._evict_extra(record.id, self.max_per_user)
 
@@ -156,9 +177,12 @@ class SessionStoreBase(PerUserLimit):
         keeps the stored expiry; a new one never passes ``record.absolute_expiry``."""
         clamp_to_deadline(record)
         data = self._encode(record, handle=False)
+        update = self._update(record, data, extend_expiry)
+        if self._metrics is not None:
+            update = self._metrics.timed("update", update)
         if self.max_per_user and record.user_id is not None:
-            return self._bound(record.id, self._update(record, data, extend_expiry))
-        return self._update(record, data, extend_expiry)
+            return self._bound(record.id, update)
+        return update
 
     def patch(
         self,
@@ -178,9 +202,12 @@ class SessionStoreBase(PerUserLimit):
         if not storable(session_id):
             return _false()
         delta = prepare_delta(changed, removed)
+        patch = self._patch(session_id, delta, expiry_date)
+        if self._metrics is not None:
+            patch = self._metrics.timed("patch", patch)
         if self.max_per_user and delta.owner_changes and delta.owner is not None:
-            return self._bound(session_id, self._patch(session_id, delta, expiry_date))
-        return self._patch(session_id, delta, expiry_date)
+            return self._bound(session_id, patch)
+        return patch
 
     def touch(
         self, session_id: str, expiry_date: datetime, *, last_seen: datetime | None = None
@@ -192,6 +219,8 @@ class SessionStoreBase(PerUserLimit):
             check_aware(last_seen)  # raises
         if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
             return _false()
+        if self._metrics is not None:
+            return self._metrics.timed("touch", self._touch(session_id, expiry_date, last_seen))
         return self._touch(session_id, expiry_date, last_seen)
 
     def seen(self, session_id: str, when: datetime) -> Coroutine[Any, Any, bool]:
@@ -200,6 +229,8 @@ class SessionStoreBase(PerUserLimit):
             check_aware(when)  # raises
         if not storable(session_id):
             return _false()
+        if self._metrics is not None:
+            return self._metrics.timed("seen", self._seen(session_id, when))
         return self._seen(session_id, when)
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
@@ -211,11 +242,16 @@ class SessionStoreBase(PerUserLimit):
         if not storable(old_id):
             return False
         for _ in range(CREATE_ATTEMPTS):
+            rotate = self._rotate(old_id, record, data)
             try:
-                moved = await self._rotate(old_id, record, data)
+                moved = await (
+                    rotate if self._metrics is None else self._metrics.timed("rotate", rotate)
+                )
             except IdTaken:
                 record.id = new_session_id()
                 continue
+            if moved and self._metrics is not None:
+                self._metrics.rotated += 1
             if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
                 await self._evict_extra(record.id, self.max_per_user)
             return moved
@@ -224,7 +260,10 @@ class SessionStoreBase(PerUserLimit):
     async def delete(self, session_id: str) -> None:
         """Remove the session; no error when it is already gone."""
         if storable(session_id):
-            await self._delete(session_id)
+            delete = self._delete(session_id)
+            await (delete if self._metrics is None else self._metrics.timed("delete", delete))
+            if self._metrics is not None:
+                self._metrics.revoked += 1
 
     # -- by user, by tenant, everything (``tenant_id=None``: every tenant) -------------------
 
@@ -243,7 +282,10 @@ class SessionStoreBase(PerUserLimit):
         user = str(user_id)
         if not _scope_ok(user, tenant_id) or (keep is not None and not storable(keep)):
             return 0
-        return await self._clear_user(user, tenant_id, untenanted_only, keep)
+        cleared = await self._clear_user(user, tenant_id, untenanted_only, keep)
+        if self._metrics is not None:
+            self._metrics.revoked += cleared
+        return cleared
 
     async def revoke_user_session(
         self, user_id: str | int, handle: str, *, tenant_id: str | None = None
@@ -253,7 +295,10 @@ class SessionStoreBase(PerUserLimit):
         user = str(user_id)
         if not handle or not storable(handle) or not _scope_ok(user, tenant_id):
             return False
-        return await self._revoke(user, handle, tenant_id)
+        revoked = await self._revoke(user, handle, tenant_id)
+        if revoked and self._metrics is not None:
+            self._metrics.revoked += 1
+        return revoked
 
     async def count_sessions_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
@@ -306,7 +351,10 @@ class SessionStoreBase(PerUserLimit):
         check_batch_size(batch_size)
         if tenant_id is not None and not storable(tenant_id):
             return 0
-        return await self._clear_all(tenant_id, batch_size, on_progress)
+        cleared = await self._clear_all(tenant_id, batch_size, on_progress)
+        if self._metrics is not None:
+            self._metrics.revoked += cleared
+        return cleared
 
     # -- expiry -----------------------------------------------------------------------------
 
@@ -315,84 +363,15 @@ class SessionStoreBase(PerUserLimit):
     ) -> int:
         """Remove expired sessions in batches of ``batch_size``; returns how many."""
         check_batch_size(batch_size)
-        return await self._delete_expired(batch_size, on_progress)
+        deleted = await self._delete_expired(batch_size, on_progress)
+        if self._metrics is not None:
+            self._metrics.cleaned += deleted
+        return deleted
 
     async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
         """:meth:`delete_expired` on one instance at a time; ``None`` if another is cleaning."""
         check_batch_size(batch_size)
-        return await self._delete_expired_as_leader(batch_size)
-
-    # -- primitives a store writes (on checked, encoded values) ------------------------------
-
-    async def _load(self, session_id: str) -> SessionRecord | None:
-        raise NotImplementedError
-
-    async def _insert(self, record: SessionRecord, data: str) -> None:
-        """Store a new session; raise :class:`IdTaken` if ``record.id`` is taken."""
-        raise NotImplementedError
-
-    async def _save(self, record: SessionRecord, data: str) -> None:
-        raise NotImplementedError
-
-    async def _update(self, record: SessionRecord, data: str, extend_expiry: bool) -> bool:
-        raise NotImplementedError
-
-    async def _patch(self, session_id: str, delta: Delta, expiry_date: datetime | None) -> bool:
-        raise NotImplementedError
-
-    async def _touch(
-        self, session_id: str, expiry_date: datetime, last_seen: datetime | None
-    ) -> bool:
-        raise NotImplementedError
-
-    async def _seen(self, session_id: str, when: datetime) -> bool:
-        raise NotImplementedError
-
-    async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
-        """Move the live session ``old_id`` to ``record.id``; ``False`` if it is gone (or past
-        its absolute deadline: ``lifetime_rules.earliest_start``); raise :class:`IdTaken` if
-        ``record.id`` is taken."""
-        raise NotImplementedError
-
-    async def _delete(self, session_id: str) -> None:
-        raise NotImplementedError
-
-    async def _clear_user(
-        self, user_id: str, tenant_id: str | None, untenanted_only: bool, keep: str | None
-    ) -> int:
-        raise NotImplementedError
-
-    async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
-        raise NotImplementedError
-
-    async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
-        """The user's live sessions (in one tenant, or in all), in any order."""
-        raise NotImplementedError
-
-    async def _count_user(self, user_id: str, tenant_id: str | None) -> int:
-        return len(await self._list_user(user_id, tenant_id))
-
-    async def _name_session(self, session_id: str, handle: str) -> str | None:
-        """Give a live session without a handle ``handle``; its handle afterwards (another
-        listing's, if it was first), or ``None`` if it is gone."""
-        raise NotImplementedError
-
-    async def _dump(self, tenant_id: str | None) -> list[SessionRecord]:
-        raise NotImplementedError
-
-    async def _clear_all(
-        self, tenant_id: str | None, batch_size: int, on_progress: ProgressCallback | None
-    ) -> int:
-        raise NotImplementedError
-
-    async def _delete_expired(self, batch_size: int, on_progress: ProgressCallback | None) -> int:
-        raise NotImplementedError
-
-    async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
-        """Only one instance at a time needs a lock: by default every instance cleans."""
-        return await self._delete_expired(batch_size, None)
-
-    # -- statistics (each store counts its own way) ----------------------------------------
-
-    async def stats(self) -> StoreStats:
-        raise NotImplementedError
+        deleted = await self._delete_expired_as_leader(batch_size)
+        if deleted and self._metrics is not None:
+            self._metrics.cleaned += deleted
+        return deleted

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ..backend import SessionStoreBackend
+    from ..metrics import SessionMetrics
     from ..settings import SessionSettings
 
 logger = logging.getLogger("session_service")
@@ -117,6 +118,7 @@ class SessionMiddleware:
         self.seen_every = timedelta(seconds=settings.last_seen_seconds)
         self.rotate_on_user_change = settings.rotate_on_user_change
         self.migrate_first = service.auto_migrate
+        self.metrics: SessionMetrics | None = getattr(service, "metrics", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -128,7 +130,7 @@ class SessionMiddleware:
         except SessionStoreUnavailable as exc:
             logger.error("session store unavailable while loading a session: %s", exc)
             if kind == "http":
-                await send_unavailable(send)
+                await send_unavailable(send, self.metrics)
             else:
                 await send({"type": "websocket.close", "code": 1011})
             return
@@ -159,7 +161,7 @@ class SessionMiddleware:
                 except SessionStoreUnavailable as exc:
                     logger.error("session store unavailable while saving a session: %s", exc)
                     swallow = True
-                    await send_unavailable(send)
+                    await send_unavailable(send, self.metrics)
                     return
                 if header is not None or session.accessed:
                     headers = list(message.get("headers", []))
@@ -176,12 +178,12 @@ class SessionMiddleware:
             if started:
                 raise
             logger.error("session store unavailable in a request handler: %s", exc)
-            await send_unavailable(send)
+            await send_unavailable(send, self.metrics)
         except RateLimitExceeded as exc:
             # service.limits.enforce() in the handler: 429 with Retry-After and RateLimit-*.
             if started:
                 raise
-            await send_too_many(send, exc)
+            await send_too_many(send, exc, self.metrics)
 
     async def _load(self, scope: Scope, *, readonly: bool) -> tuple[Session, bool]:
         if self.migrate_first and not self.service.migrated.is_set():
@@ -192,6 +194,8 @@ class SessionMiddleware:
             tenant = resolver(scope)
             _check_tenant(tenant)
         ids, cookie_sent = self.cookie.session_ids(scope["headers"])
+        if cookie_sent and not ids and self.metrics is not None:
+            self.metrics.invalid += 1  # tampered, foreign or malformed: never reaches the store
         for session_id in ids:
             record = await self.store.load(session_id)
             if record is not None and record.tenant_id == tenant:
@@ -280,6 +284,8 @@ class SessionMiddleware:
                 done = await self.store.patch(old_id, changed, removed, expiry_date=moved)
             if not done:
                 return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
+            if self.metrics is not None:
+                self.metrics.saved += 1
             seen = self._seen_due(session, now)
             if seen is not None:  # at most once per SESSION_LAST_SEEN_SECONDS
                 await self.store.seen(old_id, seen)
@@ -316,6 +322,8 @@ class SessionMiddleware:
             record.expiry_date = session.expiry_date
         if not await self.store.update(record, extend_expiry=extend):
             return None  # revoked or rotated meanwhile: stay so, keep the browser's cookie
+        if self.metrics is not None:
+            self.metrics.saved += 1
         return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
 
     def _ttl(self, session: Session) -> timedelta:

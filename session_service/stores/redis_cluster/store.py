@@ -48,6 +48,8 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
     ``redis.asyncio.RedisCluster`` of the running event loop."""
 
     kind = "redis_cluster"
+    #: The store's ``db.system.name`` in its metrics (docs/operations.md, "Metrics").
+    db_system_name = "redis"
     _limits_in_rotate = True
 
     def __init__(self, url: str, **kwargs: Any) -> None:

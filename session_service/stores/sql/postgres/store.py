@@ -48,6 +48,8 @@ class PgSessionStore(SqlSessionStore):
     """Sessions in PostgreSQL (JSONB data, advisory-locked migrations and cleanup)."""
 
     kind: ClassVar[StoreKind] = "postgres"
+    #: The store's ``db.system.name`` in its metrics (docs/operations.md, "Metrics").
+    db_system_name: ClassVar[str] = "postgresql"
     _read_sql: ClassVar[str] = patch.READ_SQL
 
     def _make_engine(self, url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
