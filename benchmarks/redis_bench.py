@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 
 from session_service import RedisSessionStore, SessionRecord
 from session_service.records import new_session_id, utcnow
+from session_service.storable import at_rest_id
 from session_service.stores.redis.pool import run_command
 
 from ._common import (
@@ -156,15 +157,16 @@ async def run_redis_load_bench(url: str, cfg: StoreConfig) -> Section:
         ids = await bulk_create(store, cfg.preload)
         random.Random(5).shuffle(ids)
         client, key_prefix = store.client, store.key_prefix + "s:"
+        keys = [key_prefix + at_rest_id(sid) for sid in ids]  # where the store files them
 
         async def ours(i: int) -> object:
             return await store.load(ids[i % len(ids)])
 
         async def raw_get(i: int) -> object:
-            return await run_command(client.connection_pool, "GET", key_prefix + ids[i % len(ids)])
+            return await run_command(client.connection_pool, "GET", keys[i % len(keys)])
 
         async def client_get(i: int) -> object:
-            return await client.get(key_prefix + ids[i % len(ids)])
+            return await client.get(keys[i % len(keys)])
 
         ops: dict[str, Op] = {
             "ours load": ours,

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+#: The package's version (its one source is ``_version.py``, which pyproject.toml reads
+#: statically); ``session-service --version`` prints it.
+from ._version import __version__ as __version__
 from .backend import SessionStoreBackend
 from .errors import (
     RateLimitExceeded,
@@ -33,10 +36,6 @@ from .stores.memory import MemorySessionStore
 from .stores.protocol import SessionStore
 from .stores.sql.postgres import PgSessionStore
 from .stores.sql.sqlite import SqliteSessionStore
-
-#: The package's version, the one source of it: pyproject.toml reads it from here (statically)
-#: for the wheel's metadata, and ``session-service --version`` prints it.
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .devices import SessionInfo

@@ -98,8 +98,9 @@ class SessionInfo:
     absolute_expiry: datetime | None = None
 
 
-def session_info(record: SessionRecord, current_id: str | None) -> SessionInfo:
-    """The "your devices" entry of a listed session (``current`` when it is ``current_id``)."""
+def session_info(record: SessionRecord, current_handle: str | None) -> SessionInfo:
+    """The "your devices" entry of a listed session (``current`` when it is the session
+    named ``current_handle``: a listing has handles, not ids)."""
     assert record.handle is not None, "stores give every listed session a handle"
     return SessionInfo(
         handle=record.handle,
@@ -109,7 +110,7 @@ def session_info(record: SessionRecord, current_id: str | None) -> SessionInfo:
         ip=record.ip,
         user_agent=record.user_agent,
         device=device_label(record.user_agent),
-        current=record.id == current_id,
+        current=current_handle is not None and record.handle == current_handle,
         absolute_expiry=record.absolute_expiry,
     )
 

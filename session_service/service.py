@@ -322,7 +322,11 @@ class DefaultSessionService:
         """
         current_id = current.id if isinstance(current, Session) else current
         records = await self._backend.list_sessions_for_user(user_id, tenant_id=tenant_id)
-        infos = [session_info(record, current_id) for record in records]
+        # A listing names sessions by handle (ids are not stored): the current one's is read
+        # after the listing, which gives a session stored before handles existed its handle.
+        mine = None if current_id is None else await self._backend.load(current_id)
+        current_handle = None if mine is None else mine.handle
+        infos = [session_info(record, current_handle) for record in records]
         infos.sort(key=recency, reverse=True)
         return infos
 
@@ -349,7 +353,8 @@ class DefaultSessionService:
     async def get_session_ids_for_user(
         self, user_id: str | int, *, tenant_id: str | None = None
     ) -> list[str]:
-        """The ids of the user's live sessions (``tenant_id=None``: in every tenant)."""
+        """The handles of the user's live sessions (``tenant_id=None``: in every tenant):
+        ids are stored only as hashes, so none can be listed (docs/security.md)."""
         return await self._backend.get_session_ids_for_user(user_id, tenant_id=tenant_id)
 
     # -- rate limits, failed logins, counters (docs/limits.md) -----------------------------------

@@ -61,6 +61,19 @@ def check_aware(value: datetime) -> datetime:
     return value
 
 
+#: What :func:`at_rest_id` makes: 64 lowercase hex digits (every id this library ever made is
+#: 43 characters long, so a stored key of this shape is a hash, never an old id).
+AT_REST_ID_LENGTH = 64
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_at_rest_id(key: str) -> bool:
+    """Whether a stored key already has :func:`at_rest_id`'s shape: how the upgrades (the
+    ``0005`` revision, Redis's ``migrate``) tell a hashed key from an old id, so running
+    them again, or after an interruption, never hashes a hash."""
+    return len(key) == AT_REST_ID_LENGTH and _HEX.issuperset(key)
+
+
 def at_rest_id(session_id: str) -> str:
     """The key a store files a session under: a SHA-256 hash of its id, never the id itself.
 

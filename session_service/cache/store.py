@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..lifetime import LIFETIME_KEY, read_lifetime
 from ..records import SessionRecord, user_id_of, utcnow
@@ -31,9 +31,15 @@ from .channel import RevocationChannel
 from .keys import revocation_key
 from .local import Entry, LocalCache, Write, entry_of
 
+if TYPE_CHECKING:
+    from ..metrics import SessionMetrics
+
 
 class CachedSessionStore:
     """``inner``'s sessions, read through a per-process cache that ``channel`` keeps honest."""
+
+    #: The service's counts (``None``: no metrics): the cache counts its hits here.
+    _metrics: SessionMetrics | None = None
 
     def __init__(self, inner: SessionStore, cache: LocalCache, channel: RevocationChannel):
         self.inner = inner
@@ -94,6 +100,8 @@ class CachedSessionStore:
         if entry is not None:
             hit = entry.fresh(utcnow())
             if hit is not None and hit.id == session_id:
+                if self._metrics is not None:
+                    self._metrics.cache_hit += 1
                 return hit
         mark, started = cache.mark(), cache.clock()
         record = await self.inner.load(session_id)

@@ -6,9 +6,9 @@ terminal live in one place:
 * Text that came from the database (user ids, tenant ids, data keys) is attacker-influenced,
   so control characters are escaped before they reach a terminal: a user id holding an ANSI
   escape sequence must not be able to rewrite the operator's screen.
-* Tables name a session by its handle (what the devices page and ``revoke`` use), never by
-  its id; the id is given only in ``--json``. A stored id is not a working cookie (the cookie
-  is the id signed with the secret key), but there is no reason to put ids on a shared screen.
+* Tables and ``--json`` name a session by its handle (what the devices page and ``revoke``
+  use). Stores keep only a hash of each id (docs/security.md), so no id can be shown, and
+  the hash is not shown either.
 * Counts for people have thousands separators (``1,001 sessions``); ``--json`` has plain
   numbers.
 * ``--json`` writes exactly one JSON document to stdout, ASCII-only, so it parses the same
@@ -123,9 +123,9 @@ def _device(record: SessionRecord) -> str:
 
 
 def session_document(record: SessionRecord, *, with_data: bool) -> dict[str, Any]:
-    """One session for ``--json``: the full id, timestamps, and the data only when asked."""
+    """One session for ``--json``: its handle (never its id or the id's hash: neither is
+    stored or shown, docs/security.md), timestamps, and the data only when asked."""
     doc: dict[str, Any] = {
-        "id": record.id,
         "user_id": record.user_id,
         "tenant_id": record.tenant_id,
         "created_at": iso(record.created_at),

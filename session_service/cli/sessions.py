@@ -8,6 +8,7 @@ returns an :class:`~.output.Result` (a sentence or table for people, a document 
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Awaitable, Callable
 
 from ..backend import SessionStoreBackend
@@ -25,15 +26,21 @@ class NothingToDo(SessionServiceError):
 async def migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> Result:
     revision: Callable[[], Awaitable[str | None]] | None = getattr(b.store, "schema_revision", None)
     before = await revision() if revision is not None else None
-    await b.migrate()
+    if "on_progress" in inspect.signature(b.store.migrate).parameters:  # Redis: keys renamed
+        await b.store.migrate(on_progress=p)  # type: ignore[call-arg]
+    else:
+        await b.migrate()
+    p.finish()
     after = await revision() if revision is not None else None
     changed = before != after
     where = f"the session database at {b.display_url}"
-    if revision is None:  # Redis: nothing to migrate; migrate() checked the server
+    if revision is None:  # Redis: no schema; migrate() checked the server, moved old keys
+        moved = f"; {out.plural(p.count, 'session')} filed under a hashed id" if p.count else ""
         return Result(
-            f"{where} is ready: a {b.kind} store has no schema to migrate",
-            {"from": None, "to": None, "changed": False, "database": b.display_url},
-        )
+            f"{where} is ready: a {b.kind} store has no schema to migrate{moved}",
+            {"from": None, "to": None, "changed": p.count > 0, "moved": p.count,
+             "database": b.display_url},
+        )  # fmt: skip
     text = (
         f"migrated {where} from revision {before or 'none (empty)'} to {after} (the newest schema)"
         if changed

@@ -57,10 +57,14 @@ def metrics_for(
         return None
     from ._otel import register  # the one place OpenTelemetry is imported
 
-    metrics = SessionMetrics(_system_name(store), settings.metrics_sample)
+    # A read cache (``session_service.cache``) counts its hits; the store behind it, its
+    # ``inner``, counts everything else under its own ``db.system.name``.
+    inner: SessionStore = getattr(store, "inner", store)
+    metrics = SessionMetrics(_system_name(inner), settings.metrics_sample)
     register(metrics, store, meter_provider, clock)
-    if hasattr(store, "_metrics"):  # a store on SessionStoreBase counts its own calls
-        store._metrics = metrics
+    for counted in (store, inner):
+        if hasattr(counted, "_metrics"):
+            counted._metrics = metrics
     return metrics
 
 

@@ -132,7 +132,7 @@ def register(
     provider = otel.get_meter_provider() if meter_provider is None else meter_provider
     instruments = _registry.get(provider)
     if instruments is None:
-        from .. import __version__
+        from .._version import __version__
 
         instruments = _Instruments(provider.get_meter("session_service", __version__))
         _registry[provider] = instruments

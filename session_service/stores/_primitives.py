@@ -1,7 +1,9 @@
-"""``StorePrimitives``: what a store writes under :class:`~.base.SessionStoreBase`, on values
-the base has already checked and encoded (one stub per primitive, each raising
-``NotImplementedError`` until a store writes it). Kept apart from the rules so that either
-can be read at a glance.
+"""``StorePrimitives``: the per-session primitives a store writes under
+:class:`~.base.SessionStoreBase`, on values the base has already checked and encoded (ids are
+stored keys, :func:`~session_service.storable.at_rest_id`), one stub each raising
+``NotImplementedError`` until a store writes it. Kept apart from the rules so that either can
+be read at a glance; the by-user, by-tenant and whole-store primitives sit beside their rules
+in :mod:`._index_rules`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from datetime import datetime
 
 from ..records import SessionRecord
 from ._delta import Delta
-from .protocol import ProgressCallback, StoreStats
 
 
 class StorePrimitives:
-    """The primitives of a store, and its statistics."""
+    """The per-session primitives of a store."""
 
     async def _load(self, session_id: str) -> SessionRecord | None:
         raise NotImplementedError
@@ -47,44 +48,4 @@ class StorePrimitives:
         raise NotImplementedError
 
     async def _delete(self, session_id: str) -> None:
-        raise NotImplementedError
-
-    async def _clear_user(
-        self, user_id: str, tenant_id: str | None, untenanted_only: bool, keep: str | None
-    ) -> int:
-        raise NotImplementedError
-
-    async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
-        raise NotImplementedError
-
-    async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
-        """The user's live sessions (in one tenant, or in all), in any order."""
-        raise NotImplementedError
-
-    async def _count_user(self, user_id: str, tenant_id: str | None) -> int:
-        return len(await self._list_user(user_id, tenant_id))
-
-    async def _name_session(self, session_id: str, handle: str) -> str | None:
-        """Give a live session without a handle ``handle``; its handle afterwards (another
-        listing's, if it was first), or ``None`` if it is gone."""
-        raise NotImplementedError
-
-    async def _dump(self, tenant_id: str | None) -> list[SessionRecord]:
-        raise NotImplementedError
-
-    async def _clear_all(
-        self, tenant_id: str | None, batch_size: int, on_progress: ProgressCallback | None
-    ) -> int:
-        raise NotImplementedError
-
-    async def _delete_expired(self, batch_size: int, on_progress: ProgressCallback | None) -> int:
-        raise NotImplementedError
-
-    async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
-        """Only one instance at a time needs a lock: by default every instance cleans."""
-        return await self._delete_expired(batch_size, None)
-
-    # -- statistics (each store counts its own way) ----------------------------------------
-
-    async def stats(self) -> StoreStats:
         raise NotImplementedError

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ..errors import SessionDataError, SessionStoreUnavailable
 from ..records import SessionRecord
-from ..storable import storable
+from ..storable import at_rest_id, storable
 
 #: Ids drawn for one new session before the random source is declared broken.
 CREATE_ATTEMPTS = 5
@@ -55,3 +55,25 @@ def _no_free_id() -> SessionStoreUnavailable:
 
 def _scope_ok(user_id: str, tenant_id: str | None) -> bool:
     return storable(user_id) and (tenant_id is None or storable(tenant_id))
+
+
+def filed(record: SessionRecord) -> SessionRecord:
+    """A copy of ``record`` addressed by its stored key (:func:`at_rest_id` of its id): what
+    a write primitive receives, so the id itself never reaches a store. The data and device
+    fields are shared, not copied (the primitive only reads them)."""
+    return SessionRecord(
+        at_rest_id(record.id),
+        record.data,
+        record.expiry_date,
+        record.user_id,
+        record.tenant_id,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        ip=record.ip,
+        user_agent=record.user_agent,
+        last_seen=record.last_seen,
+        handle=record.handle,
+        idle_ttl=record.idle_ttl,
+        persistent=record.persistent,
+        absolute_expiry=record.absolute_expiry,
+    )

@@ -3,6 +3,12 @@
 A store (SQLite, PostgreSQL, Redis, memory, or one of your own) subclasses this and writes
 only ``_``-prefixed primitives, which receive values that are already checked and encoded:
 
+* a session is filed under :func:`~session_service.storable.at_rest_id` of its id, never the
+  id (docs/security.md): every public method hashes the id it is given, and the primitives
+  receive, store and look up only that key (a write primitive gets a copy of the record
+  addressed by it); records handed back carry the caller's id where the caller gave it
+  (``load``, ``create``, ``rotate``), and listings (:mod:`._index_rules`) name sessions by
+  handle;
 * a record is checked and encoded here (:meth:`_encode`): the id, user, tenant and device
   fields within their lengths and storable (:mod:`session_service.storable`), ``user_id``
   taken from the data (and set on the record), timezone-aware datetimes, the data as JSON
@@ -12,7 +18,7 @@ only ``_``-prefixed primitives, which receive values that are already checked an
 * a primitive that finds the new id taken raises :class:`IdTaken`; the one loop here draws
   another id, and a random source that keeps colliding is a ``SessionStoreUnavailable``;
 * arguments are checked before any I/O (batch sizes, ``untenanted_only`` with a tenant);
-* listings come out oldest first, ``(created_at, id)``, and every listed session has a handle;
+* listings come out oldest first, ``(created_at, key)``; every user's listed session has a handle;
 * a session's lifetime (:mod:`session_service.lifetime_rules`): its own idle TTL and cookie
   kind travel in its data under a reserved key; with ``absolute_ttl`` set, every read ends a
   session whose start (``created_at``, reset by a rotation) is that long ago and reports the
@@ -28,7 +34,7 @@ rules cost no extra coroutine on the path every request takes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Coroutine, Iterable, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -47,32 +53,24 @@ from ..storable import (
     IP_LENGTH,
     PRINCIPAL_LENGTH,
     USER_AGENT_LENGTH,
+    at_rest_id,
     check_aware,
     check_text,
     storable,
 )
 from ._codec import encode_json
 from ._delta import prepare_delta
+from ._index_rules import IndexRules
 from ._per_user import PerUserLimit
 from ._primitives import StorePrimitives
-from ._rules import (
-    CREATE_ATTEMPTS,
-    _false,
-    _no_free_id,
-    _none,
-    _scope_ok,
-    check_batch_size,
-    check_untenanted_only,
-    oldest_first,
-)
+from ._rules import CREATE_ATTEMPTS, _false, _no_free_id, _none, filed
 from ._rules import IdTaken as IdTaken
-from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback
 
 if TYPE_CHECKING:
     from ..metrics import SessionMetrics
 
 
-class SessionStoreBase(PerUserLimit, StorePrimitives):
+class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
     """The public methods of :class:`~.protocol.SessionStore`, over a store's primitives."""
 
     kind: ClassVar[str]
@@ -91,10 +89,6 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         """A record as read from the store, its lifetime applied (``None``: past its
         absolute deadline)."""
         return read_record(record, self.absolute_ttl, now)
-
-    def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
-        now = utcnow()
-        return [r for r in records if read_record(r, self.absolute_ttl, now) is not None]
 
     def _encode(self, record: SessionRecord, *, handle: bool) -> str:
         """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
@@ -130,11 +124,17 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         return self._load_live(session_id)
 
     async def _load_live(self, session_id: str) -> SessionRecord | None:
+        key = at_rest_id(session_id)
         metrics = self._metrics
         if metrics is None:
-            record = await self._load(session_id)
-            return None if record is None else self._read(record, utcnow())
-        record = await metrics.timed("load", self._load(session_id))
+            record = await self._load(key)
+            if record is None:
+                return None
+            record.id = session_id  # the caller's id: the store holds only its hash
+            return self._read(record, utcnow())
+        record = await metrics.timed("load", self._load(key))
+        if record is not None:
+            record.id = session_id
         live = None if record is None else self._read(record, utcnow())
         metrics.count_load(record, live)
         return live
@@ -145,14 +145,15 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         start_lifetime(record, self.absolute_ttl)
         data = self._encode(record, handle=True)
         for _ in range(CREATE_ATTEMPTS):
-            insert = self._insert(record, data)
+            stored = filed(record)
+            insert = self._insert(stored, data)
             try:
                 await (insert if self._metrics is None else self._metrics.timed("create", insert))
             except IdTaken:
                 record.id = new_session_id()
             else:
                 if self.max_per_user and record.user_id is not None:
-                    await self._evict_extra(record.id, self.max_per_user)
+                    await self._evict_extra(stored.id, self.max_per_user)
                 if self._metrics is not None:
                     self._metrics.created += 1
                 return record
@@ -162,12 +163,14 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         """Insert or replace ``record`` (``created_at`` and the device fields of an existing
         session are kept); the expiry never passes ``record.absolute_expiry``."""
         clamp_to_deadline(record)
-        save = self._save(record, self._encode(record, handle=True))
+        data = self._encode(record, handle=True)
+        stored = filed(record)
+        save = self._save(stored, data)
         await (save if self._metrics is None else self._metrics.timed("save", save))
         if self._metrics is not None:
             self._metrics.saved += 1
         if self.max_per_user and record.user_id is not None:
-            await self._evict_extra(record.id, self.max_per_user)
+            await self._evict_extra(stored.id, self.max_per_user)
 
     def update(
         self, record: SessionRecord, *, extend_expiry: bool = True
@@ -177,11 +180,12 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         keeps the stored expiry; a new one never passes ``record.absolute_expiry``."""
         clamp_to_deadline(record)
         data = self._encode(record, handle=False)
-        update = self._update(record, data, extend_expiry)
+        stored = filed(record)
+        update = self._update(stored, data, extend_expiry)
         if self._metrics is not None:
             update = self._metrics.timed("update", update)
         if self.max_per_user and record.user_id is not None:
-            return self._bound(record.id, update)
+            return self._bound(stored.id, update)
         return update
 
     def patch(
@@ -202,11 +206,12 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         if not storable(session_id):
             return _false()
         delta = prepare_delta(changed, removed)
-        patch = self._patch(session_id, delta, expiry_date)
+        key = at_rest_id(session_id)
+        patch = self._patch(key, delta, expiry_date)
         if self._metrics is not None:
             patch = self._metrics.timed("patch", patch)
         if self.max_per_user and delta.owner_changes and delta.owner is not None:
-            return self._bound(session_id, patch)
+            return self._bound(key, patch)
         return patch
 
     def touch(
@@ -219,9 +224,10 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
             check_aware(last_seen)  # raises
         if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
             return _false()
+        key = at_rest_id(session_id)
         if self._metrics is not None:
-            return self._metrics.timed("touch", self._touch(session_id, expiry_date, last_seen))
-        return self._touch(session_id, expiry_date, last_seen)
+            return self._metrics.timed("touch", self._touch(key, expiry_date, last_seen))
+        return self._touch(key, expiry_date, last_seen)
 
     def seen(self, session_id: str, when: datetime) -> Coroutine[Any, Any, bool]:
         """Set a live session's ``last_seen`` alone, never its expiry; ``False`` if gone."""
@@ -229,9 +235,10 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
             check_aware(when)  # raises
         if not storable(session_id):
             return _false()
+        key = at_rest_id(session_id)
         if self._metrics is not None:
-            return self._metrics.timed("seen", self._seen(session_id, when))
-        return self._seen(session_id, when)
+            return self._metrics.timed("seen", self._seen(key, when))
+        return self._seen(key, when)
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """Move a live session to ``record.id`` (a login) at once; ``False`` (nothing
@@ -241,8 +248,10 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
         data = self._encode(record, handle=True)
         if not storable(old_id):
             return False
+        old_key = at_rest_id(old_id)
         for _ in range(CREATE_ATTEMPTS):
-            rotate = self._rotate(old_id, record, data)
+            stored = filed(record)
+            rotate = self._rotate(old_key, stored, data)
             try:
                 moved = await (
                     rotate if self._metrics is None else self._metrics.timed("rotate", rotate)
@@ -253,125 +262,14 @@ class SessionStoreBase(PerUserLimit, StorePrimitives):
             if moved and self._metrics is not None:
                 self._metrics.rotated += 1
             if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
-                await self._evict_extra(record.id, self.max_per_user)
+                await self._evict_extra(stored.id, self.max_per_user)
             return moved
         raise _no_free_id()
 
     async def delete(self, session_id: str) -> None:
         """Remove the session; no error when it is already gone."""
         if storable(session_id):
-            delete = self._delete(session_id)
+            delete = self._delete(at_rest_id(session_id))
             await (delete if self._metrics is None else self._metrics.timed("delete", delete))
             if self._metrics is not None:
                 self._metrics.revoked += 1
-
-    # -- by user, by tenant, everything (``tenant_id=None``: every tenant) -------------------
-
-    async def clear_sessions_for_user(
-        self,
-        user_id: str | int,
-        *,
-        tenant_id: str | None = None,
-        keep: str | None = None,
-        untenanted_only: bool = False,
-    ) -> int:
-        """Delete the user's sessions but ``keep`` (in one tenant, in none with
-        ``untenanted_only``, or in all) in one atomic step; returns how many. With ``keep``,
-        nothing unless ``keep`` is still a live session of that user in that scope."""
-        check_untenanted_only(tenant_id, untenanted_only)
-        user = str(user_id)
-        if not _scope_ok(user, tenant_id) or (keep is not None and not storable(keep)):
-            return 0
-        cleared = await self._clear_user(user, tenant_id, untenanted_only, keep)
-        if self._metrics is not None:
-            self._metrics.revoked += cleared
-        return cleared
-
-    async def revoke_user_session(
-        self, user_id: str | int, handle: str, *, tenant_id: str | None = None
-    ) -> bool:
-        """Delete the user's live session named ``handle``; ``False`` when the user has none
-        (a handle of another user's session, or of an expired one, deletes nothing)."""
-        user = str(user_id)
-        if not handle or not storable(handle) or not _scope_ok(user, tenant_id):
-            return False
-        revoked = await self._revoke(user, handle, tenant_id)
-        if revoked and self._metrics is not None:
-            self._metrics.revoked += 1
-        return revoked
-
-    async def count_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> int:
-        """How many live sessions the user has (in one tenant, or in all)."""
-        user = str(user_id)
-        if not _scope_ok(user, tenant_id):
-            return 0
-        if self.absolute_ttl is not None:  # a session past its deadline is not live
-            return len(self._live(await self._list_user(user, tenant_id)))
-        return await self._count_user(user, tenant_id)
-
-    async def get_session_ids_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[str]:
-        """The ids of the user's live sessions, oldest first."""
-        user = str(user_id)
-        if not _scope_ok(user, tenant_id):
-            return []
-        return [r.id for r in oldest_first(self._live(await self._list_user(user, tenant_id)))]
-
-    async def list_sessions_for_user(
-        self, user_id: str | int, *, tenant_id: str | None = None
-    ) -> list[SessionRecord]:
-        """The user's live sessions, oldest first, with their timestamps and device fields,
-        each with a handle (a session stored before handles existed is given one now)."""
-        user = str(user_id)
-        if not _scope_ok(user, tenant_id):
-            return []
-        records = oldest_first(self._live(await self._list_user(user, tenant_id)))
-        for record in records:
-            if record.handle is None:
-                record.handle = await self._name_session(record.id, new_handle())
-        return [r for r in records if r.handle is not None]
-
-    async def dump_all_sessions(self, *, tenant_id: str | None = None) -> list[SessionRecord]:
-        """Every live session (of one tenant), oldest first, for debugging."""
-        if tenant_id is not None and not storable(tenant_id):
-            return []
-        return oldest_first(self._live(await self._dump(tenant_id)))
-
-    async def clear_all_sessions(
-        self,
-        *,
-        tenant_id: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        on_progress: ProgressCallback | None = None,
-    ) -> int:
-        """Delete every session (of one tenant) in batches; returns how many."""
-        check_batch_size(batch_size)
-        if tenant_id is not None and not storable(tenant_id):
-            return 0
-        cleared = await self._clear_all(tenant_id, batch_size, on_progress)
-        if self._metrics is not None:
-            self._metrics.revoked += cleared
-        return cleared
-
-    # -- expiry -----------------------------------------------------------------------------
-
-    async def delete_expired(
-        self, *, batch_size: int = DEFAULT_BATCH_SIZE, on_progress: ProgressCallback | None = None
-    ) -> int:
-        """Remove expired sessions in batches of ``batch_size``; returns how many."""
-        check_batch_size(batch_size)
-        deleted = await self._delete_expired(batch_size, on_progress)
-        if self._metrics is not None:
-            self._metrics.cleaned += deleted
-        return deleted
-
-    async def delete_expired_if_leader(self, *, batch_size: int = DEFAULT_BATCH_SIZE) -> int | None:
-        """:meth:`delete_expired` on one instance at a time; ``None`` if another is cleaning."""
-        check_batch_size(batch_size)
-        deleted = await self._delete_expired_as_leader(batch_size)
-        if deleted and self._metrics is not None:
-            self._metrics.cleaned += deleted
-        return deleted

@@ -59,3 +59,14 @@ async def data_of(backend: SessionStoreBackend, sid: str) -> dict[str, Any] | No
     """The stored data of ``sid``, ``None`` when it does not load."""
     loaded = await backend.load(sid)
     return None if loaded is None else loaded.data
+
+
+async def handles(backend: SessionStoreBackend, ids: list[str]) -> list[str]:
+    """The handles of the live sessions ``ids``, in order: what a listing names them by (a
+    store keeps only a hash of each id, so listings cannot give ids back)."""
+    named = []
+    for sid in ids:
+        loaded = await backend.load(sid)
+        assert loaded is not None and loaded.handle is not None, "not a live, named session"
+        named.append(loaded.handle)
+    return named

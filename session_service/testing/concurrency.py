@@ -10,7 +10,7 @@ import asyncio
 from ..backend import SessionStoreBackend
 from ..records import SessionRecord, new_session_id
 from ._harness import ContractCase
-from ._records import new_record
+from ._records import handles, new_record
 
 N = 200
 
@@ -41,7 +41,7 @@ class ConcurrencyRules(ContractCase):
         records = [new_record({"user_id": "alice", "i": i}) for i in range(N)]
         await asyncio.gather(*(backend.save(r) for r in records))
         assert await backend.count_sessions_for_user("alice") == N
-        assert set(await backend.get_session_ids_for_user("alice")) == {r.id for r in records}
+        assert set(await backend.get_session_ids_for_user("alice")) == {r.handle for r in records}
         assert await backend.clear_sessions_for_user("alice") == N
         assert (await backend.stats()).total == 0
 
@@ -100,7 +100,7 @@ class ConcurrencyRules(ContractCase):
         assert isinstance(cleared, int)
         assert 50 <= cleared <= 100
         remaining = set(await backend.get_session_ids_for_user("alice"))
-        assert remaining <= {r.id for r in during}
+        assert remaining <= {r.handle for r in during}
         assert len(remaining) == 100 - cleared
         for record in before:
             assert await backend.load(record.id) is None
@@ -150,6 +150,8 @@ class ConcurrencyRules(ContractCase):
         cleared = await clearing
         alive = [r.id for r in logins if await backend.load(r.id) is not None]
         assert cleared + len(alive) == 50
-        assert sorted(await backend.get_session_ids_for_user("bob")) == sorted(alive)
+        assert sorted(await backend.get_session_ids_for_user("bob")) == sorted(
+            await handles(backend, alive)
+        )
         assert await backend.count_sessions_for_user("bob") == len(alive)
         assert await backend.clear_sessions_for_user("bob") == len(alive)

@@ -11,7 +11,7 @@ import pytest
 from ..backend import SessionStoreBackend
 from ..records import SessionRecord, new_session_id
 from ._harness import ContractCase
-from ._records import future, past
+from ._records import future, handles, past
 
 
 def new_record(
@@ -49,14 +49,20 @@ class ExpiryRules(ContractCase):
         await _save(backend, new_record({"user_id": "alice"}, past(seconds=1)))
         await _save(backend, new_record({"user_id": "alice"}, past(days=400)))
         assert await backend.count_sessions_for_user("alice") == 1
-        assert await backend.get_session_ids_for_user("alice") == [live]
-        assert [r.id for r in await backend.list_sessions_for_user("alice")] == [live]
+        assert await backend.get_session_ids_for_user("alice") == await handles(backend, [live])
+        assert [r.handle for r in await backend.list_sessions_for_user("alice")] == await handles(
+            backend, [live]
+        )
 
     async def test_expired_sessions_are_not_dumped(self, backend: SessionStoreBackend) -> None:
         live = await _save(backend, new_record({"k": 1}, future(minutes=1), tenant_id="acme"))
         await _save(backend, new_record({"k": 2}, past(minutes=1), tenant_id="acme"))
-        assert [r.id for r in await backend.dump_all_sessions()] == [live]
-        assert [r.id for r in await backend.dump_all_sessions(tenant_id="acme")] == [live]
+        assert [r.handle for r in await backend.dump_all_sessions()] == await handles(
+            backend, [live]
+        )
+        assert [
+            r.handle for r in await backend.dump_all_sessions(tenant_id="acme")
+        ] == await handles(backend, [live])
 
     async def test_delete_expired_removes_exactly_the_expired(
         self, backend: SessionStoreBackend
@@ -97,7 +103,9 @@ class ExpiryRules(ContractCase):
         assert progress == sorted(set(progress))  # strictly increasing totals
         assert len(progress) >= 4
         assert progress[-1] == 10
-        assert sorted(r.id for r in await backend.dump_all_sessions()) == sorted(keep)
+        assert sorted(r.handle or "" for r in await backend.dump_all_sessions()) == sorted(
+            await handles(backend, keep)
+        )
 
     async def test_delete_expired_in_batches_that_divide_evenly(
         self, backend: SessionStoreBackend
@@ -170,4 +178,6 @@ class ExpiryRules(ContractCase):
         await _save(backend, new_record({}, past(minutes=1)))
         live = await _save(backend, new_record({}, future(minutes=1)))
         assert await backend.delete_expired_if_leader(batch_size=1) == 1
-        assert [r.id for r in await backend.dump_all_sessions()] == [live]
+        assert [r.handle for r in await backend.dump_all_sessions()] == await handles(
+            backend, [live]
+        )

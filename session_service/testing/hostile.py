@@ -73,8 +73,10 @@ class HostileInputRules(ContractCase):
             assert loaded.data == {"user_id": value, "note": value}
             assert await backend.count_sessions_for_user(value) == 1, value
             assert await backend.count_sessions_for_user(value, tenant_id=value) == 1, value
-            assert await backend.get_session_ids_for_user(value, tenant_id=value) == [record.id]
-            assert [r.id for r in await backend.dump_all_sessions(tenant_id=value)] == [record.id]
+            assert await backend.get_session_ids_for_user(value, tenant_id=value) == [record.handle]
+            assert [r.handle for r in await backend.dump_all_sessions(tenant_id=value)] == [
+                record.handle
+            ]
             assert (await backend.stats()).per_tenant == {value: 1}, value
             await _table_survives(backend, expected_total=1)
             assert await backend.clear_sessions_for_user(value, tenant_id=value) == 1, value
@@ -224,16 +226,16 @@ class HostileInputRules(ContractCase):
         fifth = new_record({"user_id": "b:=c"}, tenant_id="a")
         for record in (first, second, third, fourth, fifth):
             await backend.save(record)
-        assert await backend.get_session_ids_for_user("b:=c", tenant_id="a") == [fifth.id]
+        assert await backend.get_session_ids_for_user("b:=c", tenant_id="a") == [fifth.handle]
         assert await backend.clear_sessions_for_user("c", tenant_id="a:=b") == 1
         assert await backend.load(fifth.id) is not None
-        assert await backend.get_session_ids_for_user("c", tenant_id="a:b") == [first.id]
-        assert await backend.get_session_ids_for_user("b:c", tenant_id="a") == [second.id]
+        assert await backend.get_session_ids_for_user("c", tenant_id="a:b") == [first.handle]
+        assert await backend.get_session_ids_for_user("b:c", tenant_id="a") == [second.handle]
         assert await backend.count_sessions_for_user("c", tenant_id="a") == 0
         assert await backend.clear_sessions_for_user("c", tenant_id="a:b") == 1
         assert await backend.load(second.id) is not None
         assert await backend.load(third.id) is not None
-        dumped = [r.id for r in await backend.dump_all_sessions(tenant_id="a")]
-        assert sorted(dumped) == sorted([second.id, fifth.id])
+        dumped = sorted(r.handle or "" for r in await backend.dump_all_sessions(tenant_id="a"))
+        assert dumped == sorted([second.handle or "", fifth.handle or ""])
         assert await backend.clear_all_sessions(tenant_id="a%3Ab") == 1
         assert await backend.load(second.id) is not None

@@ -132,7 +132,7 @@ class LiveSessionRules(ContractCase):
         moved = await backend.load(new.id)
         assert moved is not None
         assert moved.data == {"cart": [1, 2], "user_id": "alice"}
-        assert await backend.get_session_ids_for_user("alice") == [new.id]
+        assert await backend.get_session_ids_for_user("alice") == [moved.handle]
         assert (await backend.stats()).total == 1
 
     async def test_rotate_of_a_deleted_session_writes_nothing(

@@ -77,9 +77,9 @@ class LifetimeRules(ContractCase):
         assert await backend.load(old.id) is None
         assert await backend.load(fresh.id) is not None
         assert await backend.count_sessions_for_user("alice") == 1
-        assert await backend.get_session_ids_for_user("alice") == [fresh.id]
-        assert [r.id for r in await backend.list_sessions_for_user("alice")] == [fresh.id]
-        assert [r.id for r in await backend.dump_all_sessions()] == [fresh.id]
+        assert await backend.get_session_ids_for_user("alice") == [fresh.handle]
+        assert [r.handle for r in await backend.list_sessions_for_user("alice")] == [fresh.handle]
+        assert [r.handle for r in await backend.dump_all_sessions()] == [fresh.handle]
 
     async def test_the_absolute_deadline_caps_the_reported_expiry(
         self, backend: SessionStoreBackend

@@ -174,11 +174,11 @@ class PatchRules(ContractCase):
         await backend.save(other)
         assert await backend.patch(record.id, {"user_id": "alice"}, [])
         assert sorted(await backend.get_session_ids_for_user("alice")) == sorted(
-            [record.id, other.id]
+            [record.handle or "", other.handle or ""]
         )
         assert await backend.patch(record.id, {"user_id": 42}, [])
-        assert await backend.get_session_ids_for_user("alice") == [other.id]
-        assert await backend.get_session_ids_for_user("42") == [record.id]
+        assert await backend.get_session_ids_for_user("alice") == [other.handle]
+        assert await backend.get_session_ids_for_user("42") == [record.handle]
         assert await backend.patch(record.id, {"x": 1}, [])  # user untouched: stays bound
         assert await backend.count_sessions_for_user(42) == 1
         assert await backend.patch(record.id, {}, ["user_id"])
@@ -189,7 +189,7 @@ class PatchRules(ContractCase):
         assert await backend.patch(record.id, {"user_id": "carol"}, [])
         assert await backend.clear_sessions_for_user("carol") == 1
         assert await backend.load(record.id) is None
-        assert await backend.get_session_ids_for_user("alice") == [other.id]
+        assert await backend.get_session_ids_for_user("alice") == [other.handle]
 
     async def test_bad_user_id_or_value_fails_naming_it_and_writes_nothing(
         self,
@@ -254,7 +254,7 @@ class PatchRules(ContractCase):
         record.tenant_id = "acme"
         await backend.save(record)
         assert await backend.patch(record.id, {"user_id": "bob"}, [])
-        assert await backend.get_session_ids_for_user("bob", tenant_id="acme") == [record.id]
+        assert await backend.get_session_ids_for_user("bob", tenant_id="acme") == [record.handle]
         assert await backend.clear_sessions_for_user("bob", tenant_id="globex") == 0
         assert await backend.clear_sessions_for_user("alice") == 0
         loaded = await backend.load(record.id)

@@ -95,7 +95,7 @@ class SessionRules(ContractCase):
         loaded = await backend.load(record.id)
         assert loaded is not None
         assert loaded.user_id == "alice"
-        assert await backend.get_session_ids_for_user("alice") == [record.id]
+        assert await backend.get_session_ids_for_user("alice") == [record.handle]
 
     async def test_int_and_str_user_ids_are_the_same_user(
         self, backend: SessionStoreBackend
@@ -110,7 +110,7 @@ class SessionRules(ContractCase):
         assert loaded.data["user_id"] == 42  # the data keeps the app's own type
         assert await backend.count_sessions_for_user(42) == 2
         assert await backend.count_sessions_for_user("42") == 2
-        assert set(await backend.get_session_ids_for_user(42)) == {as_int.id, as_str.id}
+        assert set(await backend.get_session_ids_for_user(42)) == {as_int.handle, as_str.handle}
 
     async def test_removing_user_id_unbinds_the_session(self, backend: SessionStoreBackend) -> None:
         record = new_record({"user_id": "alice", "cart": [1]})
@@ -142,7 +142,7 @@ class SessionRules(ContractCase):
         record.data["user_id"] = "bob"
         await backend.save(record)
         assert await backend.count_sessions_for_user("alice") == 0
-        assert await backend.get_session_ids_for_user("bob") == [record.id]
+        assert await backend.get_session_ids_for_user("bob") == [record.handle]
 
     async def test_user_id_follows_data_even_when_record_user_id_disagrees(
         self,

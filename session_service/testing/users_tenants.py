@@ -14,7 +14,7 @@ import pytest
 from ..backend import SessionStoreBackend
 from ..records import utcnow
 from ._harness import ContractCase
-from ._records import new_record, save_for
+from ._records import handles, new_record, save_for
 
 
 class UserAndTenantRules(ContractCase):
@@ -38,7 +38,9 @@ class UserAndTenantRules(ContractCase):
         assert await backend.clear_sessions_for_user("alice") == 2
         for sid in bob + anonymous:
             assert await backend.load(sid) is not None
-        assert set(await backend.get_session_ids_for_user("bob")) == set(bob)
+        assert set(await backend.get_session_ids_for_user("bob")) == set(
+            await handles(backend, bob)
+        )
 
     async def test_clear_user_accepts_an_int_for_a_str_stored_user(
         self,
@@ -75,8 +77,12 @@ class UserAndTenantRules(ContractCase):
         untenanted = await save_for(backend, "alice", n=1)
         assert await backend.clear_sessions_for_user("alice", tenant_id="acme") == 2
         assert await backend.count_sessions_for_user("alice", tenant_id="acme") == 0
-        assert await backend.get_session_ids_for_user("alice", tenant_id="globex") == globex
-        assert set(await backend.get_session_ids_for_user("alice")) == set(globex + untenanted)
+        assert await backend.get_session_ids_for_user("alice", tenant_id="globex") == await handles(
+            backend, globex
+        )
+        assert set(await backend.get_session_ids_for_user("alice")) == set(
+            await handles(backend, globex + untenanted)
+        )
 
     async def test_clear_user_without_tenant_clears_every_tenant(
         self,
@@ -87,7 +93,7 @@ class UserAndTenantRules(ContractCase):
         await save_for(backend, "alice", n=1)
         bob = await save_for(backend, "bob", tenant_id="acme", n=1)
         assert await backend.clear_sessions_for_user("alice") == 3
-        assert await backend.get_session_ids_for_user("bob") == bob
+        assert await backend.get_session_ids_for_user("bob") == await handles(backend, bob)
 
     async def test_clear_user_untenanted_only_leaves_their_tenants_and_other_users(
         self,
@@ -102,8 +108,8 @@ class UserAndTenantRules(ContractCase):
         assert await backend.clear_sessions_for_user("alice", untenanted_only=True) == 3
         for sid in untenanted:
             assert await backend.load(sid) is None
-        assert await backend.get_session_ids_for_user("alice") == t1
-        assert await backend.get_session_ids_for_user("bob") == bob
+        assert await backend.get_session_ids_for_user("alice") == await handles(backend, t1)
+        assert await backend.get_session_ids_for_user("bob") == await handles(backend, bob)
         assert await backend.clear_sessions_for_user("alice", untenanted_only=True) == 0
 
     async def test_clear_user_untenanted_only_keeps_an_untenanted_session(
@@ -118,7 +124,9 @@ class UserAndTenantRules(ContractCase):
         assert await backend.load(other) is not None
         assert await backend.clear_sessions_for_user("alice", untenanted_only=True, keep=mine) == 1
         assert await backend.load(other) is None
-        assert set(await backend.get_session_ids_for_user("alice")) == {mine, *t1}
+        assert set(await backend.get_session_ids_for_user("alice")) == set(
+            await handles(backend, [mine, *t1])
+        )
 
     async def test_clear_user_untenanted_only_refuses_a_tenant(
         self, backend: SessionStoreBackend
@@ -127,7 +135,7 @@ class UserAndTenantRules(ContractCase):
         t1 = await save_for(backend, "alice", tenant_id="t1", n=1)
         with pytest.raises(ValueError, match="untenanted_only"):
             await backend.clear_sessions_for_user("alice", tenant_id="t1", untenanted_only=True)
-        assert await backend.get_session_ids_for_user("alice") == t1
+        assert await backend.get_session_ids_for_user("alice") == await handles(backend, t1)
 
     async def test_user_with_many_sessions_has_them_all_listed(
         self, backend: SessionStoreBackend
@@ -136,7 +144,7 @@ class UserAndTenantRules(ContractCase):
         await save_for(backend, "bob", n=2)
         assert await backend.count_sessions_for_user("alice") == 5
         ids = await backend.get_session_ids_for_user("alice")
-        assert sorted(ids) == sorted(alice)
+        assert sorted(ids) == sorted(await handles(backend, alice))
         assert len(ids) == len(set(ids))
 
     async def test_unknown_user_has_no_sessions(self, backend: SessionStoreBackend) -> None:
@@ -153,9 +161,11 @@ class UserAndTenantRules(ContractCase):
         assert await backend.count_sessions_for_user("alice", tenant_id="acme") == 2
         assert await backend.count_sessions_for_user("alice", tenant_id="globex") == 3
         assert await backend.count_sessions_for_user("alice") == 5
-        assert set(await backend.get_session_ids_for_user("alice", tenant_id="acme")) == set(acme)
+        assert set(await backend.get_session_ids_for_user("alice", tenant_id="acme")) == set(
+            await handles(backend, acme)
+        )
         assert set(await backend.get_session_ids_for_user("alice", tenant_id="globex")) == set(
-            globex
+            await handles(backend, globex)
         )
         assert await backend.count_sessions_for_user("alice", tenant_id="initech") == 0
 
@@ -168,7 +178,7 @@ class UserAndTenantRules(ContractCase):
         await backend.save(record)
         await save_for(backend, "bob", n=1)
         [listed] = await backend.list_sessions_for_user("alice")
-        assert listed.id == record.id
+        assert listed.handle == record.handle and listed.id == ""
         assert listed.data == {"user_id": "alice", "ua": "Firefox"}
         assert listed.user_id == "alice"
         assert listed.tenant_id == "acme"
@@ -184,7 +194,7 @@ class UserAndTenantRules(ContractCase):
         created = [r.created_at for r in listed]
         assert None not in created
         assert created == sorted(created)  # type: ignore[type-var]
-        assert [r.id for r in listed] == await backend.get_session_ids_for_user("alice")
+        assert [r.handle for r in listed] == await backend.get_session_ids_for_user("alice")
 
     async def test_a_closed_store_is_usable_again(self, backend: SessionStoreBackend) -> None:
         record = new_record({"user_id": "alice"})
@@ -208,10 +218,11 @@ class UserAndTenantRules(ContractCase):
         live += await save_for(backend, None, n=1)
         await save_for(backend, "bob", n=1, expired=True)
         dumped = await backend.dump_all_sessions()
-        assert sorted(r.id for r in dumped) == sorted(live)
-        by_id = {r.id: r for r in dumped}
-        assert by_id[live[0]].data == {"i": 0, "user_id": "alice"}
-        assert by_id[live[0]].tenant_id == "acme"
+        named = await handles(backend, live)
+        assert sorted(r.handle or "" for r in dumped) == sorted(named)
+        by_id = {r.handle: r for r in dumped}
+        assert by_id[named[0]].data == {"i": 0, "user_id": "alice"}
+        assert by_id[named[0]].tenant_id == "acme"
 
     async def test_dump_of_one_tenant_shows_only_that_tenant(
         self, backend: SessionStoreBackend
@@ -219,9 +230,8 @@ class UserAndTenantRules(ContractCase):
         acme = await save_for(backend, "alice", tenant_id="acme", n=2)
         await save_for(backend, "alice", tenant_id="globex", n=1)
         await save_for(backend, "alice", n=1)
-        assert sorted(r.id for r in await backend.dump_all_sessions(tenant_id="acme")) == sorted(
-            acme
-        )
+        dumped = await backend.dump_all_sessions(tenant_id="acme")
+        assert sorted(r.handle or "" for r in dumped) == sorted(await handles(backend, acme))
         assert await backend.dump_all_sessions(tenant_id="initech") == []
 
     async def test_clear_all_removes_every_session(self, backend: SessionStoreBackend) -> None:
@@ -238,8 +248,8 @@ class UserAndTenantRules(ContractCase):
         globex = await save_for(backend, "alice", tenant_id="globex", n=2)
         untenanted = await save_for(backend, "bob", n=1)
         assert await backend.clear_all_sessions(tenant_id="acme") == 3
-        remaining = {r.id for r in await backend.dump_all_sessions()}
-        assert remaining == set(globex + untenanted)
+        remaining = {r.handle for r in await backend.dump_all_sessions()}
+        assert remaining == set(await handles(backend, globex + untenanted))
 
     async def test_clear_all_on_an_empty_store_returns_zero(
         self, backend: SessionStoreBackend

@@ -218,7 +218,8 @@ def test_list_user_shows_ids_and_times_never_data(db_url: str, cli: Cli) -> None
     assert "tok-NOT-FOR-SCREENS" not in table
 
     [row] = json.loads(ok(cli("list-user", "alice", "--json")))
-    assert row["id"] == mine.id and row["tenant_id"] == "t1" and "data" not in row
+    assert "id" not in row and row["handle"] == mine.handle  # ids are not stored (issue 25)
+    assert row["tenant_id"] == "t1" and "data" not in row
     assert datetime.fromisoformat(row["expires_at"]) == mine.expiry_date
     assert datetime.fromisoformat(row["created_at"]) <= datetime.now(UTC)
 
@@ -278,7 +279,7 @@ def test_dump_shows_live_sessions_and_json_has_the_data(db_url: str, cli: Cli) -
     seed(db_url, session("old", expired=True))
 
     dumped = json.loads(ok(cli("dump", "--json")))
-    assert {d["id"]: d["data"] for d in dumped} == {a.id: a.data, b.id: b.data}
+    assert {d["handle"]: d["data"] for d in dumped} == {a.handle: a.data, b.handle: b.data}
 
     table = ok(cli("dump", "--tenant", "t2"))
     assert "bob" in table and "alice" not in table and "cart, csrf, user_id" in table

@@ -211,8 +211,8 @@ async def test_sign_out_this_session_elsewhere_during_in_flight_writes_is_final(
         for i in range(BY_ID_ITERATIONS):
             client.cookies.clear()
             await client.post("/login")
-            (session_id,) = await other_instance.get_session_ids_for_user(USER)
-            await _race(client.post("/bump"), other_instance.delete(session_id), i)
+            (handle,) = await other_instance.get_session_ids_for_user(USER)  # ids are not listed
+            await _race(client.post("/bump"), other_instance.revoke_user_session(USER, handle), i)
             await _assert_revoked(client, other_instance, i)
 
 
@@ -237,14 +237,14 @@ async def test_revocation_between_load_and_save_is_final(
     async with _client(service) as laptop, _client(service) as phone:
         assert (await laptop.post("/login")).status_code == 200
         phone.cookies.update(laptop.cookies)
-        (session_id,) = await other_instance.get_session_ids_for_user(USER)
+        (handle,) = await other_instance.get_session_ids_for_user(USER)  # ids are not listed
         gate = _gate(laptop)
         request = asyncio.create_task(laptop.post(f"/paused/{what}"))
         await gate.loaded.wait()
         if revocation == "clear user":
             assert await other_instance.clear_sessions_for_user(USER) == 1
         elif revocation == "delete by id":
-            await other_instance.delete(session_id)
+            assert await other_instance.revoke_user_session(USER, handle)
         else:
             assert (await phone.post("/logout")).status_code == 200
         gate.resume.set()
@@ -352,11 +352,13 @@ async def test_revocation_committing_while_the_save_waits_is_final(
     try:
         async with _client(service) as client:
             assert (await client.post("/login")).status_code == 200
-            (session_id,) = await other_instance.get_session_ids_for_user(USER)
+            (handle,) = await other_instance.get_session_ids_for_user(USER)  # ids are not listed
             gate = _gate(client)
             request = asyncio.create_task(client.post(f"/paused/{what}"))
             await gate.loaded.wait()
-            await revocation.start(by, USER if by == "user_id" else session_id)
+            await revocation.start(
+                by if by == "user_id" else "handle", USER if by == "user_id" else handle
+            )
             gate.resume.set()
             await gate.resumed.wait()
             await revocation.wait_until_a_write_waits(request)

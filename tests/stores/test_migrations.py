@@ -326,7 +326,9 @@ async def test_upgrade_backfills_user_ids_so_clear_user_finds_old_sessions(
     await _make_old_table(sql_engine(unmigrated), data_type, expired_today=False)
     await unmigrated.migrate()
     assert await unmigrated.count_sessions_for_user("alice") == 1
-    assert await unmigrated.get_session_ids_for_user("alice") == ["old-str"]
+    [named] = await unmigrated.get_session_ids_for_user("alice")  # named by the listing
+    alice = await unmigrated.load("old-str")
+    assert alice is not None and alice.handle == named
     assert await unmigrated.count_sessions_for_user(42) == 1
     assert await unmigrated.count_sessions_for_user("42") == 1
     assert await unmigrated.count_sessions_for_user("True") == 0
@@ -402,4 +404,6 @@ async def test_old_row_whose_data_is_not_json_never_breaks_readers(
     assert corrupt is not None
     assert corrupt.data == {}
     assert len(await unmigrated.dump_all_sessions()) == 5
-    assert await unmigrated.get_session_ids_for_user("alice") == ["old-str"]
+    [named] = await unmigrated.get_session_ids_for_user("alice")  # named by the listing
+    alice = await unmigrated.load("old-str")
+    assert alice is not None and alice.handle == named

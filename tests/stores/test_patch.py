@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
+from session_service.storable import at_rest_id
 from session_service.stores._codec import encode_data
 from session_service.stores._delta import key_json
 from session_service.testing.patch import HOSTILE_KEYS
@@ -39,7 +40,7 @@ async def test_a_row_whose_data_is_not_an_object_is_patched_as_empty(
     await backend.save(record)
     async with sql_engine(backend).begin() as conn:
         await conn.execute(text("UPDATE sessions SET data = :d WHERE id = :i"),
-                           {"d": stored, "i": record.id})  # fmt: skip
+                           {"d": stored, "i": at_rest_id(record.id)})  # fmt: skip
     assert await backend.patch(record.id, {"b": 2}, ["a"])
     assert await _data(backend, record.id) == {"b": 2}
 

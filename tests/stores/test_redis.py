@@ -91,7 +91,7 @@ async def test_delete_expired_prunes_index_entries_that_redis_expired(
     assert (await backend.stats()).expired == 1
     assert await backend.delete_expired() == 1
     assert await backend.delete_expired() == 0
-    assert await backend.get_session_ids_for_user("alice") == [live.id]
+    assert await backend.get_session_ids_for_user("alice") == [live.handle]
 
 
 async def test_the_url_prefix_namespaces_every_key_and_is_shared(

@@ -24,6 +24,7 @@ from session_service import (
 from session_service.limits import LimitStorage, storage_for
 from session_service.records import new_session_id, utcnow
 from session_service.stores import base
+from session_service.testing._records import handles as handles_of
 
 from ..support.webapp import settings_for
 
@@ -145,9 +146,10 @@ async def test_listings_are_oldest_first_with_a_handle_each(
         await backend.create(record)
         ids.append(record.id)
     listed = await backend.list_sessions_for_user("u")
-    assert [r.id for r in listed] == ids == await backend.get_session_ids_for_user("u")
     assert all(r.handle for r in listed)
-    assert [r.id for r in await backend.dump_all_sessions()] == ids
+    handles = [r.handle for r in listed]
+    assert handles == await handles_of(backend, ids) == await backend.get_session_ids_for_user("u")
+    assert [r.handle for r in await backend.dump_all_sessions()] == handles
 
 
 async def test_every_store_offers_its_own_limit_storage(backend: SessionStoreBackend) -> None:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from session_service import SessionStoreBackend
+from session_service.storable import at_rest_id
 from session_service.stores.memory import MemorySessionStore
 from session_service.stores.redis import RedisSessionStore
 from session_service.stores.redis_cluster import RedisClusterSessionStore
@@ -35,13 +36,13 @@ async def age_session(backend: SessionStoreBackend, session_id: str, by: timedel
 
 
 def age_memory_session(store: MemorySessionStore, session_id: str, by: timedelta) -> None:
-    store._space.sessions[session_id].created_at -= by
+    store._space.sessions[at_rest_id(session_id)].created_at -= by
 
 
 async def age_redis_session(store: RedisSessionStore, session_id: str, by: timedelta) -> None:
-    key = store.key_prefix + "s:" + session_id
+    key = store.key_prefix + "s:" + at_rest_id(session_id)
     if isinstance(store, RedisClusterSessionStore):  # its key depends on its owner
-        key = await store.stored_key(session_id)
+        key = await store.stored_key(at_rest_id(session_id))
     raw = await store.client.get(key)
     assert isinstance(raw, bytes)
     fields = raw.split(b"\0", 3)
@@ -55,6 +56,6 @@ async def age_sql_session(backend: SessionStoreBackend, session_id: str, by: tim
     async with sql_engine(backend).begin() as conn:
         await conn.execute(
             update(sessions_table)
-            .where(sessions_table.c.id == session_id)
+            .where(sessions_table.c.id == at_rest_id(session_id))
             .values(created_at=record.created_at - by)
         )

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from session_service import DefaultSessionService, SessionRecord, get_session
 from session_service.devices import USER_AGENT_LENGTH
 from session_service.records import new_session_id, utcnow
+from session_service.storable import at_rest_id
 from session_service.stores.redis import RedisSessionStore
 
 from ..conftest import sql_engine
@@ -314,7 +315,7 @@ async def test_a_redis_value_from_before_device_fields_is_read_and_named(
     assert isinstance(store, RedisSessionStore)
     try:
         old = await store.create(_record("alice"))
-        key = store.key_prefix + "s:" + old.id
+        key = store.key_prefix + "s:" + at_rest_id(old.id)
         value = await store.client.get(key)
         assert isinstance(value, bytes)
         fields = value.split(b"\0")

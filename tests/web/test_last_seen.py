@@ -13,6 +13,7 @@ import pytest
 
 from session_service import DefaultSessionService, SessionStoreBackend
 
+from ..support.cookies import session_id_of
 from ..support.webapp import CountingBackend, settings_for
 from .test_devices import Client, build
 
@@ -36,7 +37,7 @@ async def test_last_seen_costs_at_most_one_write_per_interval_and_never_moves_ex
 ) -> None:
     client, backend = counting
     await client.post("/login?user=alice")
-    [sid] = await backend.get_session_ids_for_user("alice")
+    sid = session_id_of(client)
     backend.calls.clear()
     for _ in range(5):
         assert (await client.get("/read")).text == "alice"
@@ -63,7 +64,7 @@ async def test_last_seen_rides_along_an_expiry_extension(
 ) -> None:
     client, backend = counting
     await client.post("/login?user=alice")
-    [sid] = await backend.get_session_ids_for_user("alice")
+    sid = session_id_of(client)
     record = await backend.store.load(sid)
     assert record is not None and record.last_seen is not None
     record.last_seen -= timedelta(hours=1)

@@ -45,11 +45,13 @@ from ...settings import (
 from .._codec import decode_data
 from .._delta import Delta, too_large
 from ..base import IdTaken
+from ..protocol import ProgressCallback
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, check_prefix, to_us
 from .delta import PATCH
 from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
+from .rehash import rehash_keys
 from .server import ALLOW_EVICTION, check_server
 from .transfer import RedisTransferOps
 
@@ -216,9 +218,14 @@ class RedisSessionStore(RedisTransferOps):
         except FAILURES as exc:
             raise self._fail("answer", exc) from exc
 
-    async def migrate(self) -> None:
-        """Nothing to create in Redis; checks the server version (and that it is no cluster)."""
+    async def migrate(self, *, on_progress: ProgressCallback | None = None) -> None:
+        """Checks the server (version, no cluster), then files every session of the previous
+        layout under its hashed id (:mod:`.rehash`: resumable, idempotent)."""
         await self._check_server()
+        try:
+            await rehash_keys(self.client, self.key_prefix, self._scan, on_progress)
+        except FAILURES as exc:
+            raise self._fail("migrate the session keys", exc) from exc
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -4,12 +4,16 @@
 :func:`run_on_engine` (through the store's ``run_migration``): one connection, one
 transaction, and a lock held for its whole length (the database's own: a transaction-scoped
 advisory lock on PostgreSQL, ``BEGIN IMMEDIATE``, the file's write lock, on SQLite). The second
-process waits, then finds the schema at head and does nothing.
+process waits, then finds the schema at head and does nothing. The one exception is the
+``0005`` revision's rewrite of every id (:mod:`.rehash`): each batch is committed and the lock
+taken again, so logins wait for one batch at most.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -18,9 +22,15 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import await_only
 
 from ...errors import SessionConfigError
 from .engine import WRITE_OPTION
+from .rehash import RELOCK
+
+_IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 #: What runs under the lock: Alembic's upgrade, or the ``alembic`` command's own step.
 Step = Callable[[Connection], None]
@@ -66,10 +76,18 @@ async def run_on_engine(engine: AsyncEngine, fn: Step, lock: Lock) -> None:
     left in the pool of a service never closed would outlive that loop, its thread then
     failing with "Event loop is closed" when the garbage collector reaches it.
     """
-    async with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+    # Alembic's ``context``/``op`` are process-wide: one migration at a time per process,
+    # also while 0005 has let go of the database's lock between its batches.
+    loop = asyncio.get_running_loop()
+    in_process = _IN_PROCESS.setdefault(loop, asyncio.Lock())
+    async with in_process, engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
         try:
-            async with conn.begin():
-                await lock(conn)
-                await conn.run_sync(fn)
+            await conn.begin()
+            await lock(conn)
+            # A revision that commits in batches (0005: :mod:`.rehash`) takes the lock again
+            # after each commit; what follows the last batch is committed here.
+            conn.sync_connection.info[RELOCK] = lambda: await_only(lock(conn))  # type: ignore[union-attr]
+            await conn.run_sync(fn)
+            await conn.commit()
         finally:
             await conn.invalidate()

@@ -181,8 +181,9 @@ class SqlSessionStore(SqlTransferOps):
                 raise
         if row is None:
             return None
-        sid, data, expiry, user_id, tenant_id, seen, created = row
+        sid, data, expiry, user_id, tenant_id, seen, created, handle = row
         record = SessionRecord(sid, decode_data(data), hot.parse_ts(expiry), user_id, tenant_id)
+        record.handle = handle  # what names the session to the devices page (``current``)
         record.created_at = hot.parse_ts(created)  # the start of its absolute lifetime
         if seen is not None:
             record.last_seen = hot.parse_ts(seen)
