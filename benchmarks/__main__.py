@@ -24,6 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from ._common import BenchmarkFailed, Kind, Section, asyncpg_dsn, scratch_database
+from .encryption_bench import EncryptionConfig, run_encryption_bench
 from .http_bench import HttpConfig, ensure_wrk, run_http_bench
 from .limits_bench import LimitsConfig, run_limits_bench
 from .login_bench import LoginConfig, run_login_bench
@@ -90,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-store", action="store_true", help="skip the store micro-benchmarks")
     p.add_argument("--no-http", action="store_true", help="skip the HTTP benchmarks (no wrk)")
     p.add_argument("--no-limits", action="store_true", help="skip the rate-limit benchmarks")
+    p.add_argument(
+        "--no-encryption", action="store_true", help="skip the encryption-at-rest benchmarks"
+    )
     p.add_argument("--http-seconds", type=float, help="duration of one wrk run")
     p.add_argument("--scale", action=argparse.BooleanOptionalAction, help="default: full run only")
     p.add_argument("--scale-small", type=int, help="default 10,000")
@@ -167,6 +171,9 @@ async def _run(args: argparse.Namespace, workdir: Path) -> tuple[Section, dict[s
     if not args.no_limits:
         limits_cfg = LimitsConfig(ops=int(_pick(args.ops, q, 300, 2000)), rounds=rounds)
         section.extend(await run_limits_bench(kinds, args.pg_url, redis_url, workdir, limits_cfg))
+    if not args.no_encryption:
+        enc_cfg = EncryptionConfig(ops=int(_pick(args.ops, q, 300, 2000)), rounds=rounds)
+        section.extend(await run_encryption_bench(kinds, args.pg_url, redis_url, workdir, enc_cfg))
     wrk: str | None = None
     if not args.no_http:
         wrk = ensure_wrk()

@@ -65,6 +65,25 @@ def apply_lifetime(store: object, settings: SessionSettings) -> None:
         store.absolute_ttl = absolute_ttl_of(settings.absolute_ttl_seconds)
 
 
+def apply_encryption(store: object, settings: SessionSettings) -> None:
+    """Give a store built on :class:`~.stores.base.SessionStoreBase` the cipher of
+    ``SESSION_ENCRYPTION_KEYS`` (docs/security.md, "Encryption at rest"). A store of your own
+    without the base cannot seal its data: keys set for it are refused rather than ignored."""
+    keys = settings.encryption_keys
+    if keys is None:
+        return
+    store = ruled_store(store)  # a read cache's store seals; the cache holds plain records
+    if not isinstance(store, SessionStoreBase):
+        raise SessionConfigError(
+            f"SESSION_ENCRYPTION_KEYS is set, but {type(store).__name__} does not build on "
+            "SessionStoreBase, so it cannot encrypt; unset SESSION_ENCRYPTION_KEYS"
+        )
+    if store.cipher is None:
+        from .stores._cipher import DataCipher  # the `encryption` extra, only when used
+
+        store.cipher = DataCipher(keys)
+
+
 class SessionStoreBackend:
     """The store for a URL (or any object satisfying :class:`~.stores.SessionStore`) behind
     one interface. ``.kind`` and ``.store`` say which store it is.
@@ -148,11 +167,12 @@ class SessionStoreBackend:
         """The backend of ``settings`` (its ``SESSION_DB_URL``, or ``url``), with every store
         setting applied (``SESSION_MAX_BYTES``, ``SESSION_DB_TIMEOUT_SECONDS``, the pooler, the
         Redis key prefix, the memory bound, ``SESSION_ABSOLUTE_TTL_SECONDS``,
-        ``SESSION_MAX_PER_USER``, ``SESSION_CACHE``). No I/O."""
+        ``SESSION_MAX_PER_USER``, ``SESSION_ENCRYPTION_KEYS``, ``SESSION_CACHE``). No I/O."""
         url = settings.db_url if url is None else url
         kind = normalize_db_url(url, variable="the database URL")[0]
         backend = cls.from_url(url, **settings.store_options(kind))
         apply_lifetime(backend.store, settings)
+        apply_encryption(backend.store, settings)
         apply_max_per_user(backend.store, settings.max_per_user)
         if settings.cache == "local":  # SESSION_CACHE: the store behind a read cache
             from .cache import cached_store

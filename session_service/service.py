@@ -19,7 +19,13 @@ from typing import Any, Self
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
 
-from .backend import SessionStoreBackend, apply_lifetime, apply_max_per_user, ruled_store
+from .backend import (
+    SessionStoreBackend,
+    apply_encryption,
+    apply_lifetime,
+    apply_max_per_user,
+    ruled_store,
+)
 from .devices import SessionInfo, recency, session_info
 from .errors import SessionConfigError, SessionServiceError, SessionStoreUnavailable
 from .health import HealthReport, check
@@ -64,6 +70,7 @@ class DefaultSessionService:
                 # backend was given a limit of its own.
                 backend_or_url.store.max_bytes = self.settings.max_bytes
             apply_lifetime(backend_or_url.store, self.settings)
+            apply_encryption(backend_or_url.store, self.settings)
             ruled = ruled_store(backend_or_url.store)
             if self.settings.max_per_user and not getattr(ruled, "max_per_user", 0):
                 # SESSION_MAX_PER_USER likewise (a store of your own without it is refused).

@@ -32,6 +32,7 @@ from .. import __version__
 from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
+from . import encryption as encryption_command
 from . import health as health_command
 from . import limits as limit_commands
 from . import output as out
@@ -149,6 +150,14 @@ _COMMANDS = (
         batched=True,
     ),
     _Command(
+        "reencrypt",
+        encryption_command.reencrypt,
+        "rewrite every session under the first key of SESSION_ENCRYPTION_KEYS (resumable)",
+        "session-service reencrypt\n  session-service reencrypt --batch-size 500 --json",
+        batched=True,
+        verb="checked",
+    ),
+    _Command(
         "health",
         None,
         "does the store answer? exit 0 healthy, 1 not (within SESSION_DB_TIMEOUT_SECONDS)",
@@ -261,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="N",
                 type=_batch_size,
                 default=DEFAULT_BATCH_SIZE,
-                help=f"rows deleted per transaction (default {DEFAULT_BATCH_SIZE})",
+                help=f"rows per batch (default {DEFAULT_BATCH_SIZE})",
             )
         if spec.arguments is not None:
             spec.arguments(sub)
@@ -317,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subparser.error("--limit and --window go together (the numbers the app passes)")
     if args.spec.name == "copy":
         transfer.check_copy_target(args)
-    progress = out.Progress(sys.stderr)
+    progress = out.Progress(sys.stderr, args.spec.verb)
     try:
         settings = load_settings(args.db_url)
         if settings.store_kind == "memory":
@@ -331,7 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.finish()
         # Each batch is its own transaction: say how much is gone for good.
         done = f" after deleting {out.plural(progress.count, 'session')}" if progress.count else ""
-        _fail(f"interrupted{done}; what was deleted stays deleted" if done else "interrupted")
+        if args.spec.verb != "deleted":  # reencrypt: every session is done or not; go on later
+            _fail(f"interrupted; run `{PROG} {args.spec.name}` again to finish")
+        else:
+            _fail(f"interrupted{done}; what was deleted stays deleted" if done else "interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
         progress.finish()

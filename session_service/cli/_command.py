@@ -22,4 +22,5 @@ class Command:
     tenant: bool = False  # takes --tenant
     batched: bool = False  # takes --batch-size
     creates_database: bool = False
+    verb: str = "deleted"  # what its running count counts
     arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own arguments

@@ -40,6 +40,7 @@ from .parsers import (
     data_dir,
     db_url,
     deployment,
+    encryption_keys,
     fallbacks,
     flag,
     fraction,
@@ -103,6 +104,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "empty",
         "comma-separated older keys still accepted when verifying (key rotation)",
         fallbacks,
+    ),
+    EnvVar(
+        "SESSION_ENCRYPTION_KEYS",
+        "empty (off)",
+        "comma-separated `KEYID:BASE64KEY` (32-byte keys, AES-256-GCM; the `encryption` extra): "
+        "session data is encrypted at rest, the first key encrypts, every listed key decrypts "
+        "(see [Encryption at rest](security.md#encryption-at-rest))",
+        encryption_keys,
     ),
     EnvVar(
         "SESSION_COOKIE_SAMESITE",

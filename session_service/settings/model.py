@@ -25,6 +25,7 @@ from .defaults import (
     SameSite,
     StoreKind,
 )
+from .encryption import EncryptionKeys
 from .env import ENV_VARS, Reading
 
 
@@ -38,6 +39,8 @@ class SessionSettings:
     deployment: Deployment
     secret_key: str = field(repr=False)
     secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    #: ``SESSION_ENCRYPTION_KEYS`` (``None``: session data is stored as plain JSON).
+    encryption_keys: EncryptionKeys | None = field(default=None, repr=False)
     ttl_seconds: int = DEFAULT_TTL_SECONDS
     cookie_name: str = "session_id"
     cookie_secure: bool = False

@@ -22,6 +22,7 @@ from .cookie import (
     check_secure_for,
 )
 from .defaults import CLUSTER_MIN_SECRET_LENGTH, DEFAULT_REDIS_KEY_PREFIX
+from .encryption import parse_encryption_keys
 from .key_file import load_or_create_secret
 from .urls import mask_url, normalize_db_url
 from .values import (
@@ -112,6 +113,10 @@ def secret_key(name: str, raw: str, reading: Reading) -> dict[str, Any]:
 
 def fallbacks(name: str, raw: str, reading: Reading) -> dict[str, Any]:
     return {"secret_key_fallbacks": tuple(k.strip() for k in raw.split(",") if k.strip())}
+
+
+def encryption_keys(name: str, raw: str, reading: Reading) -> dict[str, Any]:
+    return {"encryption_keys": parse_encryption_keys(name, raw)}
 
 
 # -- the cookie ------------------------------------------------------------------------------

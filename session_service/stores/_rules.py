@@ -6,8 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import SessionDataError, SessionStoreUnavailable
-from ..records import SessionRecord
-from ..storable import at_rest_id, storable
+from ..records import SessionRecord, user_id_of
+from ..storable import (
+    HANDLE_LENGTH,
+    ID_LENGTH,
+    IP_LENGTH,
+    PRINCIPAL_LENGTH,
+    USER_AGENT_LENGTH,
+    at_rest_id,
+    check_aware,
+    check_text,
+    storable,
+)
 
 #: Ids drawn for one new session before the random source is declared broken.
 CREATE_ATTEMPTS = 5
@@ -16,6 +26,24 @@ CREATE_ATTEMPTS = 5
 class IdTaken(Exception):
     """Raised by a store's ``_insert``/``_rotate`` when the new id is taken (the loop in
     :class:`SessionStoreBase` draws another). Never leaves the store."""
+
+
+def check_record(record: SessionRecord) -> str | None:
+    """Refuse a record no store could hold (its id, tenant, user, device fields and handle
+    within their lengths and storable, its datetimes timezone-aware); returns the value of
+    its ``user_id`` column."""
+    check_text("the session id", record.id, ID_LENGTH)
+    check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
+    user_id = user_id_of(record.data)
+    check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
+    check_text("the ip", record.ip, IP_LENGTH)
+    check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
+    check_text("the handle", record.handle, HANDLE_LENGTH)
+    if record.expiry_date.tzinfo is None:
+        check_aware(record.expiry_date)  # raises
+    if record.last_seen is not None and record.last_seen.tzinfo is None:
+        check_aware(record.last_seen)  # raises
+    return user_id
 
 
 def check_batch_size(batch_size: int) -> None:

@@ -13,6 +13,8 @@ only ``_``-prefixed primitives, which receive values that are already checked an
   fields within their lengths and storable (:mod:`session_service.storable`), ``user_id``
   taken from the data (and set on the record), timezone-aware datetimes, the data as JSON
   within ``SESSION_MAX_BYTES``, and a fresh handle for a record that has none;
+* with ``SESSION_ENCRYPTION_KEYS`` (:attr:`SessionStoreBase.cipher`) each value is sealed
+  before it is encoded and opened when read (:mod:`._cipher`), for a patch alike;
 * an id or a handle that no store could hold reads as missing (``None``, ``False``, ``0``,
   ``[]``), so a hostile cookie costs no round trip and cannot fail as if the store were down;
 * a primitive that finds the new id taken raises :class:`IdTaken`; the one loop here draws
@@ -34,7 +36,7 @@ rules cost no extra coroutine on the path every request takes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,28 +48,19 @@ from ..lifetime_rules import (
     start_lifetime,
     stored_data,
 )
-from ..records import SessionRecord, new_session_id, user_id_of, utcnow
-from ..storable import (
-    HANDLE_LENGTH,
-    ID_LENGTH,
-    IP_LENGTH,
-    PRINCIPAL_LENGTH,
-    USER_AGENT_LENGTH,
-    at_rest_id,
-    check_aware,
-    check_text,
-    storable,
-)
+from ..records import SessionRecord, new_session_id, utcnow
+from ..storable import at_rest_id, check_aware, storable
 from ._codec import encode_json
 from ._delta import prepare_delta
 from ._index_rules import IndexRules
 from ._per_user import PerUserLimit
 from ._primitives import StorePrimitives
-from ._rules import CREATE_ATTEMPTS, _false, _no_free_id, _none, filed
+from ._rules import CREATE_ATTEMPTS, _false, _no_free_id, _none, check_record, filed
 from ._rules import IdTaken as IdTaken
 
 if TYPE_CHECKING:
     from ..metrics import SessionMetrics
+    from ._cipher import DataCipher
 
 
 class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
@@ -82,30 +75,38 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
     #: The service's counts (docs/operations.md, "Metrics"); ``None``: no metrics, and each
     #: hook below is that one check.
     _metrics: SessionMetrics | None = None
+    #: ``SESSION_ENCRYPTION_KEYS``' cipher (``None``: data stored plain); the service sets it.
+    cipher: DataCipher | None = None
 
     # -- the rules --------------------------------------------------------------------------
 
-    def _read(self, record: SessionRecord, now: datetime) -> SessionRecord | None:
-        """A record as read from the store, its lifetime applied (``None``: past its
-        absolute deadline)."""
+    def _read(self, record: SessionRecord, now: datetime, key: str) -> SessionRecord | None:
+        """A record as read from the store under ``key``, unsealed and its lifetime applied
+        (``None``: past its absolute deadline, or sealed data that does not open)."""
+        if self.cipher is not None and not self.cipher.open(record, key):
+            return None
         return read_record(record, self.absolute_ttl, now)
+
+    def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
+        """The live ones of ``records`` as a listing's primitive gave them (each ``id`` the
+        stored key), unsealed."""
+        now = utcnow()
+        cipher, ttl = self.cipher, self.absolute_ttl
+        return [
+            r
+            for r in records
+            if (cipher is None or cipher.open(r, r.id)) and read_record(r, ttl, now) is not None
+        ]
 
     def _encode(self, record: SessionRecord, *, handle: bool) -> str:
         """Check ``record`` and return its data as JSON; sets ``record.user_id`` (and, with
         ``handle``, a fresh ``record.handle`` when it has none). Nothing is written when this
         raises :class:`SessionDataError`."""
-        check_text("the session id", record.id, ID_LENGTH)
-        check_text("tenant_id", record.tenant_id, PRINCIPAL_LENGTH)
-        user_id = user_id_of(record.data)
-        check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
-        check_text("the ip", record.ip, IP_LENGTH)
-        check_text("the user agent", record.user_agent, USER_AGENT_LENGTH)
-        check_text("the handle", record.handle, HANDLE_LENGTH)
-        if record.expiry_date.tzinfo is None:
-            check_aware(record.expiry_date)  # raises
-        if record.last_seen is not None and record.last_seen.tzinfo is None:
-            check_aware(record.last_seen)  # raises
-        data = encode_json(stored_data(record), self.max_bytes)
+        user_id = check_record(record)
+        stored = stored_data(record)
+        if self.cipher is not None:  # sealed for this session (a new id: sealed again)
+            stored = self.cipher.seal(at_rest_id(record.id), stored)
+        data = encode_json(stored, self.max_bytes)
         record.user_id = user_id
         if handle and record.handle is None:
             record.handle = new_handle()
@@ -131,11 +132,11 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
             if record is None:
                 return None
             record.id = session_id  # the caller's id: the store holds only its hash
-            return self._read(record, utcnow())
+            return self._read(record, utcnow(), key)
         record = await metrics.timed("load", self._load(key))
         if record is not None:
             record.id = session_id
-        live = None if record is None else self._read(record, utcnow())
+        live = None if record is None else self._read(record, utcnow(), key)
         metrics.count_load(record, live)
         return live
 
@@ -151,6 +152,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
                 await (insert if self._metrics is None else self._metrics.timed("create", insert))
             except IdTaken:
                 record.id = new_session_id()
+                data = self._encode(record, handle=False)
             else:
                 if self.max_per_user and record.user_id is not None:
                     await self._evict_extra(stored.id, self.max_per_user)
@@ -205,8 +207,10 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         changed, removed = patched_lifetime(changed, removed, lifetime)
         if not storable(session_id):
             return _false()
-        delta = prepare_delta(changed, removed)
         key = at_rest_id(session_id)
+        if self.cipher is not None:
+            changed = self.cipher.seal(key, changed)
+        delta = prepare_delta(changed, removed)
         patch = self._patch(key, delta, expiry_date)
         if self._metrics is not None:
             patch = self._metrics.timed("patch", patch)
@@ -258,6 +262,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
                 )
             except IdTaken:
                 record.id = new_session_id()
+                data = self._encode(record, handle=False)
                 continue
             if moved and self._metrics is not None:
                 self._metrics.rotated += 1

@@ -31,6 +31,7 @@ from __future__ import annotations
 from .bad_data import BadDataRules
 from .concurrency import ConcurrencyRules
 from .devices import DeviceRules
+from .encryption import EncryptionRules
 from .expiry import ExpiryRules
 from .hostile import HostileInputRules
 from .lifecycle import LiveSessionRules
@@ -55,6 +56,7 @@ class StoreContractTests(
     DeviceRules,
     LifetimeRules,
     TransferRules,
+    EncryptionRules,
 ):
     """Subclass it in a test module (its name starting with ``Test``) and define
     ``async def make_store(self) -> SessionStore`` returning a fresh, migrated, empty store;

@@ -1,0 +1,39 @@
+"""``session-service reencrypt``: every session moved to the first key of
+``SESSION_ENCRYPTION_KEYS`` (docs/security.md, "Rotating the encryption key").
+
+Each session is rewritten on its own, atomically, so the command can be interrupted and run
+again: what is already under the first key is skipped. When it reports nothing left under an
+older key, that key can be removed from ``SESSION_ENCRYPTION_KEYS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..backend import SessionStoreBackend
+from ..stores._reencrypt import reencrypt_store
+from . import output as out
+
+
+async def reencrypt(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> out.Result:
+    done = await reencrypt_store(b.store, batch_size=a.batch_size, on_progress=p)
+    text = (
+        f"re-encrypted {out.plural(done.rewritten, 'session')} under the first key of "
+        f"SESSION_ENCRYPTION_KEYS; {out.plural(done.current, 'session')} already were"
+    )
+    if done.gone:
+        text += f"; {out.plural(done.gone, 'session')} ended meanwhile"
+    if done.unreadable:
+        text += (
+            f"; {out.plural(done.unreadable, 'session')} could not be read (a key that is no "
+            "longer listed, or data that fails its check) and were left as they are"
+        )
+    else:
+        text += "; the older keys can now be removed"
+    document = {
+        "reencrypted": done.rewritten,
+        "already_current": done.current,
+        "gone": done.gone,
+        "unreadable": done.unreadable,
+    }
+    return out.Result(text, document)

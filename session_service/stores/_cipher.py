@@ -1,0 +1,151 @@
+"""Session data encrypted at rest, one top-level value at a time (``SESSION_ENCRYPTION_KEYS``;
+docs/security.md, "Encryption at rest").
+
+The stores' base class calls :meth:`DataCipher.seal` on the data of every write (a whole
+record, or a patch's changed keys) before it is encoded, and :meth:`DataCipher.open` on every
+record it reads, so no store does anything of its own: a store keeps a sealed value as the
+JSON string it is. Each value is sealed on its own, which keeps delta saves (README,
+"Concurrent requests of one session") working: two requests that change different keys each
+write only their own ciphertexts, and the store merges them as it merges plain values.
+
+A sealed value is the text ``"\\ufdd0" KEYID ":" BASE64(nonce | ciphertext | tag)``: a Unicode
+noncharacter (no app writes one) that marks it, the id of the key that sealed it, and
+AES-256-GCM's output. Its associated data binds it to the session (its stored key,
+:func:`~session_service.storable.at_rest_id`, so a rotation re-binds it: the base class seals
+a rotated record under its new id), to its top-level key name and to the key id: a value
+copied to another session or another key, or relabelled with another key id, fails its tag.
+A value that fails, or whose key id is no longer configured, makes the whole session read as
+missing (:meth:`open` returns ``False``), with one log line that names neither the session nor
+a key. ``user_id`` (the by-user index mirrors it) and the library's reserved lifetime key stay
+plain; tenant, expiry and device fields are not session data, so they are plain already.
+A value the store holds in plain JSON (written before encryption was turned on) reads as it
+is, and ``session-service reencrypt`` seals it (:func:`stale_keys`).
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import os
+from binascii import a2b_base64, b2a_base64
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import SessionDataError
+from ..lifetime import LIFETIME_KEY
+from ..records import SessionRecord
+from ..settings.encryption import EncryptionKeys
+from ._codec import _encode, _loads, encode_json
+
+_log = logging.getLogger(__name__)
+
+#: Marks a sealed value (a noncharacter: valid Unicode that apps do not write).
+MARK = "\ufdd0"
+#: Top-level keys kept in plain text: what indexes and the stores' own rules read.
+PLAIN_KEYS = frozenset({"user_id", LIFETIME_KEY})
+_NONCE_BYTES = 12
+_AAD_PREFIX = b"session-service/v1\x00"
+
+
+class DataCipher:
+    """AES-256-GCM over session values with the configured keys (the first seals, all open).
+    Its repr shows how many keys it holds, never one."""
+
+    __slots__ = ("_current", "_current_id", "_keys", "_prefix")
+
+    def __init__(self, keys: EncryptionKeys) -> None:
+        self._keys = {key_id: AESGCM(key) for key_id, key in zip(keys.ids, keys.keys, strict=True)}
+        self._current_id = keys.current
+        self._current = self._keys[keys.current]
+        self._prefix = MARK + keys.current + ":"
+
+    def __repr__(self) -> str:
+        return f"DataCipher({len(self._keys)} keys)"
+
+    @property
+    def current(self) -> str:
+        """The id of the key that seals."""
+        return self._current_id
+
+    def seal(self, stored_key: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``data`` with every value but :data:`PLAIN_KEYS`' sealed for the session filed under
+        ``stored_key`` (:func:`~session_service.storable.at_rest_id` of its id), under the
+        first key. A value that cannot be stored fails as an unsealed write would (the same
+        :class:`SessionDataError`, naming its key) and nothing is written."""
+        bound = _AAD_PREFIX + stored_key.encode() + b"\x00"
+        bound += self._current_id.encode() + b"\x00"
+        sealed: dict[str, Any] = {}
+        encrypt, prefix = self._current.encrypt, self._prefix
+        for key, value in data.items():
+            if key in PLAIN_KEYS:
+                sealed[key] = value
+                continue
+            try:
+                text = _encode(value)
+                if "\\u0000" in text:
+                    encode_json({key: value})  # a real NUL escape raises, naming the key
+                nonce = os.urandom(_NONCE_BYTES)
+                box = encrypt(nonce, text.encode(), bound + key.encode())
+            except (TypeError, ValueError, RecursionError, AttributeError):
+                raise _refusal(data) from None
+            sealed[key] = prefix + b2a_base64(nonce + box, newline=False).decode()
+        return sealed
+
+    def open(self, record: SessionRecord, stored_key: str) -> bool:
+        """Unseal ``record.data`` in place, for the session filed under ``stored_key``;
+        ``False`` when a value does not verify or names a key id that is not configured: the
+        caller reads the session as missing."""
+        sealed = [(k, v) for k, v in record.data.items() if type(v) is str and v[:1] == MARK]
+        if not sealed:
+            return True
+        bound_key = stored_key.encode()
+        opened = dict(record.data)
+        for key, value in sealed:
+            key_id, _, body = value[1:].partition(":")
+            aead = self._keys.get(key_id)
+            if aead is None:
+                _log.warning(
+                    "a stored session holds data sealed under a key id SESSION_ENCRYPTION_KEYS "
+                    "no longer lists; reading it as missing"
+                )
+                return False
+            try:
+                raw = a2b_base64(body)  # a changed character fails the tag below
+                bound = _AAD_PREFIX + bound_key + b"\x00" + key_id.encode() + b"\x00"
+                text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound + key.encode())
+                opened[key] = _loads(text.decode())
+            except (InvalidTag, binascii.Error, ValueError):
+                _log.warning(
+                    "a stored session holds data that fails its integrity check (changed, "
+                    "copied from another session or key, or corrupt); reading it as missing"
+                )
+                return False
+        record.data = opened
+        return True
+
+    def stale_keys(self, data: Mapping[str, Any]) -> list[str]:
+        """The keys of stored ``data`` not sealed under the first key (plain ones included):
+        what ``session-service reencrypt`` rewrites."""
+        prefix = self._prefix
+        return [
+            k
+            for k, v in data.items()
+            if k not in PLAIN_KEYS and not (type(v) is str and v.startswith(prefix))
+        ]
+
+
+def _refusal(data: Mapping[str, Any]) -> SessionDataError:
+    """The error an unsealed write of ``data`` raises (it names the bad key)."""
+    try:
+        encode_json(dict(data))
+    except SessionDataError as exc:
+        return exc
+    return SessionDataError("the session cannot be stored as JSON")
+
+
+def cipher_of(keys: EncryptionKeys | None) -> DataCipher | None:
+    """The cipher for ``SESSION_ENCRYPTION_KEYS`` (``None``: encryption is off)."""
+    return None if keys is None else DataCipher(keys)
