@@ -182,7 +182,8 @@ class TransferRules(ContractCase):
         assert await store.import_limits(logs) == (1, 0, 0)
         assert await store.import_counters(totals) == (2, 0, 0)
         assert (await limits.peek("api:alice", limit=5, window=60)).remaining == 2
-        if isinstance(storage, LimitParamsStorage):
+        # a store that keeps no log's numbers (Redis Cluster: docs/stores.md) exports none
+        if isinstance(storage, LimitParamsStorage) and logs[0].limit is not None:
             kept = await storage.params("api:alice")
             assert kept is not None and (kept.limit, kept.window_ms) == (5, 60_000)
         assert await counters.get("credits") == 7 and await counters.get("forever") == 2

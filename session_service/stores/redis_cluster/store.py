@@ -13,8 +13,8 @@ its user's slot with the user's indexes, its id key pointing there. So:
   steps, each atomic: the old copy is taken first (so a fixated pre-login id never survives),
   then written in its new slot; a failure between them loses that session (the user signs in
   again), never resurrects one;
-* work across users (by tenant, everything, cleanup, statistics) visits every primary
-  (:mod:`.admin`).
+* work across users (by tenant, everything, cleanup, statistics, export) visits every
+  primary (:mod:`.admin`, :mod:`.transfer`).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from ..redis.store import _ms
 from . import scripts as S
 from .admin import ClusterAdminOps
 from .client import FAILURES, Turns, cluster_client, describe, run_script
-from .moves import ClusterWrites
+from .transfer import ClusterTransferOps
 
 
-class RedisClusterSessionStore(ClusterAdminOps, ClusterWrites):
+class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
     """Sessions on a Redis Cluster (``redis+cluster://host:port[,host:port…]`` or
     ``rediss+cluster://`` for TLS); see the module docstring. ``.client`` is the
     ``redis.asyncio.RedisCluster`` of the running event loop."""
