@@ -81,5 +81,7 @@ def at_rest_id(session_id: str) -> str:
     even with the cookie signing key, yields no id a browser could send (and a rotation of the
     signing key leaves every stored key valid). Every layer that needs a session's stored key
     (the stores' contract, encryption's binding, the cache's invalidations, export) calls this.
+    Any text hashes, an unpaired surrogate included (a hostile cookie reaching a cache lookup
+    before a store refuses it), and the hash of every storable id is its UTF-8's.
     """
-    return hashlib.sha256(session_id.encode()).hexdigest()
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()

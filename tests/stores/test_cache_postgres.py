@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from session_service.cache import CachedSessionStore
 from session_service.cache.postgres import PgRevocations
 from session_service.errors import SessionConfigError
+from session_service.storable import at_rest_id
 
 from ..support.cache import (
     Heard,
@@ -56,9 +57,9 @@ async def test_a_delete_from_psql_is_heard(pg_db_url: str, pair: Any) -> None:
     rec = await a.create(record("u1"))
     assert await b.load(rec.id) is not None
     heard = Heard(b)
-    await psql(pg_db_url, "DELETE FROM sessions WHERE id = $1", rec.id)
+    await psql(pg_db_url, "DELETE FROM sessions WHERE id = $1", at_rest_id(rec.id))
     await heard.until(rec.id)
-    assert heard.keys == [[rec.id]]
+    assert heard.keys == [[at_rest_id(rec.id)]]
     assert await b.load(rec.id) is None
 
 
@@ -83,7 +84,9 @@ async def test_truncate_and_an_expiry_moved_into_the_past_are_heard(
     await b.load(rec.id)
     heard = Heard(b)
     await psql(
-        pg_db_url, "UPDATE sessions SET expiry_date = now() - interval '1 s' WHERE id = $1", rec.id
+        pg_db_url,
+        "UPDATE sessions SET expiry_date = now() - interval '1 s' WHERE id = $1",
+        at_rest_id(rec.id),
     )
     await heard.until(rec.id)
     other = await a.create(record("u2"))
@@ -99,12 +102,12 @@ async def test_an_update_that_ends_nothing_notifies_nothing(pg_db_url: str, pair
     heard = Heard(b)
     await psql(
         pg_db_url, "UPDATE sessions SET expiry_date = expiry_date + interval '1 h', data = "
-        """'{"x": 1}' WHERE id = $1""", rec.id,
+        """'{"x": 1}' WHERE id = $1""", at_rest_id(rec.id),
     )  # fmt: skip
     marker = await a.create(record("u2"))
     await a.delete(marker.id)
     await heard.until(marker.id)
-    assert heard.keys == [[marker.id]]
+    assert heard.keys == [[at_rest_id(marker.id)]]
 
 
 async def test_while_the_listener_is_lost_no_read_is_a_hit(pg_db_url: str, pair: Any) -> None:

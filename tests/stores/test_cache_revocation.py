@@ -13,6 +13,7 @@ import pytest
 
 from session_service.cache import CachedSessionStore
 from session_service.records import new_session_id, utcnow
+from session_service.storable import at_rest_id
 
 from ..support.cache import Heard, count_loads, record, two_processes
 
@@ -191,4 +192,4 @@ async def test_expiry_cleanup_notifies_nothing(db_url: str) -> None:
         marker = await a.create(record("u2"))
         await a.delete(marker.id)  # notifications arrive in order: this one comes last
         await heard.until(marker.id)
-        assert heard.keys == [[marker.id]]
+        assert heard.keys == [[at_rest_id(marker.id)]]

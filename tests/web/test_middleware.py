@@ -18,6 +18,7 @@ from session_service.backend import SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 from session_service.web.cookie import CookieCodec
 
+from ..support.cookies import session_id_of
 from ..support.webapp import WRITE_OPERATIONS, CountingBackend, build_app, settings_for
 
 TTL = 3600
@@ -124,7 +125,7 @@ async def test_activity_extends_expiry_at_most_once_per_tenth_of_ttl(
     client: httpx.AsyncClient, counted: CountingBackend
 ) -> None:
     await login(client)
-    (session_id,) = await counted.get_session_ids_for_user("alice")
+    session_id = session_id_of(client)
     # Pretend half the TTL has passed since the last write.
     record = await counted.load(session_id)
     assert record is not None
@@ -144,7 +145,7 @@ async def test_writes_extend_expiry_by_the_same_rule_as_reads(
     client: httpx.AsyncClient, counted: CountingBackend
 ) -> None:
     await login(client)
-    (session_id,) = await counted.get_session_ids_for_user("alice")
+    session_id = session_id_of(client)
     first = await counted.load(session_id)
     assert first is not None
     response = await client.post("/set", params={"k": "v"})
@@ -245,7 +246,7 @@ async def test_flush_deletes_the_session_and_expires_the_cookie(
     client: httpx.AsyncClient, counted: CountingBackend
 ) -> None:
     await login(client)
-    (session_id,) = await counted.get_session_ids_for_user("alice")
+    session_id = session_id_of(client)
     response = await client.post("/logout")
     header = set_cookie(response)
     assert header is not None and "Max-Age=0" in header
@@ -257,7 +258,7 @@ async def test_emptied_session_is_deleted_and_cookie_expired(
     client: httpx.AsyncClient, counted: CountingBackend
 ) -> None:
     await login(client)
-    (session_id,) = await counted.get_session_ids_for_user("alice")
+    session_id = session_id_of(client)
     header = set_cookie(await client.post("/clear"))
     assert header is not None and "Max-Age=0" in header
     assert await counted.load(session_id) is None
