@@ -20,6 +20,7 @@ from session_service import DefaultSessionService, SessionStoreBackend
 from session_service.cache import CachedSessionStore
 
 from ..support.cache import Heard, state_change
+from ..support.cookies import session_id_of
 from ..support.webapp import login, settings_for
 
 pytestmark = pytest.mark.stores("postgres", "redis")
@@ -72,8 +73,8 @@ def _revoke_elsewhere(db_url: str, user: str) -> None:
 
 
 def _session_id(client: TestClient, store: CachedSessionStore) -> str:
-    [sid] = _call(client, store.get_session_ids_for_user, "alice")
-    return str(sid)
+    """The id the browser holds (the store keeps only its hash)."""
+    return session_id_of(client)
 
 
 def test_a_revoked_sessions_websocket_is_closed_while_the_channel_listens(
