@@ -20,6 +20,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_only
@@ -67,6 +68,11 @@ def upgrade_on(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
+#: Alembic's words when the version row moved under a migration (see :func:`run_on_engine`).
+_RACED = "expected to match one row"
+_RACED_ATTEMPTS = 3
+
+
 async def run_on_engine(engine: AsyncEngine, fn: Step, lock: Lock) -> None:
     """Run ``fn`` in one write transaction on ``engine`` after ``lock`` (several workers
     migrating a brand-new SQLite file at once are fine: see ``.sqlite.engine.enable_wal``).
@@ -76,6 +82,20 @@ async def run_on_engine(engine: AsyncEngine, fn: Step, lock: Lock) -> None:
     left in the pool of a service never closed would outlive that loop, its thread then
     failing with "Event loop is closed" when the garbage collector reaches it.
     """
+    for attempt in range(_RACED_ATTEMPTS):
+        try:
+            await _run_once(engine, fn, lock)
+            return
+        except CommandError as exc:
+            # A revision that commits in batches (0005) lets go of the lock between them, so
+            # another migrator may have moved the version past this one's step meanwhile:
+            # Alembic then finds no row to update. Everything committed is idempotent, so
+            # running the upgrade again from the version now stored finishes it.
+            if _RACED not in str(exc) or attempt == _RACED_ATTEMPTS - 1:
+                raise
+
+
+async def _run_once(engine: AsyncEngine, fn: Step, lock: Lock) -> None:
     # Alembic's ``context``/``op`` are process-wide: one migration at a time per process,
     # also while 0005 has let go of the database's lock between its batches.
     loop = asyncio.get_running_loop()
