@@ -130,7 +130,7 @@ class EncryptionRules(ContractCase):
         assert await backend.patch(new.id, {"more": 1}, [])
         assert await data_of(backend, new.id) == {"cart": CARD, "user_id": "u", "more": 1}
 
-    async def test_a_new_session_given_a_fresh_id_is_sealed_for_that_id(
+    async def test_a_create_given_a_fresh_id_seals_for_that_id(
         self, backend: SessionStoreBackend
     ) -> None:
         store = _store(backend)

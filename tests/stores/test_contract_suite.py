@@ -20,6 +20,7 @@ _MODULE = textwrap.dedent(
     import secrets
 
     from session_service import MemorySessionStore, SessionRecord, SessionStore
+    from session_service.storable import at_rest_id
     from session_service.stores.memory import forget
     from session_service.testing import StoreContractTests
 
@@ -44,8 +45,9 @@ _MODULE = textwrap.dedent(
             forget(self.url)
 
         async def age_session(self, backend, session_id, by):
-            # The optional hook: the rules about sessions created long ago run too.
-            backend.store._space.sessions[session_id].created_at -= by
+            # The optional hook: the rules about sessions created long ago run too. A store
+            # on SessionStoreBase files each session under at_rest_id(its id).
+            backend.store._space.sessions[at_rest_id(session_id)].created_at -= by
 
 
     class TestGoodStore(_Memory):
