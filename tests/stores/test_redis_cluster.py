@@ -28,6 +28,7 @@ from session_service import (
 from session_service.errors import SessionConfigError
 from session_service.records import new_session_id, utcnow
 from session_service.settings import normalize_db_url
+from session_service.storable import at_rest_id
 from session_service.stores.redis_cluster import RedisClusterSessionStore
 
 from ..cli.test_cli import ok, run
@@ -74,7 +75,7 @@ async def test_a_users_sessions_and_indexes_share_the_users_slot(
         for r in records:
             await store.create(r)
         client = redis_cluster.client()
-        keys = [await store.stored_key(r.id) for r in records]
+        keys = [await store.stored_key(at_rest_id(r.id)) for r in records]
         keys += [store._user_base("=alice") + "ut", store._user_base("=alice") + "u:-"]
         assert len({_slot(client, k) for k in keys}) == 1
         client.close()
@@ -88,14 +89,14 @@ async def test_login_moves_an_anonymous_session_to_the_users_slot_and_kills_the_
     store = await _store(db_url)
     try:
         anonymous = await store.create(_record(cart=3))
-        before = await store.stored_key(anonymous.id)
+        before = await store.stored_key(at_rest_id(anonymous.id))
         login = _record("bob", cart=3)
         assert await store.rotate(anonymous.id, login) is True
         assert await store.load(anonymous.id) is None  # a fixated pre-login id never survives
         loaded = await store.load(login.id)
         assert loaded is not None and loaded.user_id == "bob" and loaded.data["cart"] == 3
         client = redis_cluster.client()
-        after = await store.stored_key(login.id)
+        after = await store.stored_key(at_rest_id(login.id))
         assert _slot(client, after) == _slot(client, store._user_base("=bob") + "ut")
         assert client.exists(before) == 0
         client.close()
@@ -224,7 +225,7 @@ async def test_a_primary_failing_over_costs_503s_and_no_restart(
     try:
         record = _record("survivor", n=1)
         await store.create(record)
-        primary = _owner(redis_cluster, _slot_of(await store.stored_key(record.id)))
+        primary = _owner(redis_cluster, _slot_of(await store.stored_key(at_rest_id(record.id))))
         replica = _replica_of(redis_cluster, primary)
         redis_cluster.node(primary).execute_command("WAIT", 1, 5000)  # the replica has it
         os.kill(redis_cluster.procs[primary].pid, signal.SIGKILL)
@@ -242,7 +243,10 @@ async def test_a_primary_failing_over_costs_503s_and_no_restart(
                 await asyncio.sleep(0.05)  # polling the cluster's own failover
         assert loaded.data == record.data
         assert unavailable >= 1  # the kill was seen, as a 503
-        assert _owner(redis_cluster, _slot_of(await store.stored_key(record.id))) == replica
+        assert (
+            _owner(redis_cluster, _slot_of(await store.stored_key(at_rest_id(record.id))))
+            == replica
+        )
         again = await store.create(_record("survivor", n=2))
         assert await store.count_sessions_for_user("survivor") == 2
         assert (await store.load(again.id)) is not None
