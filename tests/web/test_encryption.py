@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from session_service import DefaultSessionService, get_session
+from session_service.storable import at_rest_id
 from session_service.stores.base import SessionStoreBase
 from session_service.testing.encryption import keys_setting, overwrite_stored, stored_data
 
@@ -152,8 +153,9 @@ async def test_a_changed_stored_value_gives_a_fresh_session(make_browser: MakeBr
     await browser.client.post("/put")
     cookie = browser.client.cookies[COOKIE]
     sid = await browser.session_id()
-    record = await browser.store._load(sid)
+    record = await browser.store._load(at_rest_id(sid))  # as stored, under the id's hash
     assert record is not None
+    record.id = sid  # overwrite_stored files it under the hash again
     sealed = record.data["card"]
     record.data["card"] = sealed[:-5] + ("A" if sealed[-5] != "A" else "B") + sealed[-4:]
     await overwrite_stored(browser.store, record)
