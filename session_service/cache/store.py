@@ -206,13 +206,14 @@ class CachedSessionStore:
         return done
 
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
-        key, started = revocation_key(record.id), self.cache.clock()
-        with self.cache.writing(revocation_key(old_id)), self.cache.writing(key) as write:
-            moved = await self.inner.rotate(old_id, record)
-            if moved and revocation_key(record.id) == key:  # else the id was taken
-                record.created_at = utcnow()  # a login starts a new lifetime
-                self._keep(write, record, started)
-        return moved
+        # Not cached after the move: the store keeps the session's handle and device fields,
+        # which ``record`` does not always carry back (Redis), so the first read after a
+        # login goes to the store.
+        with (
+            self.cache.writing(revocation_key(old_id)),
+            self.cache.writing(revocation_key(record.id)),
+        ):
+            return await self.inner.rotate(old_id, record)
 
     async def delete(self, session_id: str) -> None:
         with self.cache.writing(revocation_key(session_id)):
