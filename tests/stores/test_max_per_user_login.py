@@ -47,14 +47,14 @@ async def test_a_limited_relogin_of_the_same_user_keeps_the_limit_and_the_sessio
     assert (await backend.load(second.id)) is None
     # Listings name sessions by handle; a login keeps the session's handle.
     assert sorted(await backend.get_session_ids_for_user("alice", tenant_id="t")) == sorted(
-        [first.handle, second.handle]
+        [str(first.handle), str(second.handle)]
     )
     third = _record({"user_id": "alice", "n": 4})
     anon = await backend.create(_record({"cart": 1}))
     assert await backend.rotate(anon.id, third)
     left = await backend.get_session_ids_for_user("alice", tenant_id="t")
     # the first, least recently used, went
-    assert sorted(left) == sorted([second.handle, anon.handle])
+    assert sorted(left) == sorted([str(second.handle), str(anon.handle)])
 
 
 async def test_a_limited_login_keeps_the_handle_and_records_the_device(
