@@ -179,23 +179,14 @@ def split_sentinel_url(
     """
     usage = f"{variable} must be redis+sentinel://[:password@]host:26379[,host:26379…]/SERVICE[/DB]"
     parts = urlsplit(url)
-    sentinels = []
-    for item in parts.netloc.rpartition("@")[2].split(","):
-        try:
-            address = urlsplit("//" + item.strip())
-            host, port = address.hostname, address.port
-        except ValueError:
-            raise SessionConfigError(f"{usage}: {item.strip()!r} has an invalid port") from None
-        if not host:
-            raise SessionConfigError(f"{usage}: a Sentinel address is empty")
-        sentinels.append((host, port or DEFAULT_SENTINEL_PORT))
+    sentinels = _addresses(parts.netloc, usage, "a Sentinel address", DEFAULT_SENTINEL_PORT)
     service, _, db = parts.path.lstrip("/").partition("/")
     service, db = unquote(service), db.rstrip("/")
     if not service:
         raise SessionConfigError(f"{usage}: the URL names no service (the Sentinels' master name)")
     if db and not db.isdigit():
         raise SessionConfigError(f"{usage}: the database must be a number, not {db!r}")
-    return tuple(sentinels), service, int(db or 0)
+    return sentinels, service, int(db or 0)
 
 
 def split_cluster_url(
@@ -207,19 +198,10 @@ def split_cluster_url(
     named."""
     usage = f"{variable} must be redis+cluster://[:password@]host:6379[,host:6379…][/?key_prefix=…]"
     parts = urlsplit(url)
-    nodes = []
-    for item in parts.netloc.rpartition("@")[2].split(","):
-        try:
-            address = urlsplit("//" + item.strip())
-            host, port = address.hostname, address.port
-        except ValueError:
-            raise SessionConfigError(f"{usage}: {item.strip()!r} has an invalid port") from None
-        if not host:
-            raise SessionConfigError(f"{usage}: a seed node's address is empty")
-        nodes.append((host, port or DEFAULT_REDIS_PORT))
+    nodes = _addresses(parts.netloc, usage, "a seed node's address", DEFAULT_REDIS_PORT)
     if parts.path.strip("/") not in ("", "0"):
         raise SessionConfigError(f"{usage}: a Redis Cluster has database 0 alone")
-    return tuple(nodes)
+    return nodes
 
 
 def _check_memory_url(raw: str, variable: str) -> str:
@@ -300,3 +282,21 @@ def _mask_plain_url(text: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     except ValueError:
         return "<invalid database URL>"
+
+
+def _addresses(
+    netloc: str, usage: str, what: str, default_port: int
+) -> tuple[tuple[str, int], ...]:
+    """The comma-separated ``host[:port]`` list of a Sentinel or cluster URL's netloc (after
+    any userinfo), each refused with ``usage`` when its port is invalid or it is empty."""
+    found = []
+    for item in netloc.rpartition("@")[2].split(","):
+        try:
+            address = urlsplit("//" + item.strip())
+            host, port = address.hostname, address.port
+        except ValueError:
+            raise SessionConfigError(f"{usage}: {item.strip()!r} has an invalid port") from None
+        if not host:
+            raise SessionConfigError(f"{usage}: {what} is empty")
+        found.append((host, port or default_port))
+    return tuple(found)
