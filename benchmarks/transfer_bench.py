@@ -106,13 +106,16 @@ def drop_pg(url: str) -> None:
     asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def timed(*args: str, env: dict[str, str], tree: str | None = None) -> tuple[float, float, float]:
+def timed(
+    *args: str, env: dict[str, str], tree: str | None = None
+) -> tuple[float, float, float, str]:
     """Run the CLI (of the checkout ``tree``, when given); (seconds, CPU seconds, peak RSS in
-    MB) of that one process. CPU seconds (user + system) vary less than the wall time on a
-    machine shared with other jobs, though both count only this process, not the database's."""
+    MB) of that one process, and the counts it printed. CPU seconds (user + system) vary less
+    than the wall time on a machine shared with other jobs, though both count only this
+    process, not the database's."""
     command = [sys.executable, "-m", "session_service"] if tree else [SCRIPT]
     start = time.perf_counter()
-    proc = subprocess.Popen([*command, *args], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([*command, *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=tree)  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
@@ -121,7 +124,9 @@ def timed(*args: str, env: dict[str, str], tree: str | None = None) -> tuple[flo
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{args[0]} failed: {err}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    assert proc.stdout is not None
+    said = proc.stdout.read().decode().strip()  # a line or two: nothing to fill the pipe
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, said
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
           f"seeded in {seeded:.1f} s)\n")  # fmt: skip
     print("| step | seconds | sessions/s | CPU seconds | peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|")
-    for name, seconds, cpu, rss in rows:
+    for name, seconds, cpu, rss, _ in rows:
         print(f"| {name} | {seconds:.1f} | {n / seconds:,.0f} | {cpu:.1f} | {rss:,.0f} |")
+    print("\nWhat each said (the exact counts):\n")
+    for name, *_, said in rows:
+        print(f"- {name}: {said}")
     return 0
 
 
