@@ -13,7 +13,10 @@ cluster / single node, so a loaded machine shifts both sides alike:
 * clear-by-user of 100 sessions among 10,000 and among 1,000,000 sessions (the cluster's
   clear runs in the user's slot alone, so its cost must not grow with the store);
 * memory: ``used_memory`` summed over the primaries before and after a bulk of sessions,
-  per million sessions.
+  per million sessions;
+* HTTP read and write rps of the benchmark app (:mod:`benchmarks.apps`, a signed-in session)
+  on the cluster against the same app on the single node, the app under ``taskset -c 0`` and
+  wrk under ``taskset -c 1`` as in :mod:`benchmarks.per_core` (the issue's at least 0.9x on reads).
 
 ``python -m benchmarks.cluster_bench [--quick]``.
 """
@@ -38,6 +41,7 @@ from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
 from ._common import ab_rounds, concurrent_ops_per_s, fmt_ratio, median, paired_ratio
+from .http_bench import ensure_wrk, run_wrk, start_server, stop_server
 from .redis_bench import new_prefix
 
 
@@ -181,6 +185,36 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
     return lines
 
 
+def http_rows(cluster_url: str, single_url: str, rounds: int, seconds: float) -> list[str]:
+    """Read and write rps per core, cluster / single node, alternating rounds."""
+    wrk = ensure_wrk()
+    urls = {
+        "cluster": f"{cluster_url}?key_prefix={new_prefix('httpc')}",
+        "single": f"{single_url}?key_prefix={new_prefix('https')}",
+    }
+    servers = {name: start_server("ours-redis", url, cpu=0) for name, url in urls.items()}
+    rps: dict[tuple[str, str], list[float]] = {}
+    try:
+        for server in servers.values():  # warm-up: imports, pools, the cluster's slot map
+            for path in ("read", "write"):
+                run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, cpu=1)
+        cases = [(name, path) for path in ("read", "write") for name in servers]
+        for r in range(rounds):
+            for name, path in cases if r % 2 == 0 else reversed(cases):
+                server = servers[name]
+                res = run_wrk(wrk, f"{server.base}/{path}", server.cookie, seconds, cpu=1)
+                rps.setdefault((name, path), []).append(res.rps)
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    return [
+        f"| HTTP {path} rps per core (wrk -c32, {seconds:g} s runs, {rounds} rounds) | - | "
+        f"{median(rps[('cluster', path)]):,.0f} | {median(rps[('single', path)]):,.0f} | "
+        f"{fmt_ratio(paired_ratio(rps[('cluster', path)], rps[('single', path)]))} |"
+        for path in ("read", "write")
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -191,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.redis_cluster import redis_cluster
 
     with redis_cluster() as cluster, _standalone() as single:
-        lines = asyncio.run(run(args.cluster_url or cluster.url, args.url or single, args.quick))
+        c_url, s_url = args.cluster_url or cluster.url, args.url or single
+        lines = http_rows(c_url, s_url, 3 if args.quick else 5, 1 if args.quick else 5)
+        lines += asyncio.run(run(c_url, s_url, args.quick))
     print("| operation | mode | cluster | single node | cluster / single |")
     print("|---|---|---|---|---|")
     print("\n".join(lines))
