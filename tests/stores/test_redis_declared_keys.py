@@ -30,8 +30,14 @@ import redis
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 from session_service.stores import _rules, base
-from session_service.stores.redis import RedisSessionStore
-from session_service.stores.redis import delta, limits, rehash, transfer
+from session_service.stores.redis import (
+    RedisSessionStore,
+    admin_scripts,
+    delta,
+    limits,
+    rehash,
+    transfer,
+)
 from session_service.stores.redis import scripts as S
 from session_service.stores.redis.pool import run_script
 from session_service.stores.redis.rehash import DONE_KEY
@@ -94,9 +100,13 @@ class _Monitor:
         self._thread.join(5)
 
 
+def _connection(port: int) -> redis.Connection:
+    return redis.Connection(port=port)  # type: ignore[no-untyped-call]
+
+
 def _keys_of(connection: redis.Connection, args: list[bytes]) -> list[bytes]:
     """The key arguments of one command, as the server tells them (``COMMAND GETKEYS``)."""
-    connection.send_command("COMMAND", "GETKEYS", *args)
+    connection.send_command("COMMAND", "GETKEYS", *args)  # type: ignore[no-untyped-call]
     try:
         return list(connection.read_response())
     except redis.ResponseError:
@@ -180,7 +190,7 @@ def _record(user: str | None, tenant: str | None = "t", **data: object) -> Sessi
 
 
 def _every_script() -> set[str]:
-    found = {s.sha for s in vars(S).values() if isinstance(s, S.Script)}
+    found = {s.sha for m in (S, admin_scripts) for s in vars(m).values() if isinstance(s, S.Script)}
     found |= {delta.PATCH.sha, transfer.IMPORT.sha, rehash.REKEY.sha}
     found |= {s.sha for s in vars(limits).values() if isinstance(s, limits._Script)}
     found.add(hashlib.sha1(transfer._IMPORT_LOG.encode()).hexdigest())
@@ -225,6 +235,7 @@ async def _every_operation(backend: SessionStoreBackend, port: int) -> None:
     await limit.hit("login:x", 3, 60_000, now)
     log = await limit.log("login:x")
     await limit.reset_if("login:x", log)
+    await limit.hit("login:y", 3, 60_000, now)  # one log to export and import
     await limit.counter_add("c", 1, 10, 60_000, now)
     entries = [e async for batch in store.export_limits() for e in batch]
     await store.import_limits(entries)
@@ -244,7 +255,7 @@ async def test_every_script_declares_every_key_it_touches(
     backend, monitor = watched
     await _every_operation(backend, server)
     monitor.settle(server)
-    ran, bad = _undeclared(monitor.lines, redis.Connection(port=server))
+    ran, bad = _undeclared(monitor.lines, _connection(server))
     assert bad == [], "\n".join(bad)
     missing = _every_script() - ran
     assert not missing, f"scripts never run here: {missing}"
@@ -262,6 +273,41 @@ async def test_the_check_sees_a_script_that_builds_a_key_itself(
     sha = hashlib.sha1(source.encode()).hexdigest()
     await run_script(store.client.connection_pool, sha, source, ["k"], [store.key_prefix])
     monitor.settle(server)
-    ran, bad = _undeclared(monitor.lines, redis.Connection(port=server))
+    ran, bad = _undeclared(monitor.lines, _connection(server))
     assert sha in ran
     assert bad == [f"{sha[:8]} ZCARD {(store.key_prefix + 't:-').encode()!r}"]
+
+
+async def test_a_request_after_a_load_is_still_one_script_call(
+    watched: tuple[SessionStoreBackend, _Monitor], server: int
+) -> None:
+    """Declaring the indexes costs no round trip on the per-request path: after a load, the
+    store knows the session's owner, so save, patch, touch and delete are one ``EVALSHA``."""
+    backend, monitor = watched
+    record = await backend.create(_record("alice", n=1))
+    fresh = SessionStoreBackend.from_url(f"redis://127.0.0.1:{server}/0")  # another process's
+    try:
+        loaded = await fresh.load(record.id)
+        assert loaded is not None
+        calls: list[int] = []
+
+        async def counted(operation: object) -> None:
+            monitor.settle(server)
+            before = len(monitor.lines)
+            await operation  # type: ignore[misc]
+            monitor.settle(server)
+            mine = [args[:2] for who, args in monitor.lines[before:] if who != b"lua"]
+            # an EVALSHA the server did not know yet is loaded and sent again: one run
+            calls.append(
+                mine.count([b"SCRIPT", b"LOAD"]) * -1
+                + sum(1 for a in mine if a[:1] == [b"EVALSHA"])
+            )
+
+        await counted(fresh.touch(record.id, utcnow() + timedelta(hours=2)))
+        await counted(fresh.patch(record.id, {"n": 2}, ()))
+        loaded.data["n"] = 3
+        await counted(fresh.save(loaded))
+        await counted(fresh.delete(record.id))
+        assert calls == [1, 1, 1, 1]
+    finally:
+        await fresh.close()

@@ -30,11 +30,16 @@ local id, exp_us, exp_ms, updated = ARGV[5], ARGV[6], ARGV[7], ARGV[9]
 local ttag, utag = ARGV[10], ARGV[11]
 if tonumber(exp_us) <= NOW_US then return 0 end
 local old = redis.call('GET', KEYS[1])
+local oupdated, ottag, outag, _
 if old then
-  local _, _, oupdated, ottag, outag = parse(old)
+  _, _, oupdated, ottag, outag = parse(old)
   if tonumber(oupdated) >= tonumber(updated) then return 0 end
-  if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
+  if ottag ~= ttag or outag ~= utag then has_index(ottag, outag, false) end
 end
+has_index(ttag, utag, true)
+local more = again()
+if more then return more end
+if old and (ottag ~= ttag or outag ~= utag) then index_remove(id, ottag, outag) end
 local v = table.concat({'2', exp_us, ARGV[8], updated, ttag, utag,
   ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]}, '\0')
 redis.call('SET', KEYS[1], v, 'PXAT', exp_ms)
@@ -98,8 +103,11 @@ class RedisTransferOps(TransferRules, RedisAdminOps):
             args = (row.key, exp, -(-exp // 1000), to_us(row.created_at), to_us(row.updated_at),
                     S.tenant_tag(row.tenant_id), S.user_tag(row.user_id), row.ip or "",
                     row.user_agent or "", seen, row.handle or "", data)  # fmt: skip
-            key = self._session_prefix + row.key
-            written += int(await self._call("import sessions", IMPORT, [key], *args))
+            keys = [
+                self._session_prefix + row.key,
+                *S.index_keys(self.key_prefix, args[5], args[6]),
+            ]
+            written += int(await self._call("import sessions", IMPORT, keys, *args))
         return written
 
     # -- rate limits and counters (``limit:`` and ``counter:`` keys, as .limits lays them out)
