@@ -202,7 +202,7 @@ async def _every_operation(backend: SessionStoreBackend, port: int) -> None:
     assert isinstance(store, RedisSessionStore)
     store.max_per_user = 2
     first = await backend.create(_record("alice", n=1))
-    second = await backend.create(_record("alice", n=2))
+    await backend.create(_record("alice", n=2))
     await backend.create(_record("alice", tenant=None))
     anon = await backend.create(_record(None))
     assert await backend.load(first.id) is not None
@@ -211,10 +211,12 @@ async def _every_operation(backend: SessionStoreBackend, port: int) -> None:
     await backend.update(first, extend_expiry=True)
     await backend.patch(first.id, {"n": 4}, ())
     await backend.patch(anon.id, {"user_id": "alice"}, ())  # binds a user: the cap after it
-    await backend.touch(second.id, utcnow() + timedelta(hours=2), last_seen=utcnow())
-    await backend.seen(second.id, utcnow())
+    assert await backend.touch(first.id, utcnow() + timedelta(hours=2), last_seen=utcnow())
+    assert await backend.seen(first.id, utcnow())
     login = _record("alice", n=5)
-    assert await backend.rotate(anon.id, login)  # a login over the cap: the LRU one goes
+    visitor = await backend.create(_record(None))
+    assert await backend.rotate(visitor.id, login)  # a login over the cap: the LRU one goes
+    await backend.create(_record("alice", n=6))  # a write over the cap: the LRU one goes
     third = await backend.create(_record("bob"))
     await backend.delete(third.id)
     handles = await backend.get_session_ids_for_user("alice", tenant_id="t")
