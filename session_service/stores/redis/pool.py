@@ -140,9 +140,10 @@ def sentinel_client(url: str, options: Mapping[str, Any]) -> tuple[aioredis.Redi
 MORE_KEYS = b"\0keys"
 
 #: How many times a script may ask for more keys before the call fails (503): each answer
-#: adds what the script found it needed (an index's members, then their owners' indexes);
-#: only keys that kept changing under it can exhaust this.
-_ROUNDS = 8
+#: adds what the script found it needed (an index's members, then their owners' indexes), so
+#: a call runs again only for sessions that appeared meanwhile (logins of the same user at
+#: its SESSION_MAX_PER_USER racing this one): only a user logging in without pause exhausts it.
+_ROUNDS = 64
 
 
 async def run_script(
