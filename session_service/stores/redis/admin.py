@@ -21,6 +21,7 @@ from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...records import SessionRecord, utcnow
 from ..base import SessionStoreBase
 from ..protocol import ProgressCallback, StoreStats
+from . import admin_scripts as A
 from . import scripts as S
 
 if TYPE_CHECKING:
@@ -120,18 +121,24 @@ class RedisAdminOps(SessionStoreBase):
             return S.user_tag(user_id), S.tenant_tag(None)
         return S.user_tag(user_id), "" if tenant_id is None else S.tenant_tag(tenant_id)
 
+    def _owner_keys(self, utag: str, ttag: str) -> list[str]:
+        """The indexes the by-user scripts start from (the scripts ask for the rest)."""
+        if not ttag:
+            return [self.key_prefix + "ut:" + utag]
+        return S.index_keys(self.key_prefix, ttag, utag)
+
     async def _clear_user(
         self, user_id: str, tenant_id: str | None, untenanted_only: bool, keep: str | None
     ) -> int:
         """One script, so ``keep`` is checked and the rest deleted atomically."""
         owner = self._owner(user_id, tenant_id, untenanted_only)
-        return int(
-            await self._call("clear a user's sessions", S.CLEAR_USER, [], *owner, keep or "")
-        )
+        return int(await self._call("clear a user's sessions", A.CLEAR_USER,
+                                    self._owner_keys(*owner), *owner, keep or ""))  # fmt: skip
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
         owner = self._owner(user_id, tenant_id)
-        return bool(await self._call("revoke a session", S.REVOKE, [], *owner, handle))
+        keys = self._owner_keys(*owner)
+        return bool(await self._call("revoke a session", A.REVOKE, keys, *owner, handle))
 
     async def _name_session(self, session_id: str, handle: str) -> str | None:
         key = self._session_prefix + session_id
@@ -139,9 +146,8 @@ class RedisAdminOps(SessionStoreBase):
         return named.decode() if isinstance(named, bytes) else named
 
     async def _list_user(self, user_id: str, tenant_id: str | None) -> list[SessionRecord]:
-        flat = await self._call(
-            "list a user's sessions", S.OWNED, [], *self._owner(user_id, tenant_id)
-        )
+        owner = self._owner(user_id, tenant_id)
+        flat = await self._call("list a user's sessions", A.OWNED, self._owner_keys(*owner), *owner)
         now = to_us(utcnow())
         records = [self._record(flat[i].decode(), flat[i + 1], now) for i in range(0, len(flat), 2)]
         return [  # an index entry may outlive a rewrite of its session: the value decides
@@ -209,7 +215,7 @@ class RedisAdminOps(SessionStoreBase):
             for index in await self._tenant_indexes(tenant_id):
                 tag = index[len(self.key_prefix) + 2 :]
                 while True:
-                    n, taken = await self._run(S.CLEAR_TENANT_BATCH, [index], tag, batch_size)
+                    n, taken = await self._run(A.CLEAR_TENANT_BATCH, [index], tag, batch_size)
                     total += int(n)
                     if on_progress is not None and n:
                         on_progress(total)
@@ -241,7 +247,7 @@ class RedisAdminOps(SessionStoreBase):
         try:
             for index in await self._tenant_indexes(None):
                 while True:
-                    n = int(await self._run(S.PRUNE_BATCH, [index], batch_size))
+                    n = int(await self._run(A.PRUNE_BATCH, [index], batch_size))
                     total += n
                     if on_progress is not None and n:
                         on_progress(total)

@@ -109,9 +109,15 @@ local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
 local oexp, created, _, ttag, outag, data, dev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
+if uflag ~= '1' then utag = outag end
+if exp_us ~= '' or utag ~= outag then  -- the indexes change: every one declared first
+  has_index(ttag, utag, true)
+  if utag ~= outag then has_index(ttag, outag, false) end
+  local more = again()
+  if more then return more end
+end
 local merged = merge(data, tonumber(ARGV[11]), 12)
 if max ~= '' and #merged > tonumber(max) then return -#merged end
-if uflag ~= '1' then utag = outag end
 if exp_us == '' then
   exp_us = oexp
   exp_ms = string.format('%d', math.ceil(tonumber(oexp) / 1000))

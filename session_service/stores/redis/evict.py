@@ -33,20 +33,14 @@ local function evict_extra(keep, ttag, utag, limit)
       if v then
         local vexp, created, updated, vt, vu, _, dev = parse(v)
         if vt == ttag and vu == utag and tonumber(vexp) > NOW_US then
-          local used = tonumber(updated)
-          if dev[3] ~= '' and tonumber(dev[3]) > used then used = tonumber(dev[3]) end
-          others[#others + 1] = {used, tonumber(created), id}
+          others[#others + 1] = {used_at(updated, dev), tonumber(created), id}
           n = n + 1
         end
       end
     end
   end
   if n <= limit then return 0 end
-  table.sort(others, function(a, b)
-    if a[1] ~= b[1] then return a[1] > b[1] end
-    if a[2] ~= b[2] then return a[2] > b[2] end
-    return a[3] > b[3]
-  end)
+  by_use(others)
   local gone = {}
   for i = limit, #others do
     local id = others[i][3]
@@ -66,5 +60,9 @@ local kv = redis.call('GET', KEYS[1])
 if not kv then return 0 end
 local kexp, _, _, ttag, utag = parse(kv)
 if tonumber(kexp) <= NOW_US then return 0 end
+has_index(ttag, utag, false)
+has_evictable(ARGV[5], ttag, utag, tonumber(ARGV[6]))
+local more = again()
+if more then return more end
 return evict_extra(ARGV[5], ttag, utag, tonumber(ARGV[6]))
 """

@@ -135,13 +135,31 @@ def sentinel_client(url: str, options: Mapping[str, Any]) -> tuple[aioredis.Redi
     return aioredis.Redis.from_pool(pool), manager
 
 
+#: The first element of a script's answer "run me again with these keys declared too"
+#: (:mod:`.scripts`): a NUL, which no session id, log entry or value a script returns holds.
+MORE_KEYS = b"\0keys"
+
+#: How many times a script may ask for more keys before the call fails (503): each answer
+#: adds what the script found it needed (an index's members, then their owners' indexes), so
+#: a call runs again only for sessions that appeared meanwhile (logins of the same user at
+#: its SESSION_MAX_PER_USER racing this one): only a user logging in without pause exhausts it.
+_ROUNDS = 64
+
+
 async def run_script(
     pool: aioredis.ConnectionPool, sha: str, source: str, keys: Sequence[str], args: Sequence[Any]
 ) -> Any:
     """``EVALSHA`` through :func:`run_command`; a server that does not have the script yet
-    (restarted, flushed) gets it loaded, then runs it once."""
-    try:
-        return await run_command(pool, "EVALSHA", sha, len(keys), *keys, *args)
-    except rx.NoScriptError:
-        await run_command(pool, "SCRIPT", "LOAD", source)
-        return await run_command(pool, "EVALSHA", sha, len(keys), *keys, *args)
+    (restarted, flushed) gets it loaded, then runs it once. A script that answers
+    :data:`MORE_KEYS` changed nothing: it runs again with the keys it named declared too."""
+    declared: Sequence[Any] = keys
+    for _ in range(_ROUNDS):
+        try:
+            reply = await run_command(pool, "EVALSHA", sha, len(declared), *declared, *args)
+        except rx.NoScriptError:
+            await run_command(pool, "SCRIPT", "LOAD", source)
+            reply = await run_command(pool, "EVALSHA", sha, len(declared), *declared, *args)
+        if type(reply) is not list or not reply or reply[0] != MORE_KEYS:
+            return reply
+        declared = [*declared, *reply[1:]]
+    raise rx.ResponseError("the keys a script touches kept changing; try again")

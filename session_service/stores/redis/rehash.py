@@ -21,7 +21,7 @@ from typing import Any
 from ...storable import at_rest_id, is_at_rest_id
 from ..protocol import ProgressCallback
 from .pool import run_script
-from .scripts import Script
+from .scripts import DECLARE_FUNCTIONS, Script
 
 #: The marker of a finished pass; it outlives any session that could predate it.
 DONE_KEY = "ids:hashed"
@@ -33,6 +33,11 @@ REKEY = Script(
     "rekey",
     r"""
 local P, old, new = ARGV[1], ARGV[2], ARGV[3]
+local DECL = {}
+for i = 1, #KEYS do DECL[KEYS[i]] = true end
+"""
+    + DECLARE_FUNCTIONS
+    + r"""
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -43,6 +48,10 @@ for i = 1, 6 do
   pos = nul + 1
 end
 local ttag, utag = f[5], f[6]
+has(P .. 't:' .. ttag)
+if utag ~= '' then has(P .. 'u:' .. ttag .. ':' .. utag) end
+local more = again()
+if more then return more end
 redis.call('RENAME', KEYS[1], KEYS[2])
 local function move(index)
   local score = redis.call('ZSCORE', index, old)

@@ -21,8 +21,13 @@ ever left without a TTL. A user's index is pruned of expired ids on every write 
 tenant's index keeps them until ``delete_expired`` (which counts them, as SQL counts expired
 rows) or its own TTL.
 
-Scripts compute some keys from the prefix instead of receiving them in ``KEYS``; that is one
-reason Redis Cluster is refused (keys of one operation may live on different nodes).
+Every key a script touches is declared in its ``KEYS`` (shared/API.md §16). The caller names
+the keys it knows (the session's, and its owner's indexes); a key a script learns as it runs
+(an index's members, the owner stored in a value the caller did not read) it checks with
+``has`` before touching it, and before it changes anything it answers ``{"\\0keys", key…}``
+when one was missing: :func:`.pool.run_script` runs it again with those declared too. The
+layout is the same, so this needs no migration; a single node still holds every key (Redis
+Cluster has a layout of its own, :mod:`..redis_cluster`).
 """
 
 from __future__ import annotations
@@ -56,13 +61,43 @@ def user_tag(user_id: str | None) -> str:
     return "" if user_id is None else "=" + escape(user_id)
 
 
+def index_keys(prefix: str, ttag: str, utag: str) -> list[str]:
+    """The indexes a write of a session of (``ttag``, ``utag``) touches, to declare in
+    ``KEYS``: the tenant's, and with a user the user's and the user's tenants'."""
+    if not utag:
+        return [prefix + "t:" + ttag]
+    return [prefix + "t:" + ttag, prefix + "u:" + ttag + ":" + utag, prefix + "ut:" + utag]
+
+
 def untag(tag: str) -> str | None:
     return None if tag in (NO_TENANT, "") else unescape(tag[1:])
 
 
+#: Lua: ``has(key)``, whether ``key`` is declared (one that is not is noted), and
+#: ``again()``, the answer that names the noted keys (``nil`` when none): a script calls it
+#: before its first write, so an answer asking for keys has changed nothing. Needs ``DECL``,
+#: the set of ``KEYS``.
+DECLARE_FUNCTIONS = r"""
+local NOTED, MISSING = {}, {}
+local function has(key)
+  if DECL[key] then return true end
+  if not NOTED[key] then NOTED[key] = true; MISSING[#MISSING + 1] = key end
+  return false
+end
+local function again()
+  if #MISSING == 0 then return nil end
+  local out = {'\0keys'}
+  for i, key in ipairs(MISSING) do out[i + 1] = key end
+  return out
+end
+"""
+
 # ARGV[1..3] of every script: prefix, index grace, now (ms); ARGV[4]: now (us).
-_PRELUDE = r"""
+_PRELUDE = (
+    r"""
 local P, GRACE, NOW, NOW_US = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local DECL = {}
+for i = 1, #KEYS do DECL[KEYS[i]] = true end
 
 -- exp, created, updated, tenant tag, user tag, data, dev = {ip, ua, seen_us, handle}
 local function parse(v)
@@ -83,6 +118,22 @@ local function keep(key)
   if top[2] then
     redis.call('PEXPIREAT', key, string.format('%d', math.max(tonumber(top[2]), NOW) + GRACE))
   end
+end
+
+-- SESSION_MAX_PER_USER's order (see .evict), on a single node and a cluster alike: a
+-- session's last use is the later of updated and last_seen; by_use sorts {used, created, id}
+-- entries most recently used first (then created, then id)
+local function used_at(updated, dev)
+  local used = tonumber(updated)
+  if dev[3] ~= '' and tonumber(dev[3]) > used then used = tonumber(dev[3]) end
+  return used
+end
+local function by_use(others)
+  table.sort(others, function(a, b)
+    if a[1] ~= b[1] then return a[1] > b[1] end
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[3] > b[3]
+  end)
 end
 
 local function index_add(id, ttag, utag, score)
@@ -119,6 +170,33 @@ local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
   index_add(id, ttag, utag, exp_ms)
 end
 """
+    + DECLARE_FUNCTIONS
+    + r"""
+-- whether the indexes of (ttag, utag) are declared (with its tenants' index: ``with_ut``)
+local function has_index(ttag, utag, with_ut)
+  local ok = has(P .. 't:' .. ttag)
+  if utag ~= '' then
+    ok = has(P .. 'u:' .. ttag .. ':' .. utag) and ok
+    if with_ut then ok = has(P .. 'ut:' .. utag) and ok end
+  end
+  return ok
+end
+
+-- whether every session evict_extra(keep, ttag, utag, limit) may read after a write is
+-- declared: none when the user's live index entries stay within the limit
+local function has_evictable(keep, ttag, utag, limit)
+  if limit <= 0 or utag == '' then return true end
+  local u = P .. 'u:' .. ttag .. ':' .. utag
+  if not has(u) then return false end
+  if redis.call('ZCOUNT', u, '(' .. NOW, '+inf') < limit then return true end
+  local ok = has(P .. 's:' .. keep)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', u, '(' .. NOW, '+inf')) do
+    ok = has(P .. 's:' .. id) and ok
+  end
+  return ok
+end
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,54 +227,61 @@ local mode, id, exp_us, exp_ms = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local ttag, utag, data = ARGV[9], ARGV[10], ARGV[11]
 local created = ARGV[4]
 local dev = {ARGV[13], ARGV[14], ARGV[15], ARGV[16]}
+local limit = tonumber(ARGV[17])
 local old = redis.call('GET', KEYS[1])
-if mode == 'create' and (old or redis.call('ZSCORE', P .. 't:' .. ttag, id)) then
-  return 0  -- taken, by a live session or an expired one not yet cleaned (as in SQL)
-end
+if mode == 'create' and old then return 0 end
+local oexp, ocreated, ottag, outag, odev, _
 if old then
-  local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
-  if dev[3] == '' then dev[3] = odev[3] end
-  dev = {odev[1], odev[2], dev[3], (odev[4] ~= '' and odev[4]) or dev[4]}
+  oexp, ocreated, _, ottag, outag, _, odev = parse(old)
   if mode == 'update' then
     if tonumber(oexp) <= NOW_US then return 0 end
     ttag = ottag
-    if ARGV[12] == '0' then
-      exp_us = oexp
-      exp_ms = string.format('%d', math.ceil(tonumber(oexp) / 1000))
-    end
   end
-  created = ocreated
-  if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
 elseif mode == 'update' then
   return 0
 end
+has_index(ttag, utag, true)
+if old and (ottag ~= ttag or outag ~= utag) then has_index(ottag, outag, false) end
+has_evictable(id, ttag, utag, limit)
+local more = again()
+if more then return more end
+if mode == 'create' and redis.call('ZSCORE', P .. 't:' .. ttag, id) then
+  return 0  -- taken, by an expired session not yet cleaned (as in SQL)
+end
+if old then
+  if dev[3] == '' then dev[3] = odev[3] end
+  dev = {odev[1], odev[2], dev[3], (odev[4] ~= '' and odev[4]) or dev[4]}
+  if mode == 'update' and ARGV[12] == '0' then
+    exp_us = oexp
+    exp_ms = string.format('%d', math.ceil(tonumber(oexp) / 1000))
+  end
+  created = ocreated
+  if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
+end
 put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data, dev)
-evict_extra(id, ttag, utag, tonumber(ARGV[17]))
+evict_extra(id, ttag, utag, limit)
 return 1
 """,
 )
 
 # KEYS[1] session key; ARGV[5..] id, exp_us, exp_ms, last_seen_us ('' keeps it). Only a live
 # session moves.
-TOUCH = _script(
-    "touch",
-    r"""
+TOUCH_BODY = r"""
 local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
 local oexp, created, _, ttag, utag, data, dev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
+if not has_index(ttag, utag, true) then return again() end
 if ARGV[8] ~= '' then dev[3] = ARGV[8] end
 put(KEYS[1], ARGV[5], ARGV[6], ARGV[7], created, ttag, utag, data, dev)
 return 1
-""",
-)
+"""
+TOUCH = _script("touch", TOUCH_BODY)
 
 # KEYS[1] session key; ARGV[5] last_seen_us ('' keeps it), ARGV[6] a handle for a session that
 # has none (a value of version 1). A live session only, its expiry and indexes untouched;
 # returns its handle, or false when it is gone.
-DEVICE = _script(
-    "device",
-    r"""
+DEVICE_BODY = r"""
 local old = redis.call('GET', KEYS[1])
 if not old then return false end
 local oexp, created, updated, ttag, utag, data, dev = parse(old)
@@ -207,8 +292,8 @@ local v = table.concat(
   {'2', oexp, created, updated, ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
 redis.call('SET', KEYS[1], v, 'KEEPTTL')
 return dev[4]
-""",
-)
+"""
+DEVICE = _script("device", DEVICE_BODY)
 
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
 # user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER, earliest live start
@@ -223,6 +308,11 @@ local oexp, ocreated, _, ottag, outag, _, odev = parse(old)
 if tonumber(oexp) <= NOW_US then return 0 end
 if tonumber(ocreated) <= tonumber(ARGV[17]) then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+has_index(ottag, outag, false)
+has_index(ARGV[9], ARGV[10], true)
+has_evictable(ARGV[6], ARGV[9], ARGV[10], tonumber(ARGV[16]))
+local more = again()
+if more then return more end
 local dev = odev
 if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
 if dev[4] == '' then dev[4] = ARGV[15] end
@@ -237,163 +327,14 @@ return 1
 DELETE = _script(
     "delete",
     r"""
-local old = redis.call('GETDEL', KEYS[1])
+local old = redis.call('GET', KEYS[1])
 if old then
   local _, _, _, ttag, utag = parse(old)
+  if not has_index(ttag, utag, false) then return again() end
+  redis.call('DEL', KEYS[1])
   index_remove(ARGV[5], ttag, utag); revoked({ARGV[5]})
 end
 return 0
-""",
-)
-
-_OWNER_TENANTS = r"""
-local utag = ARGV[5]
-local tenants
-if ARGV[6] == '' then
-  tenants = redis.call('ZRANGE', P .. 'ut:' .. utag, 0, -1)
-else
-  tenants = {ARGV[6]}
-end
-"""
-
-# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] the id of a session to
-# keep ('' none). Deletes the user's sessions, counting expired index entries too (as SQL
-# counts expired rows); an id reused since by another owner is left alone. With a session to
-# keep, nothing at all unless it is still a live session of that user (so of two devices
-# signing each other out at once, exactly one stays signed in).
-CLEAR_USER = _script(
-    "clear_user",
-    _OWNER_TENANTS
-    + r"""
-local keep = ARGV[7]
-if keep ~= '' then
-  local kv = redis.call('GET', P .. 's:' .. keep)
-  if not kv then return 0 end
-  local kexp, _, _, kt, ku = parse(kv)
-  if tonumber(kexp) <= NOW_US or ku ~= utag or (ARGV[6] ~= '' and kt ~= ARGV[6]) then
-    return 0
-  end
-end
-local n, gone = 0, {}
-for _, ttag in ipairs(tenants) do
-  local u = P .. 'u:' .. ttag .. ':' .. utag
-  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-    if id ~= keep then
-      local key = P .. 's:' .. id
-      local v = redis.call('GET', key)
-      local mine = true
-      if v then
-        local _, _, _, vt, vu = parse(v)
-        mine = (vt == ttag and vu == utag)
-        if mine and redis.call('DEL', key) == 1 then gone[#gone + 1] = id end
-      end
-      if mine then
-        redis.call('ZREM', P .. 't:' .. ttag, id)
-        n = n + 1
-      end
-      redis.call('ZREM', u, id)
-    end
-  end
-  if redis.call('EXISTS', u) == 0 then redis.call('ZREM', P .. 'ut:' .. utag, ttag) end
-end
-if redis.call('ZCARD', P .. 'ut:' .. utag) == 0 then redis.call('DEL', P .. 'ut:' .. utag) end
-revoked(gone); return n
-""",
-)
-
-# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant), ARGV[7] a handle. Deletes the one
-# live session of that user with that handle; 1, or 0 when the user has none (an expired one,
-# by the app's clock, is none).
-REVOKE = _script(
-    "revoke",
-    _OWNER_TENANTS
-    + r"""
-for _, ttag in ipairs(tenants) do
-  local u = P .. 'u:' .. ttag .. ':' .. utag
-  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-    local key = P .. 's:' .. id
-    local v = redis.call('GET', key)
-    if v then
-      local vexp, _, _, vt, vu, _, dev = parse(v)
-      if vt == ttag and vu == utag and dev[4] == ARGV[7] and tonumber(vexp) > NOW_US then
-        redis.call('DEL', key)
-        index_remove(id, vt, vu); revoked({id})
-        return 1
-      end
-    end
-  end
-end
-return 0
-""",
-)
-
-# ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant): id, value pairs of the live
-# sessions the user owns (the caller checks expiry and owner again).
-OWNED = _script(
-    "owned",
-    _OWNER_TENANTS
-    + r"""
-local out = {}
-for _, ttag in ipairs(tenants) do
-  local u = P .. 'u:' .. ttag .. ':' .. utag
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', u, '(' .. NOW, '+inf')) do
-    local v = redis.call('GET', P .. 's:' .. id)
-    if v then
-      out[#out + 1] = id
-      out[#out + 1] = v
-    end
-  end
-end
-return out
-""",
-)
-
-# KEYS[1] a tenant index; ARGV[5] its tenant tag, ARGV[6] batch size. Deletes up to a batch of
-# the tenant's sessions; returns {deleted, ids taken from the index}.
-CLEAR_TENANT_BATCH = _script(
-    "clear_tenant_batch",
-    r"""
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[6]) - 1)
-local n, gone = 0, {}
-for _, id in ipairs(ids) do
-  local key = P .. 's:' .. id
-  local v = redis.call('GET', key)
-  if v then
-    local _, _, _, vt, vu = parse(v)
-    if vt == ARGV[5] then
-      redis.call('DEL', key); gone[#gone + 1] = id
-      if vu ~= '' then redis.call('ZREM', P .. 'u:' .. vt .. ':' .. vu, id) end
-      n = n + 1
-    end
-  else
-    n = n + 1
-  end
-  redis.call('ZREM', KEYS[1], id)
-end
-revoked(gone)
-return {n, #ids}
-""",
-)
-
-# KEYS[1] a tenant index; ARGV[5] batch size. Removes up to a batch of expired entries (and
-# their keys, should the app's clock be ahead of Redis's); returns how many.
-PRUNE_BATCH = _script(
-    "prune_batch",
-    r"""
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[5]))
-for _, id in ipairs(ids) do
-  local key = P .. 's:' .. id
-  local v = redis.call('GET', key)
-  if v then
-    local exp, _, _, vt, vu = parse(v)
-    if tonumber(exp) <= NOW_US then
-      redis.call('DEL', key)
-      if vu ~= '' then redis.call('ZREM', P .. 'u:' .. vt .. ':' .. vu, id) end
-    end
-  end
-  redis.call('ZREM', KEYS[1], id)
-end
-return #ids
 """,
 )
 

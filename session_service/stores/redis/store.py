@@ -55,6 +55,12 @@ from .rehash import rehash_keys
 from .server import ALLOW_EVICTION, check_server
 from .transfer import RedisTransferOps
 
+#: How many sessions' owners (tenant, user) a store remembers from its own loads and writes,
+#: so that ``touch``, ``patch`` and ``delete``, which get only an id, can still declare the
+#: indexes their script changes and stay one call (a forgotten or stale owner costs one more:
+#: the script names the keys it needs, :mod:`.scripts`).
+_OWNERS_KEPT = 10_000
+
 
 def _ms(us: int) -> int:
     return -(-us // 1000)  # rounded up: the key never expires before the session does
@@ -136,6 +142,7 @@ class RedisSessionStore(RedisTransferOps):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._checked = False
         self._session_prefix = self.key_prefix + "s:"
+        self._owners: dict[str, tuple[str | None, str | None]] = {}
 
     def __repr__(self) -> str:
         return f"RedisSessionStore({self.display_url!r}, key_prefix={self.key_prefix!r})"
@@ -273,6 +280,25 @@ class RedisSessionStore(RedisTransferOps):
             handle=handle.decode() or None,
         )
 
+    def _remember(self, session_id: str, tenant_id: str | None, user_id: str | None) -> None:
+        owners = self._owners
+        if len(owners) >= _OWNERS_KEPT and session_id not in owners:
+            del owners[next(iter(owners))]  # the oldest remembered
+        owners[session_id] = (tenant_id, user_id)
+
+    def _declared(self, session_id: str, *new_user: str | None) -> list[str]:
+        """The session's key and, when this store remembers its owner, its indexes (with a
+        ``new_user``, that user's in the same tenant too)."""
+        key = self._session_prefix + session_id
+        owner = self._owners.get(session_id)
+        if owner is None:
+            return [key]
+        ttag = S.tenant_tag(owner[0])
+        keys = [key, *S.index_keys(self.key_prefix, ttag, S.user_tag(owner[1]))]
+        if new_user and new_user[0] != owner[1]:
+            keys += S.index_keys(self.key_prefix, ttag, S.user_tag(new_user[0]))[1:]
+        return keys
+
     async def _load(self, session_id: str) -> SessionRecord | None:
         """One ``GET``."""
         if not self._checked:
@@ -283,14 +309,22 @@ class RedisSessionStore(RedisTransferOps):
             )
         except FAILURES as exc:
             raise self._fail("load a session", exc) from exc
-        return None if raw is None else self._record(session_id, raw, to_us(utcnow()))
+        if raw is None:
+            return None
+        record = self._record(session_id, raw, to_us(utcnow()))
+        if record is not None:
+            self._remember(session_id, record.tenant_id, record.user_id)
+        return record
 
     async def _write(self, mode: str, record: SessionRecord, data: str, extend: bool) -> int:
         args = self._args(record, data)
-        key = self._session_prefix + record.id
+        keys = [self._session_prefix + record.id, *S.index_keys(self.key_prefix, *args[2:4])]
         flag = "1" if extend else "0"
-        return int(await self._call(f"{mode} a session", S.WRITE, [key], mode, record.id,
+        done = int(await self._call(f"{mode} a session", S.WRITE, keys, mode, record.id,
                                     *args[:5], flag, *args[5:], self.max_per_user))  # fmt: skip
+        if done:
+            self._remember(record.id, record.tenant_id, record.user_id)
+        return done
 
     async def _insert(self, record: SessionRecord, data: str) -> None:
         """``SET NX`` in a script (an id still in a tenant index counts as taken, as an
@@ -314,16 +348,19 @@ class RedisSessionStore(RedisTransferOps):
         limit = "" if self.max_bytes is None else self.max_bytes
         owner = ("1", S.user_tag(delta.owner)) if delta.owner_changes else ("0", "")
         pairs = [part for entry in delta.entries for part in entry]
-        key = self._session_prefix + session_id
-        done = int(await self._call("save a session", PATCH, [key], session_id, exp, exp_ms,
+        keys = self._declared(session_id, *((delta.owner,) if delta.owner_changes else ()))
+        done = int(await self._call("save a session", PATCH, keys, session_id, exp, exp_ms,
                                     *owner, limit, len(delta.entries), *pairs,
                                     *delta.removed_json))  # fmt: skip
         if done < 0:
             assert self.max_bytes is not None
             raise too_large(-done, self.max_bytes)
+        stored = self._owners.get(session_id)
+        if done == 1 and delta.owner_changes and stored is not None:
+            self._remember(session_id, stored[0], delta.owner)
         if done == 1 and self.max_per_user and delta.owner_changes and delta.owner is not None:
-            await self._call("sign out a user's extra sessions", S.EVICT_EXTRA, [key],
-                             session_id, self.max_per_user)  # fmt: skip
+            await self._call("sign out a user's extra sessions", S.EVICT_EXTRA,
+                             self._declared(session_id), session_id, self.max_per_user)  # fmt: skip
         return done == 1
 
     async def _touch(
@@ -331,9 +368,8 @@ class RedisSessionStore(RedisTransferOps):
     ) -> bool:
         exp = to_us(expiry_date)
         seen = "" if last_seen is None else to_us(last_seen)
-        key = self._session_prefix + session_id
-        return bool(await self._call("extend a session", S.TOUCH, [key], session_id, exp,
-                                     _ms(exp), seen))  # fmt: skip
+        return bool(await self._call("extend a session", S.TOUCH, self._declared(session_id),
+                                     session_id, exp, _ms(exp), seen))  # fmt: skip
 
     async def _seen(self, session_id: str, when: datetime) -> bool:
         """``last_seen`` alone, the TTL kept."""
@@ -342,13 +378,20 @@ class RedisSessionStore(RedisTransferOps):
         return done is not None
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
-        keys = [self._session_prefix + old_id, self._session_prefix + record.id]
+        args = self._args(record, data)
+        keys = [self._session_prefix + old_id, self._session_prefix + record.id,
+                *S.index_keys(self.key_prefix, *args[2:4])]  # fmt: skip
+        old = self._owners.pop(old_id, None)
+        if old is not None and old != (record.tenant_id, record.user_id):
+            keys += S.index_keys(self.key_prefix, S.tenant_tag(old[0]), S.user_tag(old[1]))[:2]
         start = earliest_start(self.absolute_ttl, utcnow())
         done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
-                                    *self._args(record, data), self.max_per_user,
+                                    *args, self.max_per_user,
                                     0 if start is None else to_us(start)))  # fmt: skip
         if done < 0:
             raise IdTaken
+        if done == 1:
+            self._remember(record.id, record.tenant_id, record.user_id)
         return done == 1
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
@@ -357,5 +400,6 @@ class RedisSessionStore(RedisTransferOps):
         return 0
 
     async def _delete(self, session_id: str) -> None:
-        key = self._session_prefix + session_id
-        await self._call("delete a session", S.DELETE, [key], session_id)
+        keys = self._declared(session_id)
+        self._owners.pop(session_id, None)
+        await self._call("delete a session", S.DELETE, keys, session_id)

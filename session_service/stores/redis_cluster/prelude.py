@@ -23,8 +23,9 @@ def kesc(value: str) -> str:
     return "".join(_ESCAPES.get(c, c) for c in value)
 
 
-# The single-node prelude's parse and keep are reused as they are; the index functions are
-# the cluster's. Every key a script touches is in its KEYS: KEYS[1] the key it is about,
+# The single-node prelude's parse, keep, DECL (the set of KEYS) and the per-user cap's order
+# (used_at, by_use) are reused as they are; the index functions are the cluster's. Every key
+# a script touches is in its KEYS: KEYS[1] the key it is about,
 # KEYS[2] the index beside it (its user's, or its bucket's), then any session keys of the
 # user it reads (the caller read the index first; ``declared`` says whether it still holds
 # nothing else, and a script answers "look again" before it changes anything otherwise).
@@ -34,8 +35,6 @@ _PRELUDE = (
     _PARSE_AND_KEEP
     + r"""
 local IDX = KEYS[2]
-local DECL = {}
-for i = 1, #KEYS do DECL[KEYS[i]] = true end
 local ESC = {['%'] = '%25', [':'] = '%3A', ['{'] = '%7B', ['}'] = '%7D'}
 local function kesc(s) return (string.gsub(s, '[%%:{}]', ESC)) end
 local function ubase(utag) return P .. '{' .. kesc(utag) .. '}' end
@@ -73,6 +72,11 @@ local function index_remove(id, ttag, utag)
   redis.call('ZREM', IDX, member(ttag, id, utag))
 end
 
+-- The single-node scripts' key checks (..redis.scripts), for the single-node PATCH body run
+-- here: its indexes are the one IDX, declared by every caller.
+local function has_index() return true end
+local function again() return nil end
+
 local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
   if tonumber(exp_us) > NOW_US and tonumber(exp_ms) > 0 then
     local v = table.concat(
@@ -96,20 +100,14 @@ local function evict_extra(keep_id, ttag, utag, limit)
       if v then
         local vexp, created, updated, vt, vu, _, dev = parse(v)
         if vt == ttag and vu == utag and tonumber(vexp) > NOW_US then
-          local used = tonumber(updated)
-          if dev[3] ~= '' and tonumber(dev[3]) > used then used = tonumber(dev[3]) end
-          others[#others + 1] = {used, tonumber(created), id}
+          others[#others + 1] = {used_at(updated, dev), tonumber(created), id}
           n = n + 1
         end
       end
     end
   end
   if n <= limit then return 0 end
-  table.sort(others, function(a, b)
-    if a[1] ~= b[1] then return a[1] > b[1] end
-    if a[2] ~= b[2] then return a[2] > b[2] end
-    return a[3] > b[3]
-  end)
+  by_use(others)
   for i = limit, #others do
     redis.call('DEL', skey(utag, others[i][3]))
     index_remove(others[i][3], ttag, utag)

@@ -32,6 +32,7 @@ strict engines require.
 
 from __future__ import annotations
 
+from ..redis import scripts as S1
 from ..redis.delta import PATCH as _SINGLE_PATCH
 from .prelude import _script, bucket, kesc
 
@@ -211,46 +212,27 @@ return 1
 """,
 )
 
-# The single-node PATCH body runs as it is on the cluster prelude (KEYS[1] its session's key,
-# KEYS[2] the index there; getv refuses the id key's pointer).
+
+def _on_cluster(body: str) -> str:
+    """A single-node script's body as it runs on the cluster prelude (KEYS[1] its session's
+    key, KEYS[2] the index there): one source for both; getv refuses the id key's pointer."""
+    return body.replace("redis.call('GET', KEYS[1])", "getv(KEYS[1])")
+
+
+# The single-node PATCH body runs as it is on the cluster prelude.
 _PATCH_BODY = _SINGLE_PATCH.source.split("\nlocal function str_end", 1)[1]
 PATCH = _script(
     "patch",
-    "\nlocal function str_end" + _PATCH_BODY.replace("redis.call('GET', KEYS[1])", "getv(KEYS[1])"),
+    "\nlocal function str_end" + _on_cluster(_PATCH_BODY),
 )
 
 # KEYS[1] session key, KEYS[2] its index; ARGV[5..] id, exp_us, exp_ms, last_seen_us ('' keeps
 # it).
-TOUCH = _script(
-    "touch",
-    r"""
-local old = getv(KEYS[1])
-if not old then return 0 end
-local oexp, created, _, ttag, utag, data, dev = parse(old)
-if tonumber(oexp) <= NOW_US then return 0 end
-if ARGV[8] ~= '' then dev[3] = ARGV[8] end
-put(KEYS[1], ARGV[5], ARGV[6], ARGV[7], created, ttag, utag, data, dev)
-return 1
-""",
-)
+TOUCH = _script("touch", _on_cluster(S1.TOUCH_BODY))
 
 # KEYS[1] session key, KEYS[2] its index; ARGV[5] last_seen_us ('' keeps it), ARGV[6] a
 # handle for a session that has none. Returns its handle, or false when it is gone.
-DEVICE = _script(
-    "device",
-    r"""
-local old = getv(KEYS[1])
-if not old then return false end
-local oexp, created, updated, ttag, utag, data, dev = parse(old)
-if tonumber(oexp) <= NOW_US then return false end
-if ARGV[5] ~= '' then dev[3] = ARGV[5] end
-if dev[4] == '' then dev[4] = ARGV[6] end
-local v = table.concat(
-  {'2', oexp, created, updated, ttag, utag, dev[1], dev[2], dev[3], dev[4], data}, '\0')
-redis.call('SET', KEYS[1], v, 'KEEPTTL')
-return dev[4]
-""",
-)
+DEVICE = _script("device", _on_cluster(S1.DEVICE_BODY))
 
 # Per-user scripts: KEYS[1] = KEYS[2] the user's index, then every session it names (and the
 # one to keep); ARGV[5] user tag, ARGV[6] tenant tag ('' every tenant). -1: look again.
