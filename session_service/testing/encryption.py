@@ -145,7 +145,6 @@ class EncryptionRules(ContractCase):
     async def test_a_rotated_session_is_sealed_for_its_new_id(
         self, backend: SessionStoreBackend
     ) -> None:
-        store = _store(backend)
         Keyring(backend).use("k1")
         old = new_record({"cart": CARD})
         await backend.save(old)
@@ -159,7 +158,6 @@ class EncryptionRules(ContractCase):
     async def test_a_create_given_a_fresh_id_seals_for_that_id(
         self, backend: SessionStoreBackend
     ) -> None:
-        store = _store(backend)
         Keyring(backend).use("k1")
         first = new_record({"mine": 1})
         await backend.save(first)
@@ -226,7 +224,6 @@ class EncryptionRules(ContractCase):
     async def test_a_value_under_a_removed_key_reads_as_missing(
         self, backend: SessionStoreBackend, caplog: pytest.LogCaptureFixture
     ) -> None:
-        store = _store(backend)
         ring = Keyring(backend)
         ring.use("k-retired")
         record = new_record({"a": CARD})
