@@ -13,8 +13,9 @@ It is itself a :class:`~session_service.stores.SessionStore`, written out method
 * the operations that end sessions it cannot name (by user, by handle, by tenant, everything,
   and any write that may evict a user's extra sessions) empty this process's cache, since
   its own reads must not wait for its own push; the others hear the push;
-* everything else (listings, counts, cleanup, statistics, the lifecycle) is the inner
-  store's.
+* an import forgets every session it names (:mod:`.transfer`);
+* everything else (listings, counts, cleanup, statistics, the lifecycle, export) is the
+  inner store's.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from ..stores.protocol import DEFAULT_BATCH_SIZE, ProgressCallback, SessionStore
 from .channel import RevocationChannel
 from .keys import revocation_key
 from .local import Entry, LocalCache, Write, entry_of
+from .transfer import CachedTransfer
 
 if TYPE_CHECKING:
     from ..metrics import SessionMetrics
 
 
-class CachedSessionStore:
+class CachedSessionStore(CachedTransfer):
     """``inner``'s sessions, read through a per-process cache that ``channel`` keeps honest."""
 
     #: The service's counts (``None``: no metrics): the cache counts its hits here.
@@ -115,12 +117,13 @@ class CachedSessionStore:
 
     def _keep(self, write: Write, record: SessionRecord, started: float) -> None:
         """Keep what this process wrote (its own next read sees it at once), or, when the
-        write may have signed out other sessions of the user, forget everything."""
+        write may have signed out other sessions of the user, forget everything. A new
+        session (no ``created_at`` yet: the store sets it, from its own clock) is not kept:
+        a guess would be a start the store does not hold (the devices page, an export and
+        the absolute deadline say otherwise), so its first read goes to the store."""
         if self._may_evict(record.user_id):
             self.cache.clear()
-        elif record.expiry_date > utcnow():
-            if record.created_at is None:
-                record.created_at = utcnow()
+        elif record.expiry_date > utcnow() and record.created_at is not None:
             write.keep(entry_of(record, started))
 
     async def create(self, record: SessionRecord) -> SessionRecord:

@@ -1,8 +1,10 @@
 """``session-service reencrypt``: every session moved to the first key of
 ``SESSION_ENCRYPTION_KEYS`` (docs/security.md, "Rotating the encryption key").
 
-Each session is rewritten on its own, atomically, so the command can be interrupted and run
-again: what is already under the first key is skipped. When it reports nothing left under an
+It reads the store page by page (``--batch-size``) and rewrites each session on its own, only
+while it still holds what was read (a value the app writes meanwhile is never undone), so it
+can run while the app serves, be interrupted and run again: what is already under the first
+key is skipped. When it reports nothing left under an
 older key, that key can be removed from ``SESSION_ENCRYPTION_KEYS``.
 """
 
@@ -23,17 +25,23 @@ async def reencrypt(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progre
     )
     if done.gone:
         text += f"; {out.plural(done.gone, 'session')} ended meanwhile"
+    if done.busy:
+        text += (
+            f"; {out.plural(done.busy, 'session')} changed on every read (written by the app "
+            "meanwhile) and were left for the next run"
+        )
     if done.unreadable:
         text += (
             f"; {out.plural(done.unreadable, 'session')} could not be read (a key that is no "
             "longer listed, or data that fails its check) and were left as they are"
         )
-    else:
+    elif not done.busy:
         text += "; the older keys can now be removed"
     document = {
         "reencrypted": done.rewritten,
         "already_current": done.current,
         "gone": done.gone,
         "unreadable": done.unreadable,
+        "busy": done.busy,
     }
     return out.Result(text, document)

@@ -31,11 +31,17 @@ class Delta:
 
     ``growth`` bounds how much the merge can add to the stored JSON: each new member costs
     its key, its value, a colon and at most one comma, and the object's braces pay for them.
-    Made once per save, so a plain slotted class (the cheapest to build)."""
+    Made once per save, so a plain slotted class (the cheapest to build).
+
+    ``expected`` (empty for a request's patch) makes the patch a compare-and-set: each
+    ``(key JSON, value JSON)`` must be what the store holds under that key, byte for byte,
+    or nothing is written and the patch reports the session gone (``session-service
+    reencrypt`` rewrites a value only while it is still the ciphertext it read)."""
 
     __slots__ = (
         "changed",
         "entries",
+        "expected",
         "growth",
         "object_json",
         "owner",
@@ -61,6 +67,14 @@ class Delta:
         self.removed_json = tuple(map(key_json, removed))
         self.owner_changes = owner_changes
         self.owner = owner
+        self.expected: tuple[tuple[str, str], ...] = ()
+
+    def holds(self, data: dict[str, Any]) -> bool:
+        """Whether stored ``data`` (decoded) holds every ``expected`` value."""
+        return all(
+            (name := json.loads(kj)) in data and _encode_value(data[name]) == vj
+            for kj, vj in self.expected
+        )
 
     def apply(self, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` (changed in place) with the removals and the new values applied."""
@@ -112,3 +126,10 @@ def too_large(size: int, max_bytes: int) -> SessionDataError:
         f"the session is {size} bytes as JSON, over the limit of {max_bytes} "
         "(SESSION_MAX_BYTES); keep large data elsewhere and store a reference"
     )
+
+
+def expecting(delta: Delta, stored: Mapping[str, Any]) -> Delta:
+    """``delta`` as a compare-and-set on ``stored``'s values (as read from the store: the
+    encoder writes each one back to the exact text it was read from)."""
+    delta.expected = tuple((key_json(k), _encode_value(v)) for k, v in stored.items())
+    return delta

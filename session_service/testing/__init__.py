@@ -37,6 +37,7 @@ from .hostile import HostileInputRules
 from .lifecycle import LiveSessionRules
 from .lifetime import LifetimeRules
 from .patch import PatchRules
+from .reencrypt import ReencryptRules
 from .sessions import SessionRules
 from .transfer import TransferRules
 from .users_tenants import UserAndTenantRules
@@ -57,6 +58,7 @@ class StoreContractTests(
     LifetimeRules,
     TransferRules,
     EncryptionRules,
+    ReencryptRules,
 ):
     """Subclass it in a test module (its name starting with ``Test``) and define
     ``async def make_store(self) -> SessionStore`` returning a fresh, migrated, empty store;

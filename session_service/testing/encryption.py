@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from ..backend import SessionStoreBackend
+from ..backend import SessionStoreBackend, ruled_store
+from ..cache import CachedSessionStore
 from ..records import SessionRecord, new_session_id
 from ..settings.encryption import parse_encryption_keys
 from ..storable import at_rest_id
@@ -36,24 +37,39 @@ def keys_setting(*key_ids: str, keys: dict[str, str] | None = None) -> str:
 
 
 def _store(backend: SessionStoreBackend) -> SessionStoreBase:
+    """The store that seals (``backend``'s, or the one its read cache is in front of)."""
     pytest.importorskip("cryptography", reason="the `encryption` extra is not installed")
-    store = backend.store
+    store = ruled_store(backend.store)
     if not isinstance(store, SessionStoreBase):
         pytest.skip("encryption is applied by SessionStoreBase, which this store does not use")
     return store
+
+
+def _forget(backend: SessionStoreBackend) -> None:
+    """A restart, or a change behind every store's back (the test's own write of what is
+    stored), as a read cache sees it: a restart empties it, and such a write is no revocation
+    (it shows within ``SESSION_CACHE_MAX_AGE_SECONDS``; here, at once)."""
+    if isinstance(backend.store, CachedSessionStore):
+        backend.store.cache.clear()
 
 
 class Keyring:
     """Switches a store's keys as an operator edits ``SESSION_ENCRYPTION_KEYS`` between
     restarts: each id keeps its key across switches."""
 
-    def __init__(self, store: SessionStoreBase) -> None:
-        self.store = store
+    def __init__(self, backend: SessionStoreBackend) -> None:
+        self.backend = backend
+        self.store = _store(backend)
         self.material: dict[str, str] = {}
 
     def use(self, *key_ids: str) -> None:
+        """Restart with these keys (none: encryption off)."""
         from ..stores._cipher import DataCipher
 
+        _forget(self.backend)
+        if not key_ids:
+            self.store.cipher = None
+            return
         setting = keys_setting(*key_ids, keys=self.material)
         keys = parse_encryption_keys("SESSION_ENCRYPTION_KEYS", setting)
         assert keys is not None
@@ -73,6 +89,13 @@ async def overwrite_stored(store: SessionStoreBase, record: SessionRecord) -> No
     await store._save(stored, json.dumps(record.data, ensure_ascii=False))
 
 
+async def tamper(backend: SessionStoreBackend, record: SessionRecord) -> None:
+    """:func:`overwrite_stored` behind the store's back, as an attacker with the database
+    would: a read cache in front of it forgets its copy (see :func:`_forget`)."""
+    await overwrite_stored(_store(backend), record)
+    _forget(backend)
+
+
 class EncryptionRules(ContractCase):
     """Session data sealed at rest, on every path a store reads or writes it."""
 
@@ -80,7 +103,7 @@ class EncryptionRules(ContractCase):
         self, backend: SessionStoreBackend
     ) -> None:
         store = _store(backend)
-        Keyring(store).use("k1")
+        Keyring(backend).use("k1")
         record = new_record({"card": CARD, "user_id": "alice", "n": [1, 2.5, None]})
         await backend.save(record)
         raw = await stored_data(store, record.id)
@@ -98,11 +121,13 @@ class EncryptionRules(ContractCase):
         self, backend: SessionStoreBackend
     ) -> None:
         store = _store(backend)
-        Keyring(store).use("k1")
+        Keyring(backend).use("k1")
         other = await self.second_instance(backend)
         if other is not backend:
-            assert isinstance(other.store, SessionStoreBase)
-            other.store.cipher = store.cipher
+            other_store = ruled_store(other.store)
+            assert isinstance(other_store, SessionStoreBase)
+            other_store.cipher = store.cipher
+            _forget(other)
         record = new_record({"a": 0, "b": 0, "c": "kept"})
         await backend.save(record)
         for i in range(1, 21):
@@ -112,6 +137,7 @@ class EncryptionRules(ContractCase):
                     other.patch(record.id, {"b": i, f"new{i}": CARD}, ["c"]),
                 )
             )
+        _forget(backend)  # the other instance's writes: shown here within the cache's max age
         loaded = await data_of(backend, record.id)
         assert loaded == {"a": 20, "b": 20, **{f"new{i}": CARD for i in range(1, 21)}}
         assert CARD not in json.dumps(await stored_data(store, record.id))
@@ -119,8 +145,7 @@ class EncryptionRules(ContractCase):
     async def test_a_rotated_session_is_sealed_for_its_new_id(
         self, backend: SessionStoreBackend
     ) -> None:
-        store = _store(backend)
-        Keyring(store).use("k1")
+        Keyring(backend).use("k1")
         old = new_record({"cart": CARD})
         await backend.save(old)
         new = SessionRecord(new_session_id(), {"cart": CARD, "user_id": "u"}, old.expiry_date)
@@ -133,8 +158,7 @@ class EncryptionRules(ContractCase):
     async def test_a_create_given_a_fresh_id_seals_for_that_id(
         self, backend: SessionStoreBackend
     ) -> None:
-        store = _store(backend)
-        Keyring(store).use("k1")
+        Keyring(backend).use("k1")
         first = new_record({"mine": 1})
         await backend.save(first)
         clash = new_record({"cart": CARD}, sid=first.id)
@@ -147,18 +171,19 @@ class EncryptionRules(ContractCase):
         self, backend: SessionStoreBackend, caplog: pytest.LogCaptureFixture
     ) -> None:
         store = _store(backend)
-        Keyring(store).use("k1")
+        Keyring(backend).use("k1")
         victim, attacker = new_record({"role": "admin"}), new_record({"role": "guest"})
         await backend.save(victim)
         await backend.save(attacker)
+        assert await data_of(backend, attacker.id) == {"role": "guest"}  # a cache holds it
         stolen = (await stored_data(store, victim.id))["role"]
         attacker.data = {"role": stolen}
-        await overwrite_stored(store, attacker)
+        await tamper(backend, attacker)
         with caplog.at_level(logging.WARNING):
             assert await backend.load(attacker.id) is None
         # The victim's own value moved to another key of its session.
         victim_raw = SessionRecord(victim.id, {"other": stolen}, victim.expiry_date)
-        await overwrite_stored(store, victim_raw)
+        await tamper(backend, victim_raw)
         assert await backend.load(victim.id) is None
         assert await backend.dump_all_sessions() == []
         _no_secret_logged(caplog, victim.id, attacker.id, stolen)
@@ -167,7 +192,7 @@ class EncryptionRules(ContractCase):
         self, backend: SessionStoreBackend
     ) -> None:
         store = _store(backend)
-        ring = Keyring(store)
+        ring = Keyring(backend)
         ring.use("a")
         ring.material["b"] = ring.material["a"]  # one key listed under two ids
         ring.use("a", "b")
@@ -176,21 +201,19 @@ class EncryptionRules(ContractCase):
         sealed = (await stored_data(store, record.id))["k"]
         assert sealed.startswith("\ufdd0a:")
         relabelled = "\ufdd0b:" + sealed[len("\ufdd0a:") :]
-        await overwrite_stored(
-            store, SessionRecord(record.id, {"k": relabelled}, record.expiry_date)
-        )
+        await tamper(backend, SessionRecord(record.id, {"k": relabelled}, record.expiry_date))
         assert await backend.load(record.id) is None
 
     async def test_a_value_that_fails_its_tag_reads_as_missing_with_one_log_line(
         self, backend: SessionStoreBackend, caplog: pytest.LogCaptureFixture
     ) -> None:
         store = _store(backend)
-        Keyring(store).use("k1")
+        Keyring(backend).use("k1")
         record = new_record({"a": CARD, "b": 2})
         await backend.save(record)
         sealed = (await stored_data(store, record.id))["a"]
         flipped = sealed[:-5] + ("A" if sealed[-5] != "A" else "B") + sealed[-4:]  # the tag
-        await overwrite_stored(store, SessionRecord(record.id, {"a": flipped}, record.expiry_date))
+        await tamper(backend, SessionRecord(record.id, {"a": flipped}, record.expiry_date))
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             assert await backend.load(record.id) is None
@@ -201,11 +224,11 @@ class EncryptionRules(ContractCase):
     async def test_a_value_under_a_removed_key_reads_as_missing(
         self, backend: SessionStoreBackend, caplog: pytest.LogCaptureFixture
     ) -> None:
-        store = _store(backend)
-        ring = Keyring(store)
+        ring = Keyring(backend)
         ring.use("k-retired")
         record = new_record({"a": CARD})
         await backend.save(record)
+        assert await data_of(backend, record.id) == {"a": CARD}  # a read cache holds it now
         ring.use("k-new")  # "k-retired" removed before reencrypt ran
         caplog.clear()
         with caplog.at_level(logging.WARNING):
@@ -220,8 +243,8 @@ class EncryptionRules(ContractCase):
         from ..stores._reencrypt import reencrypt_store
 
         store = _store(backend)
-        ring = Keyring(store)
-        store.cipher = None
+        ring = Keyring(backend)
+        ring.use()
         plain = new_record({"legacy": CARD, "user_id": "bob"})
         await backend.save(plain)  # written before encryption was turned on
         ring.use("A")
@@ -247,7 +270,7 @@ class EncryptionRules(ContractCase):
 
     async def test_nothing_shows_a_key(self, backend: SessionStoreBackend) -> None:
         store = _store(backend)
-        ring = Keyring(store)
+        ring = Keyring(backend)
         ring.use("k1", "k2")
         shown = " ".join((repr(store), repr(backend), repr(store.cipher)))
         for material in ring.material.values():

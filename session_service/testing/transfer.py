@@ -129,6 +129,24 @@ class TransferRules(ContractCase):
         loaded = await backend.load(first.id)
         assert loaded is not None and loaded.data["cart"] == ["newer"]
 
+    async def test_the_next_load_after_an_import_reads_the_imported_session(
+        self, backend: SessionStoreBackend
+    ) -> None:
+        """A store that keeps what it read (a read cache) forgets what an import replaced."""
+        store = transferable(backend)
+        [first, *_] = await seed(backend)
+        old = await flat(store.export_sessions())
+        first.data["cart"] = ["newer"]
+        await backend.save(first)
+        new = await flat(store.export_sessions())
+        await backend.clear_all_sessions()
+        await store.import_sessions(old)
+        loaded = await backend.load(first.id)  # what a cache would now hold
+        assert loaded is not None and loaded.data["cart"] == [1, "ü"]
+        assert (await store.import_sessions(new)).written == 1
+        loaded = await backend.load(first.id)
+        assert loaded is not None and loaded.data["cart"] == ["newer"]
+
     async def test_an_import_skips_what_expired_meanwhile(
         self, backend: SessionStoreBackend
     ) -> None:

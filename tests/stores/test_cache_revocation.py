@@ -134,8 +134,10 @@ async def test_the_writer_reads_its_own_writes_without_a_round_trip(db_url: str)
     async with two_processes(db_url) as (a, _b):
         rec = await a.create(record("u1", n=1))
         asked = count_loads(a)
-        loaded = await a.load(rec.id)
+        loaded = await a.load(rec.id)  # a new session's start is the store's: read once
         assert loaded is not None and loaded.data["n"] == 1
+        assert asked == [rec.id]
+        asked.clear()
         assert await a.patch(rec.id, {"n": 2, "m": 3}, ["user_id"])
         after = await a.load(rec.id)
         assert after is not None and after.data == {"n": 2, "m": 3} and after.user_id is None

@@ -137,7 +137,10 @@ class MemorySessionStore(MemoryTransferOps):
             old = self._space.live(session_id, now)
             if old is None:
                 return False
-            data = encode_json(delta.apply(decode_data(old.data)), self.max_bytes)
+            stored = decode_data(old.data)
+            if delta.expected and not delta.holds(stored):
+                return False
+            data = encode_json(delta.apply(stored), self.max_bytes)
             user_id = delta.owner if delta.owner_changes else old.user_id
             entry = Entry(data, expiry or old.expiry, user_id, old.tenant_id, old.created_at, now)
             entry.keep_device_of(old)

@@ -21,11 +21,14 @@ so ``SESSION_MAX_BYTES`` holds byte for byte, as for a whole write.
 
 from __future__ import annotations
 
+from .._delta import Delta
 from .scripts import _script
 
 # KEYS[1] session key; ARGV[5..] id, exp_us, exp_ms ('' '' keeps the stored expiry), owner
-# flag ('1': the user tag changes), user tag, max bytes ('' none), n; then n pairs of key JSON,
-# value JSON; then the removed keys' JSON. 1 written, 0 gone or expired, -size too large.
+# flag ('1': the user tag changes), user tag, max bytes ('' none), n (or 'n/m'); then n pairs
+# of key JSON, value JSON; then m pairs that must be stored as they are (else nothing is
+# written: a compare-and-set, ``Delta.expected``); then the removed keys' JSON. 1 written,
+# 0 gone, expired or changed, -size too large.
 PATCH = _script(
     "patch",
     r"""
@@ -79,11 +82,16 @@ local function members(s)
   end
 end
 
-local function merge(data, n, at)
+local function merge(data, n, at, m)
   local ks, vs = members(data)
   local pos = {}
   for i, k in ipairs(ks) do pos[k] = i end
-  for i = at + 2 * n, #ARGV do
+  local rm = at + 2 * n + 2 * m
+  for i = at + 2 * n, rm - 1, 2 do  -- a compare-and-set: each expected value still stored
+    local p = pos[ARGV[i]]
+    if not p or vs[p] ~= ARGV[i + 1] then return nil end
+  end
+  for i = rm, #ARGV do
     local p = pos[ARGV[i]]
     if p then vs[p] = false end
   end
@@ -116,7 +124,14 @@ if exp_us ~= '' or utag ~= outag then  -- the indexes change: every one declared
   local more = again()
   if more then return more end
 end
-local merged = merge(data, tonumber(ARGV[11]), 12)
+local n, m = ARGV[11], 0
+local slash = string.find(n, '/', 1, true)
+if slash then
+  m = tonumber(string.sub(n, slash + 1))
+  n = string.sub(n, 1, slash - 1)
+end
+local merged = merge(data, tonumber(n), 12, m)
+if not merged then return 0 end
 if max ~= '' and #merged > tonumber(max) then return -#merged end
 if exp_us == '' then
   exp_us = oexp
@@ -133,3 +148,12 @@ put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, merged, dev)
 return 1
 """,
 )
+
+
+def counted_pairs(delta: Delta) -> list[str]:
+    """The script's ``n`` (or ``n/m``) and its pairs, for ``delta``."""
+    pairs = [part for entry in delta.entries for part in entry]
+    if not delta.expected:
+        return [str(len(delta.entries)), *pairs]
+    expected = [part for entry in delta.expected for part in entry]
+    return [f"{len(delta.entries)}/{len(delta.expected)}", *pairs, *expected]

@@ -48,7 +48,7 @@ from ..base import IdTaken
 from ..protocol import ProgressCallback
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, check_prefix, to_us
-from .delta import PATCH
+from .delta import PATCH, counted_pairs
 from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .rehash import rehash_keys
@@ -347,10 +347,9 @@ class RedisSessionStore(RedisTransferOps):
             exp_ms = _ms(exp)
         limit = "" if self.max_bytes is None else self.max_bytes
         owner = ("1", S.user_tag(delta.owner)) if delta.owner_changes else ("0", "")
-        pairs = [part for entry in delta.entries for part in entry]
         keys = self._declared(session_id, *((delta.owner,) if delta.owner_changes else ()))
         done = int(await self._call("save a session", PATCH, keys, session_id, exp, exp_ms,
-                                    *owner, limit, len(delta.entries), *pairs,
+                                    *owner, limit, *counted_pairs(delta),
                                     *delta.removed_json))  # fmt: skip
         if done < 0:
             assert self.max_bytes is not None

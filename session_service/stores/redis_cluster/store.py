@@ -34,6 +34,7 @@ from .._delta import Delta, too_large
 from ..protocol import ProgressCallback
 from ..redis import scripts as S1
 from ..redis.admin import to_us
+from ..redis.delta import counted_pairs
 from ..redis.limits import RedisLimitStorage
 from ..redis.server import check_server
 from ..redis.store import _ms
@@ -187,10 +188,9 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
             exp_ms = _ms(exp)
         limit = "" if self.max_bytes is None else self.max_bytes
         owner = ("1", utag) if delta.owner_changes else ("0", "")
-        pairs = [part for entry in delta.entries for part in entry]
         keys = [key, self._index(session_id, utag)]
         done = int(await self._call("save a session", S.PATCH, keys, session_id, exp, exp_ms,
-                                    *owner, limit, len(delta.entries), *pairs,
+                                    *owner, limit, *counted_pairs(delta),
                                     *delta.removed_json))  # fmt: skip
         if done < 0:
             assert self.max_bytes is not None

@@ -226,7 +226,7 @@ class SqlSessionStore(SqlTransferOps):
         now = hot.now_ts()
         expiry = None if expiry_date is None else hot.ts(expiry_date)
         with translate_errors(self.display_url, "save a session"):
-            one = self._patch_statement(session_id, delta, now, expiry)
+            one = None if delta.expected else self._patch_statement(session_id, delta, now, expiry)
             if one is not None and await hot.execute(one[0], *one[1]):
                 return True
             return await self._patch_by_compare(session_id, delta, now, expiry)
@@ -241,7 +241,10 @@ class SqlSessionStore(SqlTransferOps):
             if row is None:
                 return False
             old = row[0]
-            data = delta.apply(decode_data(old))
+            data = decode_data(old)
+            if delta.expected and not delta.holds(data):
+                return False  # changed since it was read (a compare-and-set: ``Delta``)
+            data = delta.apply(data)
             merged = encode_json(data, self.max_bytes)  # over the limit: nothing written
             user_id = user_id_of(data)
             check_text("session['user_id']", user_id, PRINCIPAL_LENGTH)
