@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic import command
@@ -38,6 +40,21 @@ async def _schema_at_0007(backend: SessionStoreBackend) -> None:
     assert await store.schema_revision() == "0007_limit_params"
 
 
+def _count_transactions(backend: SessionStoreBackend) -> list[int]:
+    """Grows by one for each multi-statement transaction the per-request driver runs from now
+    on (the fallback's three round trips; an instance attribute over the driver's method, for
+    this test only)."""
+    hot: Any = backend.store.hot  # type: ignore[attr-defined]
+    real, seen = hot.transaction, []
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(1)
+        return await real(*args, **kwargs)
+
+    hot.transaction = counted
+    return seen
+
+
 def _record(data: dict[str, object]) -> SessionRecord:
     return SessionRecord(new_session_id(), data, utcnow() + timedelta(hours=1), None, "t")
 
@@ -61,12 +78,12 @@ async def _left(backend: SessionStoreBackend, ids: list[str]) -> list[str]:
 
 
 @pytest.fixture
-async def two_instances(pg_db_url: str) -> list[SessionStoreBackend]:
+async def two_instances(pg_db_url: str) -> AsyncIterator[list[SessionStoreBackend]]:
     stores = [await SessionStoreBackend.connect(pg_db_url) for _ in range(2)]
     await stores[0].migrate()
     for store in stores:
         store.store.max_per_user = LIMIT  # type: ignore[attr-defined]
-    yield stores  # type: ignore[misc]
+    yield stores
     for store in stores:
         await store.close()
 
@@ -82,6 +99,7 @@ async def test_racing_logins_on_a_schema_without_the_function_leave_the_limit(
     two_instances: list[SessionStoreBackend], caplog: pytest.LogCaptureFixture
 ) -> None:
     await _schema_at_0007(two_instances[0])
+    transactions = _count_transactions(two_instances[0])
     with caplog.at_level(logging.WARNING, logger="session_service"):
         ids = await _racing_logins(two_instances, LIMIT + 10)
     left = await _left(two_instances[0], ids)
@@ -89,6 +107,7 @@ async def test_racing_logins_on_a_schema_without_the_function_leave_the_limit(
     assert [await two_instances[0].load(sid) is not None for sid in left] == [True] * LIMIT
     said = [r for r in caplog.records if "0008_login_function" in r.getMessage()]
     assert len(said) == 2 and "migrate" in said[0].getMessage()  # once per instance, not login
+    assert transactions  # the fallback's
 
 
 async def test_migrate_brings_the_function_back_for_the_store_that_ran_it(
@@ -99,10 +118,12 @@ async def test_migrate_brings_the_function_back_for_the_store_that_ran_it(
     await _racing_logins([first], 2)  # meets the old schema, falls back
     await first.migrate()
     caplog.clear()
+    transactions = _count_transactions(first)
     with caplog.at_level(logging.WARNING, logger="session_service"):
         ids = await _racing_logins([first], LIMIT + 10)
     assert len(await _left(first, ids)) == LIMIT
-    assert "0008_login_function" not in caplog.text  # the function ran: no fallback
+    assert "0008_login_function" not in caplog.text
+    assert transactions == []  # one statement per login again, not the fallback's transaction
     async with sql_engine(first).connect() as conn:
         assert await conn.scalar(_EXISTS) == 1
     assert await first.store.schema_revision() == SCHEMA_HEAD  # type: ignore[attr-defined]

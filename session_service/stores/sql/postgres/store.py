@@ -45,8 +45,9 @@ _LOGIN_CALL = "SELECT session_service_login(" + ", ".join(f"${n}" for n in range
 #: before it looks for the function again (``migrate`` from this store looks at once).
 _NO_FUNCTION_SECONDS = 60.0
 logger = logging.getLogger("session_service")
-#: Without revision 0008 (code deployed before ``migrate``): ``ROTATE_SQL`` and the sign-out of the user's extra sessions (the limit
-#: as $12) in one statement; its status counts the rows moved.
+#: Without revision 0008 (code deployed before ``migrate``): ``ROTATE_SQL`` and the sign-out
+#: of the user's extra sessions (the limit as $13) in one statement; its status counts the
+#: rows moved.
 _LOGIN_SQL = (
     f"WITH moved AS ({ROTATE_SQL} RETURNING id), gone AS (DELETE FROM {T.name} WHERE "
     f"EXISTS (SELECT 1 FROM moved) AND id IN ({extra_sessions_sql('id <> $1 AND id <> $2')})) "
@@ -126,10 +127,10 @@ class PgSessionStore(SqlSessionStore):
         return await super()._limited_login(move, limit, owner)
 
     def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
-        """Without revision 0008: one statement after the round trip that takes the owner's lock (see
-        :meth:`.driver.PgHotPath.transaction`): the move and the sign-out as data-modifying
-        ``WITH`` parts, which share one snapshot, taken after the lock. The snapshot shows
-        the row still under its old id ($1), so both ids are left out."""
+        """Without revision 0008: one statement after the round trip that takes the owner's
+        lock (see :meth:`.driver.PgHotPath.transaction`): the move and the sign-out as
+        data-modifying ``WITH`` parts, which share one snapshot, taken after the lock. The
+        snapshot shows the row still under its old id ($1), so both ids are left out."""
         return [(_LOGIN_SQL, (*move, limit))]
 
     async def _delete_expired_as_leader(self, batch_size: int) -> int | None:
