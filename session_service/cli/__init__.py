@@ -39,6 +39,7 @@ from . import output as out
 from . import sessions as cmd
 from . import transfer
 from ._command import Command as _Command
+from ._command import batch_size as _batch_size
 from ._database import PROG, load_settings, open_backend
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -60,17 +61,6 @@ def _text(what: str) -> Callable[[str], str]:
 
     parse.__name__ = what  # argparse names the type in its messages
     return parse
-
-
-def _batch_size(value: str) -> int:
-    """A whole number of at least 1 (``--batch-size``, ``--limit``)."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
 
 
 def _revoke_arguments(parser: argparse.ArgumentParser) -> None:

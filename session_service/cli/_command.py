@@ -24,3 +24,15 @@ class Command:
     creates_database: bool = False
     verb: str = "deleted"  # what its running count counts
     arguments: Callable[[argparse.ArgumentParser], None] | None = None  # its own arguments
+
+
+def batch_size(value: str) -> int:
+    """A whole number of at least 1 (``--batch-size``, ``--limit``): one parser, so every
+    command that takes one words its refusal alike."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n

@@ -57,7 +57,9 @@ def end(sessions: int, limits: int, counters: int) -> bytes:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat()
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
 
 
 def session(row: StoredSession) -> bytes:
@@ -122,7 +124,7 @@ def _time(document: dict[str, Any], name: str, number: int, *, optional: bool = 
         raise BadLine(f"line {number:,} of the export: {name} is not an ISO time") from None
     if moment.tzinfo is None:
         raise BadLine(f"line {number:,} of the export: {name} has no time zone")
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def stored_session(document: dict[str, Any], number: int) -> StoredSession:

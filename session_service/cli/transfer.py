@@ -40,7 +40,7 @@ from ..stores._transfer import (
 from ..stores.protocol import DEFAULT_BATCH_SIZE
 from . import _lines
 from . import output as out
-from ._command import Command
+from ._command import Command, batch_size
 from ._database import load_settings, open_backend
 
 CREDENTIALS_WARNING = (
@@ -59,21 +59,11 @@ def _transferable(backend: SessionStoreBackend) -> TransferStore:
     return store
 
 
-def _batch_size(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
-
-
 def _shared(parser: argparse.ArgumentParser, *, counters: bool) -> None:
     parser.add_argument(
         "--batch-size",
         metavar="N",
-        type=_batch_size,
+        type=batch_size,
         default=DEFAULT_BATCH_SIZE,
         help=f"sessions read and written per batch (default {DEFAULT_BATCH_SIZE})",
     )

@@ -3,7 +3,7 @@
 Export ``SCAN``s the session keys (or reads one tenant's index) and fetches each batch with
 one ``MGET``; ``SCAN`` may name a key twice while Redis resizes its table, so the CLI's counts
 come from the import side, which writes a key once. Import runs one script per row (atomic:
-the value, its ``PXAT`` and its index entries together). A row is
+the value, its ``PXAT`` and its index entries together), a page's scripts in one pipeline. A row is
 written when its key is absent or stored with an earlier ``updated_at``; its own creation and
 update times are kept (a write from the app stamps the server's "now" instead).
 """
@@ -11,6 +11,7 @@ update times are kept (a write from the app stamps the server's "now" instead).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from ...errors import SessionDataError
 from ...limits._checks import now_ms, wall_clock
@@ -23,14 +24,21 @@ from .limits import PARAMS_SUFFIX
 # KEYS[1] session key; ARGV[5..] key, exp_us, exp_ms, created_us, updated_us, tenant tag,
 # user tag, ip, user agent, last_seen_us, handle, data. 1 written, 0 kept (stored as new or
 # newer, or already expired).
-IMPORT = S._script(
-    "import",
-    r"""
+
+
+def import_body(elsewhere: str = "") -> str:
+    """The import script's body, one for both stores: the cluster's
+    (:mod:`..redis_cluster.transfer`) adds an ``elsewhere`` line (with its newline) that
+    answers for a key holding a pointer to the user's slot."""
+    return (
+        r"""
 local id, exp_us, exp_ms, updated = ARGV[5], ARGV[6], ARGV[7], ARGV[9]
 local ttag, utag = ARGV[10], ARGV[11]
 if tonumber(exp_us) <= NOW_US then return 0 end
 local old = redis.call('GET', KEYS[1])
-if old then
+"""
+        + elsewhere
+        + r"""if old then
   local _, _, oupdated, ottag, outag = parse(old)
   if tonumber(oupdated) >= tonumber(updated) then return 0 end
   if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
@@ -40,8 +48,11 @@ local v = table.concat({'2', exp_us, ARGV[8], updated, ttag, utag,
 redis.call('SET', KEYS[1], v, 'PXAT', exp_ms)
 index_add(id, ttag, utag, exp_ms)
 return 1
-""",
-)
+"""
+    )
+
+
+IMPORT = S._script("import", import_body())
 
 # KEYS[1] log, KEYS[2] its numbers; ARGV hit times newest first, then expires_at (ms),
 # "limit window_ms" or ''. Written (1) unless the stored log's newest hit is as new.
@@ -59,6 +70,11 @@ return 1
 
 class RedisTransferOps(TransferRules, RedisAdminOps):
     """Export and import under one key prefix."""
+
+    if TYPE_CHECKING:
+        _checked: bool
+
+        async def _first_use(self) -> None: ...
 
     async def _export_batches(
         self, tenant_id: str | None, batch_size: int
@@ -88,19 +104,31 @@ class RedisTransferOps(TransferRules, RedisAdminOps):
         return [stored_from(r) for r in await self._records(keys, to_us(utcnow()))]
 
     async def _import_batch(self, rows: list[tuple[StoredSession, str]]) -> int:
+        """Each row its own script (atomic per session), all of the page in one pipeline: one
+        round trip a page, not one a row. The script is loaded first, so no reply of the
+        pipeline is a ``NOSCRIPT``."""
         for row, _data in rows:
             if ":" in row.key:  # the key layout of .scripts: a key part never holds one
                 raise SessionDataError("an exported session's key cannot contain ':' on Redis")
-        written = 0
-        for row, data in rows:  # each its own script: atomic per session
-            exp = to_us(row.expiry_date)
-            seen = "" if row.last_seen is None else str(to_us(row.last_seen))
-            args = (row.key, exp, -(-exp // 1000), to_us(row.created_at), to_us(row.updated_at),
-                    S.tenant_tag(row.tenant_id), S.user_tag(row.user_id), row.ip or "",
-                    row.user_agent or "", seen, row.handle or "", data)  # fmt: skip
-            key = self._session_prefix + row.key
-            written += int(await self._call("import sessions", IMPORT, [key], *args))
-        return written
+        if not self._checked:
+            await self._first_use()
+        us = to_us(utcnow())
+        head = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us)  # what ``_run`` passes
+        try:
+            await self.client.script_load(IMPORT.source)
+            async with self.client.pipeline(transaction=False) as pipe:
+                for row, data in rows:
+                    exp = to_us(row.expiry_date)
+                    seen = "" if row.last_seen is None else str(to_us(row.last_seen))
+                    pipe.evalsha(IMPORT.sha, 1, self._session_prefix + row.key, *head,
+                                 row.key, exp, -(-exp // 1000), to_us(row.created_at),
+                                 to_us(row.updated_at), S.tenant_tag(row.tenant_id),
+                                 S.user_tag(row.user_id), row.ip or "", row.user_agent or "",
+                                 seen, row.handle or "", data)  # fmt: skip
+                replies = await pipe.execute()
+        except FAILURES as exc:
+            raise self._fail("import sessions", exc) from exc
+        return sum(int(reply) for reply in replies)
 
     # -- rate limits and counters (``limit:`` and ``counter:`` keys, as .limits lays them out)
 

@@ -25,6 +25,7 @@ from ...records import utcnow
 from .._transfer import LimitEntry, StoredSession, stored_from
 from ..redis import scripts as S1
 from ..redis.admin import to_us
+from ..redis.transfer import import_body
 from . import scripts as S
 from .client import FAILURES
 from .moves import _ATTEMPTS, ClusterWrites
@@ -38,24 +39,7 @@ _ELSEWHERE = 2
 # ip, user agent, last_seen_us, handle, data. 1 written, 0 kept (stored as new or newer, or
 # expired), 2 the key holds a pointer (the session is signed in: the caller moves it first).
 IMPORT = _script(
-    "import",
-    r"""
-local id, exp_us, exp_ms, updated = ARGV[5], ARGV[6], ARGV[7], ARGV[9]
-local ttag, utag = ARGV[10], ARGV[11]
-if tonumber(exp_us) <= NOW_US then return 0 end
-local old = redis.call('GET', KEYS[1])
-if old and string.sub(old, 1, 1) == '>' then return 2 end
-if old then
-  local _, _, oupdated, ottag, outag = parse(old)
-  if tonumber(oupdated) >= tonumber(updated) then return 0 end
-  if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
-end
-local v = table.concat({'2', exp_us, ARGV[8], updated, ttag, utag,
-  ARGV[12], ARGV[13], ARGV[14], ARGV[15], ARGV[16]}, '\0')
-redis.call('SET', KEYS[1], v, 'PXAT', exp_ms)
-index_add(id, ttag, utag, exp_ms)
-return 1
-""",
+    "import", import_body("if old and string.sub(old, 1, 1) == '>' then return 2 end\n")
 )
 
 # KEYS[1] a rate limit's log; ARGV[5..] hit times newest first, then expires_at (ms).

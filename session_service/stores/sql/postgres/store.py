@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ....records import utcnow
 from ....settings import DbPooler, StoreKind
 from ..._delta import Delta
+from ..._errors import translate_errors
 from ..._per_user import owner_key
+from ..._transfer import StoredSession
 from ..driver import Step
 from ..schema import sessions_table as T
 from ..statements import ROTATE_SQL, extra_sessions_sql
@@ -34,6 +36,7 @@ from .engine import (
     make_engine,
     owner_lock_id,
 )
+from .transfer import IMPORT_SQL, page_arrays
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
@@ -65,6 +68,13 @@ class PgSessionStore(SqlSessionStore):
 
     def _make_engine(self, url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
         return make_engine(url, timeout=timeout, **options)
+
+    async def _import_batch(self, rows: list[tuple[StoredSession, str]]) -> int:
+        """A page in one statement (:mod:`.transfer`), not a round of work per row."""
+        with translate_errors(self.display_url, "import sessions"):
+            async with self._writer.begin() as conn:
+                result = await conn.exec_driver_sql(IMPORT_SQL, page_arrays(rows))
+                return len(result.all())
 
     def _make_driver(self, url: str, timeout: float, pooler: DbPooler) -> PgHotPath:
         # Behind a transaction pooler: unnamed statements from the start.
