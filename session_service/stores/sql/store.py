@@ -268,10 +268,9 @@ class SqlSessionStore(SqlTransferOps):
 
     async def _rotate(self, old_id: str, record: SessionRecord, data: str) -> bool:
         """One statement on the per-request driver (:data:`.statements.ROTATE_SQL`). With
-        ``SESSION_MAX_PER_USER``, the login's own transaction on that driver, holding the
-        owner from its start, moves the row and deletes the user's extra sessions
-        (:meth:`_login_steps`): logins racing for one user queue on the owner, and the later
-        one sees the earlier one's session."""
+        ``SESSION_MAX_PER_USER``, one atomic step holding the owner from its start moves the
+        row and deletes the user's extra sessions (:meth:`_limited_login`): logins racing for
+        one user queue on the owner, and the later one sees the earlier one's session."""
         hot = self._hot
         now, user = hot.now_ts(), record.user_id
         seen = None if record.last_seen is None else hot.ts(record.last_seen)
@@ -282,11 +281,16 @@ class SqlSessionStore(SqlTransferOps):
             try:
                 if not (self.max_per_user and user is not None):
                     return bool(await hot.execute(ROTATE_SQL, *move))
-                steps = self._login_steps(move, self.max_per_user)
                 owner = owner_key(user, record.tenant_id)
-                return bool((await hot.transaction(steps, hold=owner))[0])
+                return await self._limited_login(move, self.max_per_user, owner)
             except hot.duplicate:
                 raise IdTaken from None
+
+    async def _limited_login(self, move: tuple[Any, ...], limit: int, owner: str) -> bool:
+        """A login under ``SESSION_MAX_PER_USER``: :meth:`_login_steps` in one transaction on
+        the per-request driver holding ``owner``; whether the row moved. A database that can
+        do it in fewer round trips says so in its own store."""
+        return bool((await self._hot.transaction(self._login_steps(move, limit), hold=owner))[0])
 
     def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
         """A limited login's statements: the first moves the row (``ROTATE_SQL``'s

@@ -9,8 +9,11 @@ pooler keeps on one server connection.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, ClassVar
 
+import asyncpg
 from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,8 +41,16 @@ from .transfer import IMPORT_SQL, page_arrays
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _OWNER_LOCK = text("SELECT pg_advisory_xact_lock(:cls, :owner)")
-#: A limited login: ``ROTATE_SQL`` and the sign-out of the user's extra sessions (the limit
-#: as $12) in one statement; its status counts the rows moved.
+#: A limited login in one round trip: revision 0008's function takes the owner's lock, moves
+#: the row and signs out the extras (``ROTATE_SQL``'s parameters, the limit, the lock's keys).
+_LOGIN_CALL = "SELECT session_service_login(" + ", ".join(f"${n}" for n in range(1, 16)) + ")"
+#: How long a store that met a schema without that function uses the transaction instead
+#: before it looks for the function again (``migrate`` from this store looks at once).
+_NO_FUNCTION_SECONDS = 60.0
+logger = logging.getLogger("session_service")
+#: Without revision 0008 (code deployed before ``migrate``): ``ROTATE_SQL`` and the sign-out
+#: of the user's extra sessions (the limit as $13) in one statement; its status counts the
+#: rows moved.
 _LOGIN_SQL = (
     f"WITH moved AS ({ROTATE_SQL} RETURNING id), gone AS (DELETE FROM {T.name} WHERE "
     f"EXISTS (SELECT 1 FROM moved) AND id IN ({extra_sessions_sql('id <> $1 AND id <> $2')})) "
@@ -96,11 +107,40 @@ class PgSessionStore(SqlSessionStore):
         owner = owner_lock_id(owner_key(user_id, tenant_id))
         await conn.execute(_OWNER_LOCK, {"cls": OWNER_LOCK_CLASS, "owner": owner})
 
+    #: Until when (``time.monotonic``) limited logins skip the function (see ``_limited_login``).
+    _no_login_function_until: float = 0.0
+
+    async def migrate(self) -> None:
+        await super().migrate()
+        self._no_login_function_until = 0.0  # the schema is at head: the function is there
+
+    async def _limited_login(self, move: tuple[Any, ...], limit: int, owner: str) -> bool:
+        """One autocommit statement, revision 0008's ``session_service_login``: the owner's
+        advisory lock, the move and the sign-out, one round trip like an unlimited login. On
+        a schema without it, the same steps as a transaction of three round trips
+        (:meth:`_login_steps`), with one log line a minute saying why."""
+        if time.monotonic() >= self._no_login_function_until:
+            lock = (OWNER_LOCK_CLASS, owner_lock_id(owner))
+            try:
+                row = await self._hot.fetchrow(_LOGIN_CALL, *move, limit, *lock)
+            except asyncpg.UndefinedFunctionError:
+                now = time.monotonic()
+                if now < self._no_login_function_until:  # a racing login said it already
+                    return await super()._limited_login(move, limit, owner)
+                self._no_login_function_until = now + _NO_FUNCTION_SECONDS
+                logger.warning(
+                    "the session schema predates revision 0008_login_function: logins under "
+                    "SESSION_MAX_PER_USER take three round trips until `session-service migrate`"
+                )
+            else:
+                return bool(row and row[0])
+        return await super()._limited_login(move, limit, owner)
+
     def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
-        """One statement after the round trip that takes the owner's lock (see
-        :meth:`.driver.PgHotPath.transaction`): the move and the sign-out as data-modifying
-        ``WITH`` parts, which share one snapshot, taken after the lock. The snapshot shows
-        the row still under its old id ($1), so both ids are left out."""
+        """Without revision 0008: one statement after the round trip that takes the owner's
+        lock (see :meth:`.driver.PgHotPath.transaction`): the move and the sign-out as
+        data-modifying ``WITH`` parts, which share one snapshot, taken after the lock. The
+        snapshot shows the row still under its old id ($1), so both ids are left out."""
         return [(_LOGIN_SQL, (*move, limit))]
 
     async def _delete_expired_as_leader(self, batch_size: int) -> int | None:

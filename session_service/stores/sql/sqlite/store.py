@@ -32,6 +32,13 @@ _EVICT_SQL = (
     f"AND EXISTS (SELECT 1 FROM {T.name} WHERE id = $2)"
 )
 
+#: A limited login's first statement: ``ROTATE_SQL``, returning how many other live sessions
+#: its user has in its tenant (the moved row under either id aside; no row: nothing moved).
+_LOGIN_SQL = ROTATE_SQL + (
+    f" RETURNING (SELECT count(*) FROM {T.name} WHERE user_id = $5 AND (tenant_id = $6 OR "
+    "(tenant_id IS NULL AND $6 IS NULL)) AND expiry_date > $7 AND id <> $1 AND id <> $2)"
+)
+
 
 class SqliteSessionStore(SqlSessionStore):
     """Sessions in a SQLite file (WAL mode, busy timeout, ``BEGIN IMMEDIATE`` for writes)."""
@@ -68,6 +75,21 @@ class SqliteSessionStore(SqlSessionStore):
 
     async def _lock_owner(self, conn: AsyncConnection, user_id: str, tenant_id: str | None) -> None:
         return None  # BEGIN IMMEDIATE: the file's write lock, held to the end
+
+    async def _limited_login(self, move: tuple[Any, ...], limit: int, owner: str) -> bool:
+        """One statement, like an unlimited login, while the user stays within the limit:
+        the move, which also counts the user's other sessions (:data:`_LOGIN_SQL`); above it,
+        a second, the sign-out (:data:`_EVICT_SQL`). SQLite runs one write statement at a
+        time on the whole file, each on the newest data, so these need no transaction: the
+        last login to move counts every login before it, and if that is too many, its own
+        sign-out (or one that ran after its move and took its session) sees them all and
+        leaves the limit; after that only sign-outs follow."""
+        row = await self._hot.write_fetchrow(_LOGIN_SQL, *move)
+        if row is None:
+            return False
+        if int(row[0]) >= limit:
+            await self._hot.execute(_EVICT_SQL, *move, limit)
+        return True
 
     def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
         """Two statements in the driver's ``BEGIN IMMEDIATE``: the file's write lock holds
