@@ -57,12 +57,26 @@ def _url(variant: str, urls: dict[str, str]) -> str:
         return urls["pg"]
     if variant.startswith("ours-sqlite"):
         return urls["sqlite"]
-    if variant == "ours-redis":
+    if variant.startswith("ours-redis"):  # and ours-redis-cached
         return urls["ours-redis"]
     return "memory://" if variant == "ours-memory" else ""
 
 
-async def _inner(cases: list[str], n: int, warm: int, urls: dict[str, str]) -> None:
+async def _requests(app: Any, route: str, cookie: bytes, n: int, concurrency: int) -> None:
+    """``n`` requests, ``concurrency`` at a time (all on the one session, as ``wrk`` sends)."""
+
+    async def one_by_one(k: int) -> None:
+        for _ in range(k):
+            status, _ = await _call(app, f"/{route}", cookie)
+            if status != 200:
+                raise SystemExit(f"{route} answered {status}")
+
+    await asyncio.gather(*(one_by_one(n // concurrency) for _ in range(concurrency)))
+
+
+async def _inner(
+    cases: list[str], n: int, warm: int, urls: dict[str, str], concurrency: int = 1
+) -> None:
     from .apps import build
 
     os.environ["BENCH_REDIS_PREFIX"] = urls["star-prefix"]
@@ -72,22 +86,22 @@ async def _inner(cases: list[str], n: int, warm: int, urls: dict[str, str]) -> N
         async with app.router.lifespan_context(app):
             _, headers = await _call(app, "/write", None)
             cookie = next(v for k, v in headers if k == b"set-cookie").split(b";")[0]
-            for _ in range(warm):
-                await _call(app, f"/{route}", cookie)
+            await _requests(app, route, cookie, warm, concurrency)
             os.getppid()  # callgrind: zero the counters
-            for _ in range(n):
-                status, _ = await _call(app, f"/{route}", cookie)
-                if status != 200:
-                    raise SystemExit(f"{case} answered {status}")
+            await _requests(app, route, cookie, n, concurrency)
             os.getegid()  # callgrind: dump them
 
 
-def count(cases: list[str], n: int, warm: int, urls: dict[str, str], work: Path) -> dict[str, int]:
-    """Instructions per request of each ``variant:route`` case (one valgrind process)."""
+def count(
+    cases: list[str], n: int, warm: int, urls: dict[str, str], work: Path, concurrency: int = 1
+) -> dict[str, int]:
+    """Instructions per request of each ``variant:route`` case (one valgrind process), with
+    ``concurrency`` requests in flight at a time."""
     out = work / "cg.out"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
            "--zero-before=getppid", "--dump-before=getegid", sys.executable, "-m",
            "benchmarks.instructions", "--inner", "-n", str(n), "--warm", str(warm),
+           "-c", str(concurrency),
            *(f"--url={k}={v}" for k, v in urls.items()), *cases]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -119,7 +133,9 @@ async def _outer(args: argparse.Namespace) -> dict[str, int]:
             urls = {"sqlite": lite, "pg": pg, "redis": args.redis_url, "star-prefix": star,
                     "ours-redis": with_prefix(args.redis_url, ours)}  # fmt: skip
             try:
-                return await asyncio.to_thread(count, args.cases, args.n, args.warm, urls, work)
+                return await asyncio.to_thread(
+                    count, args.cases, args.n, args.warm, urls, work, args.c
+                )
             finally:
                 for prefix in (ours, star):
                     await delete_prefix(args.redis_url, prefix)
@@ -130,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cases", nargs="*", help=f"variant:route (default: {' '.join(DEFAULT_CASES)})")
     p.add_argument("-n", type=int, default=500, help="measured requests per case")
     p.add_argument("--warm", type=int, default=200, help="requests before measuring")
+    p.add_argument("-c", type=int, default=1, help="requests in flight at a time (one session)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--url", action="append", default=[], help=argparse.SUPPRESS)
@@ -138,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args.cases = args.cases or DEFAULT_CASES
     if args.inner:
         urls = dict(u.split("=", 1) for u in args.url)
-        asyncio.run(_inner(args.cases, args.n, args.warm, urls))
+        asyncio.run(_inner(args.cases, args.n, args.warm, urls, args.c))
         return 0
     for case, per in asyncio.run(_outer(args)).items():
         print(f"{case:28} {per:>10,} instructions per request")

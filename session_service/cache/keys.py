@@ -8,6 +8,8 @@ every invalidation names it. Stores file a session under
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..storable import at_rest_id
 
 #: What a revocation names when it cannot list its sessions (a large delete, ``TRUNCATE``,
@@ -15,6 +17,11 @@ from ..storable import at_rest_id
 EVERYTHING = "*"
 
 
+@lru_cache(maxsize=1024)
 def revocation_key(session_id: str) -> str:
-    """The key under which the store files ``session_id``, as its revocations name it."""
+    """The key under which the store files ``session_id``, as its revocations name it.
+
+    Remembered for the last ids asked about: a request asks twice (its read, then its write),
+    and a hash costs more than a lookup. The ids held are no more than the entries hold
+    already (each names its session's id), and a revocation names keys, never ids."""
     return at_rest_id(session_id)

@@ -35,7 +35,8 @@ from .keys import EVERYTHING
 
 logger = logging.getLogger("session_service.cache")
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+#: The entries' JSON (the stores checked the data already: nothing is refused here).
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def entry_of(record: SessionRecord, filled: float) -> Entry:
     """An entry holding a snapshot of ``record`` (later changes to it are not seen)."""
-    data = _dumps(record.data)
+    data = dumps(record.data)
     snapshot = SessionRecord(
         record.id,
         {},
@@ -112,6 +113,18 @@ class Write:
     def keep(self, entry: Entry) -> None:
         """What the write stored, to keep once it is done."""
         self.entry = entry
+
+    def wanted(self) -> bool:
+        """Whether an entry kept now would be kept when the write ends (no write of the key
+        overlapped it, no revocation or state change since it began, the channel listens).
+        Asked just before building the entry, with no ``await`` between that and the end:
+        a write of a session many requests write at once builds nothing it would drop."""
+        cache = self.cache
+        return (
+            cache.listening
+            and self.generation == cache.generation
+            and self.key not in cache._overlapped
+        )
 
     def __enter__(self) -> Write:
         return self

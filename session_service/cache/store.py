@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..lifetime import LIFETIME_KEY, read_lifetime
 from ..records import SessionRecord, user_id_of, utcnow
+from ..stores._codec import decode_data
 from ..stores.protocol import DEFAULT_BATCH_SIZE, ProgressCallback, SessionStore, StoreStats
 from .channel import RevocationChannel
 from .keys import revocation_key
-from .local import Entry, LocalCache, Write, entry_of
+from .local import Entry, LocalCache, Write, dumps, entry_of
 from .transfer import CachedTransfer
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class CachedSessionStore(CachedTransfer):
         the absolute deadline say otherwise), so its first read goes to the store."""
         if self._may_evict(record.user_id):
             self.cache.clear()
-        elif record.expiry_date > utcnow() and record.created_at is not None:
+        elif record.created_at is not None and write.wanted() and record.expiry_date > utcnow():
             write.keep(entry_of(record, started))
 
     async def create(self, record: SessionRecord) -> SessionRecord:
@@ -148,7 +149,7 @@ class CachedSessionStore(CachedTransfer):
                 return False
             if extend_expiry:
                 self._keep(write, record, started)
-            elif before is not None and not self._may_evict(record.user_id):
+            elif before is not None and not self._may_evict(record.user_id) and write.wanted():
                 # The stored expiry was kept: so is the entry's.
                 written = entry_of(record, started)
                 written.record.expiry_date = before.record.expiry_date
@@ -177,7 +178,7 @@ class CachedSessionStore(CachedTransfer):
                 return False
             if "user_id" in changed and self._may_evict(user_id_of(dict(changed))):
                 self.cache.clear()
-            elif before is not None and before.record.id == session_id:
+            elif before is not None and before.record.id == session_id and write.wanted():
                 write.keep(_patched(before, changed, removed, expiry_date, lifetime))
         return True
 
@@ -310,19 +311,26 @@ def _patched(
     lifetime: tuple[int | None, bool | None] | None,
 ) -> Entry:
     """``before`` with a patch applied, as the store merged it (keys set and removed, the
-    owner following ``user_id``, the expiry and the session's own lifetime)."""
-    record = before.fresh(datetime.min.replace(tzinfo=before.record.expiry_date.tzinfo))
-    assert record is not None
-    data = record.data
+    owner following ``user_id``, the expiry and the session's own lifetime). One decode and
+    one encode of the data, and one new record: ``before``'s fields are in UTC already, so
+    nothing else is copied or converted (the cached write path; issue 22)."""
+    r = before.record
+    data = decode_data(before.data)
     for name in removed:
         data.pop(name, None)
     data.update(changed)
+    idle_ttl, persistent = r.idle_ttl, r.persistent
     if LIFETIME_KEY in data:  # the reserved key, when a lifetime came with the patch
-        record.idle_ttl, record.persistent = read_lifetime(data.pop(LIFETIME_KEY))
+        idle_ttl, persistent = read_lifetime(data.pop(LIFETIME_KEY))
     if lifetime is not None:
-        record.idle_ttl, record.persistent = lifetime
-    record.user_id = user_id_of(data)
+        idle_ttl, persistent = lifetime
+    expiry = r.expiry_date
     if expiry_date is not None:
-        deadline = record.absolute_expiry
-        record.expiry_date = expiry_date if deadline is None else min(expiry_date, deadline)
-    return entry_of(record, before.filled)
+        deadline = r.absolute_expiry
+        moved = expiry_date if deadline is None else min(expiry_date, deadline)
+        expiry = moved if moved.tzinfo is UTC else moved.astimezone(UTC)
+    record = SessionRecord(
+        r.id, {}, expiry, user_id_of(data), r.tenant_id, r.created_at, r.updated_at, r.ip,
+        r.user_agent, r.last_seen, r.handle, idle_ttl, persistent, r.absolute_expiry,
+    )  # fmt: skip
+    return Entry(before.filled, record, dumps(data))
