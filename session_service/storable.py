@@ -93,8 +93,8 @@ _remembered_at_rest_id = functools.lru_cache(maxsize=4096)(at_rest_id)
 
 def hot_at_rest_id(session_id: str) -> str:
     """:func:`at_rest_id` for the per-request paths: a browser sends the same id on every
-    request, so its hash is remembered instead of recomputed (SHA-256 through OpenSSL costs
-    about a tenth of an in-process SQLite read; benchmarks/ANALYSIS.md). A hash is
+    request, so its hash is remembered instead of recomputed (SHA-256 through OpenSSL was
+    3.5-4.5 us of a SQLite read request's CPU; benchmarks/ANALYSIS.md). A hash is
     deterministic, so a remembered answer is the answer. The memory is bounded: the 4,096
     most recently used ids, none longer than :data:`ID_LENGTH` (a longer one is hashed each
     time), so ids a client makes up cannot grow it."""
