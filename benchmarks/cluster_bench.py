@@ -10,10 +10,13 @@ cluster / single node, so a loaded machine shifts both sides alike:
   cluster: the id key's pointer, then the value in the user's slot), sequential and with 32
   concurrent tasks;
 * ``update`` of a signed-in session (the id key read, the script, the pointer's expiry);
-* clear-by-user of 100 sessions among a small and a large store (the cluster's clear runs in
-  the user's slot alone, so its cost must not grow with the store);
+* clear-by-user of 100 sessions among 10,000 and among 1,000,000 sessions (the cluster's
+  clear runs in the user's slot alone, so its cost must not grow with the store);
 * memory: ``used_memory`` summed over the primaries before and after a bulk of sessions,
-  per million sessions.
+  per million sessions;
+* HTTP read and write rps of the benchmark app (:mod:`benchmarks.apps`, a signed-in session)
+  on the cluster against the same app on the single node, the app under ``taskset -c 0`` and
+  wrk under ``taskset -c 1`` as in :mod:`benchmarks.per_core` (the issue's at least 0.9x on reads).
 
 ``python -m benchmarks.cluster_bench [--quick]``.
 """
@@ -38,6 +41,7 @@ from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
 from ._common import ab_rounds, concurrent_ops_per_s, fmt_ratio, median, paired_ratio
+from .http_bench import ensure_wrk, run_wrk, start_server, stop_server
 from .redis_bench import new_prefix
 
 
@@ -149,15 +153,18 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
         # clear-by-user of 100 sessions, in a small and a large cluster store
         cluster = stores["cluster"]
         timings = {}
-        for label, extra in (("small", 0), ("large", 2000 if quick else 20_000)):
-            if extra:
-                before = _used_memory(cluster_url)
-                await _bulk(cluster, extra)
-                per_million = (_used_memory(cluster_url) - before) / extra * 1e6
+        small, large = (2_000, 20_000) if quick else (10_000, 1_000_000)
+        stored = 1000  # the load cases' sessions
+        for label, size in (("small", small), ("large", large)):
+            before = _used_memory(cluster_url)
+            await _bulk(cluster, size - stored)
+            if label == "large":
+                per_million = (_used_memory(cluster_url) - before) / (size - stored) * 1e6
                 lines.append(
-                    f"| memory per 1M signed-in sessions (cluster primaries) | - | "
-                    f"{per_million / 2**20:,.0f} MiB | - | - |"
+                    f"| memory per 1M signed-in sessions (cluster primaries, measured from "
+                    f"{small:,} to {large:,}) | - | {per_million / 2**20:,.0f} MiB | - | - |"
                 )
+            stored = size
             samples = []
             for r in range(rounds):
                 await _bulk(cluster, 100, user=f"clear{label}{r}")
@@ -166,7 +173,7 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
                 samples.append(time.perf_counter() - t0)
             timings[label] = median(samples)
         lines.append(
-            f"| clear-by-user of 100, large / small store | - | "
+            f"| clear-by-user of 100, among {large:,} / among {small:,} | - | "
             f"{timings['large'] * 1e3:.1f} ms | {timings['small'] * 1e3:.1f} ms | "
             f"{fmt_ratio(timings['large'] / timings['small'])} |"
         )
@@ -176,6 +183,36 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
         for b in stores.values():
             await b.close()
     return lines
+
+
+def http_rows(cluster_url: str, single_url: str, rounds: int, seconds: float) -> list[str]:
+    """Read and write rps per core, cluster / single node, alternating rounds."""
+    wrk = ensure_wrk()
+    urls = {
+        "cluster": f"{cluster_url}?key_prefix={new_prefix('httpc')}",
+        "single": f"{single_url}?key_prefix={new_prefix('https')}",
+    }
+    servers = {name: start_server("ours-redis", url, cpu=0) for name, url in urls.items()}
+    rps: dict[tuple[str, str], list[float]] = {}
+    try:
+        for server in servers.values():  # warm-up: imports, pools, the cluster's slot map
+            for path in ("read", "write"):
+                run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, cpu=1)
+        cases = [(name, path) for path in ("read", "write") for name in servers]
+        for r in range(rounds):
+            for name, path in cases if r % 2 == 0 else reversed(cases):
+                server = servers[name]
+                res = run_wrk(wrk, f"{server.base}/{path}", server.cookie, seconds, cpu=1)
+                rps.setdefault((name, path), []).append(res.rps)
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    return [
+        f"| HTTP {path} rps per core (wrk -c32, {seconds:g} s runs, {rounds} rounds) | - | "
+        f"{median(rps[('cluster', path)]):,.0f} | {median(rps[('single', path)]):,.0f} | "
+        f"{fmt_ratio(paired_ratio(rps[('cluster', path)], rps[('single', path)]))} |"
+        for path in ("read", "write")
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.redis_cluster import redis_cluster
 
     with redis_cluster() as cluster, _standalone() as single:
-        lines = asyncio.run(run(args.cluster_url or cluster.url, args.url or single, args.quick))
+        c_url, s_url = args.cluster_url or cluster.url, args.url or single
+        lines = http_rows(c_url, s_url, 3 if args.quick else 5, 1 if args.quick else 5)
+        lines += asyncio.run(run(c_url, s_url, args.quick))
     print("| operation | mode | cluster | single node | cluster / single |")
     print("|---|---|---|---|---|")
     print("\n".join(lines))

@@ -5,6 +5,7 @@ script on one key's slot, so an interrupted run leaves every session whole or go
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -107,8 +108,9 @@ class ClusterAdminOps:
         n, gone = await self._per_user(
             action, S.CLEAR_USER, utag, ttag, keep or "", keep=keep or ""
         )
-        for sid in gone:  # their id keys point to nothing now; tidy them up
-            await self._drop_id(action, sid.decode(), ">" + utag)
+        # their id keys (one per session, spread over the primaries) point to nothing now:
+        # tidy them up side by side, so a user's sign-out costs about one round trip per node
+        await asyncio.gather(*(self._drop_id(action, sid.decode(), ">" + utag) for sid in gone))
         return int(n)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
