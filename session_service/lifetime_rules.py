@@ -15,17 +15,18 @@ from .records import SessionRecord, utcnow
 
 
 def read_record(
-    record: SessionRecord, absolute_ttl: timedelta | None, now: datetime
+    record: SessionRecord, absolute_ttl: timedelta | None, now: datetime | None = None
 ) -> SessionRecord | None:
     """``record`` as read from a store: its own lifetime taken out of the data, its absolute
     deadline (its start, ``created_at``, plus ``absolute_ttl``) set and its expiry brought
-    forward to it; ``None`` when that deadline has passed."""
+    forward to it; ``None`` when that deadline has passed at ``now`` (default: the clock,
+    read only when there is a deadline to compare: the usual read has none)."""
     data = record.data
     if LIFETIME_KEY in data:
         record.idle_ttl, record.persistent = read_lifetime(data.pop(LIFETIME_KEY))
     if absolute_ttl is not None and record.created_at is not None:
         deadline = record.created_at + absolute_ttl
-        if deadline <= now:
+        if deadline <= (utcnow() if now is None else now):
             return None
         record.absolute_expiry = deadline
         if record.expiry_date > deadline:

@@ -49,7 +49,7 @@ from ..lifetime_rules import (
     stored_data,
 )
 from ..records import SessionRecord, new_session_id, utcnow
-from ..storable import at_rest_id, check_aware, storable
+from ..storable import at_rest_id, check_aware, hot_at_rest_id, storable
 from ._codec import encode_json
 from ._delta import prepare_delta
 from ._index_rules import IndexRules
@@ -80,12 +80,12 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
 
     # -- the rules --------------------------------------------------------------------------
 
-    def _read(self, record: SessionRecord, now: datetime, key: str) -> SessionRecord | None:
+    def _read(self, record: SessionRecord, key: str) -> SessionRecord | None:
         """A record as read from the store under ``key``, unsealed and its lifetime applied
         (``None``: past its absolute deadline, or sealed data that does not open)."""
         if self.cipher is not None and not self.cipher.open(record, key):
             return None
-        return read_record(record, self.absolute_ttl, now)
+        return read_record(record, self.absolute_ttl)
 
     def _live(self, records: Iterable[SessionRecord]) -> list[SessionRecord]:
         """The live ones of ``records`` as a listing's primitive gave them (each ``id`` the
@@ -125,18 +125,18 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         return self._load_live(session_id)
 
     async def _load_live(self, session_id: str) -> SessionRecord | None:
-        key = at_rest_id(session_id)
+        key = hot_at_rest_id(session_id)
         metrics = self._metrics
         if metrics is None:
             record = await self._load(key)
             if record is None:
                 return None
             record.id = session_id  # the caller's id: the store holds only its hash
-            return self._read(record, utcnow(), key)
+            return self._read(record, key)
         record = await metrics.timed("load", self._load(key))
         if record is not None:
             record.id = session_id
-        live = None if record is None else self._read(record, utcnow(), key)
+        live = None if record is None else self._read(record, key)
         metrics.count_load(record, live)
         return live
 
@@ -207,7 +207,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         changed, removed = patched_lifetime(changed, removed, lifetime)
         if not storable(session_id):
             return _false()
-        key = at_rest_id(session_id)
+        key = hot_at_rest_id(session_id)
         if self.cipher is not None:
             changed = self.cipher.seal(key, changed)
         delta = prepare_delta(changed, removed)
@@ -228,7 +228,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
             check_aware(last_seen)  # raises
         if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
             return _false()
-        key = at_rest_id(session_id)
+        key = hot_at_rest_id(session_id)
         if self._metrics is not None:
             return self._metrics.timed("touch", self._touch(key, expiry_date, last_seen))
         return self._touch(key, expiry_date, last_seen)
@@ -239,7 +239,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
             check_aware(when)  # raises
         if not storable(session_id):
             return _false()
-        key = at_rest_id(session_id)
+        key = hot_at_rest_id(session_id)
         if self._metrics is not None:
             return self._metrics.timed("seen", self._seen(key, when))
         return self._seen(key, when)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from .schema import sessions_table as T
 
 LOAD_SQL = (
-    f"SELECT id, data, expiry_date, user_id, tenant_id, last_seen, created_at, handle "
+    f"SELECT data, expiry_date, user_id, tenant_id, last_seen, created_at, handle "
     f"FROM {T.name} "
     "WHERE id = $1 AND expiry_date > $2"
 )

@@ -181,8 +181,12 @@ class SqlSessionStore(SqlTransferOps):
                 raise
         if row is None:
             return None
-        sid, data, expiry, user_id, tenant_id, seen, created, handle = row
-        record = SessionRecord(sid, decode_data(data), hot.parse_ts(expiry), user_id, tenant_id)
+        # No ``id`` column: the row's id is the key looked up (``WHERE id = $1``), one column
+        # less to build and convert per request.
+        data, expiry, user_id, tenant_id, seen, created, handle = row
+        record = SessionRecord(
+            session_id, decode_data(data), hot.parse_ts(expiry), user_id, tenant_id
+        )
         record.handle = handle  # what names the session to the devices page (``current``)
         record.created_at = hot.parse_ts(created)  # the start of its absolute lifetime
         if seen is not None:

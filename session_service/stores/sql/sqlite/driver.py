@@ -50,6 +50,7 @@ class SqliteHotPath:
         self._path = path
         self._timeout = timeout
         self._reader: sqlite3.Connection | None = None
+        self._read_cursor: sqlite3.Cursor | None = None  # fetchrow's, on ``_reader``
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._since_checkpoint = 0
@@ -107,6 +108,15 @@ class SqliteHotPath:
             # 3-6 ms of CPU on the event loop, twice per cleanup batch.
             self._reader.execute("PRAGMA mmap_size = 0")
         return self._reader
+
+    def _inline_cursor(self) -> sqlite3.Cursor:
+        """One cursor on the inline connection, for every ``fetchrow``: ``Connection.execute``
+        makes (and registers, and frees) a cursor per call. Reusing it holds nothing between
+        calls: ``fetchall()`` steps the statement to its end, which resets it and ends its
+        read transaction, so the next read starts from the file as it is then."""
+        if self._read_cursor is None:
+            self._read_cursor = self._inline().cursor()
+        return self._read_cursor
 
     def _checkpoint(self) -> None:
         # RESTART, not PASSIVE: it takes the write lock for its few milliseconds, so it always
@@ -166,7 +176,7 @@ class SqliteHotPath:
         after the file is writable again (or its directory is back): only a fresh connection
         sees the file as it is now, so the store recovers without a restart.
         """
-        conn, self._reader = self._reader, None
+        conn, self._reader, self._read_cursor = self._reader, None, None
         _close_quietly(conn)
 
     async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
@@ -222,7 +232,8 @@ class SqliteHotPath:
         if self._fair():
             await asyncio.sleep(0)
         try:
-            rows = (self._reader or self._inline()).execute(_qmark(sql), args).fetchall()
+            cursor = self._read_cursor or self._inline_cursor()
+            rows = cursor.execute(_qmark(sql), args).fetchall()
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 self._forget_inline()
@@ -269,7 +280,7 @@ class SqliteHotPath:
         for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = None
+        self._reader = self._writer = self._read_cursor = None
 
 
 def _statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
