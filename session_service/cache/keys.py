@@ -8,20 +8,14 @@ every invalidation names it. Stores file a session under
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from ..storable import at_rest_id
+from ..storable import hot_at_rest_id
 
 #: What a revocation names when it cannot list its sessions (a large delete, ``TRUNCATE``,
 #: a clear of every session): every entry of every process goes.
 EVERYTHING = "*"
 
 
-@lru_cache(maxsize=1024)
-def revocation_key(session_id: str) -> str:
-    """The key under which the store files ``session_id``, as its revocations name it.
-
-    Remembered for the last ids asked about: a request asks twice (its read, then its write),
-    and a hash costs more than a lookup. The ids held are no more than the entries hold
-    already (each names its session's id), and a revocation names keys, never ids."""
-    return at_rest_id(session_id)
+#: The key under which the store files a session id, as its revocations name it: the
+#: stores' own remembered hash (a request asks twice, its read then its write, and the
+#: store's lookups ask the same memory), so the cache adds no hash of its own.
+revocation_key = hot_at_rest_id
