@@ -52,6 +52,10 @@ VARIANTS = (
     "ours-redis-cached",
 )
 TTL_SECONDS = 14 * 24 * 3600
+#: Connections per PostgreSQL app, the floor's pool and ours (``SESSION_DB_POOL_SIZE``) alike:
+#: the HTTP table runs seven PostgreSQL apps side by side, and seven pools of the library's
+#: default 20 outgrow a server's default ``max_connections`` of 100.
+PG_POOL_SIZE = 10
 _FLOOR_SALT = b"benchmarks.floor"
 _FLOOR_COOKIE = "floor_sid"
 
@@ -134,7 +138,9 @@ def _floor_app(db_url: str, secret: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        pool = await asyncpg.create_pool(dsn, min_size=10, max_size=20, reset=_no_reset)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=PG_POOL_SIZE, max_size=PG_POOL_SIZE, reset=_no_reset
+        )
         try:
             yield
         finally:
@@ -210,6 +216,7 @@ def _ours_app(
             "SESSION_TRACK_DEVICES": "true" if track_devices else "false",
             "SESSION_ABSOLUTE_TTL_SECONDS": str(2 * TTL_SECONDS) if absolute else "0",
             "SESSION_CACHE": "local" if cache else "off",
+            "SESSION_DB_POOL_SIZE": str(PG_POOL_SIZE),
         }
     )
     service = DefaultSessionService(None, settings)

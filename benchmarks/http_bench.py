@@ -35,6 +35,7 @@ from ._common import (
     median,
     paired_ratio,
 )
+from .apps import PG_POOL_SIZE
 from .cache_bench import cache_targets
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
@@ -303,7 +304,9 @@ def _run_http_bench(
     if pg_url:
         section.floors.append(
             "HTTP floor (PostgreSQL): Starlette + itsdangerous-signed id cookie + asyncpg pool "
-            "without reset; read = one prepared SELECT, write = that SELECT then a data-only "
+            f"of {PG_POOL_SIZE} connections without reset (ours: SESSION_DB_POOL_SIZE="
+            f"{PG_POOL_SIZE}); "
+            "read = one prepared SELECT, write = that SELECT then a data-only "
             "UPDATE (`SET data, updated_at`, like the library's `UPDATE_DATA_SQL`), each on "
             "its own acquire, as the library does; no session library."
         )

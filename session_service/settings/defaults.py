@@ -23,12 +23,15 @@ MAX_LAST_SEEN_SECONDS = 24 * 3600
 #: ``SESSION_MAX_PER_USER``'s bound: a login reads the user's sessions in one tenant to apply it.
 MAX_MAX_PER_USER = 100_000
 DEFAULT_DB_TIMEOUT_SECONDS = 5.0
+#: PostgreSQL: connections per process for requests (``SESSION_DB_POOL_SIZE``).
+DEFAULT_DB_POOL_SIZE = 20
 #: Upper bounds of the number settings: a larger value is a typo, and some (a TTL past the
 #: year 9999) would make every request fail instead of the start-up.
 MAX_TTL_SECONDS = 10 * 366 * 24 * 3600
 MAX_CLEANUP_INTERVAL_SECONDS = 7 * 24 * 3600
 MAX_MAX_BYTES = 64 * 1024 * 1024
 MAX_DB_TIMEOUT_SECONDS = 600.0
+MAX_DB_POOL_SIZE = 1000
 DEFAULT_REDIS_KEY_PREFIX = "session:"
 DEFAULT_MEMORY_MAX_SESSIONS = 100_000
 MAX_MEMORY_MAX_SESSIONS = 100_000_000

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .cache import cache_max_age, cache_max_entries, cache_mode, pg_direct_url
 from .defaults import (
     DEFAULT_CLEANUP_INTERVAL_SECONDS,
+    DEFAULT_DB_POOL_SIZE,
     DEFAULT_DB_TIMEOUT_SECONDS,
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
@@ -23,6 +24,7 @@ from .defaults import (
     DEFAULT_METRICS_SAMPLE,
     DEFAULT_TTL_SECONDS,
     MAX_CLEANUP_INTERVAL_SECONDS,
+    MAX_DB_POOL_SIZE,
     MAX_DB_TIMEOUT_SECONDS,
     MAX_LAST_SEEN_SECONDS,
     MAX_MAX_BYTES,
@@ -198,6 +200,14 @@ ENV_VARS: tuple[EnvVar, ...] = (
             minimum=0.1,
             maximum=MAX_DB_TIMEOUT_SECONDS,
         ),
+    ),
+    EnvVar(
+        "SESSION_DB_POOL_SIZE",
+        "`20`",
+        "PostgreSQL only: the most connections one app process keeps for requests (each event "
+        "loop its own pool); processes times this must stay under the server's "
+        "`max_connections` or the pooler's limit. 1 to 1000",
+        integer("db_pool_size", DEFAULT_DB_POOL_SIZE, minimum=1, maximum=MAX_DB_POOL_SIZE),
     ),
     EnvVar(
         "SESSION_DB_POOLER",

@@ -11,6 +11,7 @@ from typing import Any
 from .cache import DEFAULT_CACHE_MAX_AGE_SECONDS, DEFAULT_CACHE_MAX_ENTRIES, CacheMode
 from .defaults import (
     DEFAULT_CLEANUP_INTERVAL_SECONDS,
+    DEFAULT_DB_POOL_SIZE,
     DEFAULT_DB_TIMEOUT_SECONDS,
     DEFAULT_LAST_SEEN_SECONDS,
     DEFAULT_MAX_BYTES,
@@ -56,6 +57,8 @@ class SessionSettings:
     #: The longest a request waits on the store (queueing included) before it gets a 503.
     db_timeout_seconds: float = DEFAULT_DB_TIMEOUT_SECONDS
     db_pooler: DbPooler = "none"
+    #: PostgreSQL: the most connections one process's per-request pool opens (per event loop).
+    db_pool_size: int = DEFAULT_DB_POOL_SIZE
     redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX
     memory_max_sessions: int = DEFAULT_MEMORY_MAX_SESSIONS
     track_devices: DeviceTracking = "off"
@@ -106,6 +109,7 @@ class SessionSettings:
         options: dict[str, Any] = {"max_bytes": self.max_bytes, "timeout": self.db_timeout_seconds}
         if kind == "postgres":
             options["pooler"] = self.db_pooler
+            options["pool_size"] = self.db_pool_size
         elif kind == "redis":
             options["key_prefix"] = self.redis_key_prefix
         elif kind == "memory":

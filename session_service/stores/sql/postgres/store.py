@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ....records import utcnow
 from ....settings import DbPooler, StoreKind
+from ....settings.defaults import DEFAULT_DB_POOL_SIZE
 from ..._delta import Delta
 from ..._errors import translate_errors
 from ..._per_user import owner_key
@@ -66,6 +67,12 @@ class PgSessionStore(SqlSessionStore):
     db_system_name: ClassVar[str] = "postgresql"
     _read_sql: ClassVar[str] = patch.READ_SQL
 
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_DB_POOL_SIZE, **options: Any) -> None:
+        """``pool_size`` (``SESSION_DB_POOL_SIZE``): the most connections the per-request pool
+        of each event loop opens; the rest of ``options`` as for every SQL store."""
+        self._pool_size = pool_size
+        super().__init__(url, **options)
+
     def _make_engine(self, url: str, timeout: float, options: dict[str, Any]) -> AsyncEngine:
         return make_engine(url, timeout=timeout, **options)
 
@@ -78,7 +85,7 @@ class PgSessionStore(SqlSessionStore):
 
     def _make_driver(self, url: str, timeout: float, pooler: DbPooler) -> PgHotPath:
         # Behind a transaction pooler: unnamed statements from the start.
-        return PgHotPath(url, timeout=timeout, unnamed=pooler == "transaction")
+        return PgHotPath(url, self._pool_size, timeout=timeout, unnamed=pooler == "transaction")
 
     def _patch_statement(
         self, session_id: str, delta: Delta, now: Any, expiry: Any
