@@ -167,4 +167,37 @@ def markdown(section: Section, command: str, env: list[tuple[str, str]], rated: 
             parts += [table.note, ""]
     if section.notes:
         parts += ["## Notes", "", *[f"- {n}" for n in section.notes], ""]
+    parts += elsewhere()
     return "\n".join(parts)
+
+
+#: Reports of their own runs (each names its command, date and machine load), too long or too
+#: disruptive for this one: listed here so a reader of this page finds every figure.
+SEPARATE_REPORTS = ("TRANSFER.md", "CLUSTER.md", "METRICS.md", "RELIABILITY.md", "ANALYSIS.md")
+#: Of those, the ones whose first table is quoted here too (the figures an issue asks to find
+#: on this page: the million-session export and import, the cluster against one node).
+QUOTED = ("TRANSFER.md", "CLUSTER.md")
+
+
+def _first_table(text: str) -> list[str]:
+    rows: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            rows.append(line)
+        elif rows:
+            break
+    return rows
+
+
+def elsewhere() -> list[str]:
+    """The section naming the separate reports beside this file, each by its first heading."""
+    here = Path(__file__).resolve().parent
+    lines = ["## Measured in separate runs (not this one)", ""]
+    for name in SEPARATE_REPORTS:
+        path = here / name
+        if path.exists():
+            first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+            lines.append(f"- [{name}]({name}): {first}")
+            if name in QUOTED:
+                lines += ["", *_first_table(path.read_text(encoding="utf-8")), ""]
+    return [*lines, ""]
