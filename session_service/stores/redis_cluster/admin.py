@@ -223,17 +223,17 @@ class ClusterAdminOps:
         try:
             async for found in self._batches():
                 for start in range(0, len(found), batch_size):
-                    n = 0
-                    for key, sid, utag, value in await self._values(
-                        found[start : start + batch_size]
-                    ):
-                        if want is not None and value.split(b"\0", 5)[4].decode() != want:
-                            continue
-                        await self._run(S.TAKE, [key, self._index(sid, utag)], sid, "")
-                        if utag:
-                            await self._drop_id(action, sid, ">" + utag)
-                        n += 1
-                    done(n)
+                    taken = [
+                        self._clear_one(action, key, sid, utag)
+                        for key, sid, utag, value in await self._values(
+                            found[start : start + batch_size]
+                        )
+                        if want is None or value.split(b"\0", 5)[4].decode() == want
+                    ]
+                    # a batch's sessions side by side (each its own scripts, on its own slots):
+                    # one round trip per session in a row made a million take a quarter hour
+                    await asyncio.gather(*taken)
+                    done(len(taken))
             async for found in self._batches():
                 n = 0
                 for key, m in found:
@@ -242,12 +242,17 @@ class ClusterAdminOps:
                         continue  # every tenant: the buckets count; one: its users' indexes
                     n += await self._forget_gone(key, owner, want)
                 if want is None:
-                    for key, _ in found:
-                        await self._command("UNLINK", key)
+                    await asyncio.gather(*(self._command("UNLINK", key) for key, _ in found))
                 done(n)
         except FAILURES as exc:
             raise self._fail(action, exc) from exc
         return total
+
+    async def _clear_one(self, action: str, key: str, sid: str, utag: str) -> None:
+        """One session gone: its value with its index entry, then its id key's pointer."""
+        await self._run(S.TAKE, [key, self._index(sid, utag)], sid, "")
+        if utag:
+            await self._drop_id(action, sid, ">" + utag)
 
     async def _forget_gone(self, index: str, utag: str, tenant: str | None = None) -> int:
         """Remove from an index (of ``tenant`` alone, if given) the entries whose session has
