@@ -50,12 +50,17 @@ VARIANTS = (
     "ours-pg-absolute",
     "ours-pg-cached",
     "ours-redis-cached",
+    "ours-sqlite-encrypted",
+    "ours-pg-encrypted",
+    "ours-redis-encrypted",
 )
 TTL_SECONDS = 14 * 24 * 3600
 #: Connections per PostgreSQL app, the floor's pool and ours (``SESSION_DB_POOL_SIZE``) alike:
 #: the HTTP table runs seven PostgreSQL apps side by side, and seven pools of the library's
 #: default 20 outgrow a server's default ``max_connections`` of 100.
 PG_POOL_SIZE = 10
+#: The encrypted variants' one key (``KEYID:BASE64``, 32 bytes): a benchmark's, never a secret.
+_BENCH_KEY = "bench:" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5DSEJFTkNIQkU="
 _FLOOR_SALT = b"benchmarks.floor"
 _FLOOR_COOKIE = "floor_sid"
 
@@ -200,11 +205,13 @@ def _ours_app(
     whole: bool = False,
     absolute: bool = False,
     cache: bool = False,
+    encrypted: bool = False,
 ) -> Starlette:
     """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
     agent and a last_seen written at most once per 300 s per session); ``whole``: writes saved
     whole (the whole session, not only the changed key); ``absolute``:
-    SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL); ``cache``: SESSION_CACHE=local."""
+    SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL); ``cache``: SESSION_CACHE=local;
+    ``encrypted``: SESSION_ENCRYPTION_KEYS set (one key: every value sealed)."""
     from session_service import DefaultSessionService, SessionSettings
 
     settings = SessionSettings.from_env(
@@ -217,6 +224,7 @@ def _ours_app(
             "SESSION_ABSOLUTE_TTL_SECONDS": str(2 * TTL_SECONDS) if absolute else "0",
             "SESSION_CACHE": "local" if cache else "off",
             "SESSION_DB_POOL_SIZE": str(PG_POOL_SIZE),
+            **({"SESSION_ENCRYPTION_KEYS": _BENCH_KEY} if encrypted else {}),
         }
     )
     service = DefaultSessionService(None, settings)
@@ -278,6 +286,8 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
 
         prefix = os.environ.get("BENCH_REDIS_PREFIX", "starsessions.")
         return _starsessions_app(RedisStore(connection=Redis.from_url(redis_url), prefix=prefix))
+    if variant.endswith("-encrypted"):
+        return _ours_app(db_url, secret, encrypted=True)
     if variant in ("ours-pg-cached", "ours-redis-cached"):
         return _ours_app(db_url, secret, cache=True)
     if variant in ("ours-redis", "ours-memory"):

@@ -41,7 +41,7 @@ from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
 from ._common import ab_rounds, concurrent_ops_per_s, fmt_ratio, median, paired_ratio
-from .http_bench import ensure_wrk, run_wrk, start_server, stop_server
+from .per_core import pinned_rounds
 from .redis_bench import new_prefix
 
 
@@ -187,26 +187,14 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
 
 def http_rows(cluster_url: str, single_url: str, rounds: int, seconds: float) -> list[str]:
     """Read and write rps per core, cluster / single node, alternating rounds."""
-    wrk = ensure_wrk()
-    urls = {
-        "cluster": f"{cluster_url}?key_prefix={new_prefix('httpc')}",
-        "single": f"{single_url}?key_prefix={new_prefix('https')}",
-    }
-    servers = {name: start_server("ours-redis", url, cpu=0) for name, url in urls.items()}
-    rps: dict[tuple[str, str], list[float]] = {}
-    try:
-        for server in servers.values():  # warm-up: imports, pools, the cluster's slot map
-            for path in ("read", "write"):
-                run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, cpu=1)
-        cases = [(name, path) for path in ("read", "write") for name in servers]
-        for r in range(rounds):
-            for name, path in cases if r % 2 == 0 else reversed(cases):
-                server = servers[name]
-                res = run_wrk(wrk, f"{server.base}/{path}", server.cookie, seconds, cpu=1)
-                rps.setdefault((name, path), []).append(res.rps)
-    finally:
-        for server in servers.values():
-            stop_server(server)
+    rps = pinned_rounds(
+        {
+            "cluster": ("ours-redis", f"{cluster_url}?key_prefix={new_prefix('httpc')}"),
+            "single": ("ours-redis", f"{single_url}?key_prefix={new_prefix('https')}"),
+        },
+        rounds,
+        seconds,
+    )
     return [
         f"| HTTP {path} rps per core (wrk -c32, {seconds:g} s runs, {rounds} rounds) | - | "
         f"{median(rps[('cluster', path)]):,.0f} | {median(rps[('single', path)]):,.0f} | "

@@ -126,6 +126,33 @@ def _run(
     return section
 
 
+def pinned_rounds(
+    specs: dict[str, tuple[str, str]], rounds: int, seconds: float, connections: int = 32
+) -> dict[tuple[str, str], list[float]]:
+    """Read and write rps of each ``label: (variant, db_url)``, the apps under ``taskset -c``
+    :data:`APP_CPU` and wrk under :data:`LOAD_CPU`, the cases alternating round after round
+    (the harness of this module's table, for the separate runs that compare other variants)."""
+    wrk = ensure_wrk()
+    running = {label: start_server(v, url, cpu=APP_CPU) for label, (v, url) in specs.items()}
+    rps: dict[tuple[str, str], list[float]] = {}
+    try:
+        for server in running.values():  # warm-up: imports, pools, prepared statements
+            for path in ("read", "write"):
+                run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, connections, cpu=LOAD_CPU)
+        cases = [(label, path) for path in ("read", "write") for label in running]
+        for r in range(rounds):
+            for label, path in cases if r % 2 == 0 else reversed(cases):
+                server = running[label]
+                res = run_wrk(
+                    wrk, f"{server.base}/{path}", server.cookie, seconds, connections, cpu=LOAD_CPU
+                )
+                rps.setdefault((label, path), []).append(res.rps)
+    finally:
+        for server in running.values():
+            stop_server(server)
+    return rps
+
+
 def _spread(a: list[float], b: list[float]) -> str:
     ratios = sorted(x / y for x, y in zip(a, b, strict=False) if y)
     return f"rounds {ratios[0]:.2f} to {ratios[-1]:.2f}" if ratios else ""
