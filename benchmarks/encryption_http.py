@@ -14,20 +14,10 @@ import tempfile
 from pathlib import Path
 
 from ._common import fmt_ratio, median, paired_ratio, scratch_database
-from .per_core import pinned_rounds
+from .per_core import _migrate, pinned_rounds
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
 GOALS = {"read": 0.9, "write": 0.85}
-
-
-async def _migrate(url: str) -> None:
-    from session_service import SessionStoreBackend
-
-    backend = await SessionStoreBackend.connect(url)
-    try:
-        await backend.migrate()
-    finally:
-        await backend.close()
 
 
 def run(pg_url: str, redis_url: str, rounds: int, seconds: float, workdir: Path) -> list[str]:
