@@ -17,16 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SessionConfigError
 from ..records import SessionRecord, utcnow
-from ._cipher import DataCipher
 from ._delta import expecting, prepare_delta
 from ._rules import check_batch_size
 from ._transfer import TransferRules
 from .base import SessionStoreBase
 from .protocol import DEFAULT_BATCH_SIZE, ProgressCallback
+
+if TYPE_CHECKING:  # the cipher needs the `encryption` extra; the CLI imports this without it
+    from ._cipher import DataCipher
 
 #: Reads of one session that a write of the app's may beat before the run leaves it (it is
 #: then counted as ``busy`` and left for the next run).

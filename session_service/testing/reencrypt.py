@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+import pytest
+
 from ..backend import SessionStoreBackend
 from ..stores._reencrypt import reencrypt_store
 from ._harness import ContractCase
@@ -57,7 +59,7 @@ class ReencryptRules(ContractCase):
         ring.use("B", "A")
 
         async def whole_store(tenant_id: str | None) -> NoReturn:
-            raise AssertionError("reencrypt read every session in one list")
+            pytest.fail("reencrypt read every session in one list")
 
         store._dump = whole_store  # type: ignore[method-assign]
         seen: list[int] = []

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rx
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
+from redis.asyncio.sentinel import Sentinel
 
 from ...errors import SessionConfigError, SessionStoreUnavailable
 from ...lifetime_rules import earliest_start
@@ -49,6 +49,7 @@ from ..protocol import ProgressCallback
 from . import scripts as S
 from .admin import EPOCH, FAILURES, US, check_prefix, to_us
 from .delta import PATCH, counted_pairs
+from .failures import describe
 from .limits import RedisLimitStorage
 from .pool import BoundedConnectionPool, run_command, run_script, sentinel_client
 from .rehash import rehash_keys
@@ -64,29 +65,6 @@ _OWNERS_KEPT = 10_000
 
 def _ms(us: int) -> int:
     return -(-us // 1000)  # rounded up: the key never expires before the session does
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, MasterNotFoundError):
-        # redis-py appends " : <each Sentinel's error>" when some could not be asked.
-        if " : " in str(exc):
-            return "no Sentinel named a primary of that service (not every one could be reached)"
-        return "the Sentinels know no primary of that service (unknown, or failing over?)"
-    if isinstance(exc, rx.ReadOnlyError) or "previous master is now a" in str(exc):
-        return "the server is a read-only replica (a failover in progress?)"
-    if isinstance(exc, rx.AuthenticationError | rx.AuthorizationError):
-        return "authentication failed"
-    if isinstance(exc, rx.BusyLoadingError):
-        return "the server is still loading its data"
-    if isinstance(exc, rx.TimeoutError | TimeoutError):
-        return "timed out"
-    if isinstance(exc, rx.ConnectionError | OSError):
-        text = str(exc).lower()
-        return "connection refused" if "refused" in text else "connection lost or refused"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if text.startswith(("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN")):
-        return "a Redis Cluster answered (name it with a redis+cluster:// URL)"
-    return f"{type(exc).__name__}: {text}"
 
 
 class RedisSessionStore(RedisTransferOps):
@@ -171,7 +149,7 @@ class RedisSessionStore(RedisTransferOps):
         return RedisLimitStorage(lambda: self.client, self.key_prefix)
 
     def _fail(self, action: str, exc: BaseException) -> SessionStoreUnavailable:
-        reason = _describe(exc)
+        reason = describe(exc)
         if isinstance(exc, rx.ConnectionError | rx.TimeoutError | OSError | TimeoutError):
             return SessionStoreUnavailable(
                 f"cannot reach the session database at {self.display_url}: {reason}"
