@@ -4,8 +4,10 @@ It keeps the single-node store's values, rules and errors (:mod:`..redis.store`)
 where keys live (:mod:`.scripts`): an anonymous session in its id's slot, a signed-in one in
 its user's slot with the user's indexes, its id key pointing there. So:
 
-* a load by id is one ``GET`` for an anonymous session and two for a signed-in one (the
-  pointer, then the value);
+* a load by id is one ``GET`` for an anonymous session, and for a signed-in one whose id
+  carries its slot's tag (a rotate into a user gives it one, :mod:`.slots`): the value is
+  read where the tag says. Any other signed-in id (a free id given to ``create``, a session
+  made before slot tags) costs two: the id key's pointer, then the value;
 * each operation on one user's sessions (create, rotate within the user, clear-by-user,
   revoke by handle, sign out other devices, the per-user cap) is one script in the user's
   slot, atomic as on one node;
