@@ -173,7 +173,14 @@ def markdown(section: Section, command: str, env: list[tuple[str, str]], rated: 
 
 #: Reports of their own runs (each names its command, date and machine load), too long or too
 #: disruptive for this one: listed here so a reader of this page finds every figure.
-SEPARATE_REPORTS = ("TRANSFER.md", "CLUSTER.md", "METRICS.md", "RELIABILITY.md", "ANALYSIS.md")
+SEPARATE_REPORTS = (
+    "TRANSFER.md",
+    "CLUSTER.md",
+    "METRICS.md",
+    "REHASH.md",
+    "RELIABILITY.md",
+    "ANALYSIS.md",
+)
 #: Of those, the ones whose first table is quoted here too (the figures an issue asks to find
 #: on this page: the million-session export and import, the cluster against one node).
 QUOTED = ("TRANSFER.md", "CLUSTER.md")
