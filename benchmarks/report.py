@@ -178,6 +178,7 @@ SEPARATE_REPORTS = (
     "CLUSTER.md",
     "HASHED.md",
     "METRICS.md",
+    "REHASH.md",
     "RELIABILITY.md",
     "ANALYSIS.md",
 )
