@@ -176,14 +176,16 @@ def markdown(section: Section, command: str, env: list[tuple[str, str]], rated: 
 SEPARATE_REPORTS = (
     "TRANSFER.md",
     "CLUSTER.md",
+    "HASHED.md",
     "METRICS.md",
     "REHASH.md",
     "RELIABILITY.md",
     "ANALYSIS.md",
 )
 #: Of those, the ones whose first table is quoted here too (the figures an issue asks to find
-#: on this page: the million-session export and import, the cluster against one node).
-QUOTED = ("TRANSFER.md", "CLUSTER.md")
+#: on this page: the million-session export and import, the cluster against one node, hashed
+#: ids against the release before them).
+QUOTED = ("TRANSFER.md", "CLUSTER.md", "HASHED.md")
 
 
 def _first_table(text: str) -> list[str]:
