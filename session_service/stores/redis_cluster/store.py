@@ -31,7 +31,7 @@ from redis import exceptions as rx
 from redis.asyncio.cluster import RedisCluster
 
 from ...errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
-from ...records import SessionRecord, new_session_id, user_id_of, utcnow
+from ...records import SessionRecord, user_id_of, utcnow
 from .._codec import encode_json
 from .._delta import Delta, too_large
 from ..protocol import ProgressCallback
@@ -285,7 +285,7 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
     def _new_id(self, record: SessionRecord) -> str:
         """A fresh id in place of a taken one: with its slot's tag when signed in. (A free id
         given to ``create`` is kept as it is, as every store keeps it.)"""
-        return self._slot_id(new_session_id(), record.user_id)
+        return self._slot_id(super()._new_id(record), record.user_id)
 
 
 def _user_of(record: SessionRecord) -> str | None:
