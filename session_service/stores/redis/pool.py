@@ -147,11 +147,17 @@ _ROUNDS = 64
 
 
 async def run_script(
-    pool: aioredis.ConnectionPool, sha: str, source: str, keys: Sequence[str], args: Sequence[Any]
+    pool: aioredis.ConnectionPool,
+    sha: str,
+    source: str,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    asked: list[Any] | None = None,
 ) -> Any:
     """``EVALSHA`` through :func:`run_command`; a server that does not have the script yet
     (restarted, flushed) gets it loaded, then runs it once. A script that answers
-    :data:`MORE_KEYS` changed nothing: it runs again with the keys it named declared too."""
+    :data:`MORE_KEYS` changed nothing: it runs again with the keys it named declared too
+    (added to ``asked`` when given, so the caller can declare them up front next time)."""
     declared: Sequence[Any] = keys
     for _ in range(_ROUNDS):
         try:
@@ -162,4 +168,6 @@ async def run_script(
         if type(reply) is not list or not reply or reply[0] != MORE_KEYS:
             return reply
         declared = [*declared, *reply[1:]]
+        if asked is not None:
+            asked += reply[1:]
     raise rx.ResponseError("the keys a script touches kept changing; try again")

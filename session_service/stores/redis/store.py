@@ -55,6 +55,7 @@ from .pool import BoundedConnectionPool, run_command, run_script, sentinel_clien
 from .rehash import rehash_keys
 from .server import ALLOW_EVICTION, check_server
 from .transfer import RedisTransferOps
+from .user_keys import UserKeys
 
 #: How many sessions' owners (tenant, user) a store remembers from its own loads and writes,
 #: so that ``touch``, ``patch`` and ``delete``, which get only an id, can still declare the
@@ -121,6 +122,7 @@ class RedisSessionStore(RedisTransferOps):
         self._checked = False
         self._session_prefix = self.key_prefix + "s:"
         self._owners: dict[str, tuple[str | None, str | None]] = {}
+        self._user_keys = UserKeys(self._session_prefix)  # limited logins in one call
 
     def __repr__(self) -> str:
         return f"RedisSessionStore({self.display_url!r}, key_prefix={self.key_prefix!r})"
@@ -158,17 +160,22 @@ class RedisSessionStore(RedisTransferOps):
             f"the session database at {self.display_url} failed to {action}: {reason}"
         )
 
-    async def _run(self, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
+    async def _run(
+        self, script: S.Script, keys: Sequence[str], *args: Any, asked: list[Any] | None = None
+    ) -> Any:
         if not self._checked:
             await self._first_use()
         now = utcnow()
         us = to_us(now)
         argv = (self.key_prefix, S.INDEX_GRACE_MS, us // 1000, us, *args)
-        return await run_script(self.client.connection_pool, script.sha, script.source, keys, argv)
+        pool = self.client.connection_pool
+        return await run_script(pool, script.sha, script.source, keys, argv, asked)
 
-    async def _call(self, action: str, script: S.Script, keys: Sequence[str], *args: Any) -> Any:
+    async def _call(
+        self, action: str, script: S.Script, keys: Sequence[str], *args: Any, asked: Any = None
+    ) -> Any:
         try:
-            return await self._run(script, keys, *args)
+            return await self._run(script, keys, *args, asked=asked)
         except FAILURES as exc:
             raise self._fail(action, exc) from exc
 
@@ -362,14 +369,24 @@ class RedisSessionStore(RedisTransferOps):
         old = self._owners.pop(old_id, None)
         if old is not None and old != (record.tenant_id, record.user_id):
             keys += S.index_keys(self.key_prefix, S.tenant_tag(old[0]), S.user_tag(old[1]))[:2]
+        limit = self.max_per_user if args[3] else 0
+        # With the limit, the keys of the user's sessions this store knows (:mod:`.user_keys`),
+        # which the script reads once the user has ``limit``: one call, not two.
+        asked: list[Any] | None = None
+        index = keys[3] if limit else ""
+        if limit:
+            asked = []
+            keys += self._user_keys.get(index)
         start = earliest_start(self.absolute_ttl, utcnow())
         done = int(await self._call("rotate a session id", S.ROTATE, keys, old_id, record.id,
                                     *args, self.max_per_user,
-                                    0 if start is None else to_us(start)))  # fmt: skip
+                                    0 if start is None else to_us(start), asked=asked))  # fmt: skip
         if done < 0:
             raise IdTaken
         if done == 1:
             self._remember(record.id, record.tenant_id, record.user_id)
+            if asked is not None:
+                self._user_keys.learn(index, keys[1], keys[0], asked, limit)
         return done == 1
 
     async def _evict_extra(self, keep: str, limit: int) -> int:

@@ -112,7 +112,11 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
             f"the session database at {self.display_url} failed to {action}: {reason}"
         )
 
-    async def _call(self, action: str, script: S1.Script, keys: Any, *args: Any) -> Any:
+    async def _call(
+        self, action: str, script: S1.Script, keys: Any, *args: Any, asked: Any = None
+    ) -> Any:
+        """``asked`` is the single node's (its limited logins, :mod:`..redis.user_keys`); the
+        cluster's logins are its own (:mod:`.moves`) and never pass it."""
         try:
             return await self._run(script, keys, *args)
         except FAILURES as exc:
@@ -124,7 +128,7 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
                 await self._first_use()
             return await self.client.execute_command(*args)
 
-    async def _run(self, script: S1.Script, keys: Any, *args: Any) -> Any:
+    async def _run(self, script: S1.Script, keys: Any, *args: Any, asked: Any = None) -> Any:
         async with self.turns:
             if not self._checked:
                 await self._first_use()
