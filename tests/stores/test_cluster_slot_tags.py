@@ -214,3 +214,8 @@ async def test_export_and_import_keep_tagged_sessions_one_get(
         assert loaded is not None and loaded.data["n"] == 1 and ran == 1
     finally:
         await store.close()
+
+
+def test_every_slot_has_a_tag_that_lands_there() -> None:
+    tags = {slot_tag(slot) for slot in range(16384)}  # each asserts where its tag lands
+    assert len(tags) == 16384 and all(len(t) == 3 and tag_of("x~" + t) == t for t in tags)
