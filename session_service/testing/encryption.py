@@ -76,6 +76,18 @@ class Keyring:
         self.store.cipher = DataCipher(keys)
 
 
+async def saved_then_rekeyed(backend: SessionStoreBackend, *records: SessionRecord) -> Keyring:
+    """``records`` saved under key ``A``, then a restart with a new key ``B`` first and ``A``
+    still listed (so it still opens): where an operator's key rotation leaves a store before
+    ``reencrypt``. The keyring's ``store`` is the store that seals."""
+    ring = Keyring(backend)
+    ring.use("A")
+    for record in records:
+        await backend.save(record)
+    ring.use("B", "A")
+    return ring
+
+
 async def stored_data(store: SessionStoreBase, session_id: str) -> dict[str, Any]:
     """The data as the store holds it (sealed), through its own read primitive."""
     raw = await store._load(at_rest_id(session_id))
@@ -242,16 +254,12 @@ class EncryptionRules(ContractCase):
     ) -> None:
         from ..stores._reencrypt import reencrypt_store
 
-        store = _store(backend)
-        ring = Keyring(backend)
-        ring.use()
+        Keyring(backend).use()
         plain = new_record({"legacy": CARD, "user_id": "bob"})
         await backend.save(plain)  # written before encryption was turned on
-        ring.use("A")
         records = [new_record({"i": i, "s": CARD}) for i in range(7)]
-        for record in records:
-            await backend.save(record)
-        ring.use("B", "A")  # a new key first; A still opens
+        ring = await saved_then_rekeyed(backend, *records)
+        store = ring.store
         assert await data_of(backend, records[0].id) == {"i": 0, "s": CARD}
         assert await backend.patch(records[1].id, {"i": "b"}, [])  # under B now, "s" under A
         seen: list[int] = []

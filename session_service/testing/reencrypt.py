@@ -13,7 +13,7 @@ from ..backend import SessionStoreBackend
 from ..stores._reencrypt import reencrypt_store
 from ._harness import ContractCase
 from ._records import data_of, new_record
-from .encryption import CARD, Keyring, _store
+from .encryption import CARD, saved_then_rekeyed
 
 
 class ReencryptRules(ContractCase):
@@ -22,12 +22,9 @@ class ReencryptRules(ContractCase):
     async def test_reencrypt_never_overwrites_a_value_the_app_wrote_meanwhile(
         self, backend: SessionStoreBackend
     ) -> None:
-        store = _store(backend)
-        ring = Keyring(backend)
-        ring.use("A")
         record = new_record({"cart": "old", "card": CARD, "user_id": "alice"})
-        await backend.save(record)
-        ring.use("B", "A")
+        ring = await saved_then_rekeyed(backend, record)
+        store = ring.store
         raced: list[str] = []
 
         async def app_writes(stored_key: str) -> None:
@@ -50,13 +47,9 @@ class ReencryptRules(ContractCase):
     async def test_reencrypt_reads_the_store_page_by_page(
         self, backend: SessionStoreBackend
     ) -> None:
-        store = _store(backend)
-        ring = Keyring(backend)
-        ring.use("A")
         records = [new_record({"i": i, "s": CARD}) for i in range(8)]
-        for record in records:
-            await backend.save(record)
-        ring.use("B", "A")
+        ring = await saved_then_rekeyed(backend, *records)
+        store = ring.store
 
         async def whole_store(tenant_id: str | None) -> NoReturn:
             pytest.fail("reencrypt read every session in one list")

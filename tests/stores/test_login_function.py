@@ -22,6 +22,7 @@ from session_service.stores.sql import migrate
 from session_service.stores.sql.store import SqlSessionStore
 
 from ..conftest import SCHEMA_HEAD, sql_engine
+from ..support.pooler import limited_instances
 from .test_pooler import pgbouncer, pooled  # noqa: F401  (fixtures)
 
 LIMIT = 3
@@ -134,17 +135,7 @@ async def test_racing_logins_through_a_transaction_pooler_leave_the_limit(
 ) -> None:
     """The function through PgBouncer in ``pool_mode = transaction`` (unnamed statements):
     logins by ``rotate`` from two app instances."""
-    direct, through = pooled
-    setup = await SessionStoreBackend.connect(direct)
-    await setup.migrate()
-    await setup.close()
-    instances = [SessionStoreBackend.from_url(through, pooler="transaction") for _ in range(2)]
-    try:
-        for backend in instances:
-            backend.store.max_per_user = LIMIT  # type: ignore[attr-defined]
+    async with limited_instances(pooled, LIMIT) as instances:
         for _ in range(2):
             ids = await _racing_logins(instances, LIMIT + 10)
             assert len(await _left(instances[0], ids)) == LIMIT
-    finally:
-        for backend in instances:
-            await backend.close()

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from session_service import SessionRecord, SessionStoreBackend
+from session_service import SessionRecord
 from session_service.records import new_session_id, utcnow
 
+from ..support.pooler import limited_instances
 from .test_pooler import pgbouncer, pooled  # noqa: F401  (fixtures)
 
 LIMIT = 5
@@ -18,14 +19,7 @@ LIMIT = 5
 async def test_racing_logins_through_the_pooler_leave_the_limit(
     pooled: tuple[str, str],  # noqa: F811  (the fixture imported above)
 ) -> None:
-    direct, through = pooled
-    setup = await SessionStoreBackend.connect(direct)
-    await setup.migrate()
-    await setup.close()
-    instances = [SessionStoreBackend.from_url(through, pooler="transaction") for _ in range(2)]
-    try:
-        for backend in instances:
-            backend.store.max_per_user = LIMIT  # type: ignore[attr-defined]
+    async with limited_instances(pooled, LIMIT) as instances:
 
         async def login(i: int) -> str:
             record = SessionRecord(
@@ -38,6 +32,3 @@ async def test_racing_logins_through_the_pooler_leave_the_limit(
             listed = await instances[0].list_sessions_for_user("alice")
             left = [ids[r.data["i"]] for r in listed]  # listings name no ids: by the data
             assert len(left) == LIMIT and set(left) <= set(ids)
-    finally:
-        for backend in instances:
-            await backend.close()
