@@ -12,6 +12,7 @@ the environment, so uvicorn can build the app in its own process:
 ``BENCH_REDIS_URL`` for ``starsessions-redis``
 ``BENCH_REDIS_PREFIX`` the key prefix of ``starsessions-redis`` (so the harness can delete its
                    keys afterwards)
+``BENCH_PG_POOL_SIZE`` connections per PostgreSQL app (default :data:`PG_POOL_SIZE`'s 10)
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ VARIANTS = (
 TTL_SECONDS = 14 * 24 * 3600
 #: Connections per PostgreSQL app, the floor's pool and ours (``SESSION_DB_POOL_SIZE``) alike:
 #: the HTTP table runs seven PostgreSQL apps side by side, and seven pools of the library's
-#: default 20 outgrow a server's default ``max_connections`` of 100.
-PG_POOL_SIZE = 10
+#: default 20 outgrow a server's default ``max_connections`` of 100. ``BENCH_PG_POOL_SIZE``
+#: sets another (a comparison with a release whose pool was fixed at 20).
+PG_POOL_SIZE = int(os.environ.get("BENCH_PG_POOL_SIZE", "10"))
 #: The encrypted variants' one key (``KEYID:BASE64``, 32 bytes): a benchmark's, never a secret.
 _BENCH_KEY = "bench:" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5DSEJFTkNIQkU="
 _FLOOR_SALT = b"benchmarks.floor"

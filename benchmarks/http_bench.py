@@ -83,9 +83,11 @@ class Server:
 
 def start_server(
     variant: str, db_url: str = "", redis_url: str = "", redis_prefix: str = "",
-    cpu: int | None = None,
+    cpu: int | None = None, root: Path = ROOT,
 ) -> Server:  # fmt: skip
-    """One uvicorn process serving ``variant``; ``cpu``: pinned to that core (``taskset``)."""
+    """One uvicorn process serving ``variant``; ``cpu``: pinned to that core (``taskset``);
+    ``root``: the tree whose ``benchmarks.apps`` and ``session_service`` it imports (another
+    release's, unpacked, for a comparison across versions; by default this tree)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -94,13 +96,13 @@ def start_server(
         "BENCH_SECRET": SECRET,
         "BENCH_REDIS_URL": redis_url,
         "BENCH_REDIS_PREFIX": redis_prefix,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
     }
     cmd = [*pinned(cpu), sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app"]
     cmd += ["--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     cmd += ["--log-level", "warning", "--lifespan", "on"]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    proc = subprocess.Popen(cmd, env=env, cwd=root)
     server = Server(variant, port, proc)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -106,10 +106,12 @@ asyncio.run(main())
 """
 
 
-def _unpack(ref: str, into: Path) -> Path:
+def _unpack(ref: str, into: Path, *extra: str) -> Path:
+    """The package and its migrations as of ``ref`` (and the ``extra`` paths, e.g. the
+    benchmark apps of that release) in ``into``, importable from there."""
     into.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "session_service", "migrations"],
+        ["git", "-C", str(ROOT), "archive", ref, "session_service", "migrations", *extra],
         capture_output=True,
         check=True,
     )

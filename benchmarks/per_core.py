@@ -15,11 +15,20 @@ import argparse
 import asyncio
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._common import Section, Table, Target, fmt, median, paired_ratio, scratch_database
-from .http_bench import Server, WrkResult, ensure_wrk, run_wrk, start_server, stop_server
+from .http_bench import (
+    ROOT,
+    Server,
+    WrkResult,
+    ensure_wrk,
+    run_wrk,
+    start_server,
+    stop_server,
+)
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
 APP_CPU, LOAD_CPU = 0, 1
@@ -127,13 +136,21 @@ def _run(
 
 
 def pinned_rounds(
-    specs: dict[str, tuple[str, str]], rounds: int, seconds: float, connections: int = 32
+    specs: dict[str, tuple[str, str]],
+    rounds: int,
+    seconds: float,
+    connections: int = 32,
+    roots: Mapping[str, Path] | None = None,
 ) -> dict[tuple[str, str], list[float]]:
     """Read and write rps of each ``label: (variant, db_url)``, the apps under ``taskset -c``
     :data:`APP_CPU` and wrk under :data:`LOAD_CPU`, the cases alternating round after round
-    (the harness of this module's table, for the separate runs that compare other variants)."""
+    (the harness of this module's table, for the separate runs that compare other variants).
+    ``roots``: the code tree of a label's app where it is not this one (``start_server``)."""
     wrk = ensure_wrk()
-    running = {label: start_server(v, url, cpu=APP_CPU) for label, (v, url) in specs.items()}
+    running = {
+        label: start_server(v, url, cpu=APP_CPU, root=(roots or {}).get(label, ROOT))
+        for label, (v, url) in specs.items()
+    }
     rps: dict[tuple[str, str], list[float]] = {}
     try:
         for server in running.values():  # warm-up: imports, pools, prepared statements

@@ -173,10 +173,19 @@ def markdown(section: Section, command: str, env: list[tuple[str, str]], rated: 
 
 #: Reports of their own runs (each names its command, date and machine load), too long or too
 #: disruptive for this one: listed here so a reader of this page finds every figure.
-SEPARATE_REPORTS = ("TRANSFER.md", "CLUSTER.md", "METRICS.md", "RELIABILITY.md", "ANALYSIS.md")
+SEPARATE_REPORTS = (
+    "TRANSFER.md",
+    "CLUSTER.md",
+    "HASHED.md",
+    "METRICS.md",
+    "REHASH.md",
+    "RELIABILITY.md",
+    "ANALYSIS.md",
+)
 #: Of those, the ones whose first table is quoted here too (the figures an issue asks to find
-#: on this page: the million-session export and import, the cluster against one node).
-QUOTED = ("TRANSFER.md", "CLUSTER.md")
+#: on this page: the million-session export and import, the cluster against one node, hashed
+#: ids against the release before them).
+QUOTED = ("TRANSFER.md", "CLUSTER.md", "HASHED.md")
 
 
 def _first_table(text: str) -> list[str]:

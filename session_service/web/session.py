@@ -154,6 +154,7 @@ class Session(dict[str, Any]):
 
     @property
     def cycle_requested(self) -> bool:
+        """Whether :meth:`cycle_id` was called: the middleware then saves under a new id."""
         return self._cycle
 
     @property

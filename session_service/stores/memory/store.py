@@ -62,12 +62,15 @@ class MemorySessionStore(MemoryTransferOps):
     # -- lifecycle (nothing to connect, migrate or release) -----------------------------------
 
     async def ping(self) -> None:
+        """Always answers: the sessions are in this process."""
         return None
 
     async def migrate(self) -> None:
+        """Nothing to do: memory has no schema (kept for the protocol)."""
         return None
 
     async def close(self) -> None:
+        """Nothing to release: the sessions stay for other stores on the same URL."""
         return None
 
     # -- one session (primitives: the record is checked and encoded already) -----------------

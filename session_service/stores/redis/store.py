@@ -213,6 +213,7 @@ class RedisSessionStore(RedisTransferOps):
             raise self._fail("migrate the session keys", exc) from exc
 
     async def close(self) -> None:
+        """Release the connections; the store reconnects if it is used again."""
         client, self._client = self._client, None
         manager, self._manager = self._manager, None
         if self._loop is asyncio.get_running_loop():
