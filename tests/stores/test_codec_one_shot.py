@@ -42,5 +42,7 @@ def test_a_cycle_is_refused_with_the_usual_words() -> None:
     ],
 )
 def test_bad_values_fail_as_before(value: Any, words: str) -> None:
-    with pytest.raises(SessionDataError, match=rf"session\['k'\] cannot be stored as JSON: {words}"):
+    with pytest.raises(
+        SessionDataError, match=rf"session\['k'\] cannot be stored as JSON: {words}"
+    ):
         encode_json({"k": value})
