@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from ..errors import SessionDataError
@@ -17,8 +18,21 @@ _log = logging.getLogger(__name__)
 
 # One encoder and one decoder for the process: ``json.dumps`` with keyword arguments builds a
 # new ``JSONEncoder`` on every call, a measurable share of a session write. Both are stateless.
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+_encode = _ENCODER.encode
 _decoder = json.JSONDecoder()
+#: ``_encode`` without its per-call cost: ``JSONEncoder.encode`` builds a new C encoder on
+#: every call (about half of encoding a small session). This one is built once, without the
+#: circular-reference markers (a dict shared between calls and threads would be state), so a
+#: cycle ends in ``RecursionError``; :func:`encode_json` then encodes again with ``_encode``,
+#: which raises what it always raised.
+_one_shot = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(
+        None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
+    )
+)
 _decode, _raw_decode = _decoder.decode, _decoder.raw_decode
 
 
@@ -87,7 +101,13 @@ def encode_json(data: dict[str, Any], max_bytes: int | None = None) -> str:
         if not isinstance(key, str):
             raise SessionDataError(f"session keys must be strings, not {key!r}")
     try:
-        text = _encode(data)
+        if _one_shot is None:
+            text = _encode(data)
+        else:
+            try:
+                text = "".join(_one_shot(data, 0))
+            except RecursionError:  # a cycle, or nesting too deep: the usual error for it
+                text = _encode(data)
     except (TypeError, ValueError, RecursionError) as exc:
         bad = _first_bad_key(data)
         where = f"session[{bad!r}]" if bad is not None else "the session"

@@ -229,11 +229,14 @@ class SqlSessionStore(SqlTransferOps):
         hot = self._hot
         now = hot.now_ts()
         expiry = None if expiry_date is None else hot.ts(expiry_date)
-        with translate_errors(self.display_url, "save a session"):
+        try:  # as in ``_load``: no ``translate_errors`` object per request
             one = None if delta.expected else self._patch_statement(session_id, delta, now, expiry)
             if one is not None and await hot.execute(one[0], *one[1]):
                 return True
             return await self._patch_by_compare(session_id, delta, now, expiry)
+        except Exception:
+            with translate_errors(self.display_url, "save a session"):
+                raise
 
     async def _patch_by_compare(self, sid: str, delta: Delta, now: Any, expiry: Any) -> bool:
         """Read, merge in Python, write only if unchanged meanwhile (else again); exact about

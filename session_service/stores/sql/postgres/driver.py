@@ -199,7 +199,10 @@ async def _run_prepared(
     """``sql`` on ``conn`` by ``deadline`` (loop time): its first row, or (``fetch=False``) its
     status line."""
     loop = asyncio.get_running_loop()
-    stmt = await conn.session_statement(sql, unnamed, max(deadline - loop.time(), 0.001))
+    # Prepared already, the usual case: no coroutine of its own (one per statement).
+    stmt = conn.prepared_statement(sql, unnamed)
+    if stmt is None:
+        stmt = await conn.session_statement(sql, unnamed, max(deadline - loop.time(), 0.001))
     left = max(deadline - loop.time(), 0.001)
     if fetch:
         return await stmt.fetchrow(*args, timeout=left)

@@ -42,20 +42,31 @@ class PgConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is unty
         self.session_statements: dict[str, Any] = {}
         self.session_unnamed = False
 
+    def prepared_statement(self, sql: str, unnamed: bool) -> Any:
+        """The statement for ``sql`` if it is prepared already in the given mode, else
+        ``None`` (then :meth:`session_statement` prepares it)."""
+        if unnamed != self.session_unnamed:
+            return None
+        stmt = self.session_statements.get(sql)
+        if stmt is not None:
+            # asyncpg ties a statement object to one checkout of a pooled connection (it
+            # refuses it after a release), but the statement lives as long as the connection:
+            # re-tie it.
+            stmt._con_release_ctr = self._pool_release_ctr
+        return stmt
+
     async def session_statement(self, sql: str, unnamed: bool, seconds: float) -> Any:
         """The prepared statement for ``sql`` in the given mode (prepared on first use)."""
         if unnamed != self.session_unnamed:
             # Statements prepared by name stay on whichever server got them until it closes.
             self.session_statements.clear()
             self.session_unnamed = unnamed
-        stmt = self.session_statements.get(sql)
+        stmt = self.prepared_statement(sql, unnamed)
         if stmt is None:
             name = "" if unnamed else f"__session_service_{_PROCESS_TOKEN}_{next(_NUMBERS)}__"
             stmt = await self.prepare(sql, name=name, timeout=seconds)
             self.session_statements[sql] = stmt
-        # asyncpg ties a statement object to one checkout of a pooled connection (it refuses
-        # it after a release), but the statement lives as long as the connection: re-tie it.
-        stmt._con_release_ctr = self._pool_release_ctr
+            stmt._con_release_ctr = self._pool_release_ctr
         return stmt
 
 

@@ -50,7 +50,7 @@ class SqliteHotPath:
         self._path = path
         self._timeout = timeout
         self._reader: sqlite3.Connection | None = None
-        self._read_cursor: sqlite3.Cursor | None = None  # fetchrow's, on ``_reader``
+        self._read_cursor: sqlite3.Cursor | None = None  # every inline statement's, on ``_reader``
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._since_checkpoint = 0
@@ -110,10 +110,11 @@ class SqliteHotPath:
         return self._reader
 
     def _inline_cursor(self) -> sqlite3.Cursor:
-        """One cursor on the inline connection, for every ``fetchrow``: ``Connection.execute``
-        makes (and registers, and frees) a cursor per call. Reusing it holds nothing between
-        calls: ``fetchall()`` steps the statement to its end, which resets it and ends its
-        read transaction, so the next read starts from the file as it is then."""
+        """One cursor on the inline connection, for every inline statement (``fetchrow`` and
+        ``_run``): ``Connection.execute`` makes (and registers, and frees) a cursor per call.
+        Reusing it holds nothing between calls: ``fetchall()`` steps a read to its end, and a
+        write runs to its end in ``execute``, which resets the statement and ends its
+        transaction, so the next statement starts from the file as it is then."""
         if self._read_cursor is None:
             self._read_cursor = self._inline().cursor()
         return self._read_cursor
@@ -214,7 +215,10 @@ class SqliteHotPath:
         if write and self._checkpoint_pending:
             return await self._hop(sql, args, fetch)  # queue behind the checkpoint
         try:
-            result = _statement(self._reader or self._inline(), sql, args, fetch)
+            # The one inline cursor, as ``fetchrow`` uses: ``Connection.execute`` would make,
+            # register and free one per statement.
+            cur = (self._read_cursor or self._inline_cursor()).execute(_qmark(sql), args)
+            result = cur.fetchall() if fetch else cur.rowcount
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 self._forget_inline()
