@@ -128,17 +128,26 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         key = hot_at_rest_id(session_id)
         metrics = self._metrics
         if metrics is None:
-            record = await self._load(key)
+            record = await self._load_id(session_id, key)
             if record is None:
                 return None
             record.id = session_id  # the caller's id: the store holds only its hash
             return self._read(record, key)
-        record = await metrics.timed("load", self._load(key))
+        record = await metrics.timed("load", self._load_id(session_id, key))
         if record is not None:
             record.id = session_id
         live = None if record is None else self._read(record, key)
         metrics.count_load(record, live)
         return live
+
+    def _load_id(self, session_id: str, key: str) -> Coroutine[Any, Any, SessionRecord | None]:
+        """The ``_load`` of a load by ``session_id`` (filed under ``key``): a store whose ids
+        say where their session lives (Redis Cluster's slot tags) reads the id here."""
+        return self._load(key)
+
+    def _new_id(self, record: SessionRecord) -> str:
+        """A fresh id for ``record`` when its id was taken (a store may shape its ids)."""
+        return new_session_id()
 
     async def create(self, record: SessionRecord) -> SessionRecord:
         """Store a new session, never overwriting: a taken id is replaced by a fresh one
@@ -151,7 +160,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
             try:
                 await (insert if self._metrics is None else self._metrics.timed("create", insert))
             except IdTaken:
-                record.id = new_session_id()
+                record.id = self._new_id(record)
                 data = self._encode(record, handle=False)
             else:
                 if self.max_per_user and record.user_id is not None:
@@ -261,7 +270,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
                     rotate if self._metrics is None else self._metrics.timed("rotate", rotate)
                 )
             except IdTaken:
-                record.id = new_session_id()
+                record.id = self._new_id(record)
                 data = self._encode(record, handle=False)
                 continue
             if moved and self._metrics is not None:

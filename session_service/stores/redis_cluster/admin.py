@@ -24,17 +24,25 @@ if TYPE_CHECKING:
     from ...errors import SessionStoreUnavailable
 
 _SCAN_COUNT = 1000
-#: What follows the prefix: a hash tag, then nothing (an id key), ``s:<id>`` (a signed-in
-#: session), ``u:<tenant tag>`` (a user's index in one tenant) or ``ut``.
 #: What follows the prefix: a user's hash tag then ``s:<id>`` (a signed-in session) or ``u``
-#: (the user's index); a bucket's then ``i:<id>`` (an id key) or ``a`` (the bucket's index).
-_SHAPE = re.compile(r"\{(=[^{}]*)\}(?:(s):([^:{}]*)|(u)())|\{(#[0-9a-f]{3})\}(?:i:([^:{}]*)|(a))")
+#: (the user's index); a bucket's then ``i:<id>`` (an id key) or ``a`` (the bucket's index);
+#: a slot tag's then ``s:<id>`` (a signed-in session, :mod:`.slots`).
+_SHAPE = re.compile(
+    r"\{(=[^{}]*)\}(?:(s):([^:{}]*)|(u)())|\{(#[0-9a-f]{3})\}(?:i:([^:{}]*)|(a))"
+    r"|\{@([A-Za-z0-9_-]{3})\}s:([^:{}]*)"
+)
 _UNESCAPES = re.compile("%(25|3A|7B|7D)")
 _BACK = {"25": "%", "3A": ":", "7B": "{", "7D": "}"}
 
 
 def kunesc(value: str) -> str:
     return _UNESCAPES.sub(lambda m: _BACK[m.group(1)], value)
+
+
+def _loc(utag: str, tag: bytes | str) -> str:
+    """The loc (:mod:`.moves`) of a user's session filed under slot tag ``tag`` ('' none)."""
+    tag = tag.decode() if isinstance(tag, bytes) else tag
+    return "@" + tag + utag if tag else utag
 
 
 class ClusterAdminOps:
@@ -67,7 +75,11 @@ class ClusterAdminOps:
 
         async def _drop_id(self, action: str, session_id: str, expected: str) -> None: ...
 
-        def _index(self, session_id: str, utag: str) -> str: ...
+        def _index(self, session_id: str, loc: str) -> str: ...
+
+        def _key(self, session_id: str, loc: str) -> str: ...
+
+        def _member_loc(self, utag: str, member: str) -> tuple[str, str, str]: ...
 
         async def _sessions_of(self, utag: str) -> list[str]: ...
 
@@ -105,12 +117,15 @@ class ClusterAdminOps:
     ) -> int:
         utag, ttag = self._owner(user_id, tenant_id, untenanted_only)
         action = "clear a user's sessions"
-        n, gone = await self._per_user(
+        n, gone, tags = await self._per_user(
             action, S.CLEAR_USER, utag, ttag, keep or "", keep=keep or ""
         )
         # their id keys (one per session, spread over the primaries) point to nothing now:
         # tidy them up side by side, so a user's sign-out costs about one round trip per node
-        await asyncio.gather(*(self._drop_id(action, sid.decode(), ">" + utag) for sid in gone))
+        await asyncio.gather(*(
+            self._drop_id(action, sid.decode(), ">" + _loc(utag, tag))
+            for sid, tag in zip(gone, tags, strict=True)
+        ))  # fmt: skip
         return int(n)
 
     async def _revoke(self, user_id: str, handle: str, tenant_id: str | None) -> bool:
@@ -118,14 +133,15 @@ class ClusterAdminOps:
         gone = await self._per_user("revoke a session", S.REVOKE, utag, ttag, handle)
         if not gone:
             return False
-        await self._drop_id("revoke a session", gone.decode(), ">" + utag)
+        sid, tag = gone
+        await self._drop_id("revoke a session", sid.decode(), ">" + _loc(utag, tag))
         return True
 
     async def _name_session(self, session_id: str, handle: str) -> str | None:
-        key, utag, raw = await self._where("name a session", session_id)
+        key, loc, raw = await self._where("name a session", session_id)
         if raw is None:
             return None
-        keys = [key, self._index(session_id, utag)]
+        keys = [key, self._index(session_id, loc)]
         named = await self._call("name a session", S.DEVICE, keys, "", handle)
         return named.decode() if isinstance(named, bytes) else named
 
@@ -170,14 +186,17 @@ class ClusterAdminOps:
     async def _values(
         self, batch: list[tuple[str, re.Match[str]]]
     ) -> list[tuple[str, str, str, bytes]]:
-        """(key, session id, user tag, value) of each session value in ``batch``."""
-        keys = [(key, m) for key, m in batch if m.group(2) or m.group(7) is not None]
+        """(key, session id, its loc, value) of each session value in ``batch``."""
+        keys = [(key, m) for key, m in batch if m.group(2) or m.group(7) is not None or m.group(9)]
         values = await self.client.mget_nonatomic([key for key, _ in keys])
         out = []
         for (key, m), value in zip(keys, values, strict=True):
             if value is None or value[:1] == b">":
                 continue
-            if m.group(2):
+            if m.group(9):  # the user is in the value (its 6th field)
+                loc = "@" + m.group(9) + value.split(b"\0", 6)[5].decode()
+                out.append((key, kunesc(m.group(10)), loc, value))
+            elif m.group(2):
                 out.append((key, kunesc(m.group(3)), kunesc(m.group(1)), value))
             else:
                 out.append((key, kunesc(m.group(7)), "", value))
@@ -248,35 +267,41 @@ class ClusterAdminOps:
             raise self._fail(action, exc) from exc
         return total
 
-    async def _clear_one(self, action: str, key: str, sid: str, utag: str) -> None:
+    async def _clear_one(self, action: str, key: str, sid: str, loc: str) -> None:
         """One session gone: its value with its index entry, then its id key's pointer."""
-        await self._run(S.TAKE, [key, self._index(sid, utag)], sid, "")
-        if utag:
-            await self._drop_id(action, sid, ">" + utag)
+        await self._run(S.TAKE, [key, self._index(sid, loc)], sid, "")
+        if loc:
+            await self._drop_id(action, sid, ">" + loc)
 
     async def _forget_gone(self, index: str, utag: str, tenant: str | None = None) -> int:
         """Remove from an index (of ``tenant`` alone, if given) the entries whose session has
         gone (expired); how many."""
-        base = self._user_base(utag) + "s:" if utag else index[:-1] + "i:"
         gone = 0
         for raw in await self._command("ZRANGE", index, 0, -1):
             entry = raw.decode()
-            ttag, _, sid = entry.partition(":") if utag else ("", "", entry)
+            if utag:
+                ttag, sid, loc = self._member_loc(utag, entry)
+                key = self._key(sid, loc)
+            else:
+                ttag, key = "", index[:-1] + "i:" + S.kesc(entry)
             if tenant is not None and ttag != tenant:
                 continue
-            if not int(await self._command("EXISTS", base + S.kesc(sid))):
+            if not int(await self._command("EXISTS", key)):
                 await self._command("ZREM", index, entry)
                 gone += 1
         return gone
 
     async def _prune(self, index: str, utag: str, batch_size: int) -> int:
         """One batch of expired entries off an index, in one script given their keys."""
-        base = self._user_base(utag) + "s:" if utag else index[:-1] + "i:"
+        base = index[:-1] + "i:"
         for _ in range(_ATTEMPTS):
             now = to_us(utcnow()) // 1000
             found = await self._command("ZRANGEBYSCORE", index, "-inf", now, "LIMIT", 0, batch_size)
-            ids = [e.decode().partition(":")[2] if utag else e.decode() for e in found]
-            keys = [index, index, *(base + S.kesc(i) for i in ids)]
+            if utag:
+                ids = [self._key(*self._member_loc(utag, e.decode())[1:]) for e in found]
+            else:
+                ids = [base + S.kesc(e.decode()) for e in found]
+            keys = [index, index, *ids]
             n = int(await self._run(S.PRUNE_BATCH, keys, batch_size, utag))
             if n != S.LOOK_AGAIN:
                 return n

@@ -17,6 +17,7 @@ from ..redis.admin import to_us
 from ..redis.store import RedisSessionStore, _ms
 from . import scripts as S
 from .client import FAILURES
+from .slots import owner, slot_tag, split_member, user_slot
 
 #: How often a write that lost a race for one id looks again.
 _ATTEMPTS = 50
@@ -37,21 +38,38 @@ class ClusterWrites(RedisSessionStore):
     def _user_base(self, utag: str) -> str:
         return f"{self.key_prefix}{{{S.kesc(utag)}}}"
 
-    def _key(self, session_id: str, utag: str) -> str:
-        """Where a session of the user tagged ``utag`` ('' anonymous) lives."""
-        if not utag:
-            return self._id_key(session_id)
-        return f"{self._user_base(utag)}s:{S.kesc(session_id)}"
+    # A session's location ("loc", what its id key's pointer holds after ``>``): '' the id
+    # key itself (anonymous), '=<user>' its user's slot under the user's hash tag (sessions
+    # filed before slot tags), '@<slot tag>=<user>' its user's slot under the slot's tag.
 
-    def _index(self, session_id: str, utag: str) -> str:
+    def _home(self, utag: str) -> str:
+        """Where a session of the user tagged ``utag`` is written when it moves or is new."""
+        if not utag:
+            return ""
+        return "@" + slot_tag(user_slot(S.kesc(utag))) + utag
+
+    def _key(self, session_id: str, loc: str) -> str:
+        """The key of the session at ``loc``."""
+        if not loc:
+            return self._id_key(session_id)
+        if loc[0] == "@":
+            return f"{self.key_prefix}{{{loc[:4]}}}s:{S.kesc(session_id)}"
+        return f"{self._user_base(loc)}s:{S.kesc(session_id)}"
+
+    def _index(self, session_id: str, loc: str) -> str:
         """The index beside a session's key: its user's, or its id's bucket."""
-        if utag:
-            return self._user_base(utag) + "u"
+        if loc:
+            return self._user_base(owner(loc)) + "u"
         return f"{self.key_prefix}{{{S.bucket(session_id)}}}a"
 
-    def _keys(self, session_id: str, utag: str) -> list[str]:
+    def _keys(self, session_id: str, loc: str) -> list[str]:
         """A session's key and the index beside it: the first two KEYS of its scripts."""
-        return [self._key(session_id, utag), self._index(session_id, utag)]
+        return [self._key(session_id, loc), self._index(session_id, loc)]
+
+    def _member_loc(self, utag: str, member: str) -> tuple[str, str, str]:
+        """(tenant tag, id, loc) of a member of the user's index."""
+        ttag, sid, stag = split_member(member)
+        return ttag, sid, "@" + stag + utag if stag else utag
 
     def _id_keys(self, session_id: str) -> list[str]:
         return [self._id_key(session_id), self._index(session_id, "")]
@@ -59,34 +77,33 @@ class ClusterWrites(RedisSessionStore):
     async def _sessions_of(self, utag: str) -> list[str]:
         """The keys of every session the user's index names now (to declare them)."""
         members = await self._command("ZRANGE", self._index("", utag), 0, -1)
-        base = self._user_base(utag) + "s:"
-        return [base + S.kesc(m.decode().partition(":")[2]) for m in members]
+        return [self._key(*self._member_loc(utag, m.decode())[1:]) for m in members]
 
     async def _where(self, action: str, session_id: str) -> tuple[str, str, bytes | None]:
-        """(the session's key, its user tag, the id key's value) as the id key says now."""
+        """(the session's key, its loc, the id key's value) as the id key says now."""
         try:
             raw = await self._command("GET", self._id_key(session_id))
         except FAILURES as exc:
             raise self._fail(action, exc) from exc
         if raw is not None and raw[:1] == b">":
-            utag = raw[1:].decode()
-            return self._key(session_id, utag), utag, raw
+            loc = raw[1:].decode()
+            return self._key(session_id, loc), loc, raw
         return self._id_key(session_id), "", raw
 
     async def stored_key(self, session_id: str) -> str:
         """The key holding the session's value now (for tests and tools)."""
         return (await self._where("find a session", session_id))[0]
 
-    async def _point(self, action: str, session_id: str, utag: str, exp_ms: Any) -> bool:
+    async def _point(self, action: str, session_id: str, loc: str, exp_ms: Any) -> bool:
         """After a write in the user's slot: the id key's expiry follows the session's, if it
         still points there; if not (the session was moved or deleted meanwhile), the copy just
         written goes, so no session is left that its id does not find. Whether it pointed."""
-        pointer = ">" + utag
+        pointer = ">" + loc
         key = self._id_key(session_id)
         keys = [key, self._index(session_id, "")]
         if int(await self._call(action, S.POINT, keys, pointer, exp_ms, session_id)):
             return True
-        await self._call(action, S.TAKE, self._keys(session_id, utag), session_id, "")
+        await self._call(action, S.TAKE, self._keys(session_id, loc), session_id, "")
         return False
 
     async def _put(
@@ -95,15 +112,16 @@ class ClusterWrites(RedisSessionStore):
         record: SessionRecord,
         data: str,
         extend: bool,
+        loc: str,
         carried: Any = "",
         pointer: str = "",
     ) -> tuple[int, Any]:
-        """The ``WRITE`` script where the record's owner puts it: (code, expiry ms)."""
+        """The ``WRITE`` script at ``loc`` (in the record's owner's slot): (code, expiry ms)."""
         args = self._args(record, data)
         rest = (*args[:5], "1" if extend else "0", *args[5:], self.max_per_user)
         utag = args[3]
         for _ in range(_ATTEMPTS):
-            keys = self._keys(record.id, utag)
+            keys = self._keys(record.id, loc)
             if self.max_per_user and utag:  # the cap reads the user's other sessions
                 keys += await self._sessions_of(utag)
             done = await self._call(f"{mode} a session", S.WRITE, keys, mode, record.id, *rest,
@@ -112,19 +130,19 @@ class ClusterWrites(RedisSessionStore):
                 return int(done[0]), done[1] if len(done) > 1 else None
         return 0, None
 
-    async def _take(self, action: str, session_id: str, utag: str, leave: str) -> Any:
-        """Take the live session from its key in ``utag``'s slot ('' its id key), leaving
-        ``leave`` there ('' nothing); its value, or ``None``."""
-        value = await self._call(action, S.TAKE, self._keys(session_id, utag), session_id, leave)
+    async def _take(self, action: str, session_id: str, loc: str, leave: str) -> Any:
+        """Take the live session from its key at ``loc`` ('' its id key), leaving ``leave``
+        there ('' nothing); its value, or ``None``."""
+        value = await self._call(action, S.TAKE, self._keys(session_id, loc), session_id, leave)
         return value if value else None
 
     async def _aim(
-        self, record: SessionRecord, utag: str, new: bool = False, pointer: str = ""
+        self, record: SessionRecord, loc: str, new: bool = False, pointer: str = ""
     ) -> bool:
-        """Claim the free id key for a session of the user tagged ``utag``; ``new``: an id an
-        expired session not yet cleaned still holds is taken too."""
+        """Claim the free id key for a session at ``loc``; ``new``: an id an expired session
+        not yet cleaned still holds is taken too."""
         exp_ms = max(_ms(to_us(record.expiry_date)), 1)
-        claim = pointer or ">" + utag
+        claim = pointer or ">" + loc
         flag = "1" if new else "0"
         return bool(
             await self._run(S.CLAIM, self._id_keys(record.id), claim, exp_ms, record.id, flag)
@@ -132,18 +150,18 @@ class ClusterWrites(RedisSessionStore):
 
     async def _insert(self, record: SessionRecord, data: str) -> None:
         """The id key is claimed first (``SET NX``), then the session written where it lives."""
-        utag = S1.user_tag(record.user_id)
+        loc = self._home(S1.user_tag(record.user_id))
         try:
-            if utag and not await self._aim(record, utag, new=True):
+            if loc and not await self._aim(record, loc, new=True):
                 raise IdTaken
-            code, exp = await self._put("create", record, data, True)
+            code, exp = await self._put("create", record, data, True, loc)
         except FAILURES as exc:
             raise self._fail("create a session", exc) from exc
         if code != 1:
-            if utag:
-                await self._drop_id("create a session", record.id, ">" + utag)
+            if loc:
+                await self._drop_id("create a session", record.id, ">" + loc)
             raise IdTaken
-        if utag and not await self._point("create a session", record.id, utag, exp):
+        if loc and not await self._point("create a session", record.id, loc, exp):
             raise IdTaken
 
     async def _save_or_update(
@@ -156,32 +174,36 @@ class ClusterWrites(RedisSessionStore):
         again (someone else made progress each time)."""
         action = f"{mode} a session"
         utag = S1.user_tag(record.user_id)
+        home = self._home(utag)
         try:
             for _ in range(_ATTEMPTS):
                 _, now_tag, raw = await self._where(action, record.id)
                 carried: Any = ""
                 pointer = ""
+                loc = home  # a session staying with its user stays where it is filed
                 if raw is None:
                     if mode == "update":
                         return False
-                    if utag and not await self._aim(record, utag):
+                    if utag and not await self._aim(record, loc):
                         continue
-                elif now_tag != utag:
-                    leave = ">" + utag if utag and not now_tag else ""
+                elif owner(now_tag) != utag:
+                    leave = ">" + loc if utag and not now_tag else ""
                     carried = await self._take(action, record.id, now_tag, leave)
                     if carried is None and mode == "update":
                         return False
                     if now_tag and utag:
                         moved = await self._call(action, S.REPOINT, self._id_keys(record.id),
-                                                 ">" + now_tag, ">" + utag)  # fmt: skip
+                                                 ">" + now_tag, ">" + loc)  # fmt: skip
                         if not int(moved):
                             continue
                     pointer = ">" + now_tag if now_tag else ""
                     carried = carried or ""
-                code, exp = await self._put(mode, record, data, extend, carried, pointer)
+                else:
+                    loc = now_tag
+                code, exp = await self._put(mode, record, data, extend, loc, carried, pointer)
                 if code == 2:  # its owner changed meanwhile: look again
                     continue
-                if code == 1 and utag and not await self._point(action, record.id, utag, exp):
+                if code == 1 and utag and not await self._point(action, record.id, loc, exp):
                     if mode == "update":
                         continue
                     return True  # another writer's version, written after, stands
@@ -204,23 +226,24 @@ class ClusterWrites(RedisSessionStore):
         action = "rotate a session id"
         args = self._args(record, data)
         utag = args[3]
+        loc = self._home(utag)
         old_key, old_tag, raw = await self._where(action, old_id)
         if raw is None:
             return False
-        claim = ">" + utag if utag else ">"  # '>' alone: held for the anonymous session
+        claim = ">" + loc  # '>' alone: held for the anonymous session
         try:
-            if not await self._aim(record, utag, new=True, pointer=claim):
+            if not await self._aim(record, loc, new=True, pointer=claim):
                 raise IdTaken
         except FAILURES as exc:
             raise self._fail(action, exc) from exc
         start = earliest_start(self.absolute_ttl, utcnow())
         tail = (*args, self.max_per_user)
         try:
-            same = bool(old_tag) and old_tag == utag  # within one user: one script
+            same = bool(old_tag) and owner(old_tag) == utag  # within one user: one script
             taken = None if same else await self._take(action, old_id, old_tag, "")
             done = 0
             for _ in range(_ATTEMPTS if same or taken is not None else 0):
-                keys = self._keys(record.id, utag) + ([old_key] if same else [])
+                keys = self._keys(record.id, loc) + ([old_key] if same else [])
                 if self.max_per_user and utag:
                     keys += await self._sessions_of(utag)
                 done = int(await self._call(action, S.ROTATE, keys, old_id, record.id, *tail,
@@ -236,8 +259,8 @@ class ClusterWrites(RedisSessionStore):
             return False
         if old_tag:
             await self._drop_id(action, old_id, ">" + old_tag)
-        if utag:
-            await self._point(action, record.id, utag, max(args[1], 1))
+        if loc:
+            await self._point(action, record.id, loc, max(args[1], 1))
         return True
 
     async def _drop_id(self, action: str, session_id: str, expected: str) -> None:
@@ -245,12 +268,12 @@ class ClusterWrites(RedisSessionStore):
 
     async def _delete(self, session_id: str) -> None:
         action = "delete a session"
-        _, utag, raw = await self._where(action, session_id)
+        _, loc, raw = await self._where(action, session_id)
         if raw is None:
             return
-        if utag:
-            await self._call(action, S.TAKE, self._keys(session_id, utag), session_id, "")
-            expected = ">" + utag
+        if loc:
+            await self._call(action, S.TAKE, self._keys(session_id, loc), session_id, "")
+            expected = ">" + loc
         else:
             expected = ""
         found = await self._call(action, S.DROP_ID, self._id_keys(session_id), expected, session_id)

@@ -38,20 +38,41 @@ local IDX = KEYS[2]
 local ESC = {['%'] = '%25', [':'] = '%3A', ['{'] = '%7B', ['}'] = '%7D'}
 local function kesc(s) return (string.gsub(s, '[%%:{}]', ESC)) end
 local function ubase(utag) return P .. '{' .. kesc(utag) .. '}' end
-local function skey(utag, id) return ubase(utag) .. 's:' .. kesc(id) end
+-- a signed-in session's value: P{@<slot tag>}s:<id> (st: :mod:`.slots`), or P{<user>}s:<id>
+-- (st '' or nil: how sessions were filed before slot tags); both lie in the user's slot
+local function skey(utag, id, st)
+  if st and st ~= '' then return P .. '{@' .. st .. '}s:' .. kesc(id) end
+  return ubase(utag) .. 's:' .. kesc(id)
+end
+local SPRE = P .. '{@'
+-- the slot tag of a session's key ('' for any other key)
+local function stag_of(key)
+  if string.sub(key, 1, #SPRE) == SPRE then return string.sub(key, #SPRE + 1, #SPRE + 3) end
+  return ''
+end
 
--- a user index member is 'tenant tag:id' (a tag holds no ':'); a bucket's is the id
-local function member(ttag, id, utag) if utag == '' then return id end return ttag .. ':' .. id end
+-- a user index member is 'tenant tag:id' (a tag holds no ':'), after '@' and the slot tag
+-- when the value is filed under one (a tenant tag starts with '-' or '='); a bucket's is
+-- the id
+local function member(ttag, id, utag, st)
+  if utag == '' then return id end
+  if st ~= '' then return '@' .. st .. ttag .. ':' .. id end
+  return ttag .. ':' .. id
+end
+-- (tenant tag, id, slot tag or '') of a user index member
 local function split(m)
   local at = string.find(m, ':', 1, true)
-  return string.sub(m, 1, at - 1), string.sub(m, at + 1)
+  if string.byte(m, 1) == 64 then
+    return string.sub(m, 5, at - 1), string.sub(m, at + 1), string.sub(m, 2, 4)
+  end
+  return string.sub(m, 1, at - 1), string.sub(m, at + 1), ''
 end
 
 -- whether every session the members of a user's index name is declared in KEYS
 local function declared(utag, members)
   for _, m in ipairs(members) do
-    local _, id = split(m)
-    if not DECL[skey(utag, id)] then return false end
+    local _, id, st = split(m)
+    if not DECL[skey(utag, id, st)] then return false end
   end
   return true
 end
@@ -63,13 +84,14 @@ local function getv(key)
   return v
 end
 
-local function index_add(id, ttag, utag, score)
-  redis.call('ZADD', IDX, score, member(ttag, id, utag))
+-- st: the slot tag the session is filed under (nil: that of KEYS[1], the session's key)
+local function index_add(id, ttag, utag, score, st)
+  redis.call('ZADD', IDX, score, member(ttag, id, utag, st or stag_of(KEYS[1])))
   keep(IDX)
 end
 
-local function index_remove(id, ttag, utag)
-  redis.call('ZREM', IDX, member(ttag, id, utag))
+local function index_remove(id, ttag, utag, st)
+  redis.call('ZREM', IDX, member(ttag, id, utag, st or stag_of(KEYS[1])))
 end
 
 -- The single-node scripts' key checks (..redis.scripts), for the single-node PATCH body run
@@ -85,22 +107,23 @@ local function put(key, id, exp_us, exp_ms, created, ttag, utag, data, dev)
   else
     redis.call('DEL', key)
   end
-  index_add(id, ttag, utag, exp_ms)
+  index_add(id, ttag, utag, exp_ms, stag_of(key))
 end
 
--- SESSION_MAX_PER_USER (see ..redis.evict): the caller checked ``declared`` before writing.
+-- SESSION_MAX_PER_USER (see ..redis.evict): the caller checked ``declared`` before writing;
+-- the session kept is the one just written, at KEYS[1].
 local function evict_extra(keep_id, ttag, utag, limit)
   if limit <= 0 or utag == '' then return 0 end
-  if redis.call('EXISTS', skey(utag, keep_id)) == 0 then return 0 end
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
   local others, n = {}, 1
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW, '+inf')) do
-    local mt, id = split(m)
+    local mt, id, st = split(m)
     if mt == ttag and id ~= keep_id then
-      local v = redis.call('GET', skey(utag, id))
+      local v = redis.call('GET', skey(utag, id, st))
       if v then
         local vexp, created, updated, vt, vu, _, dev = parse(v)
         if vt == ttag and vu == utag and tonumber(vexp) > NOW_US then
-          others[#others + 1] = {used_at(updated, dev), tonumber(created), id}
+          others[#others + 1] = {used_at(updated, dev), tonumber(created), id, st}
           n = n + 1
         end
       end
@@ -109,8 +132,8 @@ local function evict_extra(keep_id, ttag, utag, limit)
   if n <= limit then return 0 end
   by_use(others)
   for i = limit, #others do
-    redis.call('DEL', skey(utag, others[i][3]))
-    index_remove(others[i][3], ttag, utag)
+    redis.call('DEL', skey(utag, others[i][3], others[i][4]))
+    index_remove(others[i][3], ttag, utag, others[i][4])
   end
   return #others - limit + 1
 end

@@ -8,14 +8,19 @@ always the text between the key's first braces:
 * ``P{#<bucket>}i:<id>``: the **id key**, in one of 4096 buckets chosen by the id's CRC-32
   (:func:`bucket`), so it is found from the id alone. For an anonymous session it holds
   the session's value (as ``P s:<id>`` does on one node: :mod:`..redis.scripts`); for a
-  signed-in one a pointer, ``>`` and the user's tag, naming where the value is. It expires
-  with the session.
+  signed-in one a pointer, ``>`` and where the value is (``@<slot tag>`` then the user's tag,
+  or the user's tag alone for a session filed before slot tags). It expires with the
+  session.
 * ``P{#<bucket>}a``: the bucket's sessions, a sorted set of ids scored by expiry: what
   statistics, cleanup and ``create`` (an expired id not yet cleaned is taken, as in SQL)
   go by once Redis has dropped an expired session's keys;
-* ``P{<user>}s:<id>``: a signed-in session's value, in its **user's slot**;
-* ``P{<user>}u``: the user's sessions, a sorted set of ``<tenant tag>:<id>`` scored by
-  expiry (one key, so a change of tenant touches no other).
+* ``P{@<slot tag>}s:<id>``: a signed-in session's value, in its **user's slot**: the slot
+  tag (:mod:`.slots`) is 3 characters whose hash lands in that slot, and the session's id
+  ends with it, so a load reads the value with one ``GET`` and no pointer. Sessions filed
+  before slot tags are at ``P{<user>}s:<id>`` (same slot) and are found by the pointer;
+* ``P{<user>}u``: the user's sessions, a sorted set of ``<tenant tag>:<id>`` (with
+  ``@<slot tag>`` before it for a value filed under one) scored by expiry (one key, so a
+  change of tenant touches no other).
 
 Everything one user's atomic operations touch (create, rotate, clear-by-user, revoke by
 handle, sign out other devices, ``SESSION_MAX_PER_USER``) lies in the user's slot, so each is
@@ -204,7 +209,7 @@ if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
 if dev[4] == '' then dev[4] = ARGV[15] end
 if same then
   redis.call('DEL', KEYS[3])
-  index_remove(ARGV[5], ottag, outag)
+  index_remove(ARGV[5], ottag, outag, stag_of(KEYS[3]))
 end
 put(KEYS[1], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
 evict_extra(ARGV[6], ARGV[9], ARGV[10], limit)
@@ -243,26 +248,31 @@ if not declared(utag, members) then return -1 end
 """
 
 # ARGV[7] the id of a session to keep ('' none). The single-node CLEAR_USER's rules; returns
-# {count, the ids deleted} (the caller drops their id keys).
+# {count, the ids deleted, their slot tags} (the caller drops their id keys).
 CLEAR_USER = _script(
     "clear_user",
     _MEMBERS
     + r"""
 local keep_id = ARGV[7]
 if keep_id ~= '' then
-  if not DECL[skey(utag, keep_id)] then return -1 end
-  local kv = redis.call('GET', skey(utag, keep_id))
-  if not kv then return {0, {}} end
+  local kkey = skey(utag, keep_id)
+  for _, m in ipairs(members) do
+    local _, id, st = split(m)
+    if id == keep_id then kkey = skey(utag, id, st) end
+  end
+  if not DECL[kkey] then return -1 end
+  local kv = redis.call('GET', kkey)
+  if not kv then return {0, {}, {}} end
   local kexp, _, _, kt, ku = parse(kv)
   if tonumber(kexp) <= NOW_US or ku ~= utag or (only ~= '' and kt ~= only) then
-    return {0, {}}
+    return {0, {}, {}}
   end
 end
-local n, gone = 0, {}
+local n, gone, tags = 0, {}, {}
 for _, m in ipairs(members) do
-  local mt, id = split(m)
+  local mt, id, st = split(m)
   if (only == '' or mt == only) and id ~= keep_id then
-    local key = skey(utag, id)
+    local key = skey(utag, id, st)
     local v = redis.call('GET', key)
     local mine = true
     if v then
@@ -273,30 +283,31 @@ for _, m in ipairs(members) do
     if mine then
       n = n + 1
       gone[#gone + 1] = id
+      tags[#tags + 1] = st
     end
     redis.call('ZREM', IDX, m)
   end
 end
-return {n, gone}
+return {n, gone, tags}
 """,
 )
 
-# ARGV[7] a handle. Returns the id of the live session deleted, or false.
+# ARGV[7] a handle. Returns {id, slot tag} of the live session deleted, or false.
 REVOKE = _script(
     "revoke",
     _MEMBERS
     + r"""
 for _, m in ipairs(members) do
-  local mt, id = split(m)
+  local mt, id, st = split(m)
   if only == '' or mt == only then
-    local key = skey(utag, id)
+    local key = skey(utag, id, st)
     local v = redis.call('GET', key)
     if v then
       local vexp, _, _, vt, vu, _, dev = parse(v)
       if vt == mt and dev[4] == ARGV[7] and tonumber(vexp) > NOW_US then
         redis.call('DEL', key)
-        index_remove(id, vt, vu)
-        return id
+        index_remove(id, vt, vu, st)
+        return {id, st}
       end
     end
   end
@@ -312,9 +323,9 @@ OWNED = _script(
     + r"""
 local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW, '+inf')) do
-  local mt, id = split(m)
+  local mt, id, st = split(m)
   if only == '' or mt == only then
-    local v = redis.call('GET', skey(utag, id))
+    local v = redis.call('GET', skey(utag, id, st))
     if v then
       out[#out + 1] = id
       out[#out + 1] = v
@@ -339,8 +350,8 @@ for i, m in ipairs(found) do
   if utag == '' then
     keys[i] = string.sub(IDX, 1, -2) .. 'i:' .. kesc(m)
   else
-    local _, id = split(m)
-    keys[i] = skey(utag, id)
+    local _, id, st = split(m)
+    keys[i] = skey(utag, id, st)
   end
   if not DECL[keys[i]] then return -1 end
 end

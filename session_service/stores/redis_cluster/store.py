@@ -4,8 +4,10 @@ It keeps the single-node store's values, rules and errors (:mod:`..redis.store`)
 where keys live (:mod:`.scripts`): an anonymous session in its id's slot, a signed-in one in
 its user's slot with the user's indexes, its id key pointing there. So:
 
-* a load by id is one ``GET`` for an anonymous session and two for a signed-in one (the
-  pointer, then the value);
+* a load by id is one ``GET`` for an anonymous session, and for a signed-in one whose id
+  carries its slot's tag (a rotate into a user gives it one, :mod:`.slots`): the value is
+  read where the tag says. Any other signed-in id (a free id given to ``create``, a session
+  made before slot tags) costs two: the id key's pointer, then the value;
 * each operation on one user's sessions (create, rotate within the user, clear-by-user,
   revoke by handle, sign out other devices, the per-user cap) is one script in the user's
   slot, atomic as on one node;
@@ -21,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
 from redis import exceptions as rx
 from redis.asyncio.cluster import RedisCluster
 
-from ...errors import SessionConfigError, SessionStoreUnavailable
-from ...records import SessionRecord, utcnow
+from ...errors import SessionConfigError, SessionDataError, SessionStoreUnavailable
+from ...records import SessionRecord, user_id_of, utcnow
 from .._codec import encode_json
 from .._delta import Delta, too_large
 from ..protocol import ProgressCallback
@@ -41,6 +44,7 @@ from ..redis.store import _ms
 from . import scripts as S
 from .admin import ClusterAdminOps
 from .client import FAILURES, Turns, cluster_client, describe, run_script
+from .slots import SEPARATOR, owner, tag_of, tagged, user_slot
 from .transfer import ClusterTransferOps
 
 
@@ -167,10 +171,29 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
 
     # -- one session -------------------------------------------------------------------------
 
+    def _load_id(self, session_id: str, key: str) -> Coroutine[Any, Any, SessionRecord | None]:
+        """An id with a slot tag reads its value where the tag says (:mod:`.slots`); any other
+        id, by its id key (:meth:`_load`)."""
+        if session_id[-4:-3] == SEPARATOR and (stag := tag_of(session_id)) is not None:
+            return self._load_tagged(key, stag)
+        return self._load(key)
+
+    async def _load_tagged(self, session_id: str, stag: str) -> SessionRecord | None:
+        """One ``GET`` of ``P{@<tag>}s:<id>``. A miss is looked up by the id key: a session
+        moved since (a change of owner without a new id, an import) is found there, a gone
+        one is not; an edited tag names another hash, so it misses either way."""
+        try:
+            raw = await self._command("GET", self._key(session_id, "@" + stag))
+        except FAILURES as exc:
+            raise self._fail("load a session", exc) from exc
+        if raw is None:
+            return await self._load(session_id)
+        return self._record(session_id, raw, to_us(utcnow()))
+
     async def _load(self, session_id: str) -> SessionRecord | None:
         """One ``GET`` (anonymous), or two (the pointer, then the value in the user's slot)."""
-        key, utag, raw = await self._where("load a session", session_id)
-        if raw is not None and utag:
+        key, loc, raw = await self._where("load a session", session_id)
+        if raw is not None and loc:
             try:
                 raw = await self._command("GET", key)
             except FAILURES as exc:
@@ -180,10 +203,10 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
         return self._record(session_id, raw, to_us(utcnow()))
 
     async def _patch(self, session_id: str, delta: Delta, expiry_date: datetime | None) -> bool:
-        key, utag, raw = await self._where("save a session", session_id)
+        key, loc, raw = await self._where("save a session", session_id)
         if raw is None:
             return False
-        if delta.owner_changes and S1.user_tag(delta.owner) != utag:
+        if delta.owner_changes and S1.user_tag(delta.owner) != owner(loc):
             return await self._patch_moving(session_id, delta, expiry_date)
         exp: int | str = ""
         exp_ms: int | str = ""
@@ -191,16 +214,16 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
             exp = to_us(expiry_date)
             exp_ms = _ms(exp)
         limit = "" if self.max_bytes is None else self.max_bytes
-        owner = ("1", utag) if delta.owner_changes else ("0", "")
-        keys = [key, self._index(session_id, utag)]
+        new_owner = ("1", owner(loc)) if delta.owner_changes else ("0", "")
+        keys = [key, self._index(session_id, loc)]
         done = int(await self._call("save a session", S.PATCH, keys, session_id, exp, exp_ms,
-                                    *owner, limit, *counted_pairs(delta),
+                                    *new_owner, limit, *counted_pairs(delta),
                                     *delta.removed_json))  # fmt: skip
         if done < 0:
             assert self.max_bytes is not None
             raise too_large(-done, self.max_bytes)
-        if done == 1 and utag and exp_ms != "":
-            await self._point("save a session", session_id, utag, exp_ms)
+        if done == 1 and loc and exp_ms != "":
+            await self._point("save a session", session_id, loc, exp_ms)
         return done == 1
 
     async def _patch_moving(
@@ -228,26 +251,54 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
     ) -> bool:
         exp = to_us(expiry_date)
         seen = "" if last_seen is None else to_us(last_seen)
-        key, utag, raw = await self._where("extend a session", session_id)
+        key, loc, raw = await self._where("extend a session", session_id)
         if raw is None:
             return False
-        keys = [key, self._index(session_id, utag)]
+        keys = [key, self._index(session_id, loc)]
         done = bool(await self._call("extend a session", S.TOUCH, keys, session_id, exp,
                                      _ms(exp), seen))  # fmt: skip
-        if done and utag:
-            await self._point("extend a session", session_id, utag, _ms(exp))
+        if done and loc:
+            await self._point("extend a session", session_id, loc, _ms(exp))
         return done
 
     async def _seen(self, session_id: str, when: datetime) -> bool:
-        key, utag, raw = await self._where("record a session's last use", session_id)
+        key, loc, raw = await self._where("record a session's last use", session_id)
         if raw is None:
             return False
-        keys = [key, self._index(session_id, utag)]
+        keys = [key, self._index(session_id, loc)]
         done = await self._call("record a session's last use", S.DEVICE, keys, to_us(when), "")
         return done is not None
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
         return 0
+
+    # -- ids naming their slot (:mod:`.slots`) -----------------------------------------------
+
+    def _slot_id(self, session_id: str, user_id: str | None) -> str:
+        """``session_id`` with the slot tag of ``user_id``'s keys (unchanged when anonymous)."""
+        if user_id is None:
+            return session_id
+        return tagged(session_id, user_slot(S.kesc(S1.user_tag(user_id))))
+
+    async def rotate(self, old_id: str, record: SessionRecord) -> bool:
+        """As every store's, and the new id of a signed-in session ends with its slot's tag
+        (read ``record.id`` after, as after any rotate)."""
+        record.id = self._slot_id(record.id, _user_of(record))
+        return await super().rotate(old_id, record)
+
+    def _new_id(self, record: SessionRecord) -> str:
+        """A fresh id in place of a taken one: with its slot's tag when signed in. (A free id
+        given to ``create`` is kept as it is, as every store keeps it.)"""
+        return self._slot_id(super()._new_id(record), record.user_id)
+
+
+def _user_of(record: SessionRecord) -> str | None:
+    """The user a record binds its session to (``None`` also for one the rules will refuse:
+    they say why)."""
+    try:
+        return user_id_of(record.data)
+    except SessionDataError:
+        return None
 
 
 class _OnNode:

@@ -30,6 +30,7 @@ from . import scripts as S
 from .client import FAILURES
 from .moves import _ATTEMPTS, ClusterWrites
 from .prelude import _script
+from .slots import owner
 
 #: What IMPORT answers when the key it would write holds the id key's pointer.
 _ELSEWHERE = 2
@@ -113,38 +114,42 @@ class ClusterTransferOps(ClusterWrites):
         seen = "" if row.last_seen is None else str(to_us(row.last_seen))
         args = (sid, exp, exp_ms, to_us(row.created_at), updated, S1.tenant_tag(row.tenant_id),
                 utag, row.ip or "", row.user_agent or "", seen, row.handle or "", data)  # fmt: skip
+        home = self._home(utag)
         try:
             for _ in range(_ATTEMPTS):
                 where, now_tag, raw = await self._where(action, sid)
+                loc = home
                 if raw is None:
-                    if utag and not await self._claim_for(sid, utag, exp_ms):
+                    if utag and not await self._claim_for(sid, loc, exp_ms):
                         continue  # written meanwhile: look again
-                elif now_tag != utag:  # stored in another slot: compare, then move it
+                elif owner(now_tag) != utag:  # stored in another slot: compare, then move it
                     stored = await self._command("GET", where) if now_tag else raw
                     if _newer_stored(stored, updated, to_us(utcnow())):
                         return 0
-                    leave = ">" + utag if utag and not now_tag else ""
+                    leave = ">" + loc if utag and not now_tag else ""
                     await self._take(action, sid, now_tag, leave)
                     if now_tag and utag:
                         moved = await self._call(action, S.REPOINT, self._id_keys(sid),
-                                                 ">" + now_tag, ">" + utag)  # fmt: skip
+                                                 ">" + now_tag, ">" + loc)  # fmt: skip
                         if not int(moved):
                             continue
                     elif now_tag:
                         await self._drop_id(action, sid, ">" + now_tag)
-                code = int(await self._call(action, IMPORT, self._keys(sid, utag), *args))
+                else:
+                    loc = now_tag  # staying with its user: where it is filed
+                code = int(await self._call(action, IMPORT, self._keys(sid, loc), *args))
                 if code == _ELSEWHERE:
                     continue
-                if code == 1 and utag and not await self._point(action, sid, utag, exp_ms):
+                if code == 1 and utag and not await self._point(action, sid, loc, exp_ms):
                     continue  # moved or deleted meanwhile: the copy went back; look again
                 return code
         except FAILURES as exc:
             raise self._fail(action, exc) from exc
         return 0
 
-    async def _claim_for(self, sid: str, utag: str, exp_ms: int) -> bool:
-        """The free id key, claimed as a pointer to the user's slot."""
-        claim = await self._run(S.CLAIM, self._id_keys(sid), ">" + utag, max(exp_ms, 1), sid, "0")
+    async def _claim_for(self, sid: str, loc: str, exp_ms: int) -> bool:
+        """The free id key, claimed as a pointer to ``loc`` in the user's slot."""
+        claim = await self._run(S.CLAIM, self._id_keys(sid), ">" + loc, max(exp_ms, 1), sid, "0")
         return bool(claim)
 
     # -- rate limits: the log alone (the cluster keeps no numbers) ---------------------------
