@@ -2,7 +2,10 @@
 
 Every variant serves the same two routes: ``GET /read`` reads the session, ``GET /write``
 changes it (a counter; a request without a session creates one, which is how the harness
-gets its cookie). ``GET /ping`` touches no session (readiness probe). The variant comes from
+gets its cookie). ``GET /ping`` touches no session (readiness probe). ``GET /anon`` (``ours-*``
+only) starts a session without a user: a harness that then sends its cookie to ``/write`` signs
+in the way a login does (the rotation on a change of user), where ``/write`` alone creates the
+session already signed in. The variant comes from
 the environment, so uvicorn can build the app in its own process:
 
 ``BENCH_VARIANT``  one of :data:`VARIANTS`
@@ -82,6 +85,11 @@ async def write(request: Request) -> Response:
     if "user_id" not in session:
         session.update(_initial())
     session["n"] = int(session.get("n", 0)) + 1
+    return PlainTextResponse("ok")
+
+
+async def anon(request: Request) -> Response:
+    request.session["n"] = 0
     return PlainTextResponse("ok")
 
 
@@ -239,7 +247,7 @@ def _ours_app(
             await service.close()
 
     return Starlette(
-        routes=_routes(read, write_whole if whole else write),
+        routes=[*_routes(read, write_whole if whole else write), Route("/anon", anon)],
         middleware=[service.session_layer()],
         lifespan=lifespan,
     )

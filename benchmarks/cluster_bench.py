@@ -14,11 +14,12 @@ cluster / single node, so a loaded machine shifts both sides alike:
   clear runs in the user's slot alone, so its cost must not grow with the store);
 * memory: ``used_memory`` summed over the primaries before and after a bulk of sessions,
   per million sessions;
-* HTTP read and write rps of the benchmark app (:mod:`benchmarks.apps`, a signed-in session)
+* HTTP read and write rps of the benchmark app (:mod:`benchmarks.apps`, a session signed in by
+  a login, as most are: ``/anon`` then ``/write``, so on the cluster its id carries its slot tag)
   on the cluster against the same app on the single node, the app under ``taskset -c 0`` and
   wrk under ``taskset -c 1`` as in :mod:`benchmarks.per_core` (the issue's at least 0.9x on reads).
 
-``python -m benchmarks.cluster_bench [--quick]``.
+``python -m benchmarks.cluster_bench [--quick] [--http-only]``.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ def http_rows(cluster_url: str, single_url: str, rounds: int, seconds: float) ->
         },
         rounds,
         seconds,
+        login=True,
     )
     return [
         f"| HTTP {path} rps per core (wrk -c32, {seconds:g} s runs, {rounds} rounds) | - | "
@@ -210,6 +212,7 @@ def http_rows(cluster_url: str, single_url: str, rounds: int, seconds: float) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--http-only", action="store_true", help="the HTTP rows alone")
     parser.add_argument("--cluster-url")
     parser.add_argument("--url")
     args = parser.parse_args(argv)
@@ -219,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     with redis_cluster() as cluster, _standalone() as single:
         c_url, s_url = args.cluster_url or cluster.url, args.url or single
         lines = http_rows(c_url, s_url, 3 if args.quick else 5, 1 if args.quick else 5)
-        lines += asyncio.run(run(c_url, s_url, args.quick))
+        if not args.http_only:
+            lines += asyncio.run(run(c_url, s_url, args.quick))
     print("| operation | mode | cluster | single node | cluster / single |")
     print("|---|---|---|---|---|")
     print("\n".join(lines))

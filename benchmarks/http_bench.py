@@ -83,11 +83,13 @@ class Server:
 
 def start_server(
     variant: str, db_url: str = "", redis_url: str = "", redis_prefix: str = "",
-    cpu: int | None = None, root: Path = ROOT,
+    cpu: int | None = None, root: Path = ROOT, login: bool = False,
 ) -> Server:  # fmt: skip
     """One uvicorn process serving ``variant``; ``cpu``: pinned to that core (``taskset``);
     ``root``: the tree whose ``benchmarks.apps`` and ``session_service`` it imports (another
-    release's, unpacked, for a comparison across versions; by default this tree)."""
+    release's, unpacked, for a comparison across versions; by default this tree); ``login``:
+    the measured session is signed in by a login (``/anon``, then ``/write`` rotating it),
+    not created signed in."""
     port = _free_port()
     env = {
         **os.environ,
@@ -117,9 +119,15 @@ def start_server(
     else:
         stop_server(server)
         raise RuntimeError(f"the {variant} server did not answer within 20 s")
-    with urllib.request.urlopen(f"{server.base}/write", timeout=5) as r:
-        set_cookie = r.headers.get("set-cookie", "")
-    server.cookie = set_cookie.split(";", 1)[0]
+    first = urllib.request.Request(f"{server.base}/{'anon' if login else 'write'}")
+    with urllib.request.urlopen(first, timeout=5) as r:
+        server.cookie = r.headers.get("set-cookie", "").split(";", 1)[0]
+    if login:
+        signing_in = urllib.request.Request(
+            f"{server.base}/write", headers={"Cookie": server.cookie}
+        )
+        with urllib.request.urlopen(signing_in, timeout=5) as r:
+            server.cookie = r.headers.get("set-cookie", "").split(";", 1)[0]
     if variant != "none" and "=" not in server.cookie:
         stop_server(server)
         raise RuntimeError(f"the {variant} server set no session cookie")

@@ -141,14 +141,16 @@ def pinned_rounds(
     seconds: float,
     connections: int = 32,
     roots: Mapping[str, Path] | None = None,
+    login: bool = False,
 ) -> dict[tuple[str, str], list[float]]:
     """Read and write rps of each ``label: (variant, db_url)``, the apps under ``taskset -c``
     :data:`APP_CPU` and wrk under :data:`LOAD_CPU`, the cases alternating round after round
     (the harness of this module's table, for the separate runs that compare other variants).
-    ``roots``: the code tree of a label's app where it is not this one (``start_server``)."""
+    ``roots``: the code tree of a label's app where it is not this one; ``login``: each
+    session signed in by a login (both: ``start_server``)."""
     wrk = ensure_wrk()
     running = {
-        label: start_server(v, url, cpu=APP_CPU, root=(roots or {}).get(label, ROOT))
+        label: start_server(v, url, cpu=APP_CPU, root=(roots or {}).get(label, ROOT), login=login)
         for label, (v, url) in specs.items()
     }
     rps: dict[tuple[str, str], list[float]] = {}
