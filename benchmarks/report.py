@@ -179,6 +179,7 @@ SEPARATE_REPORTS = (
     "HASHED.md",
     "METRICS.md",
     "REHASH.md",
+    "ENCRYPTION.md",
     "RELIABILITY.md",
     "ANALYSIS.md",
 )
