@@ -10,13 +10,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from session_service import SessionRecord, SessionStoreBackend
-from session_service.records import new_session_id, utcnow
+from session_service import SessionRecord
+from session_service.records import utcnow
 from session_service.storable import at_rest_id
 from session_service.stores.redis_cluster import RedisClusterSessionStore
 from session_service.stores.redis_cluster.slots import SEPARATOR, slot_tag, tag_of
 
 from ..support.redis_cluster import Cluster
+from .test_redis_cluster import _record
+from .test_redis_cluster import _store as _cluster_store
 
 pytestmark = pytest.mark.stores("redis_cluster")
 T = TypeVar("T")
@@ -36,11 +38,6 @@ class _PreUpgradeStore(RedisClusterSessionStore):
         return session_id
 
 
-def _record(user: str | None = None, **data: Any) -> SessionRecord:
-    body = dict(data) if user is None else {"user_id": user, **data}
-    return SessionRecord(new_session_id(), body, utcnow() + timedelta(hours=1))
-
-
 async def _signed_in(store: RedisClusterSessionStore, user: str, **data: Any) -> SessionRecord:
     """A session signed in as the middleware signs one in: created anonymous, then rotated."""
     anonymous = await store.create(_record(**data))
@@ -51,10 +48,8 @@ async def _signed_in(store: RedisClusterSessionStore, user: str, **data: Any) ->
 
 
 async def _store(url: str, kind: type[RedisClusterSessionStore] = RedisClusterSessionStore) -> Any:
-    store = SessionStoreBackend.from_url(url).store
-    assert isinstance(store, RedisClusterSessionStore)
+    store = await _cluster_store(url)
     store.__class__ = kind  # same URL and options, the layout of ``kind``
-    await store.migrate()
     return store
 
 
