@@ -72,12 +72,14 @@ async def test_no_identifier_reaches_an_attribute(
         store = service.get_session_store().store
         assert isinstance(store, SessionStoreBase)
 
-        async def down(session_id: str) -> None:
+        async def down(session_id: str, key: str) -> None:
             raise SessionStoreUnavailable(f"down at {session_id} for {USER} (planted)")
 
-        load, store._load = store._load, down  # type: ignore[method-assign]
+        # ``_load_id`` is the hook every load goes through (a cluster id with a slot tag
+        # never reaches ``_load``).
+        load, store._load_id = store._load_id, down  # type: ignore[method-assign]
         assert (await c.post("/login")).status_code == 503
-        store._load = load  # type: ignore[method-assign]
+        store._load_id = load  # type: ignore[method-assign]
         await service.revoke_user_session(USER, info.handle, tenant_id=TENANT)
 
     secrets = [USER, TENANT, IP, LIMIT_KEY, GUARD_USER, info.handle, "agent-secret-ua"]

@@ -147,10 +147,10 @@ async def test_503_429_and_guard_refusals_are_counted(metered: Metered, store_ki
     store = service.get_session_store().store
     assert isinstance(store, SessionStoreBase)
 
-    async def down(session_id: str) -> None:
+    async def down(session_id: str, key: str) -> None:
         raise SessionStoreUnavailable("down (planted)")
 
-    store._load = down  # type: ignore[method-assign]
+    store._load_id = down  # type: ignore[method-assign]  # every load's hook
     assert (await client.get("/read")).status_code == 503
     found = points(reader)
     assert value(found, "session_service.rate_limited") == 1
