@@ -123,7 +123,7 @@ def sentinel_client(url: str, options: Mapping[str, Any]) -> tuple[aioredis.Redi
     for name in ("host", "port", "connection_class"):
         primary.pop(name, None)
     ask = {k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")}
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    manager = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8
         sentinels,
         sentinel_kwargs={
             **ask,
