@@ -7,6 +7,8 @@ the middleware, the session, the cookie, the store, the driver and Starlette), w
 counts ``-n`` requests: callgrind zeroes its counters when the process calls ``getppid()`` and
 dumps them when it calls ``getegid()``, which bracket each measured loop. A database server's
 own work is in another process and not counted; SQLite's is (it runs in the app's process).
+So that two runs count the same work, the process has ``PYTHONHASHSEED=0`` (unless set) and
+:mod:`random` is seeded before each measured loop (the metrics' sampled timing draws on it).
 
 ``--inner`` is the part that runs under valgrind.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import subprocess
 import sys
@@ -87,6 +90,7 @@ async def _inner(
             _, headers = await _call(app, "/write", None)
             cookie = next(v for k, v in headers if k == b"set-cookie").split(b";")[0]
             await _requests(app, route, cookie, warm, concurrency)
+            random.seed(0)  # the same sampled store calls in every run
             os.getppid()  # callgrind: zero the counters
             await _requests(app, route, cookie, n, concurrency)
             os.getegid()  # callgrind: dump them
@@ -103,7 +107,8 @@ def count(
            "benchmarks.instructions", "--inner", "-n", str(n), "--warm", str(warm),
            "-c", str(concurrency),
            *(f"--url={k}={v}" for k, v in urls.items()), *cases]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {"PYTHONHASHSEED": "0", **os.environ}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"valgrind failed:\n{done.stderr[-3000:]}")
