@@ -21,9 +21,9 @@ from session_service.storable import at_rest_id
 
 pytest.importorskip("cryptography", reason="the `encryption` extra is not installed")
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from session_service.stores._cipher import MARK, DataCipher  # noqa: E402
+from session_service.stores._cipher import MARK, DataCipher
 
 OLD_KEY = base64.b64encode(bytes(range(32))).decode()
 NEW_KEY = base64.b64encode(bytes(range(100, 132))).decode()
@@ -39,7 +39,8 @@ PLAIN: dict[str, Any] = {
 SEALED_BY_OLD = {
     "user_id": "alice",
     "card": "\ufdd0old:khZQZiXQ/70lmQW39GlE/GP6AhPDXoo9x/YvXUlMXJ85ymch1sGaQEiG8IIRgZuxaA==",
-    "cart": "\ufdd0old:oOgCKE7dnrezl3jx1FiGx0ctbQiP444LZHK/1PQXS8LoGk70XIuNjyBnyGJD+DUJfq0x0RXjQ7XV2h4=",
+    "cart": "\ufdd0old:oOgCKE7dnrezl3jx1FiGx0ctbQiP444LZHK/1PQX"
+    "S8LoGk70XIuNjyBnyGJD+DUJfq0x0RXjQ7XV2h4=",
     "n": "\ufdd0old:Tsgpx2546Sr/azJuomYzZidOWYFJQPDYHUyqUys=",
     "s": "\ufdd0old:w5Q+XFPAxk4rrjfP2eUwqI2vTIRdhU09bx8QAtf876M2vw==",
 }
@@ -47,7 +48,8 @@ SEALED_BY_OLD = {
 SEALED_BY_NEW = {
     "user_id": "alice",
     "card": "\ufdd0new:Vlh2OA8WAVySDOqcRW8Bt18xlAySYYs5DJnsLtKL3KGx7ZuBsQGICaKtXLZd/RKElg==",
-    "cart": "\ufdd0new:YjwWSwqWMb8nYwe82rObi1djKtF6rITDAgcmwpCcvB8K/g2n/RQIK6Y1qXiAavz/QWmPsutBnKQ6WrE=",
+    "cart": "\ufdd0new:YjwWSwqWMb8nYwe82rObi1djKtF6rITDAgcmwpCc"
+    "vB8K/g2n/RQIK6Y1qXiAavz/QWmPsutBnKQ6WrE=",
     "n": "\ufdd0new:XhXie1ZsVpPqb9y6znfIHegxDN4Y+2W/p+NdL58=",
     "s": "\ufdd0new:L0Mpqh4pcCq5+4kkf6YL3qmLex5TCqMXiO6C+lWX3N1BwQ==",
 }
