@@ -14,12 +14,15 @@ cluster / single node, so a loaded machine shifts both sides alike:
   clear runs in the user's slot alone, so its cost must not grow with the store);
 * memory: ``used_memory`` summed over the primaries before and after a bulk of sessions,
   per million sessions;
-* HTTP read and write rps of the benchmark app (:mod:`benchmarks.apps`, a session signed in by
-  a login, as most are: ``/anon`` then ``/write``, so on the cluster its id carries its slot tag)
-  on the cluster against the same app on the single node, the app under ``taskset -c 0`` and
-  wrk under ``taskset -c 1`` as in :mod:`benchmarks.per_core` (the issue's at least 0.9x on reads).
+* HTTP read and write rps of the benchmark app (:mod:`benchmarks.apps`) on the cluster against
+  the same app on the single node, the app under ``taskset -c 0`` and wrk under ``taskset -c 1``
+  as in :mod:`benchmarks.per_core` (the issue's at least 0.9x on reads), for each way a session
+  gets signed in (``--sign-in``): ``login``, signed in by a login (``/anon`` then ``/write``
+  rotating it), and ``create``, created already signed in (``/write`` alone, the app's default
+  creation path). Either way its id carries its slot tag on the cluster (the middleware asks
+  the store for a new session's id, ``SessionStoreBase.new_id``), so a read is one ``GET``.
 
-``python -m benchmarks.cluster_bench [--quick] [--http-only]``.
+``python -m benchmarks.cluster_bench [--quick] [--http-only] [--sign-in login|create|both]``.
 """
 
 from __future__ import annotations
@@ -190,29 +193,47 @@ async def run(cluster_url: str, single_url: str, quick: bool) -> list[str]:
     return lines
 
 
-def http_rows(cluster_url: str, single_url: str, rounds: int, seconds: float) -> list[str]:
-    """Read and write rps per core, cluster / single node, alternating rounds."""
-    rps = pinned_rounds(
-        {
-            "cluster": ("ours-redis", f"{cluster_url}?key_prefix={new_prefix('httpc')}"),
-            "single": ("ours-redis", f"{single_url}?key_prefix={new_prefix('https')}"),
-        },
-        rounds,
-        seconds,
-        login=True,
-    )
-    return [
-        f"| HTTP {path} rps per core (wrk -c32, {seconds:g} s runs, {rounds} rounds) | - | "
-        f"{median(rps[('cluster', path)]):,.0f} | {median(rps[('single', path)]):,.0f} | "
-        f"{fmt_ratio(paired_ratio(rps[('cluster', path)], rps[('single', path)]))} |"
-        for path in ("read", "write")
-    ]
+#: ``--sign-in``: how the measured session is signed in (``start_server``'s ``login``).
+SIGN_IN = {"login": True, "create": False}
+
+
+def http_rows(
+    cluster_url: str, single_url: str, rounds: int, seconds: float, sign_in: str = "both"
+) -> list[str]:
+    """Read and write rps per core, cluster / single node, alternating rounds, for a session
+    signed in by a login, created signed in, or both (one run each)."""
+    lines = []
+    for way in SIGN_IN if sign_in == "both" else (sign_in,):
+        rps = pinned_rounds(
+            {
+                "cluster": ("ours-redis", f"{cluster_url}?key_prefix={new_prefix('httpc')}"),
+                "single": ("ours-redis", f"{single_url}?key_prefix={new_prefix('https')}"),
+            },
+            rounds,
+            seconds,
+            login=SIGN_IN[way],
+        )
+        how = "signed in by a login" if SIGN_IN[way] else "created signed in"
+        lines += [
+            f"| HTTP {path} rps per core, {how} (wrk -c32, {seconds:g} s runs, {rounds} "
+            f"rounds) | - | {median(rps[('cluster', path)]):,.0f} | "
+            f"{median(rps[('single', path)]):,.0f} | "
+            f"{fmt_ratio(paired_ratio(rps[('cluster', path)], rps[('single', path)]))} |"
+            for path in ("read", "write")
+        ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--http-only", action="store_true", help="the HTTP rows alone")
+    parser.add_argument(
+        "--sign-in",
+        choices=(*SIGN_IN, "both"),
+        default="both",
+        help="the HTTP rows' session: signed in by a login, created signed in, or both",
+    )
     parser.add_argument("--cluster-url")
     parser.add_argument("--url")
     args = parser.parse_args(argv)
@@ -221,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with redis_cluster() as cluster, _standalone() as single:
         c_url, s_url = args.cluster_url or cluster.url, args.url or single
-        lines = http_rows(c_url, s_url, 3 if args.quick else 5, 1 if args.quick else 5)
+        rounds, seconds = (3, 1) if args.quick else (5, 5)
+        lines = http_rows(c_url, s_url, rounds, seconds, args.sign_in)
         if not args.http_only:
             lines += asyncio.run(run(c_url, s_url, args.quick))
     print("| operation | mode | cluster | single node | cluster / single |")

@@ -8,8 +8,9 @@ CLI and the ``alembic`` command all use it).
 The backend adds nothing to a call and forwards nothing: its methods *are* the store's own
 bound methods, taken once when the backend is made (``backend.load is store.load``'s
 function), so a call through it costs what a call on the store costs and a type checker sees
-:class:`~.stores.SessionStore`'s signatures. The rules every store follows live in the
-stores' base class (:class:`~.stores.base.SessionStoreBase`), not here.
+:class:`~.stores.SessionStore`'s signatures. ``backend.new_id`` is the store's own too, or a
+plain :func:`~.records.new_session_id` for a store without one. The rules every store
+follows live in the stores' base class (:class:`~.stores.base.SessionStoreBase`), not here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .errors import SessionConfigError
 from .lifetime import absolute_ttl_of
 from .settings import CLUSTER_SCHEMES, SessionSettings, StoreKind, normalize_db_url
 from .stores.base import SessionStoreBase
-from .stores.protocol import SessionStore
+from .stores.protocol import IdMinting, SessionStore, id_minter
 from .stores.sql import PgSessionStore, SqliteSessionStore
 
 
@@ -115,6 +116,7 @@ class SessionStoreBackend:
         delete_expired = SessionStore.delete_expired
         delete_expired_if_leader = SessionStore.delete_expired_if_leader
         stats = SessionStore.stats
+        new_id = IdMinting.new_id
 
     def __init__(self, store: SessionStore) -> None:
         if not isinstance(store, SessionStore):
@@ -127,6 +129,9 @@ class SessionStoreBackend:
         self.store = store
         for name in _METHODS:  # the store's own bound methods, not wrappers of them
             setattr(self, name, self._expose(name, getattr(store, name)))
+        # The id of a new session: the store's own ``new_id`` (no I/O, never wrapped), or a
+        # plain id for a store without one (docs/custom-store.md).
+        setattr(self, "new_id", id_minter(store))  # noqa: B010 - a method, as above
 
     def _expose(self, name: str, method: Any) -> Any:
         """What the backend offers as ``name``: the store's ``method`` itself. A subclass may

@@ -9,6 +9,7 @@ It is itself a :class:`~session_service.stores.SessionStore`, written out method
   ``seen``, ``rotate``) first forgets the session's entry, then keeps what it wrote when it
   succeeded: this process reads its own writes at once, and a ``patch`` is merged into the
   entry instead of costing a second read;
+* ``new_id`` is the inner store's (its ids may say where it files a session);
 * ``delete`` forgets the session here at once; the store's own push reaches the others;
 * the operations that end sessions it cannot name (by user, by handle, by tenant, everything,
   and any write that may evict a user's extra sessions) empty this process's cache, since
@@ -28,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 from ..lifetime import LIFETIME_KEY, read_lifetime
 from ..records import SessionRecord, user_id_of, utcnow
 from ..stores._codec import decode_data
-from ..stores.protocol import DEFAULT_BATCH_SIZE, ProgressCallback, SessionStore, StoreStats
+from ..stores.protocol import (
+    DEFAULT_BATCH_SIZE,
+    ProgressCallback,
+    SessionStore,
+    StoreStats,
+    id_minter,
+)
 from .channel import RevocationChannel
 from .keys import revocation_key
 from .local import Entry, LocalCache, Write, dumps, entry_of
@@ -48,6 +55,7 @@ class CachedSessionStore(CachedTransfer):
         self.inner = inner
         self.cache = cache
         self.channel = channel
+        self._inner_new_id = id_minter(inner)
 
     def __repr__(self) -> str:
         return f"CachedSessionStore({self.inner!r})"
@@ -92,6 +100,11 @@ class CachedSessionStore(CachedTransfer):
         await self.inner.close()
 
     # -- one session -------------------------------------------------------------------------
+
+    def new_id(self, record: SessionRecord) -> str:
+        """The inner store's id for a new session (it files what the id says, the cache
+        does not)."""
+        return self._inner_new_id(record)
 
     async def load(self, session_id: str) -> SessionRecord | None:
         cache = self.cache

@@ -38,7 +38,7 @@ from ..errors import SessionDataError
 from ..lifetime import LIFETIME_KEY
 from ..records import SessionRecord
 from ..settings.encryption import EncryptionKeys
-from ._codec import _encode, _loads, encode_json
+from ._codec import _loads, encode_json, encode_value
 
 _log = logging.getLogger(__name__)
 
@@ -52,15 +52,25 @@ _AAD_PREFIX = b"session-service/v1\x00"
 
 class DataCipher:
     """AES-256-GCM over session values with the configured keys (the first seals, all open).
-    Its repr shows how many keys it holds, never one."""
+    Its repr shows how many keys it holds, never one.
 
-    __slots__ = ("_current", "_current_id", "_keys", "_prefix")
+    On SQLite a request's whole session work is tens of microseconds, so the per-value work
+    around AES-GCM is kept to what the format needs (benchmarks/ENCRYPTION.md, "Instruction
+    counts"): the associated data's fixed parts are built once per call, a value's JSON skips
+    ``json``'s per-call encoder (:func:`~._codec.encode_value`), a value under the first key
+    is recognised by its whole prefix, and one seal's nonces come from one ``os.urandom`` call
+    (each value still its own 96 random bits, never a counter: processes share the keys)."""
+
+    __slots__ = ("_current", "_current_id", "_cut", "_keys", "_labels", "_prefix")
 
     def __init__(self, keys: EncryptionKeys) -> None:
         self._keys = {key_id: AESGCM(key) for key_id, key in zip(keys.ids, keys.keys, strict=True)}
+        #: Each key id as the associated data ends it: ``KEYID "\0"``, before the value's key.
+        self._labels = {key_id: key_id.encode() + b"\x00" for key_id in keys.ids}
         self._current_id = keys.current
         self._current = self._keys[keys.current]
         self._prefix = MARK + keys.current + ":"
+        self._cut = len(self._prefix)
 
     def __repr__(self) -> str:
         return f"DataCipher({len(self._keys)} keys)"
@@ -75,19 +85,21 @@ class DataCipher:
         ``stored_key`` (:func:`~session_service.storable.at_rest_id` of its id), under the
         first key. A value that cannot be stored fails as an unsealed write would (the same
         :class:`SessionDataError`, naming its key) and nothing is written."""
-        bound = _AAD_PREFIX + stored_key.encode() + b"\x00"
-        bound += self._current_id.encode() + b"\x00"
+        bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + self._labels[self._current_id]
         sealed: dict[str, Any] = {}
         encrypt, prefix = self._current.encrypt, self._prefix
+        # Every value's own 96 random bits, drawn in one call (a slice each, never shared).
+        nonces, at = os.urandom(_NONCE_BYTES * len(data)), 0
         for key, value in data.items():
             if key in PLAIN_KEYS:
                 sealed[key] = value
                 continue
             try:
-                text = _encode(value)
+                text = encode_value(value)
                 if "\\u0000" in text:
                     encode_json({key: value})  # a real NUL escape raises, naming the key
-                nonce = os.urandom(_NONCE_BYTES)
+                nonce = nonces[at : at + _NONCE_BYTES]
+                at += _NONCE_BYTES
                 box = encrypt(nonce, text.encode(), bound + key.encode())
             except (TypeError, ValueError, RecursionError, AttributeError):
                 raise _refusal(data) from None
@@ -97,25 +109,38 @@ class DataCipher:
     def open(self, record: SessionRecord, stored_key: str) -> bool:
         """Unseal ``record.data`` in place, for the session filed under ``stored_key``;
         ``False`` when a value does not verify or names a key id that is not configured: the
-        caller reads the session as missing."""
-        sealed = [(k, v) for k, v in record.data.items() if type(v) is str and v[:1] == MARK]
-        if not sealed:
-            return True
-        bound_key = stored_key.encode()
-        opened = dict(record.data)
-        for key, value in sealed:
-            key_id, _, body = value[1:].partition(":")
-            aead = self._keys.get(key_id)
-            if aead is None:
-                _log.warning(
-                    "a stored session holds data sealed under a key id SESSION_ENCRYPTION_KEYS "
-                    "no longer lists; reading it as missing"
-                )
-                return False
+        caller reads the session as missing (``record.data`` then stays as it was)."""
+        opened: dict[str, Any] | None = None
+        base = bound_current = b""
+        prefix, cut = self._prefix, self._cut
+        for key, value in record.data.items():
+            if type(value) is not str:
+                continue
+            if value[:cut] == prefix:  # the first key's: the usual case
+                aead, body = self._current, value[cut:]
+                if not bound_current:
+                    base = _AAD_PREFIX + stored_key.encode() + b"\x00"
+                    bound_current = base + self._labels[self._current_id]
+                bound = bound_current
+            elif value[:1] == MARK:
+                key_id, _, body = value[1:].partition(":")
+                found = self._keys.get(key_id)
+                if found is None:
+                    _log.warning(
+                        "a stored session holds data sealed under a key id "
+                        "SESSION_ENCRYPTION_KEYS no longer lists; reading it as missing"
+                    )
+                    return False
+                aead = found
+                base = base or _AAD_PREFIX + stored_key.encode() + b"\x00"
+                bound = base + self._labels[key_id]
+            else:
+                continue
             try:
                 raw = a2b_base64(body)  # a changed character fails the tag below
-                bound = _AAD_PREFIX + bound_key + b"\x00" + key_id.encode() + b"\x00"
                 text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound + key.encode())
+                if opened is None:
+                    opened = dict(record.data)
                 opened[key] = _loads(text.decode())
             except (InvalidTag, binascii.Error, ValueError):
                 _log.warning(
@@ -123,7 +148,8 @@ class DataCipher:
                     "copied from another session or key, or corrupt); reading it as missing"
                 )
                 return False
-        record.data = opened
+        if opened is not None:
+            record.data = opened
         return True
 
     def stale_keys(self, data: Mapping[str, Any]) -> list[str]:

@@ -49,6 +49,22 @@ def _loads(text: str) -> Any:
     return _decode(text)
 
 
+def encode_value(value: Any) -> str:
+    """One JSON value as compact text (what ``_encode`` returns), without ``_encode``'s
+    per-call encoder: a string takes ``encode_basestring`` (``_encode``'s own fast path), the
+    rest :data:`_one_shot`. It raises what ``_encode`` raises (a cycle included: the one-shot
+    encoder's ``RecursionError`` sends it down ``_encode``). Encryption encodes each value on
+    its own (:mod:`._cipher`), where ``_encode``'s set-up was a third of sealing one."""
+    if type(value) is str:
+        return encode_basestring(value)
+    if _one_shot is None:
+        return _encode(value)
+    try:
+        return "".join(_one_shot(value, 0))
+    except RecursionError:
+        return _encode(value)
+
+
 class EncodedJson(str):
     """JSON text that is already encoded: the engine's serializer passes it through as is."""
 

@@ -145,8 +145,13 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         say where their session lives (Redis Cluster's slot tags) reads the id here."""
         return self._load(key)
 
-    def _new_id(self, record: SessionRecord) -> str:
-        """A fresh id for ``record`` when its id was taken (a store may shape its ids)."""
+    def new_id(self, record: SessionRecord) -> str:
+        """A fresh id for ``record``, a session about to be created or rotated into
+        (:class:`~.protocol.IdMinting`): what the middleware gives a new session or a login,
+        and what ``create`` and ``rotate`` draw in place of a taken id. A store whose ids say
+        where their session lives shapes it here (Redis Cluster: a signed-in session's id
+        names its user's slot, docs/stores.md); it keeps all of
+        :func:`~session_service.records.new_session_id`'s randomness."""
         return new_session_id()
 
     async def create(self, record: SessionRecord) -> SessionRecord:
@@ -160,7 +165,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
             try:
                 await (insert if self._metrics is None else self._metrics.timed("create", insert))
             except IdTaken:
-                record.id = self._new_id(record)
+                record.id = self.new_id(record)
                 data = self._encode(record, handle=False)
             else:
                 if self.max_per_user and record.user_id is not None:
@@ -270,7 +275,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
                     rotate if self._metrics is None else self._metrics.timed("rotate", rotate)
                 )
             except IdTaken:
-                record.id = self._new_id(record)
+                record.id = self.new_id(record)
                 data = self._encode(record, handle=False)
                 continue
             if moved and self._metrics is not None:

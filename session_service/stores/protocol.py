@@ -13,6 +13,11 @@ front of the per-request path, a metrics wrapper, a cleanup job) can say which:
 * :class:`ExpiryStore`: the cleanup of expired sessions;
 * :class:`StatsStore`: counts for the operator.
 
+One ability is optional and outside the union, so a store written before it still is a
+``SessionStore``: :class:`IdMinting`, a store drawing the id of a session about to be created
+or rotated (Redis Cluster's ids name their slot); :func:`id_minter` gives every other store
+:func:`~session_service.records.new_session_id`.
+
 What a caller may rely on, whatever the store (the rules are written once, in
 :class:`~.base.SessionStoreBase`, and the behavioural suite in ``tests/`` checks each kind):
 
@@ -35,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from ..records import SessionRecord
+from ..records import SessionRecord, new_session_id
 
 #: Rows (or keys) deleted per transaction by the batched deletes.
 DEFAULT_BATCH_SIZE = 5000
@@ -211,3 +216,25 @@ class SessionStore(
 ):
     """Every method the service, the middleware and the CLI call on a store: the union of
     the capabilities above."""
+
+
+@runtime_checkable
+class IdMinting(Protocol):
+    """A store that draws the ids of its new sessions (optional; see :func:`id_minter`)."""
+
+    def new_id(self, record: SessionRecord) -> str:
+        """A fresh id (the randomness of :func:`~session_service.records.new_session_id`) for
+        ``record``, about to be created or rotated into. A plain call, no I/O: the middleware
+        asks it on every request that starts or rotates a session."""
+        ...
+
+
+def _plain_id(record: SessionRecord) -> str:
+    return new_session_id()
+
+
+def id_minter(store: object) -> Callable[[SessionRecord], str]:
+    """``store.new_id`` where the store has one (:class:`IdMinting`), else a plain
+    :func:`~session_service.records.new_session_id`: looked up once, by whoever holds the
+    store (the backend, a read cache), so each call is one plain call."""
+    return store.new_id if isinstance(store, IdMinting) else _plain_id

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..cache.websockets import run_watched
 from ..errors import RateLimitExceeded, SessionStoreUnavailable
-from ..records import SessionRecord, new_session_id, utcnow
+from ..records import SessionRecord, utcnow
 from ..storable import PRINCIPAL_LENGTH, USER_AGENT_LENGTH, storable
 from .client import client_ip, coarse
 from .cookie import CookieCodec
@@ -291,7 +291,7 @@ class SessionMiddleware:
                 await self.store.seen(old_id, seen)
             return self._set_cookie(old_id, session, moved or session.expiry_date, now, ttl)
         record = SessionRecord(
-            id=old_id or new_session_id(),
+            id=old_id or "",  # a new session's id is drawn below, from its record
             data=session.to_dict(),
             expiry_date=now + ttl,
             tenant_id=session.tenant_id,
@@ -304,13 +304,14 @@ class SessionMiddleware:
             self._describe_device(record, scope)
         if old_id is None or session.cycle_requested:
             # A new session, or a login: a new lifetime (the store's rules start its
-            # absolute deadline now), rolling or not.
+            # absolute deadline now), rolling or not. The store draws the id: on a Redis
+            # Cluster one signed in names its user's slot, so it reads in one GET whether it
+            # was created signed in or signed in by a login (docs/stores.md, "Redis Cluster").
+            record.id = self.store.new_id(record)
             if old_id is None:
                 await self.store.create(record)
-            else:
-                record.id = new_session_id()
-                if not await self.store.rotate(old_id, record):
-                    return None  # revoked or rotated meanwhile: keep the browser's cookie
+            elif not await self.store.rotate(old_id, record):
+                return None  # revoked or rotated meanwhile: keep the browser's cookie
             session.absolute_expiry = record.absolute_expiry
             return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
         # A change of the whole session that keeps its id (a Session subclass may ask for it).

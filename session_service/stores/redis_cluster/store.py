@@ -5,9 +5,10 @@ where keys live (:mod:`.scripts`): an anonymous session in its id's slot, a sign
 its user's slot with the user's indexes, its id key pointing there. So:
 
 * a load by id is one ``GET`` for an anonymous session, and for a signed-in one whose id
-  carries its slot's tag (a rotate into a user gives it one, :mod:`.slots`): the value is
-  read where the tag says. Any other signed-in id (a free id given to ``create``, a session
-  made before slot tags) costs two: the id key's pointer, then the value;
+  carries its slot's tag (a rotate into a user gives it one, and so does :meth:`new_id`,
+  which the middleware asks for every session it creates, :mod:`.slots`): the value is read
+  where the tag says. Any other signed-in id (a free untagged id given to ``create``, a
+  session made before slot tags) costs two: the id key's pointer, then the value;
 * each operation on one user's sessions (create, rotate within the user, clear-by-user,
   revoke by handle, sign out other devices, the per-user cap) is one script in the user's
   slot, atomic as on one node;
@@ -286,10 +287,12 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
         record.id = self._slot_id(record.id, _user_of(record))
         return await super().rotate(old_id, record)
 
-    def _new_id(self, record: SessionRecord) -> str:
-        """A fresh id in place of a taken one: with its slot's tag when signed in. (A free id
-        given to ``create`` is kept as it is, as every store keeps it.)"""
-        return self._slot_id(super()._new_id(record), record.user_id)
+    def new_id(self, record: SessionRecord) -> str:
+        """A fresh id with the slot tag of the user ``record`` binds its session to (none
+        when anonymous): the middleware asks it for every session it creates, so one created
+        already signed in reads in one ``GET`` as a login's does. (A free id given to
+        ``create`` is kept as it is, as every store keeps it; ``rotate`` tags its own.)"""
+        return self._slot_id(super().new_id(record), _user_of(record))
 
 
 def _user_of(record: SessionRecord) -> str | None:
