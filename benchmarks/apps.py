@@ -16,10 +16,20 @@ the environment, so uvicorn can build the app in its own process:
 ``BENCH_REDIS_PREFIX`` the key prefix of ``starsessions-redis`` (so the harness can delete its
                    keys afterwards)
 ``BENCH_PG_POOL_SIZE`` connections per PostgreSQL app (default :data:`PG_POOL_SIZE`'s 10)
+``BENCH_METRICS_EXPORT_MS`` the ``-sdk*`` variants' export interval (default the SDK's 60 s)
+
+The metrics variants (issue 28): ``ours-*`` as they are count with the OpenTelemetry API
+alone (metrics on, no SDK provider: the library's default); ``-nometrics`` sets
+``SESSION_METRICS=false``; ``-sdk`` gives the service an SDK ``MeterProvider`` with a
+``PeriodicExportingMetricReader`` (docs/operations.md, "Metrics"), its exporter the console's
+into ``os.devnull``; ``-sdk-every`` also times every store call (``SESSION_METRICS_SAMPLE=1``).
+An ``-sdk*`` app serves ``GET /export`` too: one collection and export, run in the request
+(``force_flush``), so a harness can count what an export costs apart from the requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -57,6 +67,7 @@ VARIANTS = (
     "ours-sqlite-encrypted",
     "ours-pg-encrypted",
     "ours-redis-encrypted",
+    *(f"ours-{db}-{m}" for db in ("sqlite", "pg") for m in ("nometrics", "sdk", "sdk-every")),
 )
 TTL_SECONDS = 14 * 24 * 3600
 #: Connections per PostgreSQL app, the floor's pool and ours (``SESSION_DB_POOL_SIZE``) alike:
@@ -216,12 +227,14 @@ def _ours_app(
     absolute: bool = False,
     cache: bool = False,
     encrypted: bool = False,
+    metrics: str = "api",
 ) -> Starlette:
     """session_service's middleware; ``track_devices``: SESSION_TRACK_DEVICES=true (ip, user
     agent and a last_seen written at most once per 300 s per session); ``whole``: writes saved
     whole (the whole session, not only the changed key); ``absolute``:
     SESSION_ABSOLUTE_TTL_SECONDS set (twice the idle TTL); ``cache``: SESSION_CACHE=local;
-    ``encrypted``: SESSION_ENCRYPTION_KEYS set (one key: every value sealed)."""
+    ``encrypted``: SESSION_ENCRYPTION_KEYS set (one key: every value sealed); ``metrics``:
+    ``api`` (the default: the API alone), ``nometrics``, ``sdk`` or ``sdk-every``."""
     from session_service import DefaultSessionService, SessionSettings
 
     settings = SessionSettings.from_env(
@@ -235,22 +248,53 @@ def _ours_app(
             "SESSION_CACHE": "local" if cache else "off",
             "SESSION_DB_POOL_SIZE": str(PG_POOL_SIZE),
             **({"SESSION_ENCRYPTION_KEYS": _BENCH_KEY} if encrypted else {}),
+            "SESSION_METRICS": "false" if metrics == "nometrics" else "true",
+            **({"SESSION_METRICS_SAMPLE": "1"} if metrics == "sdk-every" else {}),
         }
     )
-    service = DefaultSessionService(None, settings)
+    provider = _sdk_provider() if metrics.startswith("sdk") else None
+    service = DefaultSessionService(None, settings, meter_provider=provider)
+    extra = [Route("/anon", anon)]
+    if provider is not None:
+
+        async def export(request: Request) -> Response:
+            provider.force_flush()
+            return PlainTextResponse("ok")
+
+        extra.append(Route("/export", export))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if service.metrics is not None:  # the live-sessions gauge counts on this loop
+            service.metrics.start(asyncio.get_running_loop())
         try:
             yield
         finally:
             await service.close()
+            if provider is not None:
+                provider.shutdown()
 
     return Starlette(
-        routes=[*_routes(read, write_whole if whole else write), Route("/anon", anon)],
+        routes=[*_routes(read, write_whole if whole else write), *extra],
         middleware=[service.session_layer()],
         lifespan=lifespan,
     )
+
+
+def _sdk_provider() -> Any:
+    """An SDK ``MeterProvider`` with a periodic reader, set up as docs/operations.md tells an
+    app to (its own thread exports every ``BENCH_METRICS_EXPORT_MS``; the console exporter
+    writes into ``os.devnull``)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    interval = float(os.environ.get("BENCH_METRICS_EXPORT_MS", "60000"))
+    exporter = ConsoleMetricExporter(out=open(os.devnull, "w"))  # noqa: SIM115 - lives with the app
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval)
+    return MeterProvider(metric_readers=[reader])
 
 
 def _starsessions_app(store: Any) -> Starlette:
@@ -296,6 +340,9 @@ def build(variant: str, db_url: str = "", secret: str = "bench", redis_url: str 
 
         prefix = os.environ.get("BENCH_REDIS_PREFIX", "starsessions.")
         return _starsessions_app(RedisStore(connection=Redis.from_url(redis_url), prefix=prefix))
+    for metrics in ("nometrics", "sdk-every", "sdk"):
+        if variant in (f"ours-sqlite-{metrics}", f"ours-pg-{metrics}"):
+            return _ours_app(db_url, secret, metrics=metrics)
     if variant.endswith("-encrypted"):
         return _ours_app(db_url, secret, encrypted=True)
     if variant in ("ours-pg-cached", "ours-redis-cached"):

@@ -7,6 +7,8 @@ the middleware, the session, the cookie, the store, the driver and Starlette), w
 counts ``-n`` requests: callgrind zeroes its counters when the process calls ``getppid()`` and
 dumps them when it calls ``getegid()``, which bracket each measured loop. A database server's
 own work is in another process and not counted; SQLite's is (it runs in the app's process).
+So that two runs count the same work, the process has ``PYTHONHASHSEED=0`` (unless set) and
+:mod:`random` is seeded before each measured loop (the metrics' sampled timing draws on it).
 
 ``--inner`` is the part that runs under valgrind.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import random
 import re
 import subprocess
 import sys
@@ -87,9 +91,18 @@ async def _inner(
             _, headers = await _call(app, "/write", None)
             cookie = next(v for k, v in headers if k == b"set-cookie").split(b";")[0]
             await _requests(app, route, cookie, warm, concurrency)
+            random.seed(0)  # the same sampled store calls in every run
+            # What earlier cases left on the heap is set aside from the collector: a full
+            # collection in the measured loop scans only what this case made.
+            gc.collect()
+            gc.freeze()
+            before = sum(g["collections"] for g in gc.get_stats())
             os.getppid()  # callgrind: zero the counters
             await _requests(app, route, cookie, n, concurrency)
             os.getegid()  # callgrind: dump them
+            collections = sum(g["collections"] for g in gc.get_stats()) - before
+            print(f"{case}: {collections} collections", file=sys.stderr)
+            gc.unfreeze()
 
 
 def count(
@@ -97,16 +110,21 @@ def count(
 ) -> dict[str, int]:
     """Instructions per request of each ``variant:route`` case (one valgrind process), with
     ``concurrency`` requests in flight at a time."""
+    work.mkdir(parents=True, exist_ok=True)
     out = work / "cg.out"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
            "--zero-before=getppid", "--dump-before=getegid", sys.executable, "-m",
            "benchmarks.instructions", "--inner", "-n", str(n), "--warm", str(warm),
            "-c", str(concurrency),
            *(f"--url={k}={v}" for k, v in urls.items()), *cases]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {"PYTHONHASHSEED": "0", **os.environ}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"valgrind failed:\n{done.stderr[-3000:]}")
+    for line in done.stderr.splitlines():  # the collector's runs in each measured loop
+        if line.endswith(" collections"):
+            print(line, file=sys.stderr)
     totals = []
     for i in range(1, len(cases) + 1):
         text = Path(f"{out}.{i}").read_text()
@@ -133,12 +151,36 @@ async def _outer(args: argparse.Namespace) -> dict[str, int]:
             urls = {"sqlite": lite, "pg": pg, "redis": args.redis_url, "star-prefix": star,
                     "ours-redis": with_prefix(args.redis_url, ours)}  # fmt: skip
             try:
-                return await asyncio.to_thread(
-                    count, args.cases, args.n, args.warm, urls, work, args.c
-                )
+                if not args.separate:
+                    return await asyncio.to_thread(
+                        count, args.cases, args.n, args.warm, urls, work, args.c
+                    )
+                return await _separately(args, urls, work)
             finally:
                 for prefix in (ours, star):
                     await delete_prefix(args.redis_url, prefix)
+
+
+async def _separately(args: argparse.Namespace, urls: dict[str, str], work: Path) -> dict[str, int]:
+    """``--separate``: each case in a valgrind process of its own (``--jobs`` at a time), so
+    no case runs after another's (what an earlier case leaves behind, on the heap or in the
+    database, weighs on a later one). A case named twice (``--repeat``) gets ``#2``...: its
+    spread between processes."""
+    cases = [f"{c}#{r}" if r > 1 else c for r in range(1, args.repeat + 1) for c in args.cases]
+    gate = asyncio.Semaphore(args.jobs)
+
+    async def one(i: int, case: str) -> dict[str, int]:
+        async with gate:
+            plain = case.split("#")[0]
+            got = await asyncio.to_thread(
+                count, [plain], args.n, args.warm, urls, work / str(i), args.c
+            )
+            return {case: got[plain]}
+
+    found: dict[str, int] = {}
+    for got in await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))):
+        found.update(got)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=500, help="measured requests per case")
     p.add_argument("--warm", type=int, default=200, help="requests before measuring")
     p.add_argument("-c", type=int, default=1, help="requests in flight at a time (one session)")
+    p.add_argument("--separate", action="store_true", help="one valgrind process per case")
+    p.add_argument("--jobs", type=int, default=1, help="with --separate: processes at a time")
+    p.add_argument("--repeat", type=int, default=1, help="with --separate: processes per case")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     p.add_argument("--url", action="append", default=[], help=argparse.SUPPRESS)

@@ -1,19 +1,24 @@
-"""``python -m benchmarks.metrics_bench [--stores sqlite,postgres,memory] [--rounds 7]``: what
-the metrics cost a read request, against ``main`` in the same run.
+"""``python -m benchmarks.metrics_bench [--stores sqlite,postgres,memory] [--rounds 20]``: what
+the metrics cost a read request, against metrics off in the same run.
 
-Each row is one variant, each round runs every variant once in a fresh process of its own
-(alternating, so a load spike on the shared machine hits all variants alike), and a variant's
-figure is its median CPU µs (this process's ``process_time``, so a loaded machine's waits
-for a core do not count) per read request; the ratio is ``main``'s median over the variant's
-(1.00: as fast as main; the issue's floor is 0.95 with the SDK, 0.99 with the API alone).
-A request is a raw ASGI call through the real middleware (no HTTP server or client in the
-way: what is left is the session work and Starlette), sending the cookie of a stored session
-and changing nothing, so the store work is one load.
+Every variant runs in one long-lived worker process of its own, started (and warmed) before
+any timing; then each round asks every worker in turn, in an order rotated round after round,
+for ``-n`` read requests, and the worker answers with its CPU µs (``process_time``, so a
+loaded machine's waits for a core do not count) per request. Only one worker runs at a time,
+and the variants' batches interleave, so a load spike or a slow stretch of the machine falls
+on all of them alike. A variant's figure is its median over the rounds, and its ratio is the
+median over the rounds of ``off``'s batch ÷ the variant's batch of the same round (the
+issue's ratio: 1.00 as fast as metrics off; the floor is 0.95 with the SDK, 0.99 with the API
+alone). A request is a raw ASGI call through the real middleware (no HTTP server or client
+in the way: what is left is the session work and Starlette), sending the cookie of a stored
+session and changing nothing, so the store work is one load.
 
 Variants: ``main`` (the code of ``--baseline-ref``, unpacked with ``git archive``), ``off``
 (``SESSION_METRICS=false``), ``api`` (metrics on, the OpenTelemetry API alone: no SDK, no
 provider), ``sdk`` (the SDK with a periodic reader, ``SESSION_METRICS_SAMPLE`` at its default)
-and ``sdk-every`` (the same timing every store call: the durations' own cost).
+and ``sdk-every`` (the same timing every store call: the durations' own cost). The settings
+are given to ``SessionSettings.from_env`` as a mapping, so the variant's ``SESSION_METRICS*``
+go into that mapping (the process environment is not read).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from ._common import Kind, asyncpg_dsn, scratch_database
 
@@ -35,17 +41,21 @@ ROOT = HERE.parent
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 VARIANTS = ("main", "off", "api", "sdk", "sdk-every")
 
-#: Run in a fresh interpreter: ``sys.argv`` = [code root, url, variant, n]. Imports the
-#: session_service found at the code root (the editable install's finder set aside).
+#: Run in a fresh interpreter: ``sys.argv`` = [code root, url, variant, warm-up requests].
+#: Imports the session_service found at the code root (the editable install's finder set
+#: aside), warms up, prints ``ready``, then for each line ``N`` on stdin runs ``N`` reads and
+#: prints their CPU µs per request; stdin's end closes the service.
 WORKER = r"""
 import asyncio, os, sys, time
-root, url, variant, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+root, url, variant, warm = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 if variant == "main":  # the unpacked tree, not the editable install of this one
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
     sys.path.insert(0, root)
-os.environ["SESSION_METRICS"] = "false" if variant == "off" else "true"
+env = {"SESSION_DB_URL": url, "SESSION_SECRET_KEY": "b" * 40,
+       "SESSION_CLEANUP_INTERVAL_SECONDS": "0",
+       "SESSION_METRICS": "false" if variant == "off" else "true"}
 if variant == "sdk-every":
-    os.environ["SESSION_METRICS_SAMPLE"] = "1"
+    env["SESSION_METRICS_SAMPLE"] = "1"
 if variant.startswith("sdk"):
     from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
@@ -60,10 +70,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from session_service import DefaultSessionService, SessionSettings
 
-settings = SessionSettings.from_env({
-    "SESSION_DB_URL": url, "SESSION_SECRET_KEY": "b" * 40, "SESSION_CLEANUP_INTERVAL_SECONDS": "0",
-})
-service = DefaultSessionService(None, settings)
+service = DefaultSessionService(None, SessionSettings.from_env(env))
+assert (service.metrics is None) == (variant == "off"), (variant, service.metrics)
 
 async def read(request):
     return PlainTextResponse(str(request.session.get("n")))
@@ -93,14 +101,16 @@ async def main():
     await service.migrate()
     start = await call("/w", None)
     cookie = next(v for k, v in start["headers"] if k == b"set-cookie").split(b";")[0]
-    for _ in range(n // 5):
+    for _ in range(warm):
         assert (await call("/r", cookie))["status"] == 200
-    began = time.process_time()
-    for _ in range(n):
-        await call("/r", cookie)
-    elapsed = time.process_time() - began
+    print("ready", flush=True)
+    for line in sys.stdin:  # blocks the loop between batches: nothing else runs on it
+        n = int(line)
+        began = time.process_time()
+        for _ in range(n):
+            await call("/r", cookie)
+        print((time.process_time() - began) / n * 1e6, flush=True)
     await service.close()
-    print(elapsed / n * 1e6)
 
 asyncio.run(main())
 """
@@ -121,48 +131,91 @@ def _unpack(ref: str, into: Path, *extra: str) -> Path:
     return into
 
 
-def _run(root: Path, url: str, variant: str, n: int) -> float:
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, str(root), url, variant, str(n)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tempfile.gettempdir(),
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{variant} failed:\n{done.stderr}")
-    return float(done.stdout.strip().splitlines()[-1])
+class _Worker:
+    """One variant's worker process, warmed up and waiting for batches."""
+
+    def __init__(self, root: Path, url: str, variant: str, warm: int) -> None:
+        self.variant = variant
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(root), url, variant, str(warm)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tempfile.gettempdir(),
+        )
+        self._expect("ready")
+
+    def _line(self) -> str:
+        out: IO[str] | None = self.proc.stdout
+        assert out is not None
+        line = out.readline().strip()
+        if not line:
+            self.proc.wait()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise SystemExit(f"{self.variant} failed:\n{err}")
+        return line
+
+    def _expect(self, word: str) -> None:
+        line = self._line()
+        if line != word:
+            raise SystemExit(f"{self.variant} said {line!r}, not {word!r}")
+
+    def batch(self, n: int) -> float:
+        """CPU µs per request of ``n`` reads."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.flush()
+        return float(self._line())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 async def _bench(
     store: str, args: argparse.Namespace, base: Path, work: Path
 ) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     if store == "memory":
-        urls = {v: f"memory://bench-{v}" for v in VARIANTS}
-        return await _rounds(urls, args, base, times)
+        return await asyncio.to_thread(
+            _rounds, {v: f"memory://bench-{v}" for v in VARIANTS}, args, base
+        )
     kind: Kind = "sqlite" if store == "sqlite" else "postgres"
     async with scratch_database(kind, args.pg, work) as url:
-        return await _rounds({v: url for v in VARIANTS}, args, base, times)
+        return await asyncio.to_thread(_rounds, {v: url for v in VARIANTS}, args, base)
 
 
-async def _rounds(
-    urls: dict[str, str], args: argparse.Namespace, base: Path, times: dict[str, list[float]]
-) -> dict[str, list[float]]:
-    for done in range(args.rounds):
-        for variant in VARIANTS:
+def _rounds(urls: dict[str, str], args: argparse.Namespace, base: Path) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    workers: list[_Worker] = []
+    try:
+        for variant in VARIANTS:  # one at a time: each migrates and writes its session
             root = base if variant == "main" else ROOT
             url = urls[variant].replace("postgresql+asyncpg://", "postgresql://")
-            times[variant].append(await asyncio.to_thread(_run, root, url, variant, args.n))
-        print(f"round {done + 1}: {times}", file=sys.stderr, flush=True)
+            workers.append(_Worker(root, url, variant, args.warm))
+        for done in range(args.rounds):
+            k = done % len(workers)
+            for worker in workers[k:] + workers[:k]:  # rotated: no variant always goes first
+                times[worker.variant].append(worker.batch(args.n))
+            print(f"round {done + 1}: {times}", file=sys.stderr, flush=True)
+    finally:
+        for worker in workers:
+            worker.close()
     return times
+
+
+def _ratio(times: dict[str, list[float]], variant: str) -> float:
+    """The median over the rounds of ``off``'s batch ÷ ``variant``'s of the same round."""
+    return statistics.median(o / v for o, v in zip(times["off"], times[variant], strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.metrics_bench")
     parser.add_argument("--stores", default="sqlite,postgres,memory")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("-n", type=int, default=3000, help="timed requests per process")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("-n", type=int, default=2000, help="timed requests per batch")
+    parser.add_argument("--warm", type=int, default=1000, help="requests before the rounds")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
     parser.add_argument("--baseline-ref", default="main")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -174,13 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         for store in args.stores.split(","):
             rows[store] = asyncio.run(_bench(store, args, base, work))
-    print(f"| store | variant | CPU µs/request (median of {args.rounds}) | main ÷ variant |")
+    print(f"| store | variant | CPU µs/request (median of {args.rounds}) | off ÷ variant |")
     print("| --- | --- | --- | --- |")
     for store, times in rows.items():
-        main_median = statistics.median(times["main"])
         for variant in VARIANTS:
             median = statistics.median(times[variant])
-            print(f"| {store} | {variant} | {median:.1f} | {main_median / median:.3f} |")
+            print(f"| {store} | {variant} | {median:.1f} | {_ratio(times, variant):.3f} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
