@@ -42,7 +42,7 @@ from starlette.routing import Route
 from session_service import DefaultSessionService, get_session
 from session_service.backend import SessionStoreBackend
 
-from ..support.webapp import settings_for
+from ..support.webapp import migrated_service
 
 ITERATIONS = 300
 #: The by-id revocations share the update path already raced above; fewer rounds suffice.
@@ -119,12 +119,8 @@ def _app(service: DefaultSessionService) -> Starlette:
 
 @pytest.fixture
 async def service(db_url: str, tmp_path: Path) -> AsyncIterator[DefaultSessionService]:
-    svc = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))
-    await svc.migrate()
-    try:
+    async with migrated_service(db_url, str(tmp_path)) as svc:
         yield svc
-    finally:
-        await svc.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from session_service.stores.redis_cluster.slots import tag_of
 
 from ..support.cookies import session_id_of
 from ..support.redis_cluster import Cluster
-from ..support.webapp import settings_for
+from ..support.webapp import migrated_service
 from ..web.test_created_signed_in import _client, _created_signed_in
 from .test_cluster_slot_tags import _counted
 from .test_redis_cluster import _slot
@@ -31,19 +31,10 @@ from .test_redis_cluster import _slot
 pytestmark = pytest.mark.stores("redis_cluster")
 
 
-async def _service(db_url: str, tmp_path: Path, **env: str) -> DefaultSessionService:
-    service = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path), **env))
-    await service.migrate()
-    return service
-
-
 @pytest.fixture
 async def service(db_url: str, tmp_path: Path) -> AsyncIterator[DefaultSessionService]:
-    svc = await _service(db_url, tmp_path)
-    try:
+    async with migrated_service(db_url, str(tmp_path)) as svc:
         yield svc
-    finally:
-        await svc.close()
 
 
 def _store(service: DefaultSessionService) -> RedisClusterSessionStore:
@@ -82,23 +73,25 @@ async def test_a_session_created_signed_in_reads_in_one_get(
 async def test_a_user_created_signed_in_on_many_devices_stays_in_one_slot_under_a_cap(
     db_url: str, tmp_path: Path, redis_cluster: Cluster
 ) -> None:
-    service = await _service(db_url, tmp_path, SESSION_MAX_PER_USER="2")
-    try:
-        async with _client(service) as a, _client(service) as b, _client(service) as c:
-            first = await _created_signed_in(a, 7, n=1)  # an int user id, stored as "7"
-            second = await _created_signed_in(b, "7", n=2)
-            third = await _created_signed_in(c, 7, n=3)  # over the cap: the oldest goes
-            assert tag_of(first) == tag_of(second) == tag_of(third) is not None
-            assert (await a.get("/read")).json()["data"] == {}
-            for n, client in enumerate((b, c), start=2):
-                read = functools.partial(client.get, "/read")
-                response, ran = await _counted(redis_cluster, read)
-                assert response.json()["data"]["n"] == n and ran == 1
-            assert await service.count_sessions_for_user(7) == 2
-            assert await service.clear_sessions_for_user("7") == 2
-            assert (await b.get("/read")).json()["data"] == {}
-    finally:
-        await service.close()
+    capped = migrated_service(db_url, str(tmp_path), SESSION_MAX_PER_USER="2")
+    async with (
+        capped as service,
+        _client(service) as a,
+        _client(service) as b,
+        _client(service) as c,
+    ):
+        first = await _created_signed_in(a, 7, n=1)  # an int user id, stored as "7"
+        second = await _created_signed_in(b, "7", n=2)
+        third = await _created_signed_in(c, 7, n=3)  # over the cap: the oldest goes
+        assert tag_of(first) == tag_of(second) == tag_of(third) is not None
+        assert (await a.get("/read")).json()["data"] == {}
+        for n, client in enumerate((b, c), start=2):
+            read = functools.partial(client.get, "/read")
+            response, ran = await _counted(redis_cluster, read)
+            assert response.json()["data"]["n"] == n and ran == 1
+        assert await service.count_sessions_for_user(7) == 2
+        assert await service.clear_sessions_for_user("7") == 2
+        assert (await b.get("/read")).json()["data"] == {}
 
 
 def test_the_id_hook_reaches_the_cluster_through_the_backend_and_a_read_cache() -> None:

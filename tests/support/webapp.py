@@ -8,6 +8,8 @@ work" without mocking anything.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,6 +29,19 @@ def settings_for(db_url: str, data_dir: str, **extra: str) -> SessionSettings:
     env = {"SESSION_DB_URL": db_url, "SESSION_DATA_DIR": data_dir, "SESSION_SECRET_KEY": SECRET}
     env.update(extra)
     return SessionSettings.from_env(env)
+
+
+@asynccontextmanager
+async def migrated_service(
+    db_url: str, data_dir: str, **env: str
+) -> AsyncIterator[DefaultSessionService]:
+    """A service on ``db_url`` with its schema in place, closed on the way out."""
+    service = DefaultSessionService(db_url, settings_for(db_url, data_dir, **env))
+    await service.migrate()
+    try:
+        yield service
+    finally:
+        await service.close()
 
 
 #: Every store operation that writes (or deletes): "no write happened" means none of these ran.

@@ -23,7 +23,7 @@ from session_service.stores.memory import forget
 from session_service.stores.redis_cluster.slots import SEPARATOR, tag_of
 
 from ..support.cookies import session_id_of
-from ..support.webapp import build_app, settings_for
+from ..support.webapp import build_app, migrated_service, settings_for
 
 _ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 
@@ -35,12 +35,8 @@ def _random_part(session_id: str) -> str:
 
 @pytest.fixture
 async def service(db_url: str, tmp_path: Path) -> AsyncIterator[DefaultSessionService]:
-    svc = DefaultSessionService(db_url, settings_for(db_url, str(tmp_path)))
-    await svc.migrate()
-    try:
+    async with migrated_service(db_url, str(tmp_path)) as svc:
         yield svc
-    finally:
-        await svc.close()
 
 
 def _client(service: DefaultSessionService) -> httpx.AsyncClient:
