@@ -54,15 +54,8 @@ _AAD_PREFIX = b"session-service/v1\x00"
 #: values it serves in plain text anyway.
 _REMEMBERED = 4096
 _REMEMBER_CHARS = 1024
-#: How a list's or an object's JSON starts: remembered as text, decoded afresh per read.
-_CONTAINERS = ("[", "{")
-
-
-class _Json(str):
-    """A remembered list's or object's JSON text: decoded on every read, so what a request
-    changes in the value it got never reaches another read."""
-
-    __slots__ = ()
+#: What JSON decodes to that no request can change in place (a remembered one is shared).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 class _KeyGone(Exception):
@@ -153,8 +146,8 @@ class DataCipher:
                     plain = remembered(stored_key, key, value)
                 else:
                     plain = one(stored_key, key, value)
-                if type(plain) is _Json:  # a list or an object: the caller's own, every time
-                    plain = _loads(plain)
+                if type(plain) is tuple:  # a list or an object: the caller's own, every time
+                    plain = plain[0].copy() if len(plain) == 1 else _loads(plain[1])
             except _KeyGone:
                 _log.warning(
                     "a stored session holds data sealed under a key id "
@@ -176,8 +169,10 @@ class DataCipher:
 
     def _open_one(self, stored_key: str, key: str, value: str) -> Any:
         """The sealed ``value`` of ``key``, opened for the session filed under ``stored_key``:
-        a scalar as it decodes, a list or an object as its :class:`_Json` text (the caller
-        decodes it). Raises :class:`_KeyGone`, or what a failed tag or a bad text raises."""
+        a scalar as it decodes; a list or an object in a tuple, so that :meth:`open` hands
+        every read its own (JSON decodes to no tuple): ``(value,)`` when it holds scalars
+        only (a shallow copy is a whole one), else ``(None, text)`` (decoded again). Raises
+        :class:`_KeyGone`, or what a failed tag or a bad text raises."""
         if value.startswith(self._prefix):  # the first key's: the usual case
             aead, body, label = self._current, value[self._cut :], self._label
         else:
@@ -189,9 +184,13 @@ class DataCipher:
         raw = a2b_base64(body)  # a changed character fails the tag below
         bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + label + key.encode()
         text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound).decode()
-        if text[:1] in _CONTAINERS:
-            return _Json(text)
-        return _loads(text)
+        plain = _loads(text)
+        if type(plain) is list:
+            return (plain,) if all(type(v) in _SCALARS for v in plain) else (None, text)
+        if type(plain) is dict:
+            flat = all(type(v) in _SCALARS for v in plain.values())
+            return (plain,) if flat else (None, text)
+        return plain
 
     def stale_keys(self, data: Mapping[str, Any]) -> list[str]:
         """The keys of stored ``data`` not sealed under the first key (plain ones included):

@@ -28,6 +28,7 @@ DATA: dict[str, Any] = {
     "user_id": "alice",
     "cart": [1, {"a": [2]}],
     "prefs": {"theme": "dark"},
+    "flat": [1, "two", None],
     "s": "text",
     "n": 7,
     "f": 2.5,
@@ -59,9 +60,11 @@ def test_a_value_opened_again_is_equal_and_fresh(c: DataCipher) -> None:
     first["cart"].append(3)
     first["cart"][1]["a"].append(4)
     first["prefs"]["theme"] = "light"
+    first["flat"].append(4)
     again = opened(c, sealed)
     assert again == DATA
     assert again["cart"] is not first["cart"]
+    assert again["flat"] is not first["flat"]
 
 
 def test_a_remembered_value_elsewhere_still_does_not_open(
