@@ -173,7 +173,7 @@ class DataCipher:
         every read its own (JSON decodes to no tuple): ``(value,)`` when it holds scalars
         only (a shallow copy is a whole one), else ``(None, text)`` (decoded again). Raises
         :class:`_KeyGone`, or what a failed tag or a bad text raises."""
-        if value.startswith(self._prefix):  # the first key's: the usual case
+        if value[: self._cut] == self._prefix:  # the first key's: the usual case
             aead, body, label = self._current, value[self._cut :], self._label
         else:
             key_id, _, body = value[1:].partition(":")
@@ -185,11 +185,10 @@ class DataCipher:
         bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + label + key.encode()
         text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound).decode()
         plain = _loads(text)
-        if type(plain) is list:
-            return (plain,) if all(type(v) in _SCALARS for v in plain) else (None, text)
+        if type(plain) is list:  # (``issuperset`` over ``map``: no generator per value)
+            return (plain,) if _SCALARS.issuperset(map(type, plain)) else (None, text)
         if type(plain) is dict:
-            flat = all(type(v) in _SCALARS for v in plain.values())
-            return (plain,) if flat else (None, text)
+            return (plain,) if _SCALARS.issuperset(map(type, plain.values())) else (None, text)
         return plain
 
     def stale_keys(self, data: Mapping[str, Any]) -> list[str]:
