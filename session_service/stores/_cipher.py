@@ -50,8 +50,10 @@ PLAIN_KEYS = frozenset({"user_id", LIFETIME_KEY})
 _NONCE_BYTES = 12
 _AAD_PREFIX = b"session-service/v1\x00"
 #: How many opened values a cipher remembers, and the longest sealed text it remembers (a
-#: longer one is opened every time): at most a few MB of a process's memory, which holds the
-#: values it serves in plain text anyway.
+#: longer one is opened every time): an entry holds the sealed text (two bytes a character:
+#: the mark is not Latin-1) and its value: about 2 MB when full of small values, 13 MB of
+#: 700-character ones (tracemalloc, benchmarks/ENCRYPTION.md), so about 20 MB at both limits;
+#: a process holds the values it serves in plain text anyway.
 _REMEMBERED = 4096
 _REMEMBER_CHARS = 1024
 #: What JSON decodes to that no request can change in place (a remembered one is shared).
