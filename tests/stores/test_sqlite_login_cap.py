@@ -9,6 +9,7 @@ switched off), and two stores with different limits on one file each keep their 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -170,3 +171,19 @@ async def test_two_stores_with_different_limits_on_one_file_keep_their_own(
     finally:
         await four.close()
         await unlimited.close()
+
+
+async def test_a_limit_set_before_the_table_exists_holds_once_it_does(tmp_path: Path) -> None:
+    """The service sets the limit when it starts, possibly before ``migrate`` made the table
+    the trigger is on (and a statement may have opened the connection already)."""
+    backend = await _connect(tmp_path)
+    with contextlib.suppress(Exception):  # opens the inline connection; no table to read yet
+        await backend.load(new_session_id())
+    try:
+        _limit(backend, 1)
+        await backend.migrate()
+        await _login(backend, 0)
+        await _login(backend, 1)
+        assert await _left(backend) == [1]
+    finally:
+        await backend.close()
