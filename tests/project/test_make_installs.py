@@ -68,3 +68,15 @@ def test_the_fastapi_extra_holds_what_the_example_imports() -> None:
     third_party = imported - {"__future__", "session_service"}
     # uvicorn: what `make run-fastapi` serves it with.
     assert third_party | {"uvicorn"} <= names, (third_party | {"uvicorn"}) - names
+
+
+def test_the_docs_extra_can_format_the_signatures_mkdocs_yml_asks_for() -> None:
+    # separate_signature in mkdocs.yml needs Black or Ruff: without either, a `make docs` on a
+    # fresh clone says so on every build and renders each signature as one long line.
+    if "separate_signature: true" not in (ROOT / "mkdocs.yml").read_text("utf-8"):
+        return
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    names = {re.split(r"[<>=\[ ]", spec, maxsplit=1)[0] for spec in extras["docs"]}
+    assert names & {"ruff", "black"}, names
