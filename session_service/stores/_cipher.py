@@ -25,6 +25,7 @@ is, and ``session-service reencrypt`` seals it (:func:`stale_keys`).
 from __future__ import annotations
 
 import binascii
+import functools
 import logging
 import os
 from binascii import a2b_base64, b2a_base64
@@ -48,6 +49,19 @@ MARK = "\ufdd0"
 PLAIN_KEYS = frozenset({"user_id", LIFETIME_KEY})
 _NONCE_BYTES = 12
 _AAD_PREFIX = b"session-service/v1\x00"
+#: How many opened values a cipher remembers, and the longest sealed text it remembers (a
+#: longer one is opened every time): an entry holds the sealed text (two bytes a character:
+#: the mark is not Latin-1) and its value: about 2 MB when full of small values, 13 MB of
+#: 700-character ones (tracemalloc, benchmarks/ENCRYPTION.md), so about 20 MB at both limits;
+#: a process holds the values it serves in plain text anyway.
+_REMEMBERED = 4096
+_REMEMBER_CHARS = 1024
+#: What JSON decodes to that no request can change in place (a remembered one is shared).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _KeyGone(Exception):
+    """A sealed value names a key id that ``SESSION_ENCRYPTION_KEYS`` no longer lists."""
 
 
 class DataCipher:
@@ -59,9 +73,14 @@ class DataCipher:
     counts"): the associated data's fixed parts are built once per call, a value's JSON skips
     ``json``'s per-call encoder (:func:`~._codec.encode_value`), a value under the first key
     is recognised by its whole prefix, and one seal's nonces come from one ``os.urandom`` call
-    (each value still its own 96 random bits, never a counter: processes share the keys)."""
+    (each value still its own 96 random bits, never a counter: processes share the keys).
+    A read opens what it read before from memory (:attr:`_remembered`; "Remembered opens"):
+    a browser's session is read on every request, and most of its values are unchanged since
+    the last one, so base64, AES-GCM and their copies ran again for the same answer."""
 
-    __slots__ = ("_current", "_current_id", "_cut", "_keys", "_labels", "_prefix")
+    __slots__ = (
+        "_current", "_current_id", "_cut", "_keys", "_label", "_labels", "_prefix", "_remembered"
+    )  # fmt: skip
 
     def __init__(self, keys: EncryptionKeys) -> None:
         self._keys = {key_id: AESGCM(key) for key_id, key in zip(keys.ids, keys.keys, strict=True)}
@@ -71,6 +90,15 @@ class DataCipher:
         self._current = self._keys[keys.current]
         self._prefix = MARK + keys.current + ":"
         self._cut = len(self._prefix)
+        self._label = self._labels[keys.current]
+        #: :meth:`_open_one` remembered per cipher (benchmarks/ENCRYPTION.md, "Remembered
+        #: opens"): AES-GCM's check is deterministic, so a value that opened under this
+        #: session, key name and key opens to the same again; its whole text, the session's
+        #: stored key and the key name are what it is remembered by (moved, relabelled or
+        #: changed, it is opened and checked afresh). Only what opened is remembered (a
+        #: failure raises, and ``lru_cache`` keeps no exceptions), and the keys a cipher holds
+        #: never change, so a removed key is a new cipher with nothing remembered.
+        self._remembered = functools.lru_cache(maxsize=_REMEMBERED)(self._open_one)
 
     def __repr__(self) -> str:
         return f"DataCipher({len(self._keys)} keys)"
@@ -111,46 +139,59 @@ class DataCipher:
         ``False`` when a value does not verify or names a key id that is not configured: the
         caller reads the session as missing (``record.data`` then stays as it was)."""
         opened: dict[str, Any] | None = None
-        base = bound_current = b""
-        prefix, cut = self._prefix, self._cut
+        remembered, one = self._remembered, self._open_one
         for key, value in record.data.items():
-            if type(value) is not str:
-                continue
-            if value[:cut] == prefix:  # the first key's: the usual case
-                aead, body = self._current, value[cut:]
-                if not bound_current:
-                    base = _AAD_PREFIX + stored_key.encode() + b"\x00"
-                    bound_current = base + self._labels[self._current_id]
-                bound = bound_current
-            elif value[:1] == MARK:
-                key_id, _, body = value[1:].partition(":")
-                found = self._keys.get(key_id)
-                if found is None:
-                    _log.warning(
-                        "a stored session holds data sealed under a key id "
-                        "SESSION_ENCRYPTION_KEYS no longer lists; reading it as missing"
-                    )
-                    return False
-                aead = found
-                base = base or _AAD_PREFIX + stored_key.encode() + b"\x00"
-                bound = base + self._labels[key_id]
-            else:
+            if type(value) is not str or value[:1] != MARK:
                 continue
             try:
-                raw = a2b_base64(body)  # a changed character fails the tag below
-                text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound + key.encode())
-                if opened is None:
-                    opened = dict(record.data)
-                opened[key] = _loads(text.decode())
+                if len(value) <= _REMEMBER_CHARS:
+                    plain = remembered(stored_key, key, value)
+                else:
+                    plain = one(stored_key, key, value)
+                if type(plain) is tuple:  # a list or an object: the caller's own, every time
+                    plain = plain[0].copy() if len(plain) == 1 else _loads(plain[1])
+            except _KeyGone:
+                _log.warning(
+                    "a stored session holds data sealed under a key id "
+                    "SESSION_ENCRYPTION_KEYS no longer lists; reading it as missing"
+                )
+                return False
             except (InvalidTag, binascii.Error, ValueError):
                 _log.warning(
                     "a stored session holds data that fails its integrity check (changed, "
                     "copied from another session or key, or corrupt); reading it as missing"
                 )
                 return False
+            if opened is None:
+                opened = dict(record.data)
+            opened[key] = plain
         if opened is not None:
             record.data = opened
         return True
+
+    def _open_one(self, stored_key: str, key: str, value: str) -> Any:
+        """The sealed ``value`` of ``key``, opened for the session filed under ``stored_key``:
+        a scalar as it decodes; a list or an object in a tuple, so that :meth:`open` hands
+        every read its own (JSON decodes to no tuple): ``(value,)`` when it holds scalars
+        only (a shallow copy is a whole one), else ``(None, text)`` (decoded again). Raises
+        :class:`_KeyGone`, or what a failed tag or a bad text raises."""
+        if value[: self._cut] == self._prefix:  # the first key's: the usual case
+            aead, body, label = self._current, value[self._cut :], self._label
+        else:
+            key_id, _, body = value[1:].partition(":")
+            found = self._keys.get(key_id)
+            if found is None:
+                raise _KeyGone
+            aead, label = found, self._labels[key_id]
+        raw = a2b_base64(body)  # a changed character fails the tag below
+        bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + label + key.encode()
+        text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound).decode()
+        plain = _loads(text)
+        if type(plain) is list:  # (``issuperset`` over ``map``: no generator per value)
+            return (plain,) if _SCALARS.issuperset(map(type, plain)) else (None, text)
+        if type(plain) is dict:
+            return (plain,) if _SCALARS.issuperset(map(type, plain.values())) else (None, text)
+        return plain
 
     def stale_keys(self, data: Mapping[str, Any]) -> list[str]:
         """The keys of stored ``data`` not sealed under the first key (plain ones included):
