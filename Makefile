@@ -1,7 +1,8 @@
 # session-service: every target installs what it needs, so any of them works as the very first
 # command on a fresh clone. The virtualenv lives in .venv/ and is reinstalled when
 # pyproject.toml changes (the stamp files below are older than it then). `make run` needs only
-# the `demo` extra (uvicorn, python-multipart); `make docs` the `docs` extra; the test suite
+# the `demo` extra (uvicorn, python-multipart); `make run-fastapi` the `fastapi` extra;
+# `make cli` the `redis` and `encryption` extras; `make docs` the `docs` extra; the test suite
 # and mypy also cover benchmarks/ (its harness is tested, its code type-checked), the docs
 # build and the wheel, so test, lint and bench install `dev`, `bench`, `docs` and `release`.
 #
@@ -35,6 +36,8 @@ TEST_REDIS_URL := redis://127.0.0.1:63790/0
 
 DEMO_STAMP := $(VENV)/.installed-demo
 DOCS_STAMP := $(VENV)/.installed-docs
+FASTAPI_STAMP := $(VENV)/.installed-fastapi
+CLI_STAMP := $(VENV)/.installed-cli
 DEV_STAMP := $(VENV)/.installed-dev
 ALL_STAMP := $(VENV)/.installed-all
 DOCS_PORT ?= 8002
@@ -72,7 +75,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Each stamp says which extras are installed; a wider install touches the narrower stamps
-# (dev holds demo's packages; the full install holds all of them).
+# (dev holds the packages of demo, fastapi and cli; the full install holds all of them).
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(LOCKED) $(PIP_INSTALL) -e '.[demo]'
 	@touch $@
@@ -81,13 +84,22 @@ $(DOCS_STAMP): pyproject.toml | $(BIN)/python
 	$(LOCKED) $(PIP_INSTALL) -e '.[docs]'
 	@touch $@
 
+$(FASTAPI_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[fastapi]'
+	@touch $@
+
+# The command line reaches every store kind and reencrypts: the redis and encryption extras.
+$(CLI_STAMP): pyproject.toml | $(BIN)/python
+	$(LOCKED) $(PIP_INSTALL) -e '.[redis,encryption]'
+	@touch $@
+
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(LOCKED) $(PIP_INSTALL) -e '.[dev]'
-	@touch $@ $(DEMO_STAMP)
+	@touch $@ $(DEMO_STAMP) $(FASTAPI_STAMP) $(CLI_STAMP)
 
 $(ALL_STAMP): pyproject.toml | $(BIN)/python
 	$(LOCKED) $(PIP_INSTALL) -e '.[dev,bench,docs,release]'
-	@touch $@ $(DEV_STAMP) $(DEMO_STAMP) $(DOCS_STAMP)
+	@touch $@ $(DEV_STAMP) $(DEMO_STAMP) $(DOCS_STAMP) $(FASTAPI_STAMP) $(CLI_STAMP)
 
 install: $(ALL_STAMP)
 
@@ -121,11 +133,11 @@ run: $(DEMO_STAMP)
 # Its own default port (FASTAPI_PORT, 8001), unless PORT is given (`make run-fastapi PORT=9000`,
 # or PORT in the environment), as for `make run`.
 RUN_FASTAPI_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),$(FASTAPI_PORT))
-run-fastapi: $(DEV_STAMP)
+run-fastapi: $(FASTAPI_STAMP)
 	SESSION_DATA_DIR=$${SESSION_DATA_DIR:-.session-data-fastapi} \
 		$(BIN)/uvicorn examples.fastapi_app:app --host $(HOST) --port $(RUN_FASTAPI_PORT)
 
-cli: $(DEV_STAMP)
+cli: $(CLI_STAMP)
 	@$(BIN)/session-service $(ARGS)
 
 test: $(ALL_STAMP) pgbouncer

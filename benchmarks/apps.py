@@ -17,6 +17,12 @@ the environment, so uvicorn can build the app in its own process:
                    keys afterwards)
 ``BENCH_PG_POOL_SIZE`` connections per PostgreSQL app (default :data:`PG_POOL_SIZE`'s 10)
 ``BENCH_METRICS_EXPORT_MS`` the ``-sdk*`` variants' export interval (default the SDK's 60 s)
+``BENCH_MAX_PER_USER`` ``ours-*``: ``SESSION_MAX_PER_USER`` (default ``0``, unlimited)
+
+``POST /login?user=U`` (``ours-*`` only) is a login route as an app writes one (issue 21): the
+request brings the anonymous session ``/anon`` started, the handler calls ``cycle_id()`` and
+sets ``user_id``; without an anonymous session it answers 409, so a load generator that lost
+the cookie fails its run (only 2xx is throughput) instead of measuring a session's creation.
 
 The metrics variants (issue 28): ``ours-*`` as they are count with the OpenTelemetry API
 alone (metrics on, no SDK provider: the library's default); ``-nometrics`` sets
@@ -102,6 +108,18 @@ async def write(request: Request) -> Response:
 async def anon(request: Request) -> Response:
     request.session["n"] = 0
     return PlainTextResponse("ok")
+
+
+async def login(request: Request) -> Response:
+    """Sign the anonymous session in as ``?user=``: a new id (``cycle_id``), the data kept."""
+    from session_service import get_session
+
+    session = get_session(request)
+    if "n" not in session or "user_id" in session:
+        return PlainTextResponse("no anonymous session", status_code=409)
+    session.cycle_id()
+    session["user_id"] = request.query_params["user"]
+    return PlainTextResponse("login")
 
 
 async def write_whole(request: Request) -> Response:
@@ -250,11 +268,12 @@ def _ours_app(
             **({"SESSION_ENCRYPTION_KEYS": _BENCH_KEY} if encrypted else {}),
             "SESSION_METRICS": "false" if metrics == "nometrics" else "true",
             **({"SESSION_METRICS_SAMPLE": "1"} if metrics == "sdk-every" else {}),
+            "SESSION_MAX_PER_USER": os.environ.get("BENCH_MAX_PER_USER", "0"),
         }
     )
     provider = _sdk_provider() if metrics.startswith("sdk") else None
     service = DefaultSessionService(None, settings, meter_provider=provider)
-    extra = [Route("/anon", anon)]
+    extra = [Route("/anon", anon), Route("/login", login, methods=["POST"])]
     if provider is not None:
 
         async def export(request: Request) -> Response:

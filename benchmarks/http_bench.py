@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,12 +84,13 @@ class Server:
 def start_server(
     variant: str, db_url: str = "", redis_url: str = "", redis_prefix: str = "",
     cpu: int | None = None, root: Path = ROOT, login: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Server:  # fmt: skip
     """One uvicorn process serving ``variant``; ``cpu``: pinned to that core (``taskset``);
     ``root``: the tree whose ``benchmarks.apps`` and ``session_service`` it imports (another
     release's, unpacked, for a comparison across versions; by default this tree); ``login``:
     the measured session is signed in by a login (``/anon``, then ``/write`` rotating it),
-    not created signed in."""
+    not created signed in; ``extra_env``: more of the app's environment (``BENCH_MAX_PER_USER``)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -99,6 +100,7 @@ def start_server(
         "BENCH_REDIS_URL": redis_url,
         "BENCH_REDIS_PREFIX": redis_prefix,
         "PYTHONPATH": str(root),
+        **(extra_env or {}),
     }
     cmd = [*pinned(cpu), sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app"]
     cmd += ["--factory"]

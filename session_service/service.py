@@ -18,6 +18,7 @@ from typing import Any, Self
 
 from starlette.middleware import Middleware
 
+from ._words import plural
 from .backend import (
     SessionStoreBackend,
     apply_encryption,
@@ -251,7 +252,7 @@ class DefaultSessionService(UserAdmin):
             try:
                 deleted = await self.cleanup_once()
                 if deleted:
-                    logger.info("deleted %d expired sessions", deleted)
+                    logger.info("deleted %s", plural(deleted, "expired session"))
             except SessionServiceError as exc:
                 logger.warning("expired-session cleanup failed, will retry: %s", exc)
             except Exception:

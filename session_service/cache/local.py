@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import overload
 
+from .._words import in_words
 from ..records import SessionRecord
 from ..stores._codec import decode_data
 from .keys import EVERYTHING
@@ -295,7 +296,6 @@ class LocalCache:
 
 
 def describe(exc: BaseException) -> str:
-    """An error by its class and first line, for the one log line (never a URL's password:
-    the channels' errors name hosts at most)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+    """An error by its first line, for the one log line (never its class name: issue 24;
+    never a URL's password: the channels' errors name hosts at most)."""
+    return in_words(exc, limit=120)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .._words import plural as plural  # the commands' `out.plural`, written once in _words
 from ..devices import device_label
 
 if TYPE_CHECKING:
@@ -59,15 +60,6 @@ def when(moment: datetime | None) -> str:
 def iso(moment: datetime | None) -> str | None:
     """A timestamp for ``--json``: ISO 8601 with its offset, or null."""
     return None if moment is None else moment.isoformat()
-
-
-def plural(count: int, word: str) -> str:
-    """``1 session``, ``1,001 sessions``, ``2 entries``: the count and its noun, agreed."""
-    if count == 1:
-        return f"1 {word}"
-    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
-        return f"{count:,} {word[:-1]}ies"
-    return f"{count:,} {word}s"
 
 
 def for_user(user_id: str, tenant_id: str | None) -> str:
@@ -226,7 +218,7 @@ class Progress:
     def __call__(self, total: int) -> None:
         self.count = total
         if self._live:
-            self._stream.write(f"\r{self._verb} {total}…")
+            self._stream.write(f"\r{self._verb} {total:,}…")
             self._stream.flush()
             self._shown = True
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from .._words import in_words
 from ..stores.protocol import SessionStore
 
 logger = logging.getLogger("session_service")
@@ -54,6 +55,6 @@ class LiveSessions:
         except Exception as exc:
             # Store down: no figure rather than a stale one; the next minute tries again.
             self.value = None
-            logger.debug("could not count the live sessions: %s", type(exc).__name__)
+            logger.debug("could not count the live sessions: %s", in_words(exc))
         finally:
             self.pending = None

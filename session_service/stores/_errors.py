@@ -13,6 +13,7 @@ from types import TracebackType
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from .._words import in_words
 from ..errors import SessionDataError, SessionServiceError, SessionStoreUnavailable
 
 try:  # asyncpg is a hard dependency, but keep the SQLite path importable without it.
@@ -74,7 +75,7 @@ def _root(exc: BaseException) -> BaseException:
 def describe(exc: BaseException) -> str:
     """A short, secret-free reason for a store failure."""
     root = _root(exc)
-    text = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
+    text = in_words(root)
     lowered = text.lower()
     if isinstance(root, ConnectionRefusedError) or "connect call failed" in lowered:
         return "connection refused"
@@ -96,7 +97,7 @@ def describe(exc: BaseException) -> str:
         return "password authentication failed"
     if "does not exist" in lowered and "database" in lowered:
         return text
-    return f"{type(root).__name__}: {text}"
+    return text
 
 
 def unavailable(display_url: str, action: str, exc: BaseException) -> SessionStoreUnavailable:

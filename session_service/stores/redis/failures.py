@@ -1,11 +1,13 @@
 """What a Redis failure is, in the store's one-line 503 message: a plain reason for what an
 operator meets (a failover, a read-only replica, a timeout, a refused connection, a cluster
-answering a single-node URL), else the error's class and first line."""
+answering a single-node URL), else the error's own first line (never its class: issue 24)."""
 
 from __future__ import annotations
 
 import redis.exceptions as rx
 from redis.asyncio.sentinel import MasterNotFoundError
+
+from ..._words import in_words
 
 
 def describe(exc: BaseException) -> str:
@@ -25,7 +27,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, rx.ConnectionError | OSError):
         text = str(exc).lower()
         return "connection refused" if "refused" in text else "connection lost or refused"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = in_words(exc)
     if text.startswith(("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN")):
         return "a Redis Cluster answered (name it with a redis+cluster:// URL)"
-    return f"{type(exc).__name__}: {text}"
+    return text

@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.exceptions
 
+from ..._words import in_words
 from ...errors import SessionStoreUnavailable
 from ...limits.storage import MAX_LOG_ENTRIES, LimitParams, Window
 from .pool import run_script
@@ -94,7 +95,7 @@ def _unavailable(action: str) -> Iterator[None]:
     try:
         yield
     except (redis.exceptions.RedisError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = in_words(exc)
         raise SessionStoreUnavailable(f"the Redis store failed to {action}: {reason}") from exc
 
 

@@ -58,6 +58,8 @@ class SqliteHotPath:
         self._inline_run = 0
         self._second = -1  # now_ts(): the second whose text is cached
         self._second_text = ""
+        self._setup: tuple[str, ...] = ()  # see ``set_setup``
+        self._writer_setup: tuple[str, ...] = ()  # what the writer's connection has run
 
     def ts(self, value: datetime) -> Any:  # SQLite keeps naive-UTC ISO text
         if value.tzinfo is not UTC:  # the library's own timestamps are UTC already
@@ -87,6 +89,18 @@ class SqliteHotPath:
             self._second = second
         return f"{self._second_text}.{int((now - second) * 1_000_000):06d}"
 
+    def set_setup(self, statements: tuple[str, ...]) -> None:
+        """Statements every connection of this driver runs once, before its first statement
+        (and again after a reconnect): per-connection state such as a TEMP trigger. The
+        inline connection runs them now; the writer's runs them on the writer thread before
+        its next statement, so no statement of this driver runs without them."""
+        self._setup = statements
+        if self._reader is not None:
+            try:
+                _run_setup(self._reader, statements)
+            except sqlite3.Error:
+                self._forget_inline()  # the next statement connects afresh, and runs them
+
     def _connect(self, busy_ms: int) -> sqlite3.Connection:
         create_private_file(self._path)
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -107,6 +121,11 @@ class SqliteHotPath:
             # of its next read (pagerBeginReadTransaction), and unmapping a 175 MB map cost
             # 3-6 ms of CPU on the event loop, twice per cleanup batch.
             self._reader.execute("PRAGMA mmap_size = 0")
+            try:
+                _run_setup(self._reader, self._setup)
+            except sqlite3.Error:
+                self._forget_inline()  # never a connection without its setup
+                raise
         return self._reader
 
     def _inline_cursor(self) -> sqlite3.Cursor:
@@ -149,6 +168,11 @@ class SqliteHotPath:
         if self._writer is None:
             self._writer = self._connect(int(self._timeout * 1000))
             enable_wal(self._writer.execute)
+            self._writer_setup = ()
+        if self._writer_setup is not self._setup:  # on the writer thread: see ``set_setup``
+            setup = self._setup
+            _run_setup(self._writer, setup)
+            self._writer_setup = setup
         return self._writer
 
     def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool, deadline: float) -> Any:
@@ -306,6 +330,11 @@ def _transaction(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[int]:
         raise
     conn.execute("COMMIT")
     return counts
+
+
+def _run_setup(conn: sqlite3.Connection, statements: tuple[str, ...]) -> None:
+    for sql in statements:
+        conn.execute(sql)
 
 
 def _close_quietly(conn: sqlite3.Connection | None) -> None:
