@@ -4,7 +4,11 @@ On an unpinned run the database's commit flush can be the bottleneck, and then t
 ours serve the same rate whatever the library costs in CPU. Here the uvicorn process runs under
 ``taskset -c 0`` and ``wrk`` (``-t1 -c32``) under ``taskset -c 1``, so each row is what one core
 of the app serves: the library's per-request CPU shows in full. The cases alternate round after
-round (A B … then … B A) and each ratio is the median of the per-round ratios.
+round (A B … then … B A) and each ratio is the median of the per-round ratios. Beside each
+rate, the app process's CPU time per request (user + system from ``/proc/PID/stat`` over the
+run, divided by the requests wrk counted): steadier than the rate on a shared machine, and its
+ratio (the reference's CPU per request ÷ ours, so above 1.00 is cheaper, like the rps ratios)
+is printed beside the rps ratio.
 
 ``python -m benchmarks.per_core`` runs this section alone (its table and targets printed).
 """
@@ -19,11 +23,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import Section, Table, Target, fmt, median, paired_ratio, scratch_database
+from ._common import (
+    Section,
+    Table,
+    Target,
+    fmt,
+    fmt_ratio,
+    median,
+    paired_ratio,
+    scratch_database,
+)
+from ._proc_cpu import cpu_seconds, per_request_us
 from .http_bench import (
     ROOT,
     Server,
-    WrkResult,
     ensure_wrk,
     run_wrk,
     start_server,
@@ -32,6 +45,14 @@ from .http_bench import (
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
 APP_CPU, LOAD_CPU = 0, 1
+
+
+@dataclass(frozen=True)
+class Run:
+    """One wrk run against one app: its rate and the app's CPU per request over it."""
+
+    rps: float
+    cpu_us: float
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,7 @@ def _run(
         specs["starsessions-redis"] = ("", redis_url)
         specs["ours-redis"] = (with_prefix(redis_url, ours_prefix), "")
     running: dict[str, Server] = {}
-    results: dict[tuple[str, str], list[WrkResult]] = {}
+    results: dict[tuple[str, str], list[Run]] = {}
     try:
         for variant, (db_url, r_url) in specs.items():
             running[variant] = start_server(variant, db_url, r_url, star_prefix, cpu=APP_CPU)
@@ -84,53 +105,94 @@ def _run(
         for r in range(cfg.rounds):
             for variant, path in cases if r % 2 == 0 else reversed(cases):
                 server = running[variant]
-                res = run_wrk(
-                    wrk,
-                    f"{server.base}/{path}",
-                    server.cookie,
-                    cfg.seconds,
-                    cfg.connections,
-                    cpu=LOAD_CPU,
+                results.setdefault((variant, path), []).append(
+                    measured_run(wrk, server, path, cfg.seconds, cfg.connections)
                 )
-                results.setdefault((variant, path), []).append(res)
     finally:
         for server in running.values():
             stop_server(server)
+    return per_core_section(cfg, list(specs), results, bool(pg_url), redis_url is not None)
+
+
+def measured_run(wrk: str, server: Server, path: str, seconds: float, connections: int) -> Run:
+    """One wrk run on ``server``'s ``/path``, with the app process's CPU time read on either
+    side of it (``taskset`` execs the interpreter, so the process is the one started)."""
+    pid = server.proc.pid
+    before = cpu_seconds(pid)
+    res = run_wrk(wrk, f"{server.base}/{path}", server.cookie, seconds, connections, cpu=LOAD_CPU)
+    return Run(res.rps, per_request_us(before, cpu_seconds(pid), res.requests))
+
+
+def per_core_section(
+    cfg: PerCoreConfig,
+    variants: list[str],
+    results: Mapping[tuple[str, str], list[Run]],
+    with_pg: bool,
+    with_redis: bool,
+) -> Section:
+    """The table (rates and CPU per request), the CPU ratios and the rps targets of one run."""
 
     def rps(variant: str, path: str) -> list[float]:
         return [x.rps for x in results[(variant, path)]]
 
+    def cpu(variant: str, path: str) -> list[float]:
+        return [x.cpu_us for x in results[(variant, path)]]
+
     table = Table(
         f"HTTP per core: uvicorn under `taskset -c {APP_CPU}`, wrk -t1 -c{cfg.connections} under "
         f"`taskset -c {LOAD_CPU}`, {cfg.seconds:g} s per run, median of {cfg.rounds} rounds",
-        ["variant", "read rps", "write rps"],
+        ["variant", "read rps", "write rps", "read CPU µs/req", "write CPU µs/req"],
     )
-    for variant in specs:
+    for variant in variants:
         table.rows.append(
-            [variant, fmt(median(rps(variant, "read")), 0), fmt(median(rps(variant, "write")), 0)]
+            [
+                variant,
+                fmt(median(rps(variant, "read")), 0),
+                fmt(median(rps(variant, "write")), 0),
+                fmt(median(cpu(variant, "read")), 1),
+                fmt(median(cpu(variant, "write")), 1),
+            ]
         )
     table.note = (
         "The same apps as the unpinned HTTP table (benchmarks/apps.py), each its own uvicorn "
         "process, all on one core (idle ones cost nothing); the database and Redis servers are "
-        "not pinned. On a machine with two cores the servers share them with the app and wrk."
+        "not pinned. On a machine with two cores the servers share them with the app and wrk. "
+        "CPU µs/req: the app process's user + system time over each run (/proc/PID/stat) "
+        "divided by the requests wrk counted; a database server's own CPU is not in it."
     )
-    section = Section(tables=[table])
+    ratios = Table(
+        "HTTP per core, ours against its reference (medians of per-round ratios, same run)",
+        ["pair", "path", "rps ours ÷ ref", "CPU/req ref ÷ ours", "CPU rounds"],
+        note="Both ratios above 1.00 mean ours is the cheaper; the CPU ratio moves less with "
+        "what else runs on the machine.",
+    )
+    section = Section(tables=[table, ratios])
     pairs = [("ours-sqlite", "cookie", "ours-on-SQLite / Starlette cookie", 0.95, 0.75)]
-    if pg_url:
+    if with_pg:
         pairs.append(("ours-pg", "floor", "ours-on-PG / floor", 0.95, 0.9))
-    if redis_url is not None:
+    if with_redis:
         pairs.append(("ours-redis", "starsessions-redis", "ours-on-Redis / starsessions", 1.5, 1.5))
     for ours, base, name, read_goal, write_goal in pairs:
         for path, goal in (("read", read_goal), ("write", write_goal)):
             a, b = rps(ours, path), rps(base, path)
+            cpu_ratio = paired_ratio(cpu(base, path), cpu(ours, path))
             section.targets.append(
                 Target(
                     f"HTTP {path} rps per core: {name}",
                     paired_ratio(a, b),
                     goal,
                     True,
-                    detail=_spread(a, b),
+                    detail=f"{_spread(a, b)}; CPU/req ref ÷ ours {fmt_ratio(cpu_ratio)}",
                 )
+            )
+            ratios.rows.append(
+                [
+                    name,
+                    path,
+                    fmt_ratio(paired_ratio(a, b)),
+                    fmt_ratio(cpu_ratio),
+                    _spread(cpu(base, path), cpu(ours, path)).removeprefix("rounds "),
+                ]
             )
     return section
 

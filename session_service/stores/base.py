@@ -219,7 +219,8 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         if expiry_date is not None and expiry_date.tzinfo is None:
             check_aware(expiry_date)  # raises
         changed, removed = patched_lifetime(changed, removed, lifetime)
-        if not storable(session_id):
+        # ``storable`` spelled out for the usual ASCII id, as in ``load`` and ``touch``.
+        if not (session_id.isascii() and "\x00" not in session_id) and not storable(session_id):
             return _false()
         key = hot_at_rest_id(session_id)
         if self.cipher is not None:
