@@ -16,6 +16,7 @@ from ..._errors import ConnectTimeout, StoreBusy
 from ..driver import Step
 from ..engine import DEFAULT_TIMEOUT_SECONDS
 from . import pooler
+from .checkin import released_in_place
 from .engine import OWNER_LOCK_CLASS, owner_lock_id
 
 
@@ -146,8 +147,9 @@ class PgHotPath:
                 raise self._busy() from None
             raise
         # A statement that succeeded leaves nothing to wait for: no timer (asyncio.timeout
-        # costs microseconds on every statement).
-        await pool.release(conn)
+        # costs microseconds on every statement), and usually no task (:mod:`.checkin`).
+        if not released_in_place(pool, conn):
+            await pool.release(conn)
         return result
 
     def _busy(self) -> StoreBusy:
