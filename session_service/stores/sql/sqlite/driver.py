@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +61,10 @@ class SqliteHotPath:
         self._second_text = ""  # that second as text, with the "." after it
         self._setup: tuple[str, ...] = ()  # see ``set_setup``
         self._writer_setup: tuple[str, ...] = ()  # what the writer's connection has run
+        #: The thread whose event loop runs statements inline (see ``_elsewhere``).
+        self._owner_ident = -1
+        self._owner: threading.Thread | None = None
+        self._takeover = threading.Lock()  # taking ownership, and making the writer thread
 
     def ts(self, value: datetime) -> Any:  # SQLite keeps naive-UTC ISO text
         if value.tzinfo is not UTC:  # the library's own timestamps are UTC already
@@ -114,6 +119,30 @@ class SqliteHotPath:
         conn.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_SIZE_LIMIT}")
         return conn
 
+    def _elsewhere(self) -> bool:
+        """Whether this thread must leave the inline connection alone (its statement then
+        takes the writer thread, as a locked one does).
+
+        One store can serve event loops in several threads at once (Starlette's
+        ``TestClient`` runs a client opened without ``with`` on a loop and thread of its own,
+        beside one that keeps its loop; an app may run loops in threads). The inline
+        connection's one reused cursor, and a transaction run inline between its
+        ``BEGIN IMMEDIATE`` and ``COMMIT``, belong to one thread at a time: a second thread on
+        the same cursor fails ("Recursive use of cursors") or crashes the interpreter. So the
+        first thread to run a statement owns the inline path; another thread takes it over
+        only once the owner has ended (a finished ``TestClient`` portal, an ended
+        ``asyncio.run`` in another thread), and until then its statements hop to the writer
+        thread, which serializes them on its own connection."""
+        ident = threading.get_ident()
+        if ident == self._owner_ident:
+            return False
+        with self._takeover:  # two threads finding no owner at once: one of them owns it
+            owner = self._owner
+            if owner is not None and owner.ident != ident and owner.is_alive():
+                return True
+            self._owner_ident, self._owner = ident, threading.current_thread()
+            return False
+
     def _inline(self) -> sqlite3.Connection:
         if self._reader is None:
             self._reader = self._connect(0)  # never wait on the event loop
@@ -155,7 +184,11 @@ class SqliteHotPath:
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="session_service-sqlite")
+            with self._takeover:  # one writer thread, whichever thread's loop asks first
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(
+                        1, thread_name_prefix="session_service-sqlite"
+                    )
         return self._thread
 
     def _request_checkpoint(self) -> None:
@@ -240,6 +273,8 @@ class SqliteHotPath:
             write = not fetch
         if self._fair():
             await asyncio.sleep(0)
+        if self._owner_ident != threading.get_ident() and self._elsewhere():
+            return await self._hop(sql, args, fetch)  # another thread's loop owns the inline path
         if write and self._checkpoint_pending:
             return await self._hop(sql, args, fetch)  # queue behind the checkpoint
         try:
@@ -263,6 +298,9 @@ class SqliteHotPath:
         it; the same fairness yield and the same fallback to the writer thread."""
         if self._fair():
             await asyncio.sleep(0)
+        if self._owner_ident != threading.get_ident() and self._elsewhere():
+            rows = await self._hop(sql, args, True)  # another thread's loop owns the inline path
+            return rows[0] if rows else None
         try:
             cursor = self._read_cursor or self._inline_cursor()
             rows = cursor.execute(_qmark(sql), args).fetchall()
@@ -288,7 +326,8 @@ class SqliteHotPath:
         write lock holds every owner (``hold`` needs no lock of its own)."""
         if self._fair():
             await asyncio.sleep(0)
-        if not self._checkpoint_pending:
+        inline = self._owner_ident == threading.get_ident() or not self._elsewhere()
+        if inline and not self._checkpoint_pending:
             try:
                 counts = _transaction(self._reader or self._inline(), steps)
             except sqlite3.OperationalError as exc:
