@@ -281,6 +281,17 @@ async def backend(db_url: str) -> AsyncIterator[SessionStoreBackend]:
         await b.close()
 
 
+@pytest.fixture
+async def sqlite_backend(tmp_path: Path) -> AsyncIterator[SessionStoreBackend]:
+    """A migrated backend on a SQLite file of its own (the SQLite-only tests)."""
+    b = await SessionStoreBackend.connect(sqlite_url(tmp_path))
+    await b.migrate()
+    try:
+        yield b
+    finally:
+        await b.close()
+
+
 def sql_engine(backend: SessionStoreBackend) -> AsyncEngine:
     """The SQLAlchemy engine of a SQL store (for the tests about SQL alone)."""
     store = backend.store

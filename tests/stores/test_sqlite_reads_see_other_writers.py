@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,13 +49,8 @@ def _in_another_process(url: str, session_id: str, sql: str, value: str = "-") -
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SessionStoreBackend]:
-    backend = await SessionStoreBackend.connect(sqlite_url(tmp_path))
-    await backend.migrate()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def store(sqlite_backend: SessionStoreBackend) -> SessionStoreBackend:
+    return sqlite_backend
 
 
 async def _new_session(store: SessionStoreBackend, data: dict[str, object]) -> str:

@@ -13,28 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
-from ..conftest import sqlite_url
-
 ROUNDS = 400
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SessionStoreBackend]:
-    backend = await SessionStoreBackend.connect(sqlite_url(tmp_path))
-    await backend.migrate()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def store(sqlite_backend: SessionStoreBackend) -> SessionStoreBackend:
+    return sqlite_backend
 
 
 async def _work(store: SessionStoreBackend, who: str, errors: list[BaseException]) -> None:

@@ -78,14 +78,20 @@ ROTATE_SQL = (
 NO_START_LIMIT = datetime(1, 1, 2, tzinfo=UTC)
 
 
+#: When a session was last used, as ``_per_user.recency`` reads it: the later of its last
+#: write and its last recorded use.
+USED_SQL = "CASE WHEN last_seen > updated_at THEN last_seen ELSE updated_at END"
+#: ``_per_user.recency``'s order, most recently used first: the sessions a limit keeps.
+RECENCY_DESC_SQL = f"{USED_SQL} DESC, created_at DESC, id DESC"
+
+
 def extra_sessions_sql(excluded: str) -> str:
     """``SESSION_MAX_PER_USER``'s choice, in SQL, with ``ROTATE_SQL``'s parameters (user $5,
     tenant $6, now $7) and the limit as $13: the ids of that user's live sessions in that
     tenant (none: the untenanted ones), ``excluded`` (a SQL condition) aside, but the $13 - 1
     most recently used (the order of ``_per_user.recency``)."""
     return (
-        f"SELECT id FROM (SELECT id, row_number() OVER (ORDER BY CASE WHEN last_seen > "
-        f"updated_at THEN last_seen ELSE updated_at END DESC, created_at DESC, id DESC) AS n "
+        f"SELECT id FROM (SELECT id, row_number() OVER (ORDER BY {RECENCY_DESC_SQL}) AS n "
         f"FROM {T.name} WHERE user_id = $5 AND (tenant_id = $6 OR (tenant_id IS NULL AND "
         f"$6 IS NULL)) AND expiry_date > $7 AND {excluded}) AS ranked WHERE n >= $13"
     )

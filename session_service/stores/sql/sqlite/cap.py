@@ -19,6 +19,7 @@ move, in one transaction); that is rare, so the usual login never pays for it.
 from __future__ import annotations
 
 from ..schema import sessions_table as T
+from ..statements import RECENCY_DESC_SQL, USED_SQL
 
 #: The trigger's name in each connection's ``temp`` schema.
 TRIGGER = "session_service_max_per_user"
@@ -26,9 +27,8 @@ TRIGGER = "session_service_max_per_user"
 #: session too many: nothing was written, the store takes the general path.
 OVER_BY_MORE = "session_service: more than one session over SESSION_MAX_PER_USER"
 
-_USED = "CASE WHEN last_seen > updated_at THEN last_seen ELSE updated_at END"
 #: ``_per_user.recency``'s order as one text: fixed-width timestamps, then the id.
-_RECENCY_KEY = f"({_USED} || created_at || id)"
+_RECENCY_KEY = f"({USED_SQL} || created_at || id)"
 _OTHERS = (
     "user_id = NEW.user_id AND tenant_id IS NEW.tenant_id AND expiry_date > NEW.updated_at "
     "AND id <> NEW.id"
@@ -40,8 +40,7 @@ _OTHERS = (
 #: a row the move will move. The move then finds $13 - 1 others and its trigger deletes none.
 TRIM_SQL = (
     f"DELETE FROM {T.name} WHERE id IN (SELECT id FROM {T.name} WHERE user_id = $5 AND "
-    "tenant_id IS $6 AND expiry_date > $7 AND id <> $1 AND id <> $2 ORDER BY CASE WHEN "
-    "last_seen > updated_at THEN last_seen ELSE updated_at END DESC, created_at DESC, id DESC "
+    f"tenant_id IS $6 AND expiry_date > $7 AND id <> $1 AND id <> $2 ORDER BY {RECENCY_DESC_SQL} "
     f"LIMIT -1 OFFSET $13 - 1) AND EXISTS (SELECT 1 FROM {T.name} WHERE id = $1 AND "
     "expiry_date > $7 AND (created_at > $12 OR created_at IS NULL))"
 )

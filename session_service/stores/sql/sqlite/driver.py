@@ -134,11 +134,11 @@ class SqliteHotPath:
         ``asyncio.run`` in another thread), and until then its statements hop to the writer
         thread, which serializes them on its own connection."""
         ident = threading.get_ident()
-        if ident == self._owner_ident:
+        if ident == self._owner_ident:  # (``_run`` and ``fetchrow`` ask this before the call)
             return False
         with self._takeover:  # two threads finding no owner at once: one of them owns it
             owner = self._owner
-            if owner is not None and owner.ident != ident and owner.is_alive():
+            if owner is not None and owner.is_alive():
                 return True
             self._owner_ident, self._owner = ident, threading.current_thread()
             return False
@@ -326,8 +326,7 @@ class SqliteHotPath:
         write lock holds every owner (``hold`` needs no lock of its own)."""
         if self._fair():
             await asyncio.sleep(0)
-        inline = self._owner_ident == threading.get_ident() or not self._elsewhere()
-        if inline and not self._checkpoint_pending:
+        if not self._elsewhere() and not self._checkpoint_pending:
             try:
                 counts = _transaction(self._reader or self._inline(), steps)
             except sqlite3.OperationalError as exc:
