@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -130,6 +130,21 @@ async def ab_rounds(
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
             out[name].append(await cases[name](r))
+    return out
+
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+def alternating(cases: Sequence[C], rounds: int, run: Callable[[C], R]) -> dict[C, list[R]]:
+    """:func:`ab_rounds` for blocking cases (a wrk run each): every case once per round, the
+    order reversed every other round (A B … then … B A), so a slow stretch of the machine falls
+    on all of them alike; ``run(case)``'s results per case, in round order."""
+    out: dict[C, list[R]] = {case: [] for case in cases}
+    for r in range(rounds):
+        for case in cases if r % 2 == 0 else reversed(cases):
+            out[case].append(run(case))
     return out
 
 

@@ -20,7 +20,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from ._common import fmt_ratio, median, paired_ratio, scratch_database
+from ._common import alternating, fmt_ratio, median, paired_ratio, scratch_database
 from .http_bench import ensure_wrk, parse_wrk, pinned, start_server, stop_server
 from .per_core import APP_CPU, LOAD_CPU, _migrate, pinned_rounds
 from .redis_bench import delete_prefix, new_prefix, with_prefix
@@ -37,7 +37,6 @@ def many_rounds(
     """:func:`~.per_core.pinned_rounds` with every request on another of ``sessions``
     sessions, made by ``GET /write`` without a cookie before the rounds."""
     running = {label: start_server(v, url, cpu=APP_CPU) for label, (v, url) in specs.items()}
-    rps: dict[tuple[str, str], list[float]] = {}
     try:
         files = {}
         for label, server in running.items():
@@ -58,13 +57,10 @@ def many_rounds(
         cases = [(label, path) for path in ("read", "write") for label in running]
         for label, path in cases:  # warm-up: every session's row in the page cache
             wrk(label, path, 1)
-        for r in range(rounds):
-            for label, path in cases if r % 2 == 0 else reversed(cases):
-                rps.setdefault((label, path), []).append(wrk(label, path, seconds))
+        return alternating(cases, rounds, lambda case: wrk(*case, seconds))
     finally:
         for server in running.values():
             stop_server(server)
-    return rps
 
 
 def run(

@@ -35,6 +35,7 @@ from ._common import (
     Section,
     Table,
     Target,
+    alternating,
     fmt,
     median,
     paired_ratio,
@@ -130,18 +131,18 @@ def login_rounds(
               for limit in (LIMIT, 0)}  # fmt: skip
     running: dict[str, Server] = {}
     logins = dict.fromkeys(labels, 0)
-    rps: dict[str, list[float]] = {label: [] for label in labels}
     try:
         for label, (url, limit) in labels.items():
             running[label] = start_login_server(url, limit, cpu=APP_CPU)
         for label, server in running.items():  # warm-up: imports, pools, statements, scripts
             logins[label] += run_login_wrk(server, f"{label}-", 1, connections, LOAD_CPU).logins
-        cases = list(running)
-        for r in range(rounds):
-            for label in cases if r % 2 == 0 else reversed(cases):
-                run = run_login_wrk(running[label], f"{label}-", seconds, connections, LOAD_CPU)
-                logins[label] += run.logins
-                rps[label].append(run.rps)
+
+        def one(label: str) -> float:
+            run = run_login_wrk(running[label], f"{label}-", seconds, connections, LOAD_CPU)
+            logins[label] += run.logins
+            return run.rps
+
+        rps = alternating(list(running), rounds, one)
     finally:
         for server in running.values():
             stop_server(server)

@@ -27,6 +27,7 @@ from ._common import (
     Section,
     Table,
     Target,
+    alternating,
     fmt,
     fmt_ratio,
     median,
@@ -92,7 +93,7 @@ def _run(
         specs["starsessions-redis"] = ("", redis_url)
         specs["ours-redis"] = (with_prefix(redis_url, ours_prefix), "")
     running: dict[str, Server] = {}
-    results: dict[tuple[str, str], list[Run]] = {}
+    results: dict[tuple[str, str], list[Run]]
     try:
         for variant, (db_url, r_url) in specs.items():
             running[variant] = start_server(variant, db_url, r_url, star_prefix, cpu=APP_CPU)
@@ -102,12 +103,11 @@ def _run(
                     wrk, f"{server.base}/{path}", server.cookie, 1, cfg.connections, cpu=LOAD_CPU
                 )
         cases = [(v, p) for v in running for p in ("read", "write")]
-        for r in range(cfg.rounds):
-            for variant, path in cases if r % 2 == 0 else reversed(cases):
-                server = running[variant]
-                results.setdefault((variant, path), []).append(
-                    measured_run(wrk, server, path, cfg.seconds, cfg.connections)
-                )
+        results = alternating(
+            cases,
+            cfg.rounds,
+            lambda case: measured_run(wrk, running[case[0]], case[1], cfg.seconds, cfg.connections),
+        )
     finally:
         for server in running.values():
             stop_server(server)
@@ -215,23 +215,21 @@ def pinned_rounds(
         label: start_server(v, url, cpu=APP_CPU, root=(roots or {}).get(label, ROOT), login=login)
         for label, (v, url) in specs.items()
     }
-    rps: dict[tuple[str, str], list[float]] = {}
     try:
         for server in running.values():  # warm-up: imports, pools, prepared statements
             for path in ("read", "write"):
                 run_wrk(wrk, f"{server.base}/{path}", server.cookie, 1, connections, cpu=LOAD_CPU)
+
+        def one(case: tuple[str, str]) -> float:
+            server, path = running[case[0]], case[1]
+            url = f"{server.base}/{path}"
+            return run_wrk(wrk, url, server.cookie, seconds, connections, cpu=LOAD_CPU).rps
+
         cases = [(label, path) for path in ("read", "write") for label in running]
-        for r in range(rounds):
-            for label, path in cases if r % 2 == 0 else reversed(cases):
-                server = running[label]
-                res = run_wrk(
-                    wrk, f"{server.base}/{path}", server.cookie, seconds, connections, cpu=LOAD_CPU
-                )
-                rps.setdefault((label, path), []).append(res.rps)
+        return alternating(cases, rounds, one)
     finally:
         for server in running.values():
             stop_server(server)
-    return rps
 
 
 def _spread(a: list[float], b: list[float]) -> str:
