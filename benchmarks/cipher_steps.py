@@ -1,0 +1,218 @@
+"""``python -m benchmarks.cipher_steps [-n N]``: instructions per value of each step of a cold
+open and a seal (:mod:`session_service.stores._cipher`), the benchmark session's values
+(``theme``, ``cart``, ``n``) each under another of ``N`` sessions, so nothing is remembered.
+
+One process under ``valgrind --tool=callgrind`` (as :mod:`benchmarks.instructions`: counters
+zeroed at ``getppid()``, dumped at ``getegid()``) runs each step alone over inputs the step
+before made, and the same loop doing nothing; a step's figure is its loop's count less the
+empty loop's, per value. ``open()`` and ``seal()`` are the cipher's whole calls (per session:
+divide by three for a value), measured the same way, so the steps' sum can be set beside them.
+``--inner`` is the part under valgrind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from binascii import a2b_base64, b2a_base64
+from collections.abc import Callable
+from pathlib import Path
+
+KEY = "bench:" + "QkVOQ0hCRU5DSEJFTkNIQkVOQ0hCRU5DSEJFTkNIQkU="  # benchmarks.apps' key
+VALUES = {"theme": "dark", "cart": [1, 2, 3], "n": 0}
+
+
+def _steps(n: int) -> list[tuple[str, int, Callable[[], None]]]:
+    """(name, values per loop, the loop) for every step."""
+    from session_service.records import SessionRecord, utcnow
+    from session_service.settings.encryption import parse_encryption_keys
+    from session_service.stores import _cipher
+    from session_service.stores._codec import _loads, encode_value
+
+    keys = parse_encryption_keys("SESSION_ENCRYPTION_KEYS", KEY)
+    assert keys is not None
+    c = _cipher.DataCipher(keys)
+    aead, prefix, label = c._current, c._prefix, c._label
+    cut, nb = len(prefix), _cipher._NONCE_BYTES
+    stored = [f"{i:064x}" for i in range(n)]
+    data = {"user_id": "bench-user", **VALUES}
+    sealed = [c.seal(s, data) for s in stored]
+    items = [(s, k, d[k]) for s, d in zip(stored, sealed, strict=True) for k in VALUES]
+    bodies = [(s, k, v[cut:]) for s, k, v in items]
+    raws = [(s, k, a2b_base64(b)) for s, k, b in bodies]
+    aads = [(raw, _cipher._AAD_PREFIX + s.encode() + b"\x00" + label + k.encode())
+            for s, k, raw in raws]  # fmt: skip
+    parts = [(raw[:nb], raw[nb:], aad) for raw, aad in aads]
+    plains = [aead.decrypt(*p) for p in parts]
+    texts = [p.decode() for p in plains]
+    values = [_loads(t) for t in texts]
+    lists = [v for v in values if type(v) is list]
+    scalars = _cipher._SCALARS
+    records = [SessionRecord(id="x", data=dict(d), expiry_date=utcnow()) for d in sealed]
+    one = c._open_one
+    miss = _cipher.functools.lru_cache(maxsize=_cipher._REMEMBERED)(one)
+    patches = [(s, {"n": i}) for i, s in enumerate(stored)]
+    encoded = [encode_value(v) for v in VALUES.values()] * n
+    nonces = [os.urandom(nb) for _ in encoded]
+    boxes = [
+        aead.encrypt(nonce, t.encode(), b"x" * 100)
+        for nonce, t in zip(nonces, encoded, strict=True)
+    ]
+    joined = [nonce + box for nonce, box in zip(nonces, boxes, strict=True)]
+    m = len(items)
+
+    def empty3() -> None:
+        for _s, _k, _v in items:
+            pass
+
+    def prefix_check() -> None:
+        for _s, _k, v in items:
+            if v[:cut] == prefix:
+                v[cut:]
+
+    def base64_decode() -> None:
+        for _s, _k, b in bodies:
+            a2b_base64(b)
+
+    def aad() -> None:
+        for s, k, _raw in raws:
+            _cipher._AAD_PREFIX + s.encode() + b"\x00" + label + k.encode()
+
+    def empty2() -> None:
+        for _raw, _aad in aads:
+            pass
+
+    def slices() -> None:
+        for raw, _aad in aads:
+            raw[:nb], raw[nb:]
+
+    def empty1() -> None:
+        for _p in plains:
+            pass
+
+    def decrypt() -> None:
+        for nonce, body, a in parts:
+            aead.decrypt(nonce, body, a)
+
+    def utf8() -> None:
+        for p in plains:
+            p.decode()
+
+    def loads() -> None:
+        for t in texts:
+            _loads(t)
+
+    def container() -> None:
+        for v in lists:
+            scalars.issuperset(map(type, v))
+
+    def open_one() -> None:
+        for s, k, v in items:
+            one(s, k, v)
+
+    def open_lru_miss() -> None:
+        for s, k, v in items:
+            miss(s, k, v)
+
+    def whole_open() -> None:
+        for r, s in zip(records, stored, strict=True):
+            c.open(r, s)
+
+    def encode() -> None:
+        for v in encoded:
+            encode_value(v)
+
+    def urandom() -> None:
+        for _p in plains:
+            os.urandom(nb)
+
+    def encrypt() -> None:
+        for nonce, t in zip(nonces, encoded, strict=True):
+            aead.encrypt(nonce, t.encode(), b"x" * 100)
+
+    def base64_encode() -> None:
+        for j in joined:
+            prefix + b2a_base64(j, newline=False).decode()
+
+    def seal1() -> None:
+        for s, p in patches:
+            c.seal(s, p)
+
+    def empty_pairs() -> None:
+        for _s, _p in patches:
+            pass
+
+    # The empty loops first: each step's figure is taken less the empty loop of its shape.
+    return [
+        ("(empty loop, 3 names)", m, empty3), ("(empty loop, 2 names)", m, empty2),
+        ("(empty loop, 1 name)", m, empty1), ("(empty loop, pairs)", n, empty_pairs),
+        ("prefix check and body slice", m, prefix_check), ("a2b_base64", m, base64_decode),
+        ("associated data built", m, aad), ("nonce and body slices", m, slices),
+        ("AESGCM.decrypt", m, decrypt), ("bytes.decode", m, utf8), ("_loads (JSON)", m, loads),
+        ("list of scalars check", len(lists), container), ("_open_one, direct", m, open_one),
+        ("_open_one through a missing lru_cache", m, open_lru_miss),
+        ("DataCipher.open, per session", n, whole_open),
+        ("encode_value (JSON)", m, encode), ("os.urandom(12)", m, urandom),
+        ("str.encode + AESGCM.encrypt", m, encrypt),
+        ("b2a_base64, decode, prefix", m, base64_encode),
+        ("DataCipher.seal of one value", n, seal1),
+    ]  # fmt: skip
+
+
+def _inner(n: int) -> None:
+    for name, count, loop in _steps(n):
+        os.getppid()  # callgrind: zero the counters
+        loop()
+        os.getegid()  # callgrind: dump them
+        print(f"{name}\t{count}", file=sys.stderr)
+
+
+_EMPTY = {"prefix check and body slice": 0, "a2b_base64": 0, "associated data built": 0,
+          "nonce and body slices": 1, "AESGCM.decrypt": 0, "bytes.decode": 2,
+          "_loads (JSON)": 2, "list of scalars check": 2, "_open_one, direct": 0,
+          "_open_one through a missing lru_cache": 0, "DataCipher.open, per session": 3,
+          "encode_value (JSON)": 2, "os.urandom(12)": 2, "str.encode + AESGCM.encrypt": 1,
+          "b2a_base64, decode, prefix": 2, "DataCipher.seal of one value": 3}  # fmt: skip
+
+
+def count(n: int) -> list[tuple[str, int]]:
+    """Instructions per value (or per call) of each step, its empty loop taken off."""
+    with tempfile.TemporaryDirectory(prefix="cipher-steps-") as tmp:
+        out = Path(tmp) / "cg.out"
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               "--zero-before=getppid", "--dump-before=getegid", sys.executable, "-m",
+               "benchmarks.cipher_steps", "--inner", "-n", str(n)]  # fmt: skip
+        env = {"PYTHONHASHSEED": "0", **os.environ}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if done.returncode:
+            raise SystemExit(f"valgrind failed:\n{done.stderr[-3000:]}")
+        names = [line.split("\t") for line in done.stderr.splitlines() if "\t" in line]
+        per: list[tuple[str, int]] = []
+        for i, (name, values) in enumerate(names, start=1):
+            text = Path(f"{out}.{i}").read_text()
+            m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
+            per.append((name, (int(m.group(1)) if m else 0) // int(values)))
+    empties = [v for _, v in per[:4]]
+    return [(name, v - empties[_EMPTY[name]]) for name, v in per[4:]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.cipher_steps")
+    p.add_argument("-n", type=int, default=2000, help="sessions (three values each)")
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.inner:
+        _inner(args.n)
+        return 0
+    for name, per in count(args.n):
+        print(f"{name:40} {per:>8,} instructions")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
