@@ -8,7 +8,8 @@ before made, and the same loop doing nothing, with the cyclic collector off; a s
 is its loop's count less the empty loop's, per value. ``open()`` and ``seal()`` are the
 cipher's whole calls (per session: divide by three for a value), measured the same way, so
 the steps' sum can be set beside them.
-``--inner`` is the part under valgrind.
+``--cpu``: CPU µs of a cold open and a seal instead (no valgrind; run it from each of two
+trees in turn for an A/B). ``--inner`` is the part under valgrind.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _steps(n: int) -> list[tuple[str, int, Callable[[], None]]]:
     ]
     joined = [nonce + box for nonce, box in zip(nonces, boxes, strict=True)]
     m = len(items)
-    _scan = _decoder.scan_once
+    _scan = _decoder.scan_once  # type: ignore[attr-defined]
 
     def empty3() -> None:
         for _s, _k, _v in items:
@@ -243,11 +244,44 @@ def count(n: int) -> list[tuple[str, int]]:
     return [(name, v - empties[_EMPTY[name]]) for name, v in per[4:]]
 
 
+def cpu_us(n: int) -> tuple[float, float]:
+    """CPU µs (``process_time``) of one cold ``DataCipher.open`` of the benchmark session,
+    each under another of ``n`` sessions sealed by another cipher (nothing remembered), and
+    of one seal of one value (a write's ``n``): no valgrind, for an A/B of two trees."""
+    import time
+
+    from session_service.records import SessionRecord, utcnow
+    from session_service.settings.encryption import parse_encryption_keys
+    from session_service.stores._cipher import DataCipher
+
+    keys = parse_encryption_keys("SESSION_ENCRYPTION_KEYS", KEY)
+    assert keys is not None
+    sealer, c = DataCipher(keys), DataCipher(keys)
+    stored = [f"{i:064x}" for i in range(n)]
+    data = {"user_id": "bench-user", **VALUES}
+    records = [
+        SessionRecord(id="x", data=sealer.seal(s, data), expiry_date=utcnow()) for s in stored
+    ]
+    began = time.process_time()
+    for record, s in zip(records, stored, strict=True):
+        c.open(record, s)
+    opening = (time.process_time() - began) / n * 1e6
+    began = time.process_time()
+    for i, s in enumerate(stored):
+        c.seal(s, {"n": i})
+    return opening, (time.process_time() - began) / n * 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cipher_steps")
     p.add_argument("-n", type=int, default=2000, help="sessions (three values each)")
+    p.add_argument("--cpu", action="store_true", help="CPU µs of a cold open and a seal")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.cpu:
+        opening, sealing = cpu_us(args.n)
+        print(f"open {opening:.2f} µs per session, seal {sealing:.2f} µs per value")
+        return 0
     if args.inner:
         _inner(args.n)
         return 0
