@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +53,9 @@ URLS = {
 
 
 @pytest.mark.parametrize("kind", sorted(URLS))
-def test_the_cli_says_a_silent_server_timed_out(silent_port: int, tmp_path, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_cli_says_a_silent_server_timed_out(
+    silent_port: int, tmp_path: Path, kind: str
+) -> None:
     url = URLS[kind].format(port=silent_port)
     done = run(
         "stats",
@@ -65,7 +68,7 @@ def test_the_cli_says_a_silent_server_timed_out(silent_port: int, tmp_path, kind
     assert f"127.0.0.1:{silent_port}" in line  # which server
 
 
-def test_alembic_says_a_silent_server_timed_out(silent_port: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_alembic_says_a_silent_server_timed_out(silent_port: int, tmp_path: Path) -> None:
     url = URLS["postgres"].format(port=silent_port)
     done = alembic(
         "upgrade",
