@@ -1,0 +1,103 @@
+"""Sessions signed out by ``SESSION_MAX_PER_USER`` count as revoked
+(``session_service.sessions.revoked``, docs/operations.md, "Metrics"), on every store kind:
+an operator sees the cap's sign-outs as the users do, whichever path the store takes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from session_service import DefaultSessionService, SessionStoreBackend, get_session
+
+from ..support.webapp import build_app
+from ._reader import metered_service, points, value
+
+LIMIT = 2
+Metered = tuple[DefaultSessionService, httpx.AsyncClient, InMemoryMetricReader]
+
+
+@pytest.fixture
+async def capped(
+    backend: SessionStoreBackend, db_url: str, tmp_path: Path
+) -> AsyncIterator[Metered]:
+    service, reader = metered_service(backend, db_url, tmp_path, SESSION_MAX_PER_USER=str(LIMIT))
+
+    async def log_in(request: Request) -> Response:
+        request.session["user_id"] = "alice"
+        get_session(request).cycle_id()
+        return PlainTextResponse("in")
+
+    app = build_app(service)
+    app.router.routes.append(Route("/log-in", log_in, methods=["POST"]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield service, client, reader
+
+
+@pytest.mark.parametrize("extra", [1, 3])
+async def test_logins_past_the_cap_count_each_signed_out_session_as_revoked(
+    capped: Metered, extra: int
+) -> None:
+    """A login of an anonymous session (the login path, a rotation), from LIMIT + extra
+    browsers: each login past the cap signs one session out, and each is counted once."""
+    service, client, reader = capped
+    for _ in range(LIMIT + extra):
+        client.cookies.clear()
+        assert (await client.post("/set?cart=1")).status_code == 200  # anonymous
+        assert (await client.post("/log-in")).text == "in"
+    assert len(await service.list_user_sessions("alice")) == LIMIT
+    found = points(reader)
+    assert value(found, "session_service.sessions.rotated") == LIMIT + extra
+    assert value(found, "session_service.sessions.revoked") == extra
+
+
+async def test_sessions_created_signed_in_past_the_cap_count_as_revoked(
+    capped: Metered,
+) -> None:
+    """A session created already signed in (no anonymous session first): the cap's other path."""
+    service, client, reader = capped
+    for _ in range(LIMIT + 2):
+        client.cookies.clear()
+        assert (await client.post("/log-in")).text == "in"
+    assert len(await service.list_user_sessions("alice")) == LIMIT
+    found = points(reader)
+    assert value(found, "session_service.sessions.created") == LIMIT + 2
+    assert value(found, "session_service.sessions.revoked") == 2
+
+
+async def _signed_in(client: httpx.AsyncClient, n: int) -> None:
+    for _ in range(n):
+        client.cookies.clear()
+        assert (await client.post("/log-in")).text == "in"
+
+
+async def test_a_login_past_a_lowered_cap_counts_every_session_it_signs_out(
+    backend: SessionStoreBackend, db_url: str, tmp_path: Path
+) -> None:
+    """Sessions made before the cap was lowered: one login signs out all the extras at once
+    (SQLite's general path, not its trigger's one-at-a-time), and counts each."""
+    service, reader = metered_service(backend, db_url, tmp_path)
+
+    async def log_in(request: Request) -> Response:
+        request.session["user_id"] = "alice"
+        get_session(request).cycle_id()
+        return PlainTextResponse("in")
+
+    app = build_app(service)
+    app.router.routes.append(Route("/log-in", log_in, methods=["POST"]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await _signed_in(client, 4)  # no cap yet
+        backend.store.max_per_user = LIMIT  # type: ignore[attr-defined]
+        client.cookies.clear()
+        await client.post("/set?cart=1")
+        assert (await client.post("/log-in")).text == "in"
+    assert len(await service.list_user_sessions("alice")) == LIMIT
+    assert value(points(reader), "session_service.sessions.revoked") == 4 + 1 - LIMIT
