@@ -38,6 +38,7 @@ strict engines require.
 from __future__ import annotations
 
 from ..redis import scripts as S1
+from ..redis.admin_scripts import OWNED_FUNCTION
 from ..redis.delta import PATCH as _SINGLE_PATCH
 from .prelude import _script, bucket, kesc
 
@@ -316,21 +317,16 @@ return false
 """,
 )
 
-# id, value pairs of the user's live sessions.
+# id, value pairs of the user's live sessions (the single node's step, ``owned``).
 OWNED = _script(
     "owned",
     _MEMBERS
+    + OWNED_FUNCTION
     + r"""
 local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW, '+inf')) do
   local mt, id, st = split(m)
-  if only == '' or mt == only then
-    local v = redis.call('GET', skey(utag, id, st))
-    if v then
-      out[#out + 1] = id
-      out[#out + 1] = v
-    end
-  end
+  if only == '' or mt == only then owned(out, id, skey(utag, id, st)) end
 end
 return {out}
 """,
