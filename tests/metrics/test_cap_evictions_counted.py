@@ -101,3 +101,43 @@ async def test_a_login_past_a_lowered_cap_counts_every_session_it_signs_out(
         assert (await client.post("/log-in")).text == "in"
     assert len(await service.list_user_sessions("alice")) == LIMIT
     assert value(points(reader), "session_service.sessions.revoked") == 4 + 1 - LIMIT
+
+
+@pytest.mark.stores("postgres")
+async def test_a_schema_before_the_login_function_counts_them_too(
+    backend: SessionStoreBackend, db_url: str, tmp_path: Path
+) -> None:
+    """Code deployed before ``migrate`` (no ``session_service_login``): the store's own
+    statement signs the extras out and says how many."""
+    from alembic import command
+    from sqlalchemy.engine import Connection
+
+    from session_service.stores.sql import migrate
+    from session_service.stores.sql.store import SqlSessionStore
+
+    store = backend.store
+    assert isinstance(store, SqlSessionStore)
+
+    def down(conn: Connection) -> None:
+        command.downgrade(migrate._alembic_config(conn), "0007_limit_params")
+
+    await store.run_migration(down)
+    service, reader = metered_service(
+        backend, db_url, tmp_path, SESSION_MAX_PER_USER=str(LIMIT)
+    )
+
+    async def log_in(request: Request) -> Response:
+        request.session["user_id"] = "alice"
+        get_session(request).cycle_id()
+        return PlainTextResponse("in")
+
+    app = build_app(service)
+    app.router.routes.append(Route("/log-in", log_in, methods=["POST"]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for _ in range(LIMIT + 2):
+            client.cookies.clear()
+            await client.post("/set?cart=1")
+            assert (await client.post("/log-in")).text == "in"
+    assert len(await service.list_user_sessions("alice")) == LIMIT
+    assert value(points(reader), "session_service.sessions.revoked") == 2
