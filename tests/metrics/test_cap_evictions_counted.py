@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -23,20 +24,33 @@ LIMIT = 2
 Metered = tuple[DefaultSessionService, httpx.AsyncClient, InMemoryMetricReader]
 
 
+async def _log_in(request: Request) -> Response:
+    request.session["user_id"] = "alice"
+    get_session(request).cycle_id()
+    return PlainTextResponse("in")
+
+
+def _app(service: DefaultSessionService) -> Starlette:
+    """The test app with ``POST /log-in``: alice signs in (a rotation when there is a session)."""
+    app = build_app(service)
+    app.router.routes.append(Route("/log-in", _log_in, methods=["POST"]))
+    return app
+
+
+async def _signed_in(client: httpx.AsyncClient, n: int) -> None:
+    """``n`` browsers, each signed in with no session before."""
+    for _ in range(n):
+        client.cookies.clear()
+        assert (await client.post("/log-in")).text == "in"
+
+
 @pytest.fixture
 async def capped(
     backend: SessionStoreBackend, db_url: str, tmp_path: Path
 ) -> AsyncIterator[Metered]:
     service, reader = metered_service(backend, db_url, tmp_path, SESSION_MAX_PER_USER=str(LIMIT))
 
-    async def log_in(request: Request) -> Response:
-        request.session["user_id"] = "alice"
-        get_session(request).cycle_id()
-        return PlainTextResponse("in")
-
-    app = build_app(service)
-    app.router.routes.append(Route("/log-in", log_in, methods=["POST"]))
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield service, client, reader
 
@@ -63,19 +77,11 @@ async def test_sessions_created_signed_in_past_the_cap_count_as_revoked(
 ) -> None:
     """A session created already signed in (no anonymous session first): the cap's other path."""
     service, client, reader = capped
-    for _ in range(LIMIT + 2):
-        client.cookies.clear()
-        assert (await client.post("/log-in")).text == "in"
+    await _signed_in(client, LIMIT + 2)
     assert len(await service.list_user_sessions("alice")) == LIMIT
     found = points(reader)
     assert value(found, "session_service.sessions.created") == LIMIT + 2
     assert value(found, "session_service.sessions.revoked") == 2
-
-
-async def _signed_in(client: httpx.AsyncClient, n: int) -> None:
-    for _ in range(n):
-        client.cookies.clear()
-        assert (await client.post("/log-in")).text == "in"
 
 
 async def test_a_login_past_a_lowered_cap_counts_every_session_it_signs_out(
@@ -85,14 +91,7 @@ async def test_a_login_past_a_lowered_cap_counts_every_session_it_signs_out(
     (SQLite's general path, not its trigger's one-at-a-time), and counts each."""
     service, reader = metered_service(backend, db_url, tmp_path)
 
-    async def log_in(request: Request) -> Response:
-        request.session["user_id"] = "alice"
-        get_session(request).cycle_id()
-        return PlainTextResponse("in")
-
-    app = build_app(service)
-    app.router.routes.append(Route("/log-in", log_in, methods=["POST"]))
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         await _signed_in(client, 4)  # no cap yet
         backend.store.max_per_user = LIMIT  # type: ignore[attr-defined]
@@ -122,18 +121,9 @@ async def test_a_schema_before_the_login_function_counts_them_too(
         command.downgrade(migrate._alembic_config(conn), "0007_limit_params")
 
     await store.run_migration(down)
-    service, reader = metered_service(
-        backend, db_url, tmp_path, SESSION_MAX_PER_USER=str(LIMIT)
-    )
+    service, reader = metered_service(backend, db_url, tmp_path, SESSION_MAX_PER_USER=str(LIMIT))
 
-    async def log_in(request: Request) -> Response:
-        request.session["user_id"] = "alice"
-        get_session(request).cycle_id()
-        return PlainTextResponse("in")
-
-    app = build_app(service)
-    app.router.routes.append(Route("/log-in", log_in, methods=["POST"]))
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=_app(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for _ in range(LIMIT + 2):
             client.cookies.clear()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from session_service.stores.redis_cluster import slots
 from session_service.stores.redis_cluster import store as cluster_store
 from session_service.stores.redis_cluster.slots import tag_of
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.stores("redis_cluster")
 
 def _count_tagging(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The ids the store tags from now on (the real ``tagged`` runs: only counted)."""
-    real, seen = cluster_store.tagged, []
+    real, seen = slots.tagged, []  # what the store module imported
 
     def counted(session_id: str, slot: int) -> str:
         seen.append(session_id)
