@@ -286,7 +286,7 @@ class SqliteHotPath:
             return await self._hop(sql, args, fetch)  # another thread's loop owns the inline path
         if write and self._checkpoint_pending:
             return await self._hop(sql, args, fetch)  # queue behind the checkpoint
-        result = await self._group.submit(_qmark(sql), args, fetch)
+        result = await self._group.write(_qmark(sql), args, fetch)
         # HOP: locked (or recovery, or a checkpoint requested meanwhile): wait, off the loop.
         return await self._hop(sql, args, fetch) if result is HOP else result
 
@@ -339,8 +339,6 @@ class SqliteHotPath:
         return list(counts)
 
     async def close(self) -> None:
-        if self._owner_ident == threading.get_ident():
-            self._group.drain()  # queued writes commit now: no reconnect after this
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.shutdown(wait=True)
