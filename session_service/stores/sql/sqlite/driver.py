@@ -19,7 +19,6 @@ from ..._errors import StoreBusy
 from ..driver import Step
 from ..engine import DEFAULT_TIMEOUT_SECONDS
 from .engine import create_private_file, enable_wal
-from .group import HOP, GroupCommit
 
 #: The length of the text ``SqliteHotPath.ts`` writes ("2026-01-31 23:59:59.123456").
 _TS_LENGTH = 26
@@ -66,7 +65,6 @@ class SqliteHotPath:
         self._owner_ident = -1
         self._owner: threading.Thread | None = None
         self._takeover = threading.Lock()  # taking ownership, and making the writer thread
-        self._group = GroupCommit(self)  # inline writes, one commit per loop iteration
 
     def ts(self, value: datetime) -> Any:  # SQLite keeps naive-UTC ISO text
         if value.tzinfo is not UTC:  # the library's own timestamps are UTC already
@@ -193,12 +191,6 @@ class SqliteHotPath:
                     )
         return self._thread
 
-    def _wrote(self, writes: int) -> None:
-        """Count inline writes; every :data:`SQLITE_CHECKPOINT_EVERY` of them, a checkpoint."""
-        self._since_checkpoint += writes
-        if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
-            self._request_checkpoint()
-
     def _request_checkpoint(self) -> None:
         self._since_checkpoint = 0
         # Until it has run, writes queue behind it on the writer thread instead of running
@@ -272,8 +264,7 @@ class SqliteHotPath:
     async def _run(
         self, sql: str, args: tuple[Any, ...], fetch: bool, write: bool | None = None
     ) -> Any:
-        """One statement inline, batched with the writes issued in the same loop iteration
-        into one commit (:mod:`.group`), or on the writer thread when it would have to wait.
+        """One statement inline, or on the writer thread when it would have to wait.
 
         ``write`` (default: ``not fetch``) says whether it writes, so that a write returning
         rows is counted towards the checkpoint and queues behind a pending one too.
@@ -286,9 +277,21 @@ class SqliteHotPath:
             return await self._hop(sql, args, fetch)  # another thread's loop owns the inline path
         if write and self._checkpoint_pending:
             return await self._hop(sql, args, fetch)  # queue behind the checkpoint
-        result = await self._group.write(_qmark(sql), args, fetch)
-        # HOP: locked (or recovery, or a checkpoint requested meanwhile): wait, off the loop.
-        return await self._hop(sql, args, fetch) if result is HOP else result
+        try:
+            # The one inline cursor, as ``fetchrow`` uses: ``Connection.execute`` would make,
+            # register and free one per statement.
+            cur = (self._read_cursor or self._inline_cursor()).execute(_qmark(sql), args)
+            result = cur.fetchall() if fetch else cur.rowcount
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                self._forget_inline()
+                raise
+            return await self._hop(sql, args, fetch)  # locked (or recovery): wait, off the loop
+        if write:
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
+                self._request_checkpoint()
+        return result
 
     async def fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         """One row (or ``None``): ``_run`` for a read, written out because every request pays
@@ -331,7 +334,9 @@ class SqliteHotPath:
                     self._forget_inline()
                     raise
             else:
-                self._wrote(1)
+                self._since_checkpoint += 1
+                if self._since_checkpoint >= SQLITE_CHECKPOINT_EVERY:
+                    self._request_checkpoint()
                 return counts
         loop, deadline = asyncio.get_running_loop(), time.monotonic() + self._timeout
         work = functools.partial(_transaction, steps=steps)
