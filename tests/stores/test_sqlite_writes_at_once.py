@@ -1,8 +1,11 @@
-"""SQLite only: writes issued together on one event loop share one commit (issue 27).
+"""SQLite only: many writes issued at once on one event loop (issue 27).
 
-What a caller may rely on whatever the batch it lands in: its write is durable and visible to
+What a caller may rely on whatever else is writing: its write is durable and visible to
 another connection when its ``await`` returns, it gets its own result (rowcount, rows) or its
 own exception, and a failing or locked neighbour neither fails, loses nor repeats its write.
+These guard any batching of the inline writes; a group commit (one ``BEGIN IMMEDIATE`` …
+``COMMIT`` per event-loop iteration) was built against them, measured and not kept
+(benchmarks/ANALYSIS.md, "SQLite group commit").
 """
 
 from __future__ import annotations
@@ -197,7 +200,7 @@ async def test_racing_logins_under_the_limit_each_keep_it(
 
 
 @pytest.mark.parametrize("writes", [1, 3])
-async def test_a_checkpoint_pending_sends_batched_writes_behind_it(
+async def test_writes_issued_at_once_behind_a_pending_checkpoint_all_land(
     sqlite_backend: SessionStoreBackend, writes: int
 ) -> None:
     hot = await _table(sqlite_backend)
