@@ -21,8 +21,6 @@ import pytest
 from session_service import SessionRecord, SessionStoreBackend
 from session_service.records import new_session_id, utcnow
 
-from ..conftest import sqlite_url
-
 
 def _hot(backend: SessionStoreBackend) -> Any:
     return backend.store._hot  # type: ignore[attr-defined]
@@ -76,7 +74,10 @@ async def test_each_caller_gets_its_own_count_and_rows(sqlite_backend: SessionSt
     )
     assert counts == [0] * 5 + [1] * 10 + [0] * 5
     rows = await asyncio.gather(
-        *(hot.write_fetchrow("UPDATE t SET v = v + $2 WHERE k = $1 RETURNING v", k, k) for k in range(10))
+        *(
+            hot.write_fetchrow("UPDATE t SET v = v + $2 WHERE k = $1 RETURNING v", k, k)
+            for k in range(10)
+        )
     )
     assert rows == [(k + 1,) for k in range(10)]
 
