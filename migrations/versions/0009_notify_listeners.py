@@ -64,10 +64,13 @@ LANGUAGE plpgsql AS $$
 DECLARE
   ids text[];
 BEGIN
+  IF NOT ({guard}) THEN
+    RETURN NULL;
+  END IF;
   SELECT array_agg(id) INTO ids FROM (
     SELECT id FROM session_service_gone WHERE expiry_date > now() LIMIT {_LISTED + 1}
   ) AS live;
-  IF ids IS NULL OR NOT ({guard}) THEN
+  IF ids IS NULL THEN
     RETURN NULL;
   ELSIF cardinality(ids) > {_LISTED} THEN
     PERFORM pg_notify('session_service_revoked', '*');
