@@ -32,11 +32,10 @@ from typing import Any
 import asyncpg
 from alembic import command
 
-from session_service.stores.sql.postgres.engine import OWNER_LOCK_CLASS, owner_lock_id
-from session_service.stores.sql.statements import NO_START_LIMIT, ROTATE_SQL
-
 from session_service import SessionStoreBackend
 from session_service.stores.sql import SqlSessionStore, migrate
+from session_service.stores.sql.postgres.engine import OWNER_LOCK_CLASS, owner_lock_id
+from session_service.stores.sql.statements import NO_START_LIMIT, ROTATE_SQL
 
 from ._common import asyncpg_dsn, median, scratch_database
 from ._proc_cpu import cpu_seconds
@@ -61,8 +60,20 @@ async def _anonymous(conn: asyncpg.Connection, n: int) -> list[str]:
 async def _logins(conn: asyncpg.Connection, capped: bool, ids: list[str], users: list[str]) -> None:
     expiry = datetime.now(UTC) + timedelta(hours=1)
     for old, user in zip(ids, users, strict=True):
-        move = (old, secrets.token_urlsafe(32), json.dumps({"user_id": user}), expiry, user,
-                None, datetime.now(UTC), secrets.token_hex(8), None, None, None, NO_START_LIMIT)  # fmt: skip
+        move = (
+            old,
+            secrets.token_urlsafe(32),
+            json.dumps({"user_id": user}),
+            expiry,
+            user,
+            None,
+            datetime.now(UTC),
+            secrets.token_hex(8),
+            None,
+            None,
+            None,
+            NO_START_LIMIT,
+        )
         if capped:
             await conn.fetchrow(_LOGIN, *move, LIMIT, OWNER_LOCK_CLASS, owner_lock_id(user))
         else:
@@ -77,7 +88,10 @@ async def _round(
     names = [f"{case}-{i % users}" for i in range(n)]  # the same users every round
     before, start = sum(map(cpu_seconds, pids)), time.perf_counter()
     await asyncio.gather(
-        *(_logins(c, case.startswith("capped"), ids[i::k], names[i::k]) for i, c in enumerate(conns))
+        *(
+            _logins(c, case.startswith("capped"), ids[i::k], names[i::k])
+            for i, c in enumerate(conns)
+        )
     )
     took, cpu = time.perf_counter() - start, sum(map(cpu_seconds, pids)) - before
     return cpu / n * 1e6, n / took
