@@ -11,7 +11,7 @@ and logins per second.
 
 ``--revisions`` (default ``head``) runs the cases on one fresh ``bench_*`` database per
 schema revision (migrated to head, then downgraded), all alternating in one run: an A/B of a
-migration (``0008_login_function,head``). ``--no-triggers`` adds each case with revision
+migration (``0009_login_signed_out,head``). ``--no-triggers`` adds each case with revision
 0006's notify triggers switched off for its connections (``session_replication_role =
 replica``, superuser only): what the notifications cost. The databases are dropped afterwards.
 """

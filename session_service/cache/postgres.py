@@ -14,8 +14,8 @@ path. A pooler in between reads as down, never as up: the ping's notification na
 server process that sent it, and through a pooler that is not the process the connection
 was told it talks to (a pooler hands out keys of its own).
 
-Since revision 0009 the triggers notify only while some cache is registered in
-``session_service_listeners`` (migrations/versions/0009_notify_listeners.py: a notification
+Since revision 0010 the triggers notify only while some cache is registered in
+``session_service_listeners`` (migrations/versions/0010_notify_listeners.py: a notification
 serialises every committing transaction of the server). The channel registers its
 connection's server process once subscribed, then takes :data:`LISTENERS_LOCK` once, which
 waits for every transaction that found nobody registered; only then does the cache serve a
@@ -41,7 +41,7 @@ from .local import LocalCache
 CHANNEL = "session_service_revoked"
 _PING = "ping:"
 #: The advisory lock a trigger that found no listener holds until its transaction ends
-#: (migrations/versions/0009_notify_listeners.py).
+#: (migrations/versions/0010_notify_listeners.py).
 LISTENERS_LOCK = (0x5E55_0004, 0)
 _HAS_REGISTRY = "SELECT to_regclass('session_service_listeners') IS NOT NULL"
 _REGISTER = (
@@ -75,7 +75,7 @@ class PgRevocations(RevocationChannel):
         self._echo: asyncio.Future[None] | None = None
         #: The server process of the listening connection (``None`` while not connected).
         self.backend_pid: int | None = None
-        #: Whether that process is registered as a listener (revision 0009).
+        #: Whether that process is registered as a listener (revision 0010).
         self._registered = False
 
     async def _subscribe(self) -> None:
@@ -97,7 +97,7 @@ class PgRevocations(RevocationChannel):
     async def _register(self) -> None:
         """Register this connection's server process as a listener, then wait until every
         transaction that found none is over (the module docstring). Nothing to do on a
-        schema before revision 0009, whose triggers always notify."""
+        schema before revision 0010, whose triggers always notify."""
         conn = self._conn
         if not await conn.fetchval(_HAS_REGISTRY):
             return

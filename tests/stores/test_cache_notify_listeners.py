@@ -1,5 +1,5 @@
 """PostgreSQL's revocation notifications go out only while a read cache listens (revision
-``0009_notify_listeners``), and no cache misses one: not one that starts while a sign-out is
+``0010_notify_listeners``), and no cache misses one: not one that starts while a sign-out is
 still uncommitted, nor one that was listening when ``migrate`` added the registry.
 
 A notification is the one lock a whole server's commits queue on (benchmarks/ANALYSIS.md,
@@ -128,7 +128,7 @@ async def test_a_cache_listening_before_migrate_hears_every_sign_out_after_it(
     assert isinstance(store, SqlSessionStore)
 
     def down(conn: Connection) -> None:
-        command.downgrade(migrate._alembic_config(conn), "0008_login_function")
+        command.downgrade(migrate._alembic_config(conn), "0009_login_signed_out")
 
     await store.run_migration(down)  # the code deployed, the schema not yet migrated
     cache = cached(pg_db_url)
@@ -144,7 +144,7 @@ async def test_a_cache_listening_before_migrate_hears_every_sign_out_after_it(
     channel._register = registering  # type: ignore[method-assign]
     await cache.wait_listening()
     try:
-        assert not registered.is_set()  # schema 0008: nothing to register in
+        assert not registered.is_set()  # schema 0009: nothing to register in
         first, second = await plain.create(record("u1")), await plain.create(record("u2"))
         assert await cache.load(first.id) is not None and await cache.load(second.id)
         heard = Heard(cache)
@@ -181,7 +181,7 @@ async def test_downgrade_notifies_always_again(plain: SessionStoreBackend, pg_db
     assert isinstance(store, SqlSessionStore)
 
     def down(conn: Connection) -> None:
-        command.downgrade(migrate._alembic_config(conn), "0008_login_function")
+        command.downgrade(migrate._alembic_config(conn), "0009_login_signed_out")
 
     await store.run_migration(down)
     assert len(await _notified_during(pg_db_url, lambda: _sign_in_and_out(plain))) == 2

@@ -21,8 +21,8 @@ than this revision never register, so deploy the code before running ``migrate``
 Replacing functions and creating a table take no lock on ``sessions``: this upgrades a live
 database. SQLite has no cache: this revision does nothing there.
 
-Revision ID: 0009_notify_listeners
-Revises: 0008_login_function
+Revision ID: 0010_notify_listeners
+Revises: 0009_login_signed_out
 Create Date: 2026-12-07
 """
 
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 
 from alembic import context, op
 
-revision: str = "0009_notify_listeners"
-down_revision: str | None = "0008_login_function"
+revision: str = "0010_notify_listeners"
+down_revision: str | None = "0009_login_signed_out"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
