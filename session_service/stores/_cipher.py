@@ -224,6 +224,11 @@ class DataCipher:
         """The recent generation, full, becomes the older (the older before it dropped)."""
         self._older, self._recent = self._recent, {}
 
+    def seals_anything(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data`` holds a value it seals: a session holding only :data:`PLAIN_KEYS`
+        (a signed-in session with nothing else) has nothing to encrypt under any key."""
+        return any(k not in PLAIN_KEYS for k in data)
+
     def stale_keys(self, data: Mapping[str, Any]) -> list[str]:
         """The keys of stored ``data`` not sealed under the first key (plain ones included):
         what ``session-service reencrypt`` rewrites."""
