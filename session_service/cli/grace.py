@@ -43,8 +43,22 @@ class NotApplicable(SessionServiceError):
 
 
 def _postgres(b: SessionStoreBackend) -> SqlSessionStore | None:
-    store = b.store
+    store = getattr(b.store, "inner", b.store)  # `health` keeps the app's read cache
     return store if b.kind == "postgres" and isinstance(store, SqlSessionStore) else None
+
+
+async def triggers(b: SessionStoreBackend) -> str | None:
+    """What the revocation triggers notify, for ``health`` (``None``: no triggers here)."""
+    store = _postgres(b)
+    if store is None or await store.schema_revision() is None:
+        return None
+    with translate_errors(store.display_url, "read the revocation triggers' state"):
+        async with store.engine.connect() as conn:
+            if not await conn.scalar(_HAS_REGISTRY):
+                return "notifying every revocation (schema before 0010_notify_listeners)"
+            if await conn.scalar(_IN_GRACE):
+                return "notifying every revocation (upgrade grace)"
+    return "notifying while a cache listens"
 
 
 async def in_grace(b: SessionStoreBackend) -> bool:
@@ -59,7 +73,9 @@ async def in_grace(b: SessionStoreBackend) -> bool:
             return bool(await conn.scalar(_IN_GRACE))
 
 
-async def caches_upgraded(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> out.Result:
+async def caches_upgraded(
+    b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress
+) -> out.Result:
     store = _postgres(b)
     if store is None:
         raise NotApplicable(
@@ -88,6 +104,4 @@ async def caches_upgraded(b: SessionStoreBackend, a: argparse.Namespace, p: out.
         else f"no upgrade grace to end on {where}: the revocation triggers already notify "
         f"only while a read cache is registered {now}"
     )
-    return out.Result(
-        text_, {"ended": ended, "registered": registered, "database": b.display_url}
-    )
+    return out.Result(text_, {"ended": ended, "registered": registered, "database": b.display_url})

@@ -76,9 +76,7 @@ def test_caches_upgraded_refuses_a_schema_before_0010(pg_db_url: str, tmp_path: 
     assert "0009_login_signed_out" in line and "session-service migrate" in line
 
 
-def test_caches_upgraded_refuses_a_database_never_migrated(
-    pg_db_url: str, tmp_path: Path
-) -> None:
+def test_caches_upgraded_refuses_a_database_never_migrated(pg_db_url: str, tmp_path: Path) -> None:
     done = run("caches-upgraded", data_dir=tmp_path, env={"SESSION_DB_URL": pg_db_url})
     assert "session-service migrate" in one_error_line(done)
 
@@ -94,3 +92,18 @@ def test_caches_upgraded_is_for_postgresql_only(cli: Cli, store_kind: str) -> No
 
 def test_migrate_elsewhere_says_nothing_of_a_grace(cli: Cli) -> None:
     assert "caches-upgraded" not in ok(cli("migrate"))
+
+
+def test_health_says_whether_the_triggers_notify_every_revocation(
+    pg_db_url: str, tmp_path: Path
+) -> None:
+    asyncio.run(_to_0009(pg_db_url))
+    env = {"SESSION_DB_URL": pg_db_url}
+    older = ok(run("health", data_dir=tmp_path, env=env))
+    assert "notifying every revocation (schema before 0010_notify_listeners)" in older
+    ok(run("migrate", data_dir=tmp_path, env=env))
+    during = json.loads(ok(run("health", "--json", data_dir=tmp_path, env=env)))
+    assert during["detail"].endswith("notifying every revocation (upgrade grace)")
+    ok(run("caches-upgraded", data_dir=tmp_path, env=env))
+    after = ok(run("health", data_dir=tmp_path, env=env))
+    assert "notifying while a cache listens" in after and "grace" not in after
