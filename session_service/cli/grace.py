@@ -25,6 +25,7 @@ from ._database import PROG
 
 NAME = "caches-upgraded"
 _HAS_REGISTRY = text("SELECT to_regclass('session_service_listeners') IS NOT NULL")
+_HAS_TRIGGERS = text("SELECT to_regproc('session_service_notify_moved') IS NOT NULL")
 _GRACE = "pid = 0 AND (until IS NULL OR until > now())"
 _IN_GRACE = text(f"SELECT EXISTS (SELECT 1 FROM session_service_listeners WHERE {_GRACE})")
 #: Removes the grace, also one over already (a row of an earlier 0010 that had an end).
@@ -55,6 +56,8 @@ async def triggers(b: SessionStoreBackend) -> str | None:
     with translate_errors(store.display_url, "read the revocation triggers' state"):
         async with store.engine.connect() as conn:
             if not await conn.scalar(_HAS_REGISTRY):
+                if not await conn.scalar(_HAS_TRIGGERS):  # before revision 0006
+                    return None
                 return "notifying every revocation (schema before 0010_notify_listeners)"
             if await conn.scalar(_IN_GRACE):
                 return "notifying every revocation (upgrade grace)"
