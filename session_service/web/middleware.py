@@ -110,6 +110,9 @@ class SessionMiddleware:
         self.cookie = CookieCodec(service.settings)
         self.ttl = timedelta(seconds=service.settings.ttl_seconds)
         self.touch_after = self.ttl * TOUCH_FRACTION
+        #: ``now - expiry`` at or below this: the default TTL's extension is not due
+        #: (``now + ttl - expiry <= touch_after``, exact in ``timedelta``'s microseconds).
+        self._not_due = self.touch_after - self.ttl
         self.rolling = service.settings.rolling
         settings = service.settings
         self.track = settings.track_devices != "off"
@@ -229,6 +232,17 @@ class SessionMiddleware:
             if old_id is None:
                 # A cookie was sent but named no live session: tell the browser to drop it.
                 return self.cookie.clear_header() if cookie_sent else None
+            if (
+                not self.track
+                and session.idle_ttl is None
+                and session.absolute_expiry is None
+                and session.expiry_date is not None
+            ):
+                # The usual read (the default lifetime, no device tracking): ``_extension_due``
+                # with ``_ttl`` and ``_target`` folded into one comparison, and no clock at all
+                # when not rolling; every read-only request asks this.
+                if not self.rolling or utcnow() - session.expiry_date <= self._not_due:
+                    return None
             now = utcnow()
             seen = self._seen_due(session, now)
             if self.rolling:
