@@ -160,7 +160,11 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 try:
-                    header = await self._commit(session, cookie_sent, message["status"], scope)
+                    header = (
+                        None
+                        if self._nothing_due(session)
+                        else await self._commit(session, cookie_sent, message["status"], scope)
+                    )
                 except SessionStoreUnavailable as exc:
                     logger.error("session store unavailable while saving a session: %s", exc)
                     swallow = True
@@ -232,17 +236,6 @@ class SessionMiddleware:
             if old_id is None:
                 # A cookie was sent but named no live session: tell the browser to drop it.
                 return self.cookie.clear_header() if cookie_sent else None
-            if (
-                not self.track
-                and session.idle_ttl is None
-                and session.absolute_expiry is None
-                and session.expiry_date is not None
-            ):
-                # The usual read (the default lifetime, no device tracking): ``_extension_due``
-                # with ``_ttl`` and ``_target`` folded into one comparison, and no clock at all
-                # when not rolling; every read-only request asks this.
-                if not self.rolling or utcnow() - session.expiry_date <= self._not_due:
-                    return None
             now = utcnow()
             seen = self._seen_due(session, now)
             if self.rolling:
@@ -340,6 +333,23 @@ class SessionMiddleware:
         if self.metrics is not None:
             self.metrics.saved += 1
         return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
+
+    def _nothing_due(self, session: Session) -> bool:
+        """Whether ``_commit`` would do nothing for the usual read-only request (a loaded
+        session, unchanged, its lifetime the default, no device tracking): its answer in one
+        comparison (``_extension_due`` with ``_ttl`` and ``_target`` folded in, no clock when
+        not rolling) and no coroutine, since every read asks it. ``False``: ask ``_commit``."""
+        expiry = session.expiry_date
+        if (
+            session.modified
+            or self.track
+            or session.id is None
+            or expiry is None
+            or session.idle_ttl is not None
+            or session.absolute_expiry is not None
+        ):
+            return False
+        return not self.rolling or utcnow() - expiry <= self._not_due
 
     def _ttl(self, session: Session) -> timedelta:
         """The session's idle TTL: its own (``set_expiry``) or ``SESSION_TTL_SECONDS``."""
