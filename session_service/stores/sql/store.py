@@ -179,11 +179,8 @@ class SqlSessionStore(SqlTransferOps):
         except Exception:
             with translate_errors(self.display_url, "load a session"):
                 raise
-        return None if row is None else self._loaded(session_id, row)
-
-    def _loaded(self, session_id: str, row: tuple[Any, ...]) -> SessionRecord:
-        """The record of ``LOAD_SQL``'s row for ``session_id``."""
-        hot = self._hot
+        if row is None:
+            return None
         # No ``id`` column: the row's id is the key looked up (``WHERE id = $1``), one column
         # less to build and convert per request.
         data, expiry, user_id, tenant_id, seen, created, handle = row

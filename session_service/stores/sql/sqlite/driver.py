@@ -30,10 +30,6 @@ SQLITE_YIELD_EVERY = 16
 SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-#: ``SqliteHotPath.row_inline``'s "not now": the caller awaits ``fetchrow`` instead.
-NOT_INLINE: Any = object()
-
-
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
@@ -314,24 +310,6 @@ class SqliteHotPath:
                 raise
             rows = await self._hop(sql, args, True)  # locked (or recovery): wait, off the loop
         return rows[0] if rows else None  # sqlite3 rows are tuples already
-
-    def row_inline(self, sql: str, args: tuple[Any, ...]) -> Any:
-        """``fetchrow``'s row (or ``None``) when it runs inline at once, with no coroutine;
-        :data:`NOT_INLINE` when ``fetchrow`` must be awaited: a fairness turn is due, the
-        inline path is not this thread's yet, or the file is locked (``fetchrow`` tries once
-        more, then waits on the writer thread)."""
-        if self._inline_run + 1 >= SQLITE_YIELD_EVERY or self._owner_ident != threading.get_ident():
-            return NOT_INLINE  # ``fetchrow`` counts this statement and takes its turn
-        try:
-            cursor = self._read_cursor or self._inline_cursor()
-            rows = cursor.execute(_qmark(sql), args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                self._forget_inline()
-                raise
-            return NOT_INLINE
-        self._inline_run += 1  # as ``_fair`` counts it
-        return rows[0] if rows else None
 
     async def write_fetchrow(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         """Run one write that returns a row (``… RETURNING``; the rate limits use it)."""

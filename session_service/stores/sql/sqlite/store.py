@@ -18,13 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ....settings import DbPooler, StoreKind
 from ..._delta import Delta
-from ..._errors import translate_errors
-from ....records import SessionRecord
 from ..driver import Step
-from ..statements import LOAD_SQL, ROTATE_SQL
+from ..statements import ROTATE_SQL
 from ..store import SqlSessionStore
 from . import cap, patch
-from .driver import NOT_INLINE, SqliteHotPath
+from .driver import SqliteHotPath
 from .engine import make_engine
 
 
@@ -42,22 +40,6 @@ class SqliteSessionStore(SqlSessionStore):
         database = make_url(url).database  # a normalized URL always names a file
         assert database
         return SqliteHotPath(str(Path(database).expanduser().absolute()), timeout)
-
-    async def _load(self, session_id: str) -> SessionRecord | None:
-        """The shared ``_load`` with its ``SELECT`` run inline when it can be, without
-        awaiting ``fetchrow`` (``row_inline``: one coroutine less on the path every request
-        takes); otherwise ``fetchrow``, with its fairness turn and its writer thread."""
-        hot = self._hot
-        assert isinstance(hot, SqliteHotPath)  # what ``_make_driver`` makes
-        args = (session_id, hot.now_ts())
-        try:  # not ``with translate_errors``: a try costs nothing until something is raised
-            row = hot.row_inline(LOAD_SQL, args)
-            if row is NOT_INLINE:
-                row = await hot.fetchrow(LOAD_SQL, *args)
-        except Exception:
-            with translate_errors(self.display_url, "load a session"):
-                raise
-        return None if row is None else self._loaded(session_id, row)
 
     def _patch_statement(
         self, session_id: str, delta: Delta, now: Any, expiry: Any
