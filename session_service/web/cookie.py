@@ -133,10 +133,7 @@ class CookieCodec:
                         self._headers.clear()
                     self._headers[value] = ids
             sent = True
-            if found is None:
-                found = ids
-            else:
-                found = found + ids
+            found = ids if found is None else found + ids
             if len(found) >= MAX_COOKIE_IDS:
                 return found[:MAX_COOKIE_IDS], True
         # A fresh list: the remembered ones are never handed out to be changed.

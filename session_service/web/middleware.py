@@ -160,11 +160,9 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 try:
-                    header = (
-                        None
-                        if self._nothing_due(session)
-                        else await self._commit(session, cookie_sent, message["status"], scope)
-                    )
+                    header = None  # what ``_commit`` answers for most reads, asked first
+                    if not self._nothing_due(session):
+                        header = await self._commit(session, cookie_sent, message["status"], scope)
                 except SessionStoreUnavailable as exc:
                     logger.error("session store unavailable while saving a session: %s", exc)
                     swallow = True
@@ -335,19 +333,13 @@ class SessionMiddleware:
         return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
 
     def _nothing_due(self, session: Session) -> bool:
-        """Whether ``_commit`` would do nothing for the usual read-only request (a loaded
-        session, unchanged, its lifetime the default, no device tracking): its answer in one
-        comparison (``_extension_due`` with ``_ttl`` and ``_target`` folded in, no clock when
-        not rolling) and no coroutine, since every read asks it. ``False``: ask ``_commit``."""
+        """``_commit``'s "nothing to do" for the usual read-only request (loaded, unchanged,
+        default lifetime, no device tracking) without its coroutine: ``_extension_due`` in one
+        comparison, no clock when not rolling. ``False``: ask ``_commit``."""
         expiry = session.expiry_date
-        if (
-            session.modified
-            or self.track
-            or session.id is None
-            or expiry is None
-            or session.idle_ttl is not None
-            or session.absolute_expiry is not None
-        ):
+        if session.modified or self.track or session.id is None or expiry is None:
+            return False
+        if session.idle_ttl is not None or session.absolute_expiry is not None:
             return False
         return not self.rolling or utcnow() - expiry <= self._not_due
 

@@ -124,7 +124,9 @@ async def test_a_read_of_a_session_with_its_own_ttl_follows_that_ttl(
     TTL's rule, an hour, would say not due)."""
     async with await _client(counted, db_url, tmp_path) as client:
         assert (await client.post("/login")).status_code == 200
-        assert (await client.post("/set-expiry", params={"seconds": str(OWN_TTL)})).status_code == 200
+        assert (
+            await client.post("/set-expiry", params={"seconds": str(OWN_TTL)})
+        ).status_code == 200
         session_id = session_id_of(client)
         record = await counted.load(session_id)
         assert record is not None
