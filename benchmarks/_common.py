@@ -7,9 +7,11 @@ hits all cases alike, and a ratio is the median over rounds of the per-round rat
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import sqlite3
 import statistics
@@ -26,6 +28,31 @@ from sqlalchemy.engine import make_url
 Kind = Literal["sqlite", "postgres"]
 Op = Callable[[int], Awaitable[object]]
 SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a naive UTC DateTime on SQLite
+#: The servers a benchmark uses unless ``BENCH_PG_URL`` / ``BENCH_REDIS_URL`` (or a flag) say.
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def add_server_flags(
+    p: argparse.ArgumentParser, *, redis: bool = True, skips: bool = False
+) -> None:
+    """``--pg-url`` and (``redis``) ``--redis-url``, defaulting to ``BENCH_PG_URL`` and
+    ``BENCH_REDIS_URL``, else the local servers; ``skips``: ``--no-pg`` (and ``--no-redis``)
+    too, for a run without that server."""
+    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
+    if redis:
+        p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+    if skips:
+        p.add_argument("--no-pg", action="store_true")
+        if redis:
+            p.add_argument("--no-redis", action="store_true")
+
+
+def add_round_flags(p: argparse.ArgumentParser, *, rounds: int = 5) -> None:
+    """``--seconds`` each case runs per round (5) and ``--rounds`` of A/B (fewer than 3: the
+    figures are shown, no target is rated)."""
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--rounds", type=int, default=rounds)
 
 
 # -- results -----------------------------------------------------------------------------

@@ -35,9 +35,18 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ._common import BenchmarkFailed, asyncpg_dsn, fmt_ratio, median, paired_ratio, scratch_database
+from ._common import (
+    BenchmarkFailed,
+    add_round_flags,
+    add_server_flags,
+    asyncpg_dsn,
+    fmt_ratio,
+    median,
+    paired_ratio,
+    scratch_database,
+)
 from .metrics_bench import _unpack
-from .per_core import _DEFAULT_PG, APP_CPU, LOAD_CPU, pinned_rounds
+from .per_core import APP_CPU, LOAD_CPU, pinned_rounds
 from .report import MIN_RATED_ROUNDS, _md_table, environment
 
 HERE = Path(__file__).resolve().parent
@@ -229,9 +238,8 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.hashed_http")
     p.add_argument("--baseline-ref", default=BASELINE_REF)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", _DEFAULT_PG))
+    add_round_flags(p)
+    add_server_flags(p, redis=False)
     p.add_argument("--output", type=Path, default=HERE / "HASHED.md")
     args = p.parse_args(argv)
     command = "python -m benchmarks.hashed_http " + shlex.join(

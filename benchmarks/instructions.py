@@ -27,11 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._common import scratch_database
+from ._common import add_server_flags, scratch_database
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 DEFAULT_CASES = [f"{v}:{r}" for v in ("cookie", "ours-sqlite", "floor", "ours-pg",
                  "starsessions-redis", "ours-redis") for r in ("read", "write")]  # fmt: skip
 
@@ -192,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--separate", action="store_true", help="one valgrind process per case")
     p.add_argument("--jobs", type=int, default=1, help="with --separate: processes at a time")
     p.add_argument("--repeat", type=int, default=1, help="with --separate: processes per case")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+    add_server_flags(p)
     p.add_argument("--url", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

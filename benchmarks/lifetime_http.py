@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import subprocess
 import tempfile
@@ -35,6 +34,8 @@ from ._common import (
     Section,
     Table,
     Target,
+    add_round_flags,
+    add_server_flags,
     alternating,
     fmt,
     median,
@@ -239,19 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     from .report import print_report
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.lifetime_http")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", _DEFAULT_PG))
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", _DEFAULT_REDIS))
-    p.add_argument("--no-pg", action="store_true")
-    p.add_argument("--no-redis", action="store_true")
+    add_round_flags(p)
+    add_server_flags(p, skips=True)
     args = p.parse_args(argv)
     print_report(asyncio.run(_main(args)), args.rounds >= 3)
     return 0
 
-
-_DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-_DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 
 if __name__ == "__main__":
     raise SystemExit(main())

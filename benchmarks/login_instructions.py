@@ -25,12 +25,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._common import scratch_database
+from ._common import add_server_flags, scratch_database
 from .login_bench import LIMIT, SCENARIOS, _record
 from .redis_bench import delete_prefix, new_prefix, with_prefix
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 DEFAULT_CASES = [f"{s}:{n}" for s in ("sqlite", "postgres", "redis") for n in SCENARIOS]
 
 
@@ -151,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.login_instructions")
     p.add_argument("cases", nargs="*", help=f"store:scenario (default: {' '.join(DEFAULT_CASES)})")
     p.add_argument("-n", type=int, default=500, help="measured logins per case")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+    add_server_flags(p)
     p.add_argument("--url", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--trips", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)

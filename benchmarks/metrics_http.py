@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 from pathlib import Path
 
-from ._common import Section, Table, Target, fmt, median, paired_ratio, scratch_database
+from ._common import (
+    Section,
+    Table,
+    Target,
+    add_round_flags,
+    add_server_flags,
+    fmt,
+    median,
+    paired_ratio,
+    scratch_database,
+)
 from .per_core import _migrate, _spread, pinned_rounds
 
 #: variant suffix → (label, read target vs off)
@@ -88,16 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     from .report import print_report
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.metrics_http")
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", _DEFAULT_PG))
-    p.add_argument("--no-pg", action="store_true")
+    add_round_flags(p)
+    add_server_flags(p, redis=False, skips=True)
     args = p.parse_args(argv)
     print_report(asyncio.run(_main(args)), args.rounds >= 3)
     return 0
 
-
-_DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 if __name__ == "__main__":
     raise SystemExit(main())

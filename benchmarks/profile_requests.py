@@ -19,10 +19,8 @@ from typing import Any
 
 from pyinstrument import Profiler
 
-from ._common import Kind, scratch_database
+from ._common import Kind, add_server_flags, scratch_database
 from .apps import build
-
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 async def _call(app: Any, path: str, cookie: bytes | None) -> tuple[int, list[Any]]:
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kind", choices=["sqlite", "postgres"])
     p.add_argument("route", choices=["read", "write"])
     p.add_argument("-n", type=int, default=4000, help="profiled requests")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG))
+    add_server_flags(p, redis=False)
     args = p.parse_args(argv)
     print(asyncio.run(_profile(args.kind, args.route, args.n, args.pg_url)))
     return 0

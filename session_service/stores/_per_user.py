@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..records import SessionRecord
+
+if TYPE_CHECKING:
+    from ..metrics import SessionMetrics
 
 
 def recency(record: SessionRecord) -> tuple[datetime, datetime, str]:
@@ -56,17 +59,26 @@ class PerUserLimit:
     max_per_user: int = 0
     #: A store whose ``_rotate`` applies the limit in its own atomic step (no second step).
     _limits_in_rotate: ClassVar[bool] = False
+    _metrics: SessionMetrics | None = None
+
+    def _signed_out(self, evicted: int) -> None:
+        """``evicted`` sessions the limit signed out count as revoked (docs/operations.md,
+        "Metrics"), whichever step of the store deleted them: the users see a sign-out."""
+        if evicted and self._metrics is not None:
+            self._metrics.revoked += evicted
 
     async def _bound(self, session_id: str, write: Coroutine[Any, Any, bool]) -> bool:
         """``write``, then (if it wrote) the limit for the user of ``session_id``."""
         if not await write:
             return False
-        await self._evict_extra(session_id, self.max_per_user)
+        self._signed_out(await self._evict_extra(session_id, self.max_per_user))
         return True
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
         """In one atomic step: when the live session ``keep`` has a user who has more than
         ``limit`` live sessions in ``keep``'s tenant, delete those :func:`least_recently_used`
         names; returns how many. Nothing when ``keep`` is gone or has no user. Atomic against
-        every other write, so logins racing for one user never leave more than ``limit``."""
+        every other write, so logins racing for one user never leave more than ``limit``.
+        A store that signs sessions out in its write's own step instead (and returns ``0``
+        here) reports them through :meth:`_signed_out`."""
         raise NotImplementedError

@@ -102,22 +102,32 @@ return 0
 """,
 )
 
+#: Lua, the step of listing a user's sessions on either layout (this OWNED and the cluster's,
+#: which walk their own indexes): the id and value of a session still stored at ``key``,
+#: appended to ``out`` (the caller checks expiry and owner again).
+OWNED_FUNCTION = r"""
+local function owned(out, id, key)
+  local v = redis.call('GET', key)
+  if v then
+    out[#out + 1] = id
+    out[#out + 1] = v
+  end
+end
+"""
+
 # ARGV[5] user tag, ARGV[6] tenant tag ('' = every tenant): id, value pairs of the live
-# sessions the user owns (the caller checks expiry and owner again).
+# sessions the user owns.
 OWNED = _script(
     "owned",
     "local keep = ''\n"
     + _OWNER_TENANTS
+    + OWNED_FUNCTION
     + r"""
 local out = {}
 for _, ttag in ipairs(tenants) do
   local u = P .. 'u:' .. ttag .. ':' .. utag
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', u, '(' .. NOW, '+inf')) do
-    local v = redis.call('GET', P .. 's:' .. id)
-    if v then
-      out[#out + 1] = id
-      out[#out + 1] = v
-    end
+    owned(out, id, P .. 's:' .. id)
   end
 end
 return out

@@ -217,9 +217,10 @@ def _script(name: str, body: str) -> Script:
 
 # KEYS[1] session key; ARGV[5..] mode, id, exp_us, exp_ms, tenant tag, user tag, data, extend,
 # ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER (0: none; see .evict). create:
-# never overwrites (0 when the key exists); update: only a live session (0 otherwise),
-# keeping its tenant, its creation time and (extend == '0') its expiry; save: upsert. update
-# and save keep the stored ip, user agent and handle, and its last_seen unless one is given.
+# never overwrites (0 when the key exists); update: only a live session (0 otherwise);
+# written: 1 plus the sessions SESSION_MAX_PER_USER signed out. save: upsert. update keeps
+# its tenant, its creation time and (extend == '0') its expiry. update and save keep the
+# stored ip, user agent and handle, and its last_seen unless one is given.
 WRITE = _script(
     "write",
     r"""
@@ -259,8 +260,7 @@ if old then
   if ottag ~= ttag or outag ~= utag then index_remove(id, ottag, outag) end
 end
 put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data, dev)
-evict_extra(id, ttag, utag, limit)
-return 1
+return 1 + evict_extra(id, ttag, utag, limit)
 """,
 )
 
@@ -297,8 +297,9 @@ DEVICE = _script("device", DEVICE_BODY)
 
 # KEYS[1] old key, KEYS[2] new key; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag,
 # user tag, data, ip, user agent, last_seen_us, handle, SESSION_MAX_PER_USER, earliest live start
-# (µs; 0: no absolute limit). 1 moved, 0 old one gone or over, -1 new id taken. The handle stays;
-# a last_seen given (device tracking on) records this device, else the stored fields are kept.
+# (µs; 0: no absolute limit). 1 moved (plus the sessions SESSION_MAX_PER_USER signed out), 0
+# old one gone or over, -1 new id taken. The handle stays; a last_seen given (device tracking
+# on) records this device, else the stored fields are kept.
 ROTATE = _script(
     "rotate",
     r"""
@@ -318,8 +319,7 @@ if ARGV[14] ~= '' then dev = {ARGV[12], ARGV[13], ARGV[14], odev[4]} end
 if dev[4] == '' then dev[4] = ARGV[15] end
 redis.call('DEL', KEYS[1]); index_remove(ARGV[5], ottag, outag); revoked({ARGV[5]})
 put(KEYS[2], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
-evict_extra(ARGV[6], ARGV[9], ARGV[10], tonumber(ARGV[16]))
-return 1
+return 1 + evict_extra(ARGV[6], ARGV[9], ARGV[10], tonumber(ARGV[16]))
 """,
 )
 

@@ -15,9 +15,8 @@ Guarantees (the same as the SQL stores'; :mod:`.scripts` says how the keys are l
 * with a ``redis+sentinel://`` URL the Sentinels name the primary whenever a connection is
   opened: during a failover, commands fail (503) until they name the new one.
 
-The admin operations (by user, by tenant, everything, cleanup, statistics) are in
-:mod:`.admin`. A Redis Cluster has a store of its own (``redis+cluster://``,
-:mod:`..redis_cluster`), whose layout keeps each user's keys in one slot.
+The admin operations (by user, by tenant, everything, cleanup, statistics): :mod:`.admin`.
+A Redis Cluster has a store of its own, each user's keys in one slot (:mod:`..redis_cluster`).
 """
 
 from __future__ import annotations
@@ -57,10 +56,9 @@ from .server import ALLOW_EVICTION, check_server
 from .transfer import RedisTransferOps
 from .user_keys import UserKeys
 
-#: How many sessions' owners (tenant, user) a store remembers from its own loads and writes,
-#: so that ``touch``, ``patch`` and ``delete``, which get only an id, can still declare the
-#: indexes their script changes and stay one call (a forgotten or stale owner costs one more:
-#: the script names the keys it needs, :mod:`.scripts`).
+#: How many sessions' owners (tenant, user) a store remembers from its loads and writes, so
+#: ``touch``, ``patch`` and ``delete``, given only an id, declare the indexes their script
+#: changes in one call (a forgotten or stale owner costs one more, :mod:`.scripts`).
 _OWNERS_KEPT = 10_000
 
 
@@ -310,6 +308,7 @@ class RedisSessionStore(RedisTransferOps):
                                     *args[:5], flag, *args[5:], self.max_per_user))  # fmt: skip
         if done:
             self._remember(record.id, record.tenant_id, record.user_id)
+            self._signed_out(done - 1)
         return done
 
     async def _insert(self, record: SessionRecord, data: str) -> None:
@@ -344,8 +343,9 @@ class RedisSessionStore(RedisTransferOps):
         if done == 1 and delta.owner_changes and stored is not None:
             self._remember(session_id, stored[0], delta.owner)
         if done == 1 and self.max_per_user and delta.owner_changes and delta.owner is not None:
-            await self._call("sign out a user's extra sessions", S.EVICT_EXTRA,
-                             self._declared(session_id), session_id, self.max_per_user)  # fmt: skip
+            self._signed_out(await self._call("sign out a user's extra sessions", S.EVICT_EXTRA,
+                                              self._declared(session_id), session_id,
+                                              self.max_per_user))  # fmt: skip
         return done == 1
 
     async def _touch(
@@ -383,15 +383,15 @@ class RedisSessionStore(RedisTransferOps):
                                     0 if start is None else to_us(start), asked=asked))  # fmt: skip
         if done < 0:
             raise IdTaken
-        if done == 1:
+        if done > 0:
             self._remember(record.id, record.tenant_id, record.user_id)
+            self._signed_out(done - 1)
             if asked is not None:
                 self._user_keys.learn(index, keys[1], keys[0], asked, limit)
-        return done == 1
+        return done > 0
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
-        """Nothing more to do: ``WRITE`` and ``ROTATE`` apply the limit in their own script
-        (:mod:`.evict`), and :meth:`_patch` runs :data:`.scripts.EVICT_EXTRA` itself."""
+        """Nothing: ``WRITE``, ``ROTATE`` and :meth:`_patch` apply it (:mod:`.evict`)."""
         return 0
 
     async def _delete(self, session_id: str) -> None:

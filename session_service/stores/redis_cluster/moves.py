@@ -127,6 +127,8 @@ class ClusterWrites(RedisSessionStore):
             done = await self._call(f"{mode} a session", S.WRITE, keys, mode, record.id, *rest,
                                     carried, pointer)  # fmt: skip
             if int(done[0]) != 3:
+                if len(done) > 2:  # written: and the sessions the limit signed out
+                    self._signed_out(int(done[2]))
                 return int(done[0]), done[1] if len(done) > 1 else None
         return 0, None
 
@@ -254,9 +256,10 @@ class ClusterWrites(RedisSessionStore):
         except BaseException:
             await self._drop_id(action, record.id, claim)
             raise
-        if done != 1:
+        if done < 1:
             await self._drop_id(action, record.id, claim)
             return False
+        self._signed_out(done - 1)
         if old_tag:
             await self._drop_id(action, old_id, ">" + old_tag)
         if loc:

@@ -38,6 +38,7 @@ strict engines require.
 from __future__ import annotations
 
 from ..redis import scripts as S1
+from ..redis.admin_scripts import OWNED_FUNCTION
 from ..redis.delta import PATCH as _SINGLE_PATCH
 from .prelude import _script, bucket, kesc
 
@@ -51,7 +52,8 @@ LOOK_AGAIN = -1
 # id, exp_us, exp_ms, tenant tag, user tag, data, extend, ip, user agent, last_seen_us,
 # handle, SESSION_MAX_PER_USER, carried (the value of a session moved here from another
 # slot, taken there by TAKE; '' none), the pointer the id key must hold for it to be
-# replaced. Returns {0} nothing written, {1, exp_ms} written, {2, user tag} when the id key
+# replaced. Returns {0} nothing written, {1, exp_ms, how many sessions SESSION_MAX_PER_USER
+# signed out} written, {2, user tag} when the id key
 # points to a user's slot (move it from there first), {3}: look again. The modes are those
 # of the single-node WRITE.
 WRITE = _script(
@@ -98,8 +100,7 @@ elseif mode == 'update' then
   return {0}
 end
 put(KEYS[1], id, exp_us, exp_ms, created, ttag, utag, data, dev)
-evict_extra(id, ttag, utag, limit)
-return {1, exp_ms}
+return {1, exp_ms, evict_extra(id, ttag, utag, limit)}
 """,
 )
 
@@ -182,8 +183,9 @@ return 1
 # '1'; else its value is carried in ARGV[17]), then (with SESSION_MAX_PER_USER) the user's
 # other sessions; ARGV[5..] old id, new id, exp_us, exp_ms, tenant tag, user tag, data, ip,
 # user agent, last_seen_us, handle, SESSION_MAX_PER_USER, then ARGV[19] the earliest live start
-# (µs; 0: no absolute limit). 1 moved, 0 old session gone or past its absolute deadline, -1 new
-# id taken, -2 look again. The device rules of the single-node ROTATE.
+# (µs; 0: no absolute limit). 1 moved (plus the sessions SESSION_MAX_PER_USER signed out), 0
+# old session gone or past its absolute deadline, -1 new id taken, -2 look again. The device
+# rules of the single-node ROTATE.
 ROTATE = _script(
     "rotate",
     r"""
@@ -212,8 +214,7 @@ if same then
   index_remove(ARGV[5], ottag, outag, stag_of(KEYS[3]))
 end
 put(KEYS[1], ARGV[6], ARGV[7], ARGV[8], ARGV[4], ARGV[9], ARGV[10], ARGV[11], dev)
-evict_extra(ARGV[6], ARGV[9], ARGV[10], limit)
-return 1
+return 1 + evict_extra(ARGV[6], ARGV[9], ARGV[10], limit)
 """,
 )
 
@@ -316,21 +317,16 @@ return false
 """,
 )
 
-# id, value pairs of the user's live sessions.
+# id, value pairs of the user's live sessions (the single node's step, ``owned``).
 OWNED = _script(
     "owned",
     _MEMBERS
+    + OWNED_FUNCTION
     + r"""
 local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', IDX, '(' .. NOW, '+inf')) do
   local mt, id, st = split(m)
-  if only == '' or mt == only then
-    local v = redis.call('GET', skey(utag, id, st))
-    if v then
-      out[#out + 1] = id
-      out[#out + 1] = v
-    end
-  end
+  if only == '' or mt == only then owned(out, id, skey(utag, id, st)) end
 end
 return {out}
 """,

@@ -281,10 +281,17 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
             return session_id
         return tagged(session_id, user_slot(S.kesc(S1.user_tag(user_id))))
 
+    #: The id :meth:`new_id` drew last and the user it was tagged for. A login draws its id
+    #: (the middleware) and rotates into it at once, with no ``await`` between: ``rotate``
+    #: finds that pair and keeps the id, already tagged, instead of tagging it again.
+    _drawn: tuple[str, str | None] = ("", None)
+
     async def rotate(self, old_id: str, record: SessionRecord) -> bool:
         """As every store's, and the new id of a signed-in session ends with its slot's tag
         (read ``record.id`` after, as after any rotate)."""
-        record.id = self._slot_id(record.id, _user_of(record))
+        user = _user_of(record)
+        if (record.id, user) != self._drawn:  # not the id new_id just drew for this user
+            record.id = self._slot_id(record.id, user)
         return await super().rotate(old_id, record)
 
     def new_id(self, record: SessionRecord) -> str:
@@ -292,7 +299,10 @@ class RedisClusterSessionStore(ClusterAdminOps, ClusterTransferOps):
         when anonymous): the middleware asks it for every session it creates, so one created
         already signed in reads in one ``GET`` as a login's does. (A free id given to
         ``create`` is kept as it is, as every store keeps it; ``rotate`` tags its own.)"""
-        return self._slot_id(super().new_id(record), _user_of(record))
+        user = _user_of(record)
+        drawn = self._slot_id(super().new_id(record), user)
+        self._drawn = (drawn, user)
+        return drawn
 
 
 def _user_of(record: SessionRecord) -> str | None:

@@ -297,13 +297,18 @@ class SqlSessionStore(SqlTransferOps):
         """A login under ``SESSION_MAX_PER_USER``: :meth:`_login_steps` in one transaction on
         the per-request driver holding ``owner``; whether the row moved. A database that can
         do it in fewer round trips says so in its own store."""
-        return bool((await self._hot.transaction(self._login_steps(move, limit), hold=owner))[0])
+        counts = await self._hot.transaction(self._login_steps(move, limit), hold=owner)
+        if not counts[0]:
+            return False
+        self._signed_out(counts[0] - 1 + sum(counts[1:]))
+        return True
 
     def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:
         """A limited login's statements: the first moves the row (``ROTATE_SQL``'s
-        parameters ``move``; its count says whether it moved), the rest sign out all but the
-        ``limit`` most recently used live sessions of its user in its tenant, never the one
-        logging in, and nothing if it did not move."""
+        parameters ``move``; its count is the row moved, plus any session it signed out
+        itself, ``0`` when it did not move), the rest sign out all but the ``limit`` most
+        recently used live sessions of its user in its tenant (their counts: how many),
+        never the one logging in, and nothing if it did not move."""
         raise NotImplementedError
 
     async def _owner_count(self, keep: str) -> int:

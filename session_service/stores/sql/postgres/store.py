@@ -51,11 +51,11 @@ _NO_FUNCTION_SECONDS = 60.0
 logger = logging.getLogger("session_service")
 #: Without revision 0008 (code deployed before ``migrate``): ``ROTATE_SQL`` and the sign-out
 #: of the user's extra sessions (the limit as $13) in one statement; its status counts the
-#: rows moved.
+#: rows moved plus the rows signed out (none unless one moved), as the function's result.
 _LOGIN_SQL = (
     f"WITH moved AS ({ROTATE_SQL} RETURNING id), gone AS (DELETE FROM {T.name} WHERE "
-    f"EXISTS (SELECT 1 FROM moved) AND id IN ({extra_sessions_sql('id <> $1 AND id <> $2')})) "
-    "SELECT 1 FROM moved"
+    f"EXISTS (SELECT 1 FROM moved) AND id IN ({extra_sessions_sql('id <> $1 AND id <> $2')}) "
+    "RETURNING id) SELECT 1 FROM moved UNION ALL SELECT 1 FROM gone"
 )
 
 
@@ -140,7 +140,10 @@ class PgSessionStore(SqlSessionStore):
                     "SESSION_MAX_PER_USER take three round trips until `session-service migrate`"
                 )
             else:
-                return bool(row and row[0])
+                # The rows moved plus those signed out (revision 0009; 0008's: moved alone).
+                changed = int(row[0]) if row and row[0] else 0
+                self._signed_out(changed - 1)
+                return changed > 0
         return await super()._limited_login(move, limit, owner)
 
     def _login_steps(self, move: tuple[Any, ...], limit: int) -> list[Step]:

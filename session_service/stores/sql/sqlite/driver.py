@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -18,6 +16,15 @@ from ....storable import check_aware
 from ..._errors import StoreBusy
 from ..driver import Step
 from ..engine import DEFAULT_TIMEOUT_SECONDS
+from .connection import (
+    close_quietly,
+    is_busy,
+    log_checkpoint_failure,
+    qmark,
+    run_setup,
+    run_statement,
+    run_transaction,
+)
 from .engine import create_private_file, enable_wal
 
 #: The length of the text ``SqliteHotPath.ts`` writes ("2026-01-31 23:59:59.123456").
@@ -28,11 +35,6 @@ SQLITE_CHECKPOINT_EVERY = 1000
 SQLITE_YIELD_EVERY = 16
 #: Bytes a WAL file is cut back to when it starts over (it is reused, not shrunk, otherwise).
 SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc)
-    return "locked" in text or "busy" in text
 
 
 class SqliteHotPath:
@@ -106,7 +108,7 @@ class SqliteHotPath:
         self._setup = statements
         if self._reader is not None:
             try:
-                _run_setup(self._reader, statements)
+                run_setup(self._reader, statements)
             except sqlite3.Error:
                 self._forget_inline()  # the next statement connects afresh, and runs them
 
@@ -155,7 +157,7 @@ class SqliteHotPath:
             # 3-6 ms of CPU on the event loop, twice per cleanup batch.
             self._reader.execute("PRAGMA mmap_size = 0")
             try:
-                _run_setup(self._reader, self._setup)
+                run_setup(self._reader, self._setup)
             except sqlite3.Error:
                 self._forget_inline()  # never a connection without its setup
                 raise
@@ -199,7 +201,7 @@ class SqliteHotPath:
         self._checkpoint_pending = True
         future = self._executor().submit(self._checkpoint)
         # A failed checkpoint is harmless (the next one catches up); don't let it go unseen.
-        future.add_done_callback(_log_checkpoint_failure)
+        future.add_done_callback(log_checkpoint_failure)
 
     def _write_conn(self) -> sqlite3.Connection:
         if self._writer is None:
@@ -208,12 +210,14 @@ class SqliteHotPath:
             self._writer_setup = ()
         if self._writer_setup is not self._setup:  # on the writer thread: see ``set_setup``
             setup = self._setup
-            _run_setup(self._writer, setup)
+            run_setup(self._writer, setup)
             self._writer_setup = setup
         return self._writer
 
-    def _in_writer(self, sql: str, args: tuple[Any, ...], fetch: bool, deadline: float) -> Any:
-        return self._work_in_writer(lambda conn: _statement(conn, sql, args, fetch), deadline)
+    def _in_writer(
+        self, sql: str, args: tuple[Any, ...], fetch: bool | None, deadline: float
+    ) -> Any:
+        return self._work_in_writer(lambda conn: run_statement(conn, sql, args, fetch), deadline)
 
     def _work_in_writer(self, work: Callable[[sqlite3.Connection], Any], deadline: float) -> Any:
         """One statement on the writer thread, within what is left of the caller's timeout:
@@ -228,7 +232,7 @@ class SqliteHotPath:
             return work(writer)
         except sqlite3.Error:
             conn, self._writer = self._writer, None
-            _close_quietly(conn)
+            close_quietly(conn)
             raise
 
     def _forget_inline(self) -> None:
@@ -239,9 +243,9 @@ class SqliteHotPath:
         sees the file as it is now, so the store recovers without a restart.
         """
         conn, self._reader, self._read_cursor = self._reader, None, None
-        _close_quietly(conn)
+        close_quietly(conn)
 
-    async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
+    async def _hop(self, sql: str, args: tuple[Any, ...], fetch: bool | None) -> Any:
         loop, deadline = asyncio.get_running_loop(), time.monotonic() + self._timeout
         return await loop.run_in_executor(
             self._executor(), self._in_writer, sql, args, fetch, deadline
@@ -262,12 +266,14 @@ class SqliteHotPath:
         return True
 
     async def _run(
-        self, sql: str, args: tuple[Any, ...], fetch: bool, write: bool | None = None
+        self, sql: str, args: tuple[Any, ...], fetch: bool | None, write: bool | None = None
     ) -> Any:
         """One statement inline, or on the writer thread when it would have to wait.
 
         ``write`` (default: ``not fetch``) says whether it writes, so that a write returning
-        rows is counted towards the checkpoint and queues behind a pending one too.
+        rows is counted towards the checkpoint and queues behind a pending one too. ``fetch``
+        ``None``: a write, and the rows it and its triggers changed
+        (:func:`.connection.run_statement`).
         """
         if write is None:
             write = not fetch
@@ -280,10 +286,16 @@ class SqliteHotPath:
         try:
             # The one inline cursor, as ``fetchrow`` uses: ``Connection.execute`` would make,
             # register and free one per statement.
-            cur = (self._read_cursor or self._inline_cursor()).execute(_qmark(sql), args)
-            result = cur.fetchall() if fetch else cur.rowcount
+            cur = self._read_cursor or self._inline_cursor()
+            result: Any
+            if fetch is None:  # see ``execute_cascading``
+                before = cur.connection.total_changes
+                result = cur.execute(qmark(sql), args).connection.total_changes - before
+            else:
+                cur = cur.execute(qmark(sql), args)
+                result = cur.fetchall() if fetch else cur.rowcount
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
+            if not is_busy(exc):
                 self._forget_inline()
                 raise
             return await self._hop(sql, args, fetch)  # locked (or recovery): wait, off the loop
@@ -303,9 +315,9 @@ class SqliteHotPath:
             return rows[0] if rows else None
         try:
             cursor = self._read_cursor or self._inline_cursor()
-            rows = cursor.execute(_qmark(sql), args).fetchall()
+            rows = cursor.execute(qmark(sql), args).fetchall()
         except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
+            if not is_busy(exc):
                 self._forget_inline()
                 raise
             rows = await self._hop(sql, args, True)  # locked (or recovery): wait, off the loop
@@ -320,6 +332,11 @@ class SqliteHotPath:
         """Run one write; returns the number of rows it changed."""
         return int(await self._run(sql, args, False))
 
+    async def execute_cascading(self, sql: str, *args: Any) -> int:
+        """Run one write; the rows it and its triggers changed (a login's sign-outs by the
+        cap's trigger, :mod:`.cap`, which ``execute``'s count leaves out)."""
+        return int(await self._run(sql, args, None))
+
     async def transaction(self, steps: Sequence[Step], *, hold: str) -> list[int]:
         """``steps`` inline in one ``BEGIN IMMEDIATE`` transaction (microseconds, no round
         trip), or on the writer thread when the file is locked, like any write. The file's
@@ -328,9 +345,9 @@ class SqliteHotPath:
             await asyncio.sleep(0)
         if not self._elsewhere() and not self._checkpoint_pending:
             try:
-                counts = _transaction(self._reader or self._inline(), steps)
+                counts = run_transaction(self._reader or self._inline(), steps)
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
+                if not is_busy(exc):
                     self._forget_inline()
                     raise
             else:
@@ -339,7 +356,7 @@ class SqliteHotPath:
                     self._request_checkpoint()
                 return counts
         loop, deadline = asyncio.get_running_loop(), time.monotonic() + self._timeout
-        work = functools.partial(_transaction, steps=steps)
+        work = functools.partial(run_transaction, steps=steps)
         counts = await loop.run_in_executor(self._executor(), self._work_in_writer, work, deadline)
         return list(counts)
 
@@ -351,48 +368,3 @@ class SqliteHotPath:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = self._read_cursor = None
-
-
-def _statement(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...], fetch: bool) -> Any:
-    """Run ``sql`` on ``conn``: its rows (``fetchall()`` ends the statement, so no read
-    snapshot outlives the call) or the number of rows it changed."""
-    cur = conn.execute(_qmark(sql), args)
-    return cur.fetchall() if fetch else cur.rowcount
-
-
-def _transaction(conn: sqlite3.Connection, steps: Sequence[Step]) -> list[int]:
-    """``steps`` in one write transaction on ``conn``, rolled back if one raises (a busy file
-    at ``BEGIN IMMEDIATE`` raises before anything ran)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        counts = [conn.execute(_qmark(sql), tuple(args)).rowcount for sql, args in steps]
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return counts
-
-
-def _run_setup(conn: sqlite3.Connection, statements: tuple[str, ...]) -> None:
-    for sql in statements:
-        conn.execute(sql)
-
-
-def _close_quietly(conn: sqlite3.Connection | None) -> None:
-    if conn is not None:
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
-
-
-def _log_checkpoint_failure(future: Future[None]) -> None:
-    exc = future.exception()
-    if exc is not None:
-        logging.getLogger("session_service").warning(
-            "SQLite checkpoint failed (the next one will catch up): %s", exc
-        )
-
-
-@functools.cache
-def _qmark(sql: str) -> str:  # SQLite spells the same numbered parameters ?NNN
-    return sql.replace("$", "?")

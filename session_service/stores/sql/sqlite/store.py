@@ -81,11 +81,22 @@ class SqliteSessionStore(SqlSessionStore):
         the least recently used extra session out in the same statement. A user over the
         limit by more than one aborts that statement (nothing written); then the general
         sign-out and the move run in one ``BEGIN IMMEDIATE`` transaction, which holds the
-        whole file (``owner`` needs no lock of its own)."""
+        whole file (``owner`` needs no lock of its own). With metrics, the move's count takes
+        in the trigger's (:meth:`.driver.SqliteHotPath.execute_cascading`): the move is one row,
+        the rest were signed out."""
         try:
-            return bool(await self._hot.execute(ROTATE_SQL, *move))
+            if self._metrics is None:
+                return bool(await self._hot.execute(ROTATE_SQL, *move))
+            hot = self._hot
+            assert isinstance(hot, SqliteHotPath)  # what ``_make_driver`` makes
+            changed = await hot.execute_cascading(ROTATE_SQL, *move)
+            self._signed_out(changed - 1)  # nothing moved: nothing signed out
+            return changed > 0
         except sqlite3.IntegrityError as exc:
             if str(exc) != cap.OVER_BY_MORE:
                 raise  # a taken id: ``_rotate``'s
         steps: list[Step] = [(cap.TRIM_SQL, (*move, limit)), (ROTATE_SQL, move)]
-        return bool((await self._hot.transaction(steps, hold=owner))[1])
+        trimmed, moved = await self._hot.transaction(steps, hold=owner)
+        if moved:
+            self._signed_out(trimmed)
+        return bool(moved)
