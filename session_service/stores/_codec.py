@@ -36,7 +36,7 @@ _one_shot = (
 _decode = _decoder.decode
 #: The decoder's scanner itself (C): ``raw_decode`` without its Python frame, which only
 #: turns the scanner's ``StopIteration`` into a ``JSONDecodeError``.
-_scan_once = _decoder.scan_once
+_scan_once = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str) -> Any:
