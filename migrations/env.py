@@ -53,20 +53,27 @@ def _settings() -> SessionSettings:
     ``SESSION_DB_URL``; refused unless Alembic can migrate that database."""
     override = context.get_x_argument(as_dictionary=True).get("db_url")
     environ = dict(os.environ)
+    source = "SESSION_DB_URL" if override is None else "-x db_url"
+    # Refused by its scheme first: without the redis extra, parsing a Redis URL would ask
+    # for a package that changes nothing here.
+    _refuse_unless_sql(environ.get("SESSION_DB_URL", "") if override is None else override, source)
     if override is not None:
-        environ["SESSION_DB_URL"] = normalize_db_url(override, variable="-x db_url")[1]
-        source = "-x db_url"
-    else:
-        source = "SESSION_DB_URL"
+        environ["SESSION_DB_URL"] = normalize_db_url(override, variable=source)[1]
     settings = SessionSettings.from_env(environ, need_secret=False)
-    kind = settings.store_kind
-    if kind not in ("sqlite", "postgres"):
+    _refuse_unless_sql(settings.store_kind, source)
+    return settings
+
+
+def _refuse_unless_sql(url_or_kind: str, source: str) -> None:
+    """Refuse a Redis or memory URL (or store kind): they have no schema to migrate."""
+    kind = url_or_kind.strip().partition(":")[0].lower()
+    kind = "redis" if kind.startswith("redis") else kind
+    if kind in ("redis", "memory"):
         raise SessionConfigError(
             f"{source} is a {kind} URL: Alembic migrates the SQL stores (sqlite:///PATH, "
             "postgresql://...) only; a Redis or memory store has no schema "
             "(`session-service migrate` checks a Redis server)"
         )
-    return settings
 
 
 async def _migrate(settings: SessionSettings) -> None:

@@ -67,7 +67,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 #: The newest Alembic revision (what `migrate` brings a SQL database to).
-SCHEMA_HEAD = "0009_login_signed_out"
+SCHEMA_HEAD = "0010_notify_listeners"
 PG_SKIP_REASON = "PostgreSQL tests need a server"
 REDIS_SKIP_REASON = "Redis tests need a server"
 

@@ -306,7 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Started with SIGINT ignored (nohup, some CI runners), Ctrl-C would not stop a
         # command stuck on a lock: take the default back, so it always exits 130.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        # Typed alone: the command list, not argparse's bare "COMMAND is required".
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
     if args.spec.name == "clear-all" and not args.yes:
         scope = "" if args.tenant is None else f" in tenant {out.printable(args.tenant)}"
         args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")

@@ -143,4 +143,5 @@ class Counters:
         return await self.storage.counter_get(check_key(key), now_ms(self.clock))
 
     async def reset(self, key: str) -> None:
+        """Delete the counter: the next ``add`` starts from 0 with a new ``ttl``."""
         await self.storage.counter_reset(check_key(key))

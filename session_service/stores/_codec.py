@@ -146,7 +146,7 @@ def encode_json(data: dict[str, Any], max_bytes: int | None = None) -> str:
         raise SessionDataError(f"{where} holds text that is not valid Unicode") from None
     if max_bytes is not None and size > max_bytes:
         raise SessionDataError(
-            f"the session is {size} bytes as JSON, over the limit of {max_bytes} "
+            f"the session is {size:,} bytes as JSON, over the limit of {max_bytes:,} "
             "(SESSION_MAX_BYTES); keep large data elsewhere and store a reference"
         )
     return text

@@ -123,7 +123,7 @@ def prepare_delta(changed: Mapping[str, Any], removed: Collection[str]) -> Delta
 def too_large(size: int, max_bytes: int) -> SessionDataError:
     """The error for a merged session over ``SESSION_MAX_BYTES`` (worded as a whole write's)."""
     return SessionDataError(
-        f"the session is {size} bytes as JSON, over the limit of {max_bytes} "
+        f"the session is {size:,} bytes as JSON, over the limit of {max_bytes:,} "
         "(SESSION_MAX_BYTES); keep large data elsewhere and store a reference"
     )
 

@@ -7,6 +7,7 @@ the driver's exception stays chained for logs and ``--debug``.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from types import TracebackType
 
@@ -55,19 +56,25 @@ def _busy(root: BaseException, lowered: str) -> bool:
         return True
     if type(root) is not TimeoutError:
         return False
-    tb = root.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith("connect_utils.py"):  # asyncpg connecting
-            return False
-        tb = tb.tb_next
+    # asyncpg's connect timeout is ``asyncio.timeout``: the connecting frames are in the
+    # traceback of the CancelledError it raised the TimeoutError from.
+    for raised in (root, root.__cause__):
+        tb = raised.__traceback__ if raised is not None else None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.endswith("connect_utils.py"):  # asyncpg connecting
+                return False
+            tb = tb.tb_next
     return True
 
 
 def _root(exc: BaseException) -> BaseException:
+    """The innermost cause of ``exc``: the driver's own error under SQLAlchemy's wrapper. A
+    ``TimeoutError`` is the reason itself: ``asyncio.timeout`` raises it from the
+    ``CancelledError`` it used to stop the wait, an empty message ("no details")."""
     seen = exc
     while True:
         nxt = getattr(seen, "orig", None) or seen.__cause__
-        if nxt is None or nxt is seen:
+        if nxt is None or nxt is seen or isinstance(nxt, asyncio.CancelledError):
             return seen
         seen = nxt
 

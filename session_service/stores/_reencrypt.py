@@ -61,14 +61,14 @@ async def reencrypt_store(
     ``batch_size`` sessions at a time, with ``on_progress(sessions seen so far)`` after each
     page. ``before_rewrite(stored key)`` runs between a session's read and its rewrite (the
     tests write there, as a request racing the run would)."""
-    if (
-        not isinstance(store, SessionStoreBase)
-        or not isinstance(store, TransferRules)
-        or store.cipher is None
-    ):
+    if not isinstance(store, SessionStoreBase) or not isinstance(store, TransferRules):
         raise SessionConfigError(
-            "reencrypt needs SESSION_ENCRYPTION_KEYS (the new key first, the old ones after "
-            "it) and a store built on SessionStoreBase"
+            f"reencrypt rewrites the stores built on SessionStoreBase; {type(store).__name__} "
+            "is not one"
+        )
+    if store.cipher is None:  # the usual case: the operator has not set the keys
+        raise SessionConfigError(
+            "reencrypt needs SESSION_ENCRYPTION_KEYS (the new key first, the old ones after it)"
         )
     check_batch_size(batch_size)
     cipher = store.cipher

@@ -88,6 +88,7 @@ def test_reencrypt_without_keys_is_one_clear_line(db_url: str, tmp_path: Path) -
     _seed(db_url, None, [session("alice")])
     line = one_error_line(run("reencrypt", data_dir=tmp_path, env={"SESSION_DB_URL": db_url}))
     assert "SESSION_ENCRYPTION_KEYS" in line
+    assert "SessionStoreBase" not in line, line  # the class of a store of one's own: not here
 
 
 def test_a_malformed_key_is_one_line_that_shows_no_key(db_url: str, tmp_path: Path) -> None:

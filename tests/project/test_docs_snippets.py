@@ -66,6 +66,42 @@ def test_the_extractor_finds_blocks_and_skips_only_marked_ones() -> None:
     assert python_blocks(page) == ([(2, "x = 1\n")], ["needs a server"])
 
 
+_ANY_FENCE = re.compile(r"^[ \t>]*(```|~~~)", re.MULTILINE)
+
+
+def unread_fences(text: str) -> list[int]:
+    """Lines of the fences the extractor does not read: an indented block (in a list or an
+    admonition), a ``~~~`` one, one with a title after its language. Such a Python block would
+    silently never run; every fence of the page must be a block's opening or closing line."""
+    read = set()
+    for match in _BLOCK.finditer(text):
+        read.add(text.count("\n", 0, match.start("lang")) + 1)
+        read.add(text.count("\n", 0, match.end()) + 1)
+    return [
+        text.count("\n", 0, m.start()) + 1
+        for m in _ANY_FENCE.finditer(text)
+        if text.count("\n", 0, m.start()) + 1 not in read
+    ]
+
+
+def test_the_fence_check_sees_blocks_the_extractor_would_miss() -> None:
+    page = (
+        "```python\nx = 1\n```\n"
+        "- a list\n\n    ```python\n    import nowhere\n    ```\n"
+        '```python title="app.py"\nimport nowhere\n```\n'
+        "~~~python\nimport nowhere\n~~~\n"
+    )
+    assert unread_fences(page) == [6, 8, 9, 11, 12, 14]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_block_of_the_page_is_one_the_extractor_reads(page: Path) -> None:
+    assert unread_fences(page.read_text(encoding="utf-8")) == [], (
+        f"{page.name}: a fenced block the snippet test cannot read (put its fence at the start "
+        "of a line, ``` and the language alone)"
+    )
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_python_block_runs_as_written(page: Path, tmp_path: Path) -> None:
     runnable, _ = python_blocks(page.read_text(encoding="utf-8"))

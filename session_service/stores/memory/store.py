@@ -89,7 +89,7 @@ class MemorySessionStore(MemoryTransferOps):
         if len(space.sessions) >= self.max_sessions:
             raise SessionStoreUnavailable(
                 f"the in-memory session store {self.display_url} is full "
-                f"({self.max_sessions} live sessions, SESSION_MEMORY_MAX_SESSIONS); "
+                f"({self.max_sessions:,} live sessions, SESSION_MEMORY_MAX_SESSIONS); "
                 "a new session is refused rather than evicting a live one"
             )
 
