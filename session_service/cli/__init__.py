@@ -40,6 +40,7 @@ from . import sessions as cmd
 from . import transfer
 from ._command import Command as _Command
 from ._command import batch_size as _batch_size
+from ._command import misplaced_user_hint as _misplaced_user_hint
 from ._database import PROG, load_settings, open_backend
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -311,7 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Typed alone: the command list, not argparse's bare "COMMAND is required".
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        hint = _misplaced_user_hint(PROG, args, extras)
+        if hint is None:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.subparser.error(f"unrecognized arguments: {' '.join(extras)}; {hint}")
     if args.spec.name == "clear-all" and not args.yes:
         scope = "" if args.tenant is None else f" in tenant {out.printable(args.tenant)}"
         args.subparser.error(f"clear-all deletes every session{scope}; pass --yes to confirm")

@@ -21,8 +21,17 @@ async def reencrypt(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progre
     done = await reencrypt_store(b.store, batch_size=a.batch_size, on_progress=p)
     text = (
         f"re-encrypted {out.plural(done.rewritten, 'session')} under the first key of "
-        f"SESSION_ENCRYPTION_KEYS; {out.plural(done.current, 'session')} already were"
+        "SESSION_ENCRYPTION_KEYS"
     )
+    if done.current or not done.empty:
+        were = "was" if done.current == 1 else "were"
+        text += f"; {out.plural(done.current, 'session')} already {were}"
+    if done.empty:
+        # Never sealed under any key: counting them as "already" under the first misleads.
+        hold = "holds" if done.empty == 1 else "hold"
+        text += (
+            f"; {out.plural(done.empty, 'session')} {hold} nothing to encrypt (user_id stays plain)"
+        )
     if done.gone:
         text += f"; {out.plural(done.gone, 'session')} ended meanwhile"
     if done.busy:
@@ -43,5 +52,6 @@ async def reencrypt(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progre
         "gone": done.gone,
         "unreadable": done.unreadable,
         "busy": done.busy,
+        "nothing_to_encrypt": done.empty,
     }
     return out.Result(text, document)

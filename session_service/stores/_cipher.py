@@ -193,6 +193,11 @@ class DataCipher:
             return (plain,) if _SCALARS.issuperset(map(type, plain.values())) else (None, text)
         return plain
 
+    def seals_anything(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data`` holds a value it seals: a session holding only :data:`PLAIN_KEYS`
+        (a signed-in session with nothing else) has nothing to encrypt under any key."""
+        return any(k not in PLAIN_KEYS for k in data)
+
     def stale_keys(self, data: Mapping[str, Any]) -> list[str]:
         """The keys of stored ``data`` not sealed under the first key (plain ones included):
         what ``session-service reencrypt`` rewrites."""

@@ -37,13 +37,16 @@ _ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class ReencryptResult:
-    """What a run did: sessions rewritten, already under the first key (``current``), gone
-    meanwhile, unreadable (under a key no longer configured, or failing their tag: left as
-    they are; they read as missing and expire on their own), busy (written by the app more
-    often than the run could read it: left for the next run), and the pages it read."""
+    """What a run did: sessions rewritten, already under the first key (``current``), holding
+    nothing to encrypt (``empty``: only ``user_id`` and their lifetime, which stay plain, so
+    never under any key), gone meanwhile, unreadable (under a key no longer configured, or
+    failing their tag: left as they are; they read as missing and expire on their own), busy
+    (written by the app more often than the run could read it: left for the next run), and
+    the pages it read."""
 
     rewritten: int = 0
     current: int = 0
+    empty: int = 0
     gone: int = 0
     unreadable: int = 0
     busy: int = 0
@@ -72,7 +75,7 @@ async def reencrypt_store(
         )
     check_batch_size(batch_size)
     cipher = store.cipher
-    counts = dict.fromkeys(("rewritten", "current", "gone", "unreadable", "busy"), 0)
+    counts = dict.fromkeys(("rewritten", "current", "empty", "gone", "unreadable", "busy"), 0)
     pages = seen = 0
     async for page in store.export_sessions(batch_size=batch_size):
         pages += 1
@@ -105,6 +108,8 @@ async def _rewrite(
     ``"changed"`` when the store no longer held what was read."""
     if data is None:
         return "gone"
+    if not cipher.seals_anything(data):
+        return "empty"
     stale = cipher.stale_keys(data)
     if not stale:
         return "current"

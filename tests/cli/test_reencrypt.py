@@ -75,6 +75,7 @@ def test_reencrypt_then_the_old_key_can_go(db_url: str, tmp_path: Path) -> None:
         "gone": 0,
         "unreadable": 0,
         "busy": 0,
+        "nothing_to_encrypt": 0,
     }
     again = ok(run("reencrypt", data_dir=tmp_path, env=env))
     assert again.startswith("re-encrypted 0 sessions") and "5 sessions already were" in again
@@ -82,6 +83,30 @@ def test_reencrypt_then_the_old_key_can_go(db_url: str, tmp_path: Path) -> None:
     assert _loaded(db_url, only_b, [r.id for r in records]) == [r.data for r in records]
     for text in (first, again):
         assert all(key not in str(text) for key in material.values())
+
+
+def test_sessions_holding_only_a_user_have_nothing_to_encrypt(db_url: str, tmp_path: Path) -> None:
+    """``user_id`` stays plain (the by-user index reads it), so a signed-in session that holds
+    nothing else was never sealed under any key: it is not "already" under the first one."""
+    material: dict[str, str] = {}
+    signed_in = [session(None) for _ in range(2)]
+    for record in signed_in:
+        record.data = {"user_id": "alice"}
+    _seed(db_url, keys_setting("A", keys=material), [*signed_in, session("bob")])
+    env = {
+        "SESSION_DB_URL": db_url,
+        "SESSION_ENCRYPTION_KEYS": keys_setting("B", "A", keys=material),
+    }
+    text = ok(run("reencrypt", data_dir=tmp_path, env=env))
+    assert text.startswith("re-encrypted 1 session under the first key"), text
+    assert "2 sessions hold nothing to encrypt (user_id stays plain)" in text, text
+    assert "already" not in text and "the older keys can now be removed" in text, text
+    again = json.loads(ok(run("--json", "reencrypt", data_dir=tmp_path, env=env)))
+    assert (again["reencrypted"], again["already_current"], again["nothing_to_encrypt"]) == (
+        0,
+        1,
+        2,
+    )
 
 
 def test_reencrypt_without_keys_is_one_clear_line(db_url: str, tmp_path: Path) -> None:

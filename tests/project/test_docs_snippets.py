@@ -1,8 +1,9 @@
-"""Every Python block of the README and of docs/getting-started.md runs as written.
+"""Every Python block of the README and of every docs page runs as written.
 
 The blocks of one page run in order in one namespace, as a reader types them into one file,
 in a fresh process whose working directory is empty and whose environment holds no
 ``SESSION_*`` variable: the embedded default (SQLite in ``./.session-data``) is what they get.
+A page with no Python block is fine; the README and getting-started must keep theirs.
 A block may be marked ``<!-- snippet: skip (why) -->`` on the line before its fence only when it
 cannot run by nature (it needs a server, or shows a diff); the reason must be given.
 """
@@ -20,7 +21,9 @@ import pytest
 
 # The checkout's root, wherever under tests/ this file is moved.
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
-PAGES = [ROOT / "README.md", ROOT / "docs" / "getting-started.md"]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# The pages a newcomer reads first: each must keep Python blocks for the test to run.
+FRONT_PAGES = [ROOT / "README.md", ROOT / "docs" / "getting-started.md"]
 
 _BLOCK = re.compile(
     r"^(?P<mark><!-- snippet: skip \((?P<why>[^)]+)\) -->\n)?"
@@ -102,10 +105,18 @@ def test_every_block_of_the_page_is_one_the_extractor_reads(page: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def _pages_with_python() -> list[Path]:
+    return [p for p in PAGES if python_blocks(p.read_text(encoding="utf-8"))[0]]
+
+
+def test_the_pages_a_newcomer_reads_first_have_python_blocks() -> None:
+    missing = [p.name for p in FRONT_PAGES if p not in _pages_with_python()]
+    assert missing == [], f"no runnable Python block on {missing}"
+
+
+@pytest.mark.parametrize("page", _pages_with_python(), ids=lambda p: p.name)
 def test_every_python_block_runs_as_written(page: Path, tmp_path: Path) -> None:
     runnable, _ = python_blocks(page.read_text(encoding="utf-8"))
-    assert runnable, f"{page.name} has no Python block"
     blocks = tmp_path / "blocks.json"
     blocks.write_text(json.dumps(runnable), encoding="utf-8")
     work = tmp_path / "work"
