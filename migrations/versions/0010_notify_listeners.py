@@ -14,9 +14,12 @@ looked until its transaction ends, and a cache, once its registration is committ
 that lock exclusively once (waiting for every such transaction to end) before it serves a
 hit. A transaction that looked before the registration is then over, and what it deleted is
 gone from the database before the cache reads it. A registration with an ``until`` counts
-until then: an upgrade of a database in use leaves one for :data:`_GRACE` so that caches
-already listening (deployed before ``migrate``) register first; the caches of code older
-than this revision never register, so deploy the code before running ``migrate``.
+until then. An upgrade of a database in use leaves one, server process 0, that never ends
+(``until`` is ``infinity``): the caches of code older than this revision never register, so
+without it they would stop hearing revocations (a sign-out everywhere, served from their
+caches until they are redeployed) whichever came first, the deploy or ``migrate``. Once every
+instance runs this release, ``session-service caches-upgraded`` (session_service/cli/grace.py)
+removes it and the triggers notify only while a cache listens; a fresh database gets none.
 
 Replacing functions and creating a table take no lock on ``sessions``: this upgrades a live
 database. SQLite has no cache: this revision does nothing there.
@@ -39,8 +42,9 @@ depends_on: str | Sequence[str] | None = None
 #: (``LISTENERS_LOCK`` in session_service/cache/postgres.py, which takes it; the first key
 #: follows the lock keys of session_service/stores/sql/postgres/engine.py).
 LISTENERS_LOCK = (0x5E55_0004, 0)
-#: How long an upgrade of a database in use keeps notifying with nobody registered.
-_GRACE = "5 minutes"
+#: Until when an upgrade of a database in use keeps notifying with nobody registered: until
+#: ``session-service caches-upgraded`` removes the row (nothing time-based may end it).
+_GRACE = "infinity"
 _LISTED = 100  # as revision 0006
 
 #: Whether anyone listens: called by the three trigger functions just before they notify.
@@ -110,7 +114,7 @@ def upgrade() -> None:
     if context.config.attributes.get("before") is not None:  # a database in use: see above
         op.execute(
             "INSERT INTO session_service_listeners (pid, until) "
-            f"VALUES (0, now() + interval '{_GRACE}') "
+            f"VALUES (0, '{_GRACE}') "
             "ON CONFLICT (pid) DO UPDATE SET until = excluded.until"
         )
     op.execute(_LISTENING)

@@ -20,7 +20,8 @@ serialises every committing transaction of the server). The channel registers it
 connection's server process once subscribed, then takes :data:`LISTENERS_LOCK` once, which
 waits for every transaction that found nobody registered; only then does the cache serve a
 hit. On an older schema it looks again at each ping, so a ``migrate`` run after the code was
-deployed finds it registered within a ping (the revision notifies for a while regardless).
+deployed finds it registered within a ping (on a database in use the revision notifies
+regardless, until ``session-service caches-upgraded``).
 Closing removes the registration; one left by a process that died is removed by the next
 cache that registers, once its server process is gone.
 """
@@ -48,7 +49,8 @@ _REGISTER = (
     "INSERT INTO session_service_listeners (pid, until) VALUES (pg_backend_pid(), NULL) "
     "ON CONFLICT (pid) DO UPDATE SET until = NULL"
 )
-#: Registrations of server processes that are gone, and an upgrade's grace once it is over.
+#: Registrations of server processes that are gone, and any that has an ``until`` passed.
+#: An upgrade's grace (pid 0, ``until`` infinity) is neither: only ``caches-upgraded`` ends it.
 _FORGET_GONE = (
     "DELETE FROM session_service_listeners WHERE until <= now() OR (until IS NULL AND pid "
     "NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL))"

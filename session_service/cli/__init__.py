@@ -33,6 +33,7 @@ from ..errors import SessionServiceError
 from ..settings import SessionSettings
 from ..stores.protocol import DEFAULT_BATCH_SIZE
 from . import encryption as encryption_command
+from . import grace as grace_command
 from . import health as health_command
 from . import limits as limit_commands
 from . import output as out
@@ -153,6 +154,13 @@ _COMMANDS = (
         None,
         "does the store answer? exit 0 healthy, 1 not (within SESSION_DB_TIMEOUT_SECONDS)",
         "session-service health\n  session-service health --json",
+    ),
+    _Command(
+        grace_command.NAME,
+        grace_command.caches_upgraded,
+        "PostgreSQL: every instance runs this release; notify revocations only while a read "
+        "cache listens (ends revision 0010's upgrade grace; idempotent)",
+        f"session-service {grace_command.NAME}\n  session-service {grace_command.NAME} --json",
     ),
     _Command(
         "stats",

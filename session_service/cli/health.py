@@ -3,13 +3,22 @@
 Unlike the other commands it does not fail on a store that is down: saying so is its job, as a
 report (``--json`` for scripts) within ``SESSION_DB_TIMEOUT_SECONDS``. Like them, it never
 creates a missing SQLite file: a ping would, so a missing file is reported instead.
+
+On PostgreSQL the detail also says what the revocation triggers notify: every revocation
+during revision 0010's upgrade grace (:mod:`.grace`), else only while a read cache listens,
+so an operator can see whether ``caches-upgraded`` is still to run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from dataclasses import replace
+
 from ..backend import SessionStoreBackend
 from ..health import HealthReport, check
 from ..settings import SessionSettings
+from . import grace
 from . import output as out
 from ._database import PROG, missing_sqlite_file
 
@@ -23,7 +32,14 @@ async def report(settings: SessionSettings) -> HealthReport:
         )
     backend = SessionStoreBackend.from_settings(settings)
     try:
-        return await check(backend, settings.db_timeout_seconds)
+        found = await check(backend, settings.db_timeout_seconds)
+        if found.ok:  # PostgreSQL: what its revocation triggers notify (revision 0010)
+            with contextlib.suppress(Exception):  # the store answered: that is the report
+                async with asyncio.timeout(settings.db_timeout_seconds):
+                    state = await grace.triggers(backend)
+                if state is not None:
+                    found = replace(found, detail=f"{found.detail}; revocation triggers {state}")
+        return found
     finally:
         await backend.close()
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from ..backend import SessionStoreBackend
 from ..errors import SessionServiceError
+from . import grace as grace_command
 from . import limits as limit_commands
 from . import output as out
 
@@ -46,9 +47,15 @@ async def migrate(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress
         if changed
         else f"{where} is already at the newest schema (revision {after}); nothing changed"
     )
+    # Revision 0010 just ran on a database in use (PostgreSQL): say what is left to do.
+    grace = changed and before is not None and await grace_command.in_grace(b)
+    if grace:
+        text += "\n" + grace_command.MIGRATE_NOTE
     return Result(
-        text, {"from": before, "to": after, "changed": changed, "database": b.display_url}
-    )
+        text,
+        {"from": before, "to": after, "changed": changed, "database": b.display_url,
+         "upgrade_grace": grace},
+    )  # fmt: skip
 
 
 async def clear_user(b: SessionStoreBackend, a: argparse.Namespace, p: out.Progress) -> Result:

@@ -34,18 +34,22 @@ _one_shot = (
         None, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False
     )
 )
-_decode, _raw_decode = _decoder.decode, _decoder.raw_decode
+_decode = _decoder.decode
+#: The decoder's scanner itself (C): ``raw_decode`` without its Python frame, which only
+#: turns the scanner's ``StopIteration`` into a ``JSONDecodeError``.
+_scan_once = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str) -> Any:
     """``json.loads(text)``, faster for what this library writes (no surrounding whitespace):
-    ``raw_decode`` skips ``decode``'s two whitespace scans; anything else takes the full path,
-    which accepts the same texts and raises the same errors."""
+    the scanner skips ``decode``'s two whitespace scans and ``raw_decode``'s frame (every
+    load pays it); anything else takes the full path, which accepts the same texts and
+    raises the same errors."""
     try:
-        decoded, end = _raw_decode(text)
+        decoded, end = _scan_once(text, 0)
         if end == len(text):
             return decoded
-    except ValueError:
+    except (StopIteration, ValueError):
         pass
     return _decode(text)
 

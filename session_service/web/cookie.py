@@ -32,6 +32,10 @@ _SALT = b"session_service.cookie"
 #: (the HMAC was a tenth of a read). Only values that verified are remembered, so junk cannot
 #: fill it; when it is full it is emptied (4,096 entries are well under a megabyte).
 REMEMBERED = 4096
+#: ``Cookie`` header values up to this long are remembered whole (with the ids they carried),
+#: so the header a browser repeats on every request is not even split: REMEMBERED of them stay
+#: under a few megabytes.
+REMEMBERED_HEADER_LENGTH = 1024
 
 
 def _keyed_hmac(secret_key: str) -> hmac.HMAC:
@@ -56,6 +60,7 @@ class CookieCodec:
 
     __slots__ = (
         "_clear_header",
+        "_headers",
         "_keys",
         "_known",
         "_name",
@@ -75,6 +80,8 @@ class CookieCodec:
         #: Signed values that verified -> their id; ids -> their value signed by the current key.
         self._known: dict[bytes, str] = {}
         self._signed: dict[str, bytes] = {}
+        #: ``Cookie`` header values that carried a verified id -> the ids they carry.
+        self._headers: dict[bytes, list[str]] = {}
         self._name = settings.cookie_name.encode("latin-1")
         #: ``None`` for a browser-session cookie (``SESSION_COOKIE_PERSISTENT=false``).
         self.max_age = settings.ttl_seconds if settings.cookie_persistent else None
@@ -109,25 +116,49 @@ class CookieCodec:
         foreign-key values are simply not ids.
         """
         name = self._name
-        found: list[str] = []
+        found: list[str] | None = None
         sent = False
         for key, value in headers:
             if key != b"cookie" or name not in value:
                 continue
-            for part in value.split(b";"):
-                k, sep, v = part.partition(b"=")
-                if not sep or k.strip() != name:
+            # A header value is remembered only once it carried a verified id (so ``sent``):
+            # what it carries cannot differ the next time (see ``_verified``).
+            ids = self._headers.get(value)
+            if ids is None:
+                ids, sent_here = self._parse(value)
+                if not sent_here:
                     continue
-                sent = True
-                v = v.strip().strip(b'"')
-                if not v or len(v) > MAX_COOKIE_LENGTH:
-                    continue
-                session_id = self._verified(v)
-                if session_id is None:
-                    continue
-                found.append(session_id)
-                if len(found) == MAX_COOKIE_IDS:
-                    return found, sent
+                if ids and len(value) <= REMEMBERED_HEADER_LENGTH:
+                    if len(self._headers) >= REMEMBERED:
+                        self._headers.clear()
+                    self._headers[value] = ids
+            sent = True
+            found = ids if found is None else found + ids
+            if len(found) >= MAX_COOKIE_IDS:
+                return found[:MAX_COOKIE_IDS], True
+        # A fresh list: the remembered ones are never handed out to be changed.
+        return ([] if found is None else found[:]), sent
+
+    def _parse(self, value: bytes) -> tuple[list[str], bool]:
+        """The verified ids one ``Cookie`` header carries (at most :data:`MAX_COOKIE_IDS`),
+        and whether it carries our cookie at all."""
+        name = self._name
+        found: list[str] = []
+        sent = False
+        for part in value.split(b";"):
+            k, sep, v = part.partition(b"=")
+            if not sep or k.strip() != name:
+                continue
+            sent = True
+            v = v.strip().strip(b'"')
+            if not v or len(v) > MAX_COOKIE_LENGTH:
+                continue
+            session_id = self._verified(v)
+            if session_id is None:
+                continue
+            found.append(session_id)
+            if len(found) == MAX_COOKIE_IDS:
+                break
         return found, sent
 
     def _verified(self, signed: bytes) -> str | None:

@@ -110,6 +110,9 @@ class SessionMiddleware:
         self.cookie = CookieCodec(service.settings)
         self.ttl = timedelta(seconds=service.settings.ttl_seconds)
         self.touch_after = self.ttl * TOUCH_FRACTION
+        #: ``now - expiry`` at or below this: the default TTL's extension is not due
+        #: (``now + ttl - expiry <= touch_after``, exact in ``timedelta``'s microseconds).
+        self._not_due = self.touch_after - self.ttl
         self.rolling = service.settings.rolling
         settings = service.settings
         self.track = settings.track_devices != "off"
@@ -157,7 +160,9 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 try:
-                    header = await self._commit(session, cookie_sent, message["status"], scope)
+                    header = None  # what ``_commit`` answers for most reads, asked first
+                    if not self._nothing_due(session):
+                        header = await self._commit(session, cookie_sent, message["status"], scope)
                 except SessionStoreUnavailable as exc:
                     logger.error("session store unavailable while saving a session: %s", exc)
                     swallow = True
@@ -326,6 +331,17 @@ class SessionMiddleware:
         if self.metrics is not None:
             self.metrics.saved += 1
         return self._set_cookie(record.id, session, record.expiry_date, now, ttl)
+
+    def _nothing_due(self, session: Session) -> bool:
+        """``_commit``'s "nothing to do" for the usual read-only request (loaded, unchanged,
+        default lifetime, no device tracking) without its coroutine: ``_extension_due`` in one
+        comparison, no clock when not rolling. ``False``: ask ``_commit``."""
+        expiry = session.expiry_date
+        if session.modified or self.track or session.id is None or expiry is None:
+            return False
+        if session.idle_ttl is not None or session.absolute_expiry is not None:
+            return False
+        return not self.rolling or utcnow() - expiry <= self._not_due
 
     def _ttl(self, session: Session) -> timedelta:
         """The session's idle TTL: its own (``set_expiry``) or ``SESSION_TTL_SECONDS``."""
