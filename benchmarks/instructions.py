@@ -64,20 +64,33 @@ def _url(variant: str, urls: dict[str, str]) -> str:
     return "memory://" if variant == "ours-memory" else ""
 
 
-async def _requests(app: Any, route: str, cookie: bytes, n: int, concurrency: int) -> None:
-    """``n`` requests, ``concurrency`` at a time (all on the one session, as ``wrk`` sends)."""
+async def _requests(app: Any, route: str, cookies: list[bytes], n: int, concurrency: int) -> None:
+    """``n`` requests, ``concurrency`` at a time, each on the next of ``cookies`` (one: all on
+    the one session, as ``wrk`` sends; many: as ``benchmarks/many.lua`` sends)."""
+    turn = iter(cookies * (n // len(cookies) + 1))
 
     async def one_by_one(k: int) -> None:
         for _ in range(k):
-            status, _ = await _call(app, f"/{route}", cookie)
+            status, _ = await _call(app, f"/{route}", next(turn))
             if status != 200:
                 raise SystemExit(f"{route} answered {status}")
 
     await asyncio.gather(*(one_by_one(n // concurrency) for _ in range(concurrency)))
 
 
+async def _new_cookie(app: Any) -> bytes:
+    _, headers = await _call(app, "/write", None)
+    cookie: bytes = next(v for k, v in headers if k == b"set-cookie").split(b";")[0]
+    return cookie
+
+
 async def _inner(
-    cases: list[str], n: int, warm: int, urls: dict[str, str], concurrency: int = 1
+    cases: list[str],
+    n: int,
+    warm: int,
+    urls: dict[str, str],
+    concurrency: int = 1,
+    sessions: int = 1,
 ) -> None:
     from .apps import build
 
@@ -86,17 +99,19 @@ async def _inner(
         variant, route = case.split(":")
         app = build(variant, _url(variant, urls), "i" * 40, urls["redis"])
         async with app.router.lifespan_context(app):
-            _, headers = await _call(app, "/write", None)
-            cookie = next(v for k, v in headers if k == b"set-cookie").split(b";")[0]
-            await _requests(app, route, cookie, warm, concurrency)
+            cookies = [await _new_cookie(app) for _ in range(sessions)]
+            await _requests(app, route, cookies, warm, concurrency)
             random.seed(0)  # the same sampled store calls in every run
             # What earlier cases left on the heap is set aside from the collector: a full
             # collection in the measured loop scans only what this case made.
+            # The cycle goes on where the warm-up left it: with more sessions than any of the
+            # process's memories hold (4,096 entries each), every measured request misses them.
+            cookies = cookies[warm % sessions :] + cookies[: warm % sessions]
             gc.collect()
             gc.freeze()
             before = sum(g["collections"] for g in gc.get_stats())
             os.getppid()  # callgrind: zero the counters
-            await _requests(app, route, cookie, n, concurrency)
+            await _requests(app, route, cookies, n, concurrency)
             os.getegid()  # callgrind: dump them
             collections = sum(g["collections"] for g in gc.get_stats()) - before
             print(f"{case}: {collections} collections", file=sys.stderr)
@@ -104,16 +119,22 @@ async def _inner(
 
 
 def count(
-    cases: list[str], n: int, warm: int, urls: dict[str, str], work: Path, concurrency: int = 1
+    cases: list[str],
+    n: int,
+    warm: int,
+    urls: dict[str, str],
+    work: Path,
+    concurrency: int = 1,
+    sessions: int = 1,
 ) -> dict[str, int]:
     """Instructions per request of each ``variant:route`` case (one valgrind process), with
-    ``concurrency`` requests in flight at a time."""
+    ``concurrency`` requests in flight at a time, over ``sessions`` sessions in turn."""
     work.mkdir(parents=True, exist_ok=True)
     out = work / "cg.out"
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
            "--zero-before=getppid", "--dump-before=getegid", sys.executable, "-m",
            "benchmarks.instructions", "--inner", "-n", str(n), "--warm", str(warm),
-           "-c", str(concurrency),
+           "-c", str(concurrency), "--sessions", str(sessions),
            *(f"--url={k}={v}" for k, v in urls.items()), *cases]  # fmt: skip
     env = {"PYTHONHASHSEED": "0", **os.environ}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
@@ -151,7 +172,7 @@ async def _outer(args: argparse.Namespace) -> dict[str, int]:
             try:
                 if not args.separate:
                     return await asyncio.to_thread(
-                        count, args.cases, args.n, args.warm, urls, work, args.c
+                        count, args.cases, args.n, args.warm, urls, work, args.c, args.sessions
                     )
                 return await _separately(args, urls, work)
             finally:
@@ -171,7 +192,7 @@ async def _separately(args: argparse.Namespace, urls: dict[str, str], work: Path
         async with gate:
             plain = case.split("#")[0]
             got = await asyncio.to_thread(
-                count, [plain], args.n, args.warm, urls, work / str(i), args.c
+                count, [plain], args.n, args.warm, urls, work / str(i), args.c, args.sessions
             )
             return {case: got[plain]}
 
@@ -187,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=500, help="measured requests per case")
     p.add_argument("--warm", type=int, default=200, help="requests before measuring")
     p.add_argument("-c", type=int, default=1, help="requests in flight at a time (one session)")
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=1,
+        help="requests in turn over N sessions (more than 4,096: every memory misses)",
+    )
     p.add_argument("--separate", action="store_true", help="one valgrind process per case")
     p.add_argument("--jobs", type=int, default=1, help="with --separate: processes at a time")
     p.add_argument("--repeat", type=int, default=1, help="with --separate: processes per case")
@@ -197,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args.cases = args.cases or DEFAULT_CASES
     if args.inner:
         urls = dict(u.split("=", 1) for u in args.url)
-        asyncio.run(_inner(args.cases, args.n, args.warm, urls, args.c))
+        asyncio.run(_inner(args.cases, args.n, args.warm, urls, args.c, args.sessions))
         return 0
     for case, per in asyncio.run(_outer(args)).items():
         print(f"{case:28} {per:>10,} instructions per request")

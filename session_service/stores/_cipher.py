@@ -25,7 +25,6 @@ is, and ``session-service reencrypt`` seals it (:func:`stale_keys`).
 from __future__ import annotations
 
 import binascii
-import functools
 import logging
 import os
 from binascii import a2b_base64, b2a_base64
@@ -39,7 +38,7 @@ from ..errors import SessionDataError
 from ..lifetime import LIFETIME_KEY
 from ..records import SessionRecord
 from ..settings.encryption import EncryptionKeys
-from ._codec import _loads, encode_json, encode_value
+from ._codec import _loads, _scan, encode_json, encode_value
 
 _log = logging.getLogger(__name__)
 
@@ -60,26 +59,24 @@ _REMEMBER_CHARS = 1024
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-class _KeyGone(Exception):
-    """A sealed value names a key id that ``SESSION_ENCRYPTION_KEYS`` no longer lists."""
-
-
 class DataCipher:
     """AES-256-GCM over session values with the configured keys (the first seals, all open).
     Its repr shows how many keys it holds, never one.
 
     On SQLite a request's whole session work is tens of microseconds, so the per-value work
     around AES-GCM is kept to what the format needs (benchmarks/ENCRYPTION.md, "Instruction
-    counts"): the associated data's fixed parts are built once per call, a value's JSON skips
-    ``json``'s per-call encoder (:func:`~._codec.encode_value`), a value under the first key
-    is recognised by its whole prefix, and one seal's nonces come from one ``os.urandom`` call
+    counts" and "The cold path"): the associated data's session part is built once per call,
+    a value's JSON skips ``json``'s per-call encoder (:func:`~._codec.encode_value`) and
+    its decoder's Python layers (``json``'s scanner called itself), a value under the first key is
+    recognised by its whole prefix, and one seal's nonces come from one ``os.urandom`` call
     (each value still its own 96 random bits, never a counter: processes share the keys).
-    A read opens what it read before from memory (:attr:`_remembered`; "Remembered opens"):
-    a browser's session is read on every request, and most of its values are unchanged since
+    A read opens what it read before from memory (:attr:`_recent`; "Remembered opens"): a
+    browser's session is read on every request, and most of its values are unchanged since
     the last one, so base64, AES-GCM and their copies ran again for the same answer."""
 
     __slots__ = (
-        "_current", "_current_id", "_cut", "_keys", "_label", "_labels", "_prefix", "_remembered"
+        "_current", "_current_id", "_cut", "_keys", "_label", "_labels", "_older", "_prefix",
+        "_recent",
     )  # fmt: skip
 
     def __init__(self, keys: EncryptionKeys) -> None:
@@ -91,14 +88,19 @@ class DataCipher:
         self._prefix = MARK + keys.current + ":"
         self._cut = len(self._prefix)
         self._label = self._labels[keys.current]
-        #: :meth:`_open_one` remembered per cipher (benchmarks/ENCRYPTION.md, "Remembered
-        #: opens"): AES-GCM's check is deterministic, so a value that opened under this
-        #: session, key name and key opens to the same again; its whole text, the session's
-        #: stored key and the key name are what it is remembered by (moved, relabelled or
-        #: changed, it is opened and checked afresh). Only what opened is remembered (a
-        #: failure raises, and ``lru_cache`` keeps no exceptions), and the keys a cipher holds
-        #: never change, so a removed key is a new cipher with nothing remembered.
-        self._remembered = functools.lru_cache(maxsize=_REMEMBERED)(self._open_one)
+        #: Values that opened (benchmarks/ENCRYPTION.md, "Remembered opens"), by their whole
+        #: sealed text: ``(stored key, key name, value)``, a list or an object kept as
+        #: :meth:`open` says. AES-GCM's check is deterministic, so a text that opened
+        #: under this session, key name and key opens to the same again; the text names the
+        #: key id and holds the nonce and tag, and an entry answers only for the stored key
+        #: and key name it opened under (moved, relabelled or changed, a value is opened and
+        #: checked afresh). Only what opened is remembered, and the keys a cipher holds never
+        #: change, so a removed key is a new cipher with nothing remembered. Two generations
+        #: of half :data:`_REMEMBERED` each, the older dropped whole when the recent one is
+        #: full (a value read from the older one moves to the recent one): a miss costs two
+        #: dict lookups, where ``lru_cache``'s bookkeeping cost a third of a cold open.
+        self._recent: dict[str, tuple[str, str, Any]] = {}
+        self._older: dict[str, tuple[str, str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"DataCipher({len(self._keys)} keys)"
@@ -112,7 +114,8 @@ class DataCipher:
         """``data`` with every value but :data:`PLAIN_KEYS`' sealed for the session filed under
         ``stored_key`` (:func:`~session_service.storable.at_rest_id` of its id), under the
         first key. A value that cannot be stored fails as an unsealed write would (the same
-        :class:`SessionDataError`, naming its key) and nothing is written."""
+        :class:`SessionDataError`, naming its key) and nothing is written. A scalar sealed is
+        remembered as opened (its next read, usually the next request's, opens nothing)."""
         bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + self._labels[self._current_id]
         sealed: dict[str, Any] = {}
         encrypt, prefix = self._current.encrypt, self._prefix
@@ -131,67 +134,95 @@ class DataCipher:
                 box = encrypt(nonce, text.encode(), bound + key.encode())
             except (TypeError, ValueError, RecursionError, AttributeError):
                 raise _refusal(data) from None
-            sealed[key] = prefix + b2a_base64(nonce + box, newline=False).decode()
+            sealed[key] = out = prefix + b2a_base64(nonce + box, newline=False).decode()
+            if type(value) in _SCALARS and len(out) <= _REMEMBER_CHARS:
+                self._recent[out] = (stored_key, key, value)
+        if len(self._recent) >= _REMEMBERED // 2:
+            self._roll()
         return sealed
 
     def open(self, record: SessionRecord, stored_key: str) -> bool:
         """Unseal ``record.data`` in place, for the session filed under ``stored_key``;
         ``False`` when a value does not verify or names a key id that is not configured: the
-        caller reads the session as missing (``record.data`` then stays as it was)."""
+        caller reads the session as missing (``record.data`` then stays as it was).
+
+        A value not remembered is opened inline (no call per value but the primitives': on a
+        process serving more sessions than it remembers, every read opens every value, and a
+        Python call was a tenth of one; benchmarks/ENCRYPTION.md, "The cold path")."""
         opened: dict[str, Any] | None = None
-        remembered, one = self._remembered, self._open_one
+        recent = self._recent
+        bound = b""  # the associated data but the key name, built for the first value opened
         for key, value in record.data.items():
             if type(value) is not str or value[:1] != MARK:
                 continue
-            try:
-                if len(value) <= _REMEMBER_CHARS:
-                    plain = remembered(stored_key, key, value)
-                else:
-                    plain = one(stored_key, key, value)
+            hit = recent.get(value)
+            if hit is None and (hit := self._older.get(value)) is not None:
+                recent[value] = hit  # read again: kept when the older generation goes
+            if hit is not None and hit[1] == key and hit[0] == stored_key:
+                plain = hit[2]
                 if type(plain) is tuple:  # a list or an object: the caller's own, every time
                     plain = plain[0].copy() if len(plain) == 1 else _loads(plain[1])
-            except _KeyGone:
-                _log.warning(
-                    "a stored session holds data sealed under a key id "
-                    "SESSION_ENCRYPTION_KEYS no longer lists; reading it as missing"
-                )
-                return False
-            except (InvalidTag, binascii.Error, ValueError):
-                _log.warning(
-                    "a stored session holds data that fails its integrity check (changed, "
-                    "copied from another session or key, or corrupt); reading it as missing"
-                )
-                return False
+            else:
+                if value.startswith(self._prefix):  # the first key's: the usual case
+                    if not bound:
+                        bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + self._label
+                    aead, aad, body = self._current, bound + key.encode(), value[self._cut :]
+                else:
+                    key_id, _, body = value[1:].partition(":")
+                    if (found := self._keys.get(key_id)) is None:
+                        _log.warning(
+                            "a stored session holds data sealed under a key id "
+                            "SESSION_ENCRYPTION_KEYS no longer lists; reading it as missing"
+                        )
+                        return False
+                    aad = _AAD_PREFIX + stored_key.encode() + b"\x00" + self._labels[key_id]
+                    aead, aad = found, aad + key.encode()
+                try:
+                    raw = a2b_base64(body)  # a changed character fails the tag below
+                    text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad).decode()
+                    try:  # ``json``'s scanner itself (no ``raw_decode`` frame), inline
+                        plain, end = _scan(text, 0)
+                    except StopIteration:
+                        end = -1
+                    if end != len(text):
+                        plain = _loads(text)  # what it cannot take whole raises as it does
+                except (InvalidTag, binascii.Error, ValueError):
+                    _log.warning(
+                        "a stored session holds data that fails its integrity check (changed, "
+                        "copied from another session or key, or corrupt); reading it as missing"
+                    )
+                    return False
+                if len(value) <= _REMEMBER_CHARS:
+                    # A list or an object in a tuple, so that a read hands out its own (JSON
+                    # decodes to no tuple): ``(plain,)`` when it holds no list or object (a
+                    # shallow copy is a whole one), else ``(None, text)`` (decoded again); a
+                    # bracket past the first character, even in a string, counts as nesting.
+                    if type(plain) is list:
+                        if "{" not in text and text.find("[", 1) < 0:
+                            recent[value] = (stored_key, key, (plain,))
+                            plain = plain.copy()
+                        else:
+                            recent[value] = (stored_key, key, (None, text))
+                    elif type(plain) is dict:
+                        if "[" not in text and text.find("{", 1) < 0:
+                            recent[value] = (stored_key, key, (plain,))
+                            plain = plain.copy()
+                        else:
+                            recent[value] = (stored_key, key, (None, text))
+                    else:
+                        recent[value] = (stored_key, key, plain)
             if opened is None:
                 opened = dict(record.data)
             opened[key] = plain
+        if len(recent) >= _REMEMBERED // 2:
+            self._roll()
         if opened is not None:
             record.data = opened
         return True
 
-    def _open_one(self, stored_key: str, key: str, value: str) -> Any:
-        """The sealed ``value`` of ``key``, opened for the session filed under ``stored_key``:
-        a scalar as it decodes; a list or an object in a tuple, so that :meth:`open` hands
-        every read its own (JSON decodes to no tuple): ``(value,)`` when it holds scalars
-        only (a shallow copy is a whole one), else ``(None, text)`` (decoded again). Raises
-        :class:`_KeyGone`, or what a failed tag or a bad text raises."""
-        if value[: self._cut] == self._prefix:  # the first key's: the usual case
-            aead, body, label = self._current, value[self._cut :], self._label
-        else:
-            key_id, _, body = value[1:].partition(":")
-            found = self._keys.get(key_id)
-            if found is None:
-                raise _KeyGone
-            aead, label = found, self._labels[key_id]
-        raw = a2b_base64(body)  # a changed character fails the tag below
-        bound = _AAD_PREFIX + stored_key.encode() + b"\x00" + label + key.encode()
-        text = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], bound).decode()
-        plain = _loads(text)
-        if type(plain) is list:  # (``issuperset`` over ``map``: no generator per value)
-            return (plain,) if _SCALARS.issuperset(map(type, plain)) else (None, text)
-        if type(plain) is dict:
-            return (plain,) if _SCALARS.issuperset(map(type, plain.values())) else (None, text)
-        return plain
+    def _roll(self) -> None:
+        """The recent generation, full, becomes the older (the older before it dropped)."""
+        self._older, self._recent = self._recent, {}
 
     def seals_anything(self, data: Mapping[str, Any]) -> bool:
         """Whether ``data`` holds a value it seals: a session holding only :data:`PLAIN_KEYS`

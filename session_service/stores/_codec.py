@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -51,6 +52,10 @@ def _loads(text: str) -> Any:
     except (StopIteration, ValueError):
         pass
     return _decode(text)
+
+
+#: ``json``'s scanner: ``(value, end)`` of the text's value from an index, or StopIteration.
+_scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def encode_value(value: Any) -> str:
