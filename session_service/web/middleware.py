@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,13 +46,10 @@ from .client import client_ip, coarse
 from .cookie import CookieCodec
 from .responses import BAD_TENANT_BODY, send_plain, send_too_many, send_unavailable
 from .session import Session
+from .source import SessionSource
 
 if TYPE_CHECKING:
-    import asyncio
-
-    from ..backend import SessionStoreBackend
     from ..metrics import SessionMetrics
-    from ..settings import SessionSettings
 
 logger = logging.getLogger("session_service")
 
@@ -71,26 +68,6 @@ class _BadTenant(Exception):
 def _check_tenant(tenant: str | None) -> None:
     if tenant is not None and (len(tenant) > PRINCIPAL_LENGTH or not storable(tenant)):
         raise _BadTenant(tenant)
-
-
-class SessionSource(Protocol):
-    """What the middleware needs of its service (``DefaultSessionService`` is one): the
-    settings, the store, and the migration on the first request. Named here so the web layer
-    never imports the service module, which imports this one to build
-    ``service.session_layer()``."""
-
-    @property
-    def settings(self) -> SessionSettings: ...
-
-    @property
-    def auto_migrate(self) -> bool: ...
-
-    @property
-    def migrated(self) -> asyncio.Event: ...
-
-    def get_session_store(self) -> SessionStoreBackend: ...
-
-    async def migrate_on_first_request(self) -> None: ...
 
 
 class SessionMiddleware:
