@@ -429,7 +429,7 @@ def test_the_size_limit_refuses_oversized_sessions_with_a_clear_error(
         return
     assert isinstance(answer.error, SessionDataError)
     assert "SESSION_MAX_BYTES" in str(answer.error)
-    assert f"limit of {DEFAULT_MAX_BYTES}" in str(answer.error)
+    assert f"limit of {DEFAULT_MAX_BYTES:,}" in str(answer.error)
     assert answer.status == 500
     assert harness.total() == total
 
