@@ -297,5 +297,8 @@ class LocalCache:
 
 def describe(exc: BaseException) -> str:
     """An error by its first line, for the one log line (never its class name: issue 24;
-    never a URL's password: the channels' errors name hosts at most)."""
+    never a URL's password: the channels' errors name hosts at most). A timeout of the
+    channel's own (``asyncio.timeout`` around the subscription) has no message: "timed out"."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return "timed out"
     return in_words(exc, limit=120)
