@@ -71,8 +71,12 @@ class PerUserLimit:
         """``write``, then (if it wrote) the limit for the user of ``session_id``."""
         if not await write:
             return False
-        self._signed_out(await self._evict_extra(session_id, self.max_per_user))
+        await self._limit_user_of(session_id)
         return True
+
+    async def _limit_user_of(self, session_id: str) -> None:
+        """The limit for the user of ``session_id``, its sign-outs counted (every caller's)."""
+        self._signed_out(await self._evict_extra(session_id, self.max_per_user))
 
     async def _evict_extra(self, keep: str, limit: int) -> int:
         """In one atomic step: when the live session ``keep`` has a user who has more than

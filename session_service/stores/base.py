@@ -169,7 +169,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
                 data = self._encode(record, handle=False)
             else:
                 if self.max_per_user and record.user_id is not None:
-                    self._signed_out(await self._evict_extra(stored.id, self.max_per_user))
+                    await self._limit_user_of(stored.id)
                 if self._metrics is not None:
                     self._metrics.created += 1
                 return record
@@ -186,7 +186,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
         if self._metrics is not None:
             self._metrics.saved += 1
         if self.max_per_user and record.user_id is not None:
-            self._signed_out(await self._evict_extra(stored.id, self.max_per_user))
+            await self._limit_user_of(stored.id)
 
     def update(
         self, record: SessionRecord, *, extend_expiry: bool = True
@@ -282,7 +282,7 @@ class SessionStoreBase(PerUserLimit, IndexRules, StorePrimitives):
             if moved and self._metrics is not None:
                 self._metrics.rotated += 1
             if moved and self.max_per_user and record.user_id and not self._limits_in_rotate:
-                self._signed_out(await self._evict_extra(stored.id, self.max_per_user))
+                await self._limit_user_of(stored.id)
             return moved
         raise _no_free_id()
 
